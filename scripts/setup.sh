@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for CellSync (idempotent): Debian's fuse + libfuse2
+# (fuse-native loads libfuse.so.2), the npm dependencies, and the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v fusermount >/dev/null 2>&1 || need_apt+=(fuse)
+ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need_apt[*]} (apt)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: build"
+npm run --silent build
+echo "setup: done; run bin/cellsync --help"

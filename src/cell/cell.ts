@@ -1,0 +1,193 @@
+import {
+  CellError,
+  EventLog,
+  HAS_KEYS_MAX,
+  logger,
+  systemClock,
+  systemRng,
+  type Addr,
+  type CellConfig,
+  type Clock,
+  type Rng,
+  type TimerHandle,
+} from '../core/index.js';
+import { HeartbeatMembership, type Membership, type Role } from '../membership/index.js';
+import { Endpoint } from '../rpc/index.js';
+import { CellIdentity, ChunkStore } from '../store/index.js';
+import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
+import {
+  KeyRing,
+  MessageType,
+  decodeHas,
+  decodeKeyOnly,
+  decodePut,
+  encodeHasReply,
+  encodeJson,
+} from '../wire/index.js';
+import { lockDataDir } from './lock.js';
+import type { CellStatus } from './status.js';
+
+export interface CellInit {
+  dataDir: string;
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  seeds: Addr[];
+  swarmKey: Buffer;
+  config: CellConfig;
+  role: Role;
+}
+
+export interface CellComponents {
+  clock?: Clock;
+  rng?: Rng;
+}
+
+/** How often the cell refreshes what it advertises about itself (chunks, bytes). */
+const SELF_REFRESH_MS = 1_000;
+const STATUS_EVENTS_MAX = 100;
+
+/**
+ * A cell: the daemon's composition root. Builds the store, the endpoint and
+ * membership, serves chunk RPCs, and stops everything in order.
+ */
+export class Cell {
+  readonly events = new EventLog(1_024);
+  private timers: TimerHandle[] = [];
+  private stopping: Promise<void> | null = null;
+  private readonly startedAtMs: number;
+
+  private constructor(
+    readonly id: string,
+    readonly incarnation: number,
+    private readonly clock: Clock,
+    private readonly endpoint: Endpoint,
+    private readonly transport: FaultyTransport,
+    readonly store: ChunkStore,
+    readonly membership: Membership,
+    private readonly unlock: () => Promise<void>,
+  ) {
+    this.startedAtMs = clock.wallNow();
+  }
+
+  get address(): Addr {
+    return this.endpoint.address;
+  }
+
+  static async start(init: CellInit, components: CellComponents = {}): Promise<Cell> {
+    const clock = components.clock ?? systemClock;
+    const rng = components.rng ?? systemRng;
+    const unlock = await lockDataDir(init.dataDir);
+    let transport: Transport | null = null;
+    try {
+      const identity = await CellIdentity.loadAndBump(init.dataDir);
+      const prefix = identity.id.slice(0, 8);
+      const store = await ChunkStore.open({ dir: init.dataDir, capacityBytes: init.config.store.capacityBytes, logPrefix: prefix });
+      transport = await UdpTransport.bind({ host: init.host, port: init.port, socketBufferBytes: init.config.wire.socketBufferBytes });
+      const faulty = new FaultyTransport(transport, { clock, rng }, init.config.faults);
+      const endpoint = new Endpoint(
+        { clock, rng, transport: faulty },
+        { id: identity.id, keys: new KeyRing([init.swarmKey]), wire: init.config.wire, logPrefix: prefix },
+      );
+      const stats = store.stats();
+      const membership = new HeartbeatMembership(
+        { clock, rng, endpoint },
+        {
+          self: {
+            id: identity.id,
+            addr: endpoint.address,
+            incarnation: identity.incarnation,
+            role: init.role,
+            pid: process.pid,
+            chunks: stats.chunks,
+            bytes: stats.bytes,
+            capacityBytes: stats.capacityBytes,
+          },
+          seeds: init.seeds,
+          config: init.config.membership,
+          logPrefix: prefix,
+        },
+      );
+      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, membership, unlock);
+      cell.serve();
+      await membership.start();
+      cell.events.record({ atMs: clock.wallNow(), type: 'cell-started', cellId: identity.id, detail: `incarnation ${identity.incarnation}` });
+      return cell;
+    } catch (err) {
+      await transport?.close();
+      await unlock();
+      throw err;
+    }
+  }
+
+  private serve(): void {
+    const { endpoint, store, membership, clock } = this;
+    const log = logger('cell', this.id.slice(0, 8));
+    endpoint.handle(MessageType.PING, () => Buffer.alloc(0));
+    endpoint.handle(MessageType.CHUNK_PUT, async (req) => {
+      const put = decodePut(req.body);
+      if (!put) throw CellError.BAD_REQUEST();
+      await store.put(put.key, put.data);
+      return Buffer.alloc(0);
+    });
+    endpoint.handle(MessageType.CHUNK_GET, (req) => {
+      const key = decodeKeyOnly(req.body);
+      if (!key) throw CellError.BAD_REQUEST();
+      return store.get(key);
+    });
+    endpoint.handle(MessageType.CHUNK_HAS, (req) => {
+      const keys = decodeHas(req.body);
+      if (!keys || keys.length > HAS_KEYS_MAX) throw CellError.BAD_REQUEST();
+      return encodeHasReply(keys.map((k) => store.has(k)));
+    });
+    endpoint.handle(MessageType.CHUNK_DELETE, async (req) => {
+      const key = decodeKeyOnly(req.body);
+      if (!key) throw CellError.BAD_REQUEST();
+      return Buffer.from([(await store.delete(key)) ? 1 : 0]);
+    });
+    endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
+    store.onCorruption((r) => {
+      this.events.record({ atMs: clock.wallNow(), type: 'chunk-corrupt', cellId: this.id, detail: `${r.key.slice(0, 16)} digest ${r.digestSeen.slice(0, 16)}` });
+    });
+    membership.onEvent((e) => {
+      log('%s %k', e.type, e.member.id);
+      this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: e.member.addr });
+    });
+    this.timers.push(
+      clock.setInterval(() => {
+        const s = store.stats();
+        membership.updateSelf({ chunks: s.chunks, bytes: s.bytes, capacityBytes: s.capacityBytes });
+      }, SELF_REFRESH_MS),
+    );
+  }
+
+  status(): CellStatus {
+    const now = this.clock.now();
+    return {
+      id: this.id,
+      addr: this.address,
+      pid: process.pid,
+      incarnation: this.incarnation,
+      startedAtMs: this.startedAtMs,
+      members: this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
+        ...m,
+        lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
+      })),
+      store: this.store.stats(),
+      wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
+      events: this.events.recent(STATUS_EVENTS_MAX),
+    };
+  }
+
+  /** Orderly shutdown: stop periodic work, stop membership, close the endpoint (and socket), release the data dir. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const t of this.timers.splice(0)) t.clear();
+      await this.membership.stop();
+      await this.endpoint.stop();
+      await this.transport.close();
+      await this.unlock();
+    })();
+    return this.stopping;
+  }
+}

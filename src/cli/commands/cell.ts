@@ -1,0 +1,130 @@
+import { Option, type Command } from 'commander';
+import path from 'node:path';
+import { Cell } from '../../cell/index.js';
+import { formatAddr, parseAddr, type Addr } from '../../core/index.js';
+import { ROLES, type Role } from '../../membership/index.js';
+import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
+import { usage } from '../errors.js';
+import { cellAddr, loadKey, readSwarm, recordCell } from '../home.js';
+import {
+  addCellConfigOptions,
+  cellConfigArgs,
+  cellConfigFrom,
+  homeOption,
+  parseIntArg,
+  resolveHome,
+  type CellConfigOptions,
+} from '../options.js';
+
+interface StartOptions extends CellConfigOptions {
+  home: string;
+  data: string;
+  host: string;
+  port: number;
+  join?: string;
+  role: Role;
+  daemon?: boolean;
+  printConfig?: boolean;
+}
+
+export function registerCell(program: Command): void {
+  const cell = program.command('cell').description('run or stop one cell');
+
+  addCellConfigOptions(
+    cell
+      .command('start')
+      .description('start a cell serving the data dir (foreground unless --daemon)')
+      .addOption(homeOption())
+      .requiredOption('--data <dir>', "the cell's data directory (chunks, identity, pid and log files)")
+      .addOption(new Option('--port <port>', 'UDP port (0 = any free port)').argParser(parseIntArg(0, 65535)).default(0))
+      .option('--host <ip>', 'address to bind and advertise', '127.0.0.1')
+      .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
+      .addOption(new Option('--role <role>', 'role to take').choices(ROLES as string[]).default('storage'))
+      .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
+      .option('--print-config', 'print the effective configuration as JSON and exit'),
+  ).action(async (opts: StartOptions) => {
+    const home = resolveHome(opts);
+    const dataDir = path.resolve(opts.data);
+    const config = cellConfigFrom(opts);
+    if (opts.printConfig) {
+      console.log(JSON.stringify(config, null, 2));
+      return;
+    }
+    const key = await loadKey(home);
+    const seeds = opts.join !== undefined ? parseJoin(opts.join) : await otherCells(home, dataDir);
+    if (opts.daemon) {
+      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, '--role', opts.role, '--join', seeds.join(','), ...cellConfigArgs(opts)];
+      const ready = await spawnCellDaemon(dataDir, args);
+      await record(home, dataDir, ready);
+      console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
+      return;
+    }
+    const c = await Cell.start({ dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role: opts.role });
+    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid };
+    await record(home, dataDir, ready);
+    console.log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
+    if (process.send) {
+      process.send(ready);
+      process.disconnect();
+    }
+    await untilSignal(c);
+  });
+
+  cell
+    .command('stop')
+    .description('stop the cell running in a data dir and wait for it to exit')
+    .addOption(homeOption())
+    .requiredOption('--data <dir>', "the cell's data directory")
+    .action(async (opts: { data: string }) => {
+      const dataDir = path.resolve(opts.data);
+      const pid = await stopCellDaemon(dataDir);
+      console.log(pid === null ? `no cell running in ${dataDir}` : `stopped cell in ${dataDir} (pid ${pid})`);
+    });
+}
+
+function parseJoin(list: string): Addr[] {
+  const addrs = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const a of addrs) {
+    try {
+      parseAddr(a);
+    } catch (err) {
+      usage(`--join: ${(err as Error).message}`);
+    }
+  }
+  return addrs;
+}
+
+async function otherCells(home: string, dataDir: string): Promise<Addr[]> {
+  return (await readSwarm(home)).cells.filter((c) => c.data !== dataDir).map(cellAddr);
+}
+
+async function record(home: string, dataDir: string, ready: ReadyMessage): Promise<void> {
+  const { host, port } = parseAddr(ready.addr);
+  await recordCell(home, { name: path.basename(dataDir), data: dataDir, host, port });
+}
+
+/** Serves until SIGTERM or SIGINT, then stops in order; a second signal forces exit. */
+function untilSignal(c: Cell): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      console.log(`${sig}: stopping cell ${c.id}`);
+      c.stop().then(
+        () => {
+          console.log(`cell ${c.id} stopped`);
+          resolve();
+        },
+        (err: Error) => {
+          console.error(`cellsync: stopping failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export { formatAddr };

@@ -1,0 +1,119 @@
+import { Option, type Command } from 'commander';
+import path from 'node:path';
+import { isProcessAlive, readPid, type CellStatus } from '../../cell/index.js';
+import { SwarmClient } from '../../client/index.js';
+import { parseAddr, type Addr } from '../../core/index.js';
+import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
+import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry } from '../home.js';
+import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
+
+interface UpOptions extends CellConfigOptions {
+  home: string;
+  cells: number;
+  basePort: number;
+  host: string;
+  role: string;
+}
+
+export function registerSwarm(program: Command): void {
+  const swarm = program.command('swarm').description('run a local swarm of cells as background daemons');
+
+  addCellConfigOptions(
+    swarm
+      .command('up')
+      .description('start N cells as daemons under <home>/cells (initializes home if needed; restarts stopped cells)')
+      .addOption(homeOption())
+      .addOption(new Option('--cells <n>', 'number of cells').argParser(parseIntArg(1, 256)).default(5))
+      .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
+      .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
+      .addOption(new Option('--role <role>', 'role of new cells').choices(['storage', 'guard', 'stem']).default('storage')),
+  ).action(async (opts: UpOptions) => {
+    const home = resolveHome(opts);
+    cellConfigFrom(opts); // validate before starting anything
+    if (!(await isInitialized(home))) {
+      await initHome(home);
+      console.log(`initialized ${home}`);
+    }
+    const s = await readSwarm(home);
+    const entries: CellEntry[] = s.cells.slice(0, opts.cells);
+    for (let i = entries.length; i < opts.cells; i++) {
+      const name = `cell-${i + 1}`;
+      entries.push({ name, data: path.join(home, 'cells', name), host: opts.host, port: opts.basePort === 0 ? 0 : opts.basePort + i });
+    }
+    const live: Addr[] = [];
+    for (const e of entries) {
+      const pid = await readPid(e.data);
+      if (pid !== null && isProcessAlive(pid)) {
+        console.log(`${e.name}  already running  ${cellAddr(e)}  pid ${pid}`);
+        live.push(cellAddr(e));
+      }
+    }
+    for (const e of entries) {
+      const pid = await readPid(e.data);
+      if (pid !== null && isProcessAlive(pid)) continue;
+      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, '--role', opts.role, '--join', live.join(','), ...cellConfigArgs(opts)];
+      const ready = await spawnCellDaemon(e.data, args);
+      const { host, port } = parseAddr(ready.addr);
+      await recordCell(home, { ...e, host, port });
+      live.push(ready.addr);
+      console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
+    }
+    console.log(`swarm of ${entries.length} cells up in ${home}`);
+  });
+
+  swarm
+    .command('status')
+    .description("the swarm's members as seen by the first cell that answers")
+    .addOption(homeOption())
+    .option('--json', 'print {"cells":[{id,addr,pid,role,state,chunks,bytes,lastHeardMs}], ...} for scripts')
+    .action(async (opts: { home: string; json?: boolean }) => {
+      const home = resolveHome(opts);
+      const key = await loadKey(home);
+      const addrs = (await readSwarm(home)).cells.map(cellAddr);
+      const client = await SwarmClient.open({ swarmKey: key });
+      try {
+        const st = (await client.status(addrs)) as CellStatus;
+        const cells = st.members.map((m) => ({
+          id: m.id,
+          addr: m.addr,
+          pid: m.pid,
+          role: m.role,
+          state: m.state,
+          chunks: m.chunks,
+          bytes: m.bytes,
+          lastHeardMs: m.lastHeardMs,
+        }));
+        if (opts.json) {
+          console.log(JSON.stringify({ cells, seenBy: st.id, wire: st.wire }));
+          return;
+        }
+        printTable(cells);
+        const w = st.wire;
+        const dropped = Object.entries(w.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+        console.log(`\nseen by ${st.id} (${st.addr}); its wire: sent ${w.framesSent}, received ${w.framesReceived}, retransmitted ${w.retransmitted}, dropped: ${dropped}`);
+      } finally {
+        await client.close();
+      }
+    });
+
+  swarm
+    .command('down')
+    .description('stop every cell of this home and wait for them to exit (data is kept)')
+    .addOption(homeOption())
+    .action(async (opts: { home: string }) => {
+      const home = resolveHome(opts);
+      const s = await readSwarm(home);
+      const stopped = await Promise.all(s.cells.map(async (c) => ({ c, pid: await stopCellDaemon(c.data) })));
+      for (const { c, pid } of stopped) if (pid !== null) console.log(`stopped ${c.name} (pid ${pid})`);
+      console.log(`swarm down: ${stopped.filter((x) => x.pid !== null).length} cells stopped`);
+    });
+}
+
+function printTable(rows: Record<string, string | number>[]): void {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]!);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(width[i]!)).join('  ').trimEnd();
+  console.log(line(cols.map((c) => c.toUpperCase())));
+  for (const r of rows) console.log(line(cols.map((c) => String(r[c]))));
+}

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CellError, formatAddr, type Addr } from '../core/index.js';
+import { writeFileAtomic } from '../store/index.js';
+
+/** A swarm's home: its key, and the cells started from it. */
+export interface SwarmFile {
+  version: 1;
+  createdAtMs: number;
+  cells: CellEntry[];
+}
+
+export interface CellEntry {
+  name: string;
+  /** Absolute data directory. */
+  data: string;
+  host: string;
+  port: number;
+}
+
+export const KEY_FILE = 'swarm.key';
+export const SWARM_FILE = 'swarm.json';
+export const SWARM_KEY_BYTES = 32;
+
+export function defaultHome(): string {
+  return process.env.CELLSYNC_HOME || path.join(os.homedir(), '.cellsync');
+}
+
+export async function isInitialized(home: string): Promise<boolean> {
+  return stat(path.join(home, KEY_FILE)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Creates home with a fresh 32-byte key (mode 0600) and an empty swarm.json. */
+export async function initHome(home: string): Promise<void> {
+  if (await isInitialized(home)) {
+    throw new CellError('BAD_CONFIG', `${home} is already initialized (it has ${KEY_FILE}); use another --home`);
+  }
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path.join(home, KEY_FILE), randomBytes(SWARM_KEY_BYTES), { mode: 0o600 });
+  await writeSwarm(home, { version: 1, createdAtMs: Date.now(), cells: [] });
+}
+
+export async function loadKey(home: string): Promise<Buffer> {
+  try {
+    const key = await readFile(path.join(home, KEY_FILE));
+    if (key.length !== SWARM_KEY_BYTES) throw new CellError('BAD_CONFIG', `${path.join(home, KEY_FILE)} is not a ${SWARM_KEY_BYTES}-byte key`);
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CellError('NOT_INITIALIZED', `${home} has no swarm key: run "cellsync init --home ${home}" first`);
+    }
+    throw err;
+  }
+}
+
+export async function readSwarm(home: string): Promise<SwarmFile> {
+  try {
+    const s = JSON.parse(await readFile(path.join(home, SWARM_FILE), 'utf8')) as SwarmFile;
+    if (s.version !== 1 || !Array.isArray(s.cells)) throw new Error('unknown format');
+    return s;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, createdAtMs: Date.now(), cells: [] };
+    throw new CellError('BAD_CONFIG', `${path.join(home, SWARM_FILE)} is damaged: ${(err as Error).message}`);
+  }
+}
+
+export async function writeSwarm(home: string, s: SwarmFile): Promise<void> {
+  await writeFileAtomic(path.join(home, SWARM_FILE), JSON.stringify(s, null, 2) + '\n');
+}
+
+/** Adds or updates a cell (matched by data dir). */
+export async function recordCell(home: string, entry: CellEntry): Promise<void> {
+  const s = await readSwarm(home);
+  const i = s.cells.findIndex((c) => c.data === entry.data);
+  if (i >= 0) s.cells[i] = entry;
+  else s.cells.push(entry);
+  await writeSwarm(home, s);
+}
+
+export function cellAddr(c: CellEntry): Addr {
+  return formatAddr(c.host, c.port);
+}

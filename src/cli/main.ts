@@ -1,0 +1,56 @@
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { CellError } from '../core/index.js';
+import { registerCell } from './commands/cell.js';
+import { registerInit } from './commands/init.js';
+import { registerSwarm } from './commands/swarm.js';
+import { UsageError } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('cellsync')
+    .description('CellSync: a self-healing distributed file system of cells that talk UDP')
+    .version(pkg.version)
+    .showHelpAfterError('(add --help for usage)')
+    .showSuggestionAfterError();
+  registerInit(program);
+  registerCell(program);
+  registerSwarm(program);
+  // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.
+  const override = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
+  return program;
+}
+
+/** Exit codes: 0 ok, 1 runtime failure (one clear line on stderr), 2 wrong use. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      console.error(`cellsync: ${err.message}\n(add --help for usage)`);
+      return 2;
+    }
+    const message = err instanceof CellError ? err.message : (err as Error).message;
+    console.error(`cellsync: ${message}`);
+    if (process.env.DEBUG?.includes('cellsync')) console.error((err as Error).stack);
+    return 1;
+  }
+}
+
+// Run when executed directly (bin/cellsync), not when imported by tests.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,85 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import path from 'node:path';
+import { defaultConfig, validateConfig, type CellConfig } from '../core/index.js';
+import { defaultHome } from './home.js';
+import { usage } from './errors.js';
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** "512M", "10g", "4096" -> bytes. */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a size such as 4096, 512M or 10G');
+  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+export function parseIntArg(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+export function parseRate(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a probability from 0 to below 1, e.g. 0.05');
+  return n;
+}
+
+export function homeOption(): Option {
+  return new Option('--home <dir>', 'swarm home (key and swarm.json)').env('CELLSYNC_HOME').default(defaultHome(), '~/.cellsync');
+}
+
+export function resolveHome(opts: { home: string }): string {
+  return path.resolve(opts.home);
+}
+
+/** Options that tune a cell, each defaulting to defaultConfig() and overridable by a CELLSYNC_* variable. */
+export function addCellConfigOptions(cmd: Command): Command {
+  const d = defaultConfig();
+  return cmd
+    .addOption(new Option('--capacity <bytes>', 'bytes of chunks this cell may hold (0 = free disk space)').argParser(parseBytes).env('CELLSYNC_CAPACITY').default(d.store.capacityBytes))
+    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').argParser(parseIntArg(10, 600_000)).env('CELLSYNC_HEARTBEAT_MS').default(d.membership.heartbeatIntervalMs))
+    .addOption(new Option('--failure-timeout-ms <ms>', 'silence after which a member is suspect (> 3 heartbeats)').argParser(parseIntArg(10, 3_600_000)).env('CELLSYNC_FAILURE_TIMEOUT_MS').default(d.membership.failureTimeoutMs))
+    .addOption(new Option('--datagram-bytes <n>', 'largest datagram sent (1200 for real networks)').argParser(parseIntArg(1_200, 65_507)).env('CELLSYNC_DATAGRAM_BYTES').default(d.wire.datagramBytesMax))
+    .addOption(new Option('--loss <p>', 'fault injection: drop this share of sent datagrams').argParser(parseRate).env('CELLSYNC_LOSS').default(0))
+    .addOption(new Option('--dup <p>', 'fault injection: duplicate this share of sent datagrams').argParser(parseRate).env('CELLSYNC_DUP').default(0))
+    .addOption(new Option('--reorder <p>', 'fault injection: delay this share of sent datagrams (reordering)').argParser(parseRate).env('CELLSYNC_REORDER').default(0));
+}
+
+export interface CellConfigOptions {
+  capacity: number;
+  heartbeatMs: number;
+  failureTimeoutMs: number;
+  datagramBytes: number;
+  loss: number;
+  dup: number;
+  reorder: number;
+}
+
+export function cellConfigFrom(o: CellConfigOptions): CellConfig {
+  const c = defaultConfig();
+  c.store.capacityBytes = o.capacity;
+  c.membership.heartbeatIntervalMs = o.heartbeatMs;
+  c.membership.failureTimeoutMs = o.failureTimeoutMs;
+  c.membership.tickMs = Math.min(c.membership.tickMs, o.heartbeatMs);
+  c.wire.datagramBytesMax = o.datagramBytes;
+  c.faults = { ...c.faults, lossRate: o.loss, dupRate: o.dup, reorderRate: o.reorder };
+  const problems = validateConfig(c);
+  if (problems.length > 0) usage(`invalid settings:\n  ${problems.join('\n  ')}`);
+  return c;
+}
+
+/** The same options as arguments, to hand to a daemon child. */
+export function cellConfigArgs(o: CellConfigOptions): string[] {
+  return [
+    '--capacity', String(o.capacity),
+    '--heartbeat-ms', String(o.heartbeatMs),
+    '--failure-timeout-ms', String(o.failureTimeoutMs),
+    '--datagram-bytes', String(o.datagramBytes),
+    '--loss', String(o.loss),
+    '--dup', String(o.dup),
+    '--reorder', String(o.reorder),
+  ];
+}

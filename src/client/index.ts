@@ -1,0 +1,1 @@
+export { SwarmClient, type SwarmClientInit } from './swarm-client.js';

@@ -1,0 +1,144 @@
+import { DATAGRAM_BYTES_MIN, UDP_PAYLOAD_BYTES_MAX } from './limits.js';
+
+/**
+ * Everything a cell or client can tune. Each number is written once, in
+ * defaultConfig(); CLI options and CELLSYNC_* variables override it.
+ */
+export interface WireConfig {
+  /** Largest datagram we send (bytes). ~60 KiB suits loopback; 1,200 suits any real path. Smaller = more syscalls per chunk. */
+  datagramBytesMax: number;
+  /** A frame whose timestamp is further than this from our clock is dropped as a replay (ms). Bounds tolerated clock skew. */
+  replayWindowMs: number;
+  /** First retransmission timeout before any RTT sample (ms). */
+  rtoInitialMs: number;
+  /** Floor on the adaptive retransmission timeout (ms): lower reacts faster, but retransmits on scheduling jitter. */
+  rtoMinMs: number;
+  /** Ceiling on the retransmission timeout after backoff (ms). */
+  rtoMaxMs: number;
+  /** Default deadline for a small request, retries included (ms). */
+  requestTimeoutMs: number;
+  /** Deadline for a request or response that travels as fragments (ms). */
+  bulkTimeoutMs: number;
+  /** Requests in flight to one peer; more wait in that peer's queue. */
+  inflightPerPeerMax: number;
+  /** Requests waiting per peer beyond the in-flight cap; more are refused with BUSY. */
+  peerQueueMax: number;
+  /** Requests in flight in total across all peers. */
+  inflightTotalMax: number;
+  /** Fragments one transfer may have unacknowledged at once (the window's ceiling; it grows from 4). */
+  bulkWindowFragmentsMax: number;
+  /** Partial messages being reassembled at once; more are dropped. */
+  reassembliesMax: number;
+  /** Bytes held by all partial messages at once. */
+  reassemblyBytesMax: number;
+  /** A partial message not completed in this time is discarded (ms). */
+  reassemblyTimeoutMs: number;
+  /** Answered requests remembered so that a retry is not executed twice. */
+  dedupEntriesMax: number;
+  /** Bytes of cached responses kept for retries. */
+  dedupBytesMax: number;
+  /** How long an answered request is remembered (ms); must exceed the longest request deadline. */
+  dedupTtlMs: number;
+  /** Kernel receive buffer asked for (bytes); the kernel clamps it to net.core.rmem_max. */
+  socketBufferBytes: number;
+}
+
+export interface FaultConfig {
+  /** Probability that a sent datagram is dropped. */
+  lossRate: number;
+  /** Probability that a sent datagram is sent twice. */
+  dupRate: number;
+  /** Probability that a sent datagram is held back and sent late (reordering). */
+  reorderRate: number;
+  /** Longest hold-back for a reordered datagram (ms). */
+  delayMsMax: number;
+}
+
+export interface MembershipConfig {
+  /** Every member heartbeats every member this often (ms). */
+  heartbeatIntervalMs: number;
+  /** A member not heard for this long is suspect (ms). Must exceed 3 heartbeats. */
+  failureTimeoutMs: number;
+  /** A suspect not heard for this much longer is dead (ms). */
+  suspicionMs: number;
+  /** How often states are re-evaluated (ms); bounds detection lag. */
+  tickMs: number;
+}
+
+export interface StoreConfig {
+  /** Bytes of chunks this cell will hold; 0 = the free space of its disk at start. */
+  capacityBytes: number;
+}
+
+export interface CellConfig {
+  wire: WireConfig;
+  faults: FaultConfig;
+  membership: MembershipConfig;
+  store: StoreConfig;
+}
+
+export function defaultConfig(): CellConfig {
+  return {
+    wire: {
+      datagramBytesMax: 60 * 1024, // 1 MiB chunk = 18 datagrams on loopback
+      replayWindowMs: 30_000, // tolerates 30 s of clock skew between machines
+      rtoInitialMs: 250,
+      rtoMinMs: 30, // loopback RTT is ~0.1 ms, but an fsync'd PUT takes milliseconds
+      rtoMaxMs: 2_000,
+      requestTimeoutMs: 3_000,
+      bulkTimeoutMs: 20_000,
+      inflightPerPeerMax: 32,
+      peerQueueMax: 1_024,
+      inflightTotalMax: 1_024,
+      bulkWindowFragmentsMax: 48, // 48 x 60 KiB ~ 2.8 MiB: fits a 4 MiB socket buffer
+      reassembliesMax: 128,
+      reassemblyBytesMax: 256 * 1024 * 1024,
+      reassemblyTimeoutMs: 10_000,
+      dedupEntriesMax: 8_192,
+      dedupBytesMax: 32 * 1024 * 1024,
+      dedupTtlMs: 60_000,
+      socketBufferBytes: 4 * 1024 * 1024,
+    },
+    faults: { lossRate: 0, dupRate: 0, reorderRate: 0, delayMsMax: 20 },
+    membership: {
+      heartbeatIntervalMs: 2_000,
+      failureTimeoutMs: 7_000, // 3.5 heartbeats: one lost heartbeat never makes a suspect
+      suspicionMs: 1_000, // dead within timeout + one heartbeat of the last message
+      tickMs: 250,
+    },
+    store: { capacityBytes: 0 },
+  };
+}
+
+/** Checks every field and every relationship; returns all problems at once (empty = valid). */
+export function validateConfig(c: CellConfig): string[] {
+  const problems: string[] = [];
+  const positive = (name: string, v: number) => {
+    if (!Number.isFinite(v) || v <= 0) problems.push(`${name} must be a positive number (got ${v})`);
+  };
+  const w = c.wire;
+  for (const [k, v] of Object.entries(w)) positive(`wire.${k}`, v as number);
+  if (w.datagramBytesMax < DATAGRAM_BYTES_MIN || w.datagramBytesMax > UDP_PAYLOAD_BYTES_MAX) {
+    problems.push(`wire.datagramBytesMax must be between ${DATAGRAM_BYTES_MIN} and ${UDP_PAYLOAD_BYTES_MAX}`);
+  }
+  if (w.rtoMinMs > w.rtoMaxMs) problems.push('wire.rtoMinMs must not exceed wire.rtoMaxMs');
+  if (w.dedupTtlMs < Math.max(w.requestTimeoutMs, w.bulkTimeoutMs)) {
+    problems.push('wire.dedupTtlMs must exceed the longest request deadline, or a late retry runs twice');
+  }
+  const m = c.membership;
+  for (const [k, v] of Object.entries(m)) positive(`membership.${k}`, v as number);
+  if (m.failureTimeoutMs <= 3 * m.heartbeatIntervalMs) {
+    problems.push('membership.failureTimeoutMs must exceed 3 heartbeat intervals');
+  }
+  if (m.tickMs > m.heartbeatIntervalMs) problems.push('membership.tickMs must not exceed the heartbeat interval');
+  for (const [k, v] of Object.entries(c.faults)) {
+    if (!Number.isFinite(v) || v < 0) problems.push(`faults.${k} must be >= 0`);
+  }
+  for (const k of ['lossRate', 'dupRate', 'reorderRate'] as const) {
+    if (c.faults[k] >= 1) problems.push(`faults.${k} must be below 1`);
+  }
+  if (!Number.isFinite(c.store.capacityBytes) || c.store.capacityBytes < 0) {
+    problems.push('store.capacityBytes must be >= 0');
+  }
+  return problems;
+}

@@ -1,0 +1,23 @@
+/**
+ * Hard limits that are part of the protocol or protect a process from its
+ * peers. Tunable numbers live in config.ts; these do not change at run time.
+ */
+
+/** Largest UDP payload IPv4 can carry. */
+export const UDP_PAYLOAD_BYTES_MAX = 65_507;
+/** Smallest datagram size we support (fits any real network's MTU path). */
+export const DATAGRAM_BYTES_MIN = 1_200;
+/** Largest message (request or response body) after reassembly: a 4 MiB chunk plus headroom. */
+export const MESSAGE_BYTES_MAX = 4 * 1024 * 1024 + 64 * 1024;
+/** Fragments one message may be cut into (MESSAGE_BYTES_MAX at the smallest datagram size). */
+export const FRAGMENTS_PER_MESSAGE_MAX = 4096;
+/** Senders whose replay windows we remember; the least recently heard is forgotten first. */
+export const REPLAY_SENDERS_MAX = 4096;
+/** Frames per sender remembered for duplicate detection inside the replay window. */
+export const REPLAY_FRAMES_PER_SENDER = 512;
+/** Members one cell tracks; joins beyond this are refused (and counted). */
+export const MEMBERS_MAX = 4096;
+/** Keys in one HAS request. */
+export const HAS_KEYS_MAX = 1024;
+/** Inbound datagrams waiting for the event loop; beyond this they are dropped and counted. */
+export const INBOUND_QUEUE_MAX = 4096;

@@ -1,0 +1,208 @@
+import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle } from '../core/index.js';
+import type { Endpoint } from '../rpc/index.js';
+import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
+import { parseMemberInfo, type Member, type MemberInfo, type Membership, type MembershipEvent } from './member.js';
+
+export interface HeartbeatComponents {
+  clock: Clock;
+  rng: Rng;
+  endpoint: Endpoint;
+}
+
+export interface HeartbeatInit {
+  self: MemberInfo;
+  /** Addresses to join through; any one live seed teaches us the whole swarm. */
+  seeds: Addr[];
+  config: MembershipConfig;
+  logPrefix?: string;
+}
+
+/** Members listed per heartbeat for discovery; keeps a heartbeat inside one datagram. */
+const HEARTBEAT_KNOWN_MAX = 256;
+
+interface HeartbeatBody {
+  self: MemberInfo;
+  /** Members the sender has heard from lately: how joiners become known to everyone. */
+  known: { id: CellId; addr: Addr; incarnation: number }[];
+}
+
+function parseHeartbeat(v: unknown): HeartbeatBody | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const self = parseMemberInfo(o.self);
+  if (!self || !Array.isArray(o.known) || o.known.length > HEARTBEAT_KNOWN_MAX) return null;
+  const known: HeartbeatBody['known'] = [];
+  for (const k of o.known) {
+    const info = parseMemberInfo({ ...(k as object), role: 'stem', pid: 0, chunks: 0, bytes: 0, capacityBytes: 0 });
+    if (!info) return null;
+    known.push({ id: info.id, addr: info.addr, incarnation: info.incarnation });
+  }
+  return { self, known };
+}
+
+function parseMemberList(v: unknown): MemberInfo[] | null {
+  if (!Array.isArray(v) || v.length > MEMBERS_MAX) return null;
+  const out: MemberInfo[] = [];
+  for (const m of v) {
+    const info = parseMemberInfo(m);
+    if (!info) return null;
+    out.push(info);
+  }
+  return out;
+}
+
+/**
+ * The seed's failure detector: every member heartbeats every member each
+ * interval. Not heard for failureTimeoutMs: suspect; for suspicionMs more:
+ * dead. Any heartbeat at the current incarnation or higher brings a member
+ * back to alive. Traffic grows with the square of the swarm: fine for tens
+ * of cells, and why a gossip detector sits behind the same interface later.
+ */
+export class HeartbeatMembership implements Membership {
+  private readonly table = new Map<CellId, Member>();
+  private readonly listeners: ((e: MembershipEvent) => void)[] = [];
+  private readonly timers: TimerHandle[] = [];
+  private self: MemberInfo;
+  private readonly log;
+  private started = false;
+
+  constructor(private readonly components: HeartbeatComponents, private readonly init: HeartbeatInit) {
+    this.self = { ...init.self };
+    this.log = logger('membership', init.logPrefix);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { endpoint, clock, rng } = this.components;
+    endpoint.onNotify(MessageType.HEARTBEAT, (msg) => {
+      const hb = decodeJson(msg.body, parseHeartbeat);
+      if (!hb || hb.self.id !== msg.sender) return;
+      this.heard(hb.self);
+      for (const k of hb.known) this.learn(k);
+    });
+    endpoint.handle(MessageType.JOIN, (req) => {
+      const info = decodeJson(req.body, parseMemberInfo);
+      if (!info || info.id !== req.sender) throw new Error('bad join');
+      this.heard(info);
+      return encodeJson(this.members().map((m) => this.infoOf(m)));
+    });
+    await this.join();
+    const cfg = this.init.config;
+    // Start at a random offset so a swarm started at once does not heartbeat in lockstep.
+    const offset = rng.int(cfg.heartbeatIntervalMs);
+    const first = clock.setTimeout(() => {
+      this.heartbeatAll();
+      this.timers.push(clock.setInterval(() => this.heartbeatAll(), cfg.heartbeatIntervalMs));
+    }, offset);
+    this.timers.push(first, clock.setInterval(() => this.tick(), cfg.tickMs));
+    this.heartbeatAll();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers.splice(0)) t.clear();
+    this.started = false;
+  }
+
+  members(): Member[] {
+    const now = this.components.clock.now();
+    const me: Member = { ...this.self, state: 'alive', lastHeardAtMs: now, stateSinceMs: 0 };
+    return [me, ...this.table.values()];
+  }
+
+  get(id: CellId): Member | undefined {
+    return id === this.self.id ? this.members()[0] : this.table.get(id);
+  }
+
+  updateSelf(patch: Partial<Omit<MemberInfo, 'id' | 'addr' | 'incarnation'>>): void {
+    this.self = { ...this.self, ...patch };
+  }
+
+  onEvent(listener: (e: MembershipEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private infoOf(m: MemberInfo): MemberInfo {
+    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes } = m;
+    return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes };
+  }
+
+  /** Asks every seed at once for the member list; the first good answer is enough. */
+  private async join(): Promise<void> {
+    const seeds = this.init.seeds.filter((s) => s !== this.self.addr);
+    if (seeds.length === 0) return;
+    const body = encodeJson(this.self);
+    const list = await Promise.any(
+      seeds.map(async (s) => {
+        const answer = decodeJson(await this.components.endpoint.request(s, MessageType.JOIN, body, { timeoutMs: 2_000 }), parseMemberList);
+        if (!answer) throw new Error('bad member list');
+        return answer;
+      }),
+    ).catch(() => null);
+    if (!list) {
+      this.log('no seed answered (%o): starting alone', seeds);
+      return;
+    }
+    for (const m of list) this.heard(m);
+    this.log('joined through %o: %d members', seeds, list.length);
+  }
+
+  private heartbeatAll(): void {
+    const known = [...this.table.values()]
+      .filter((m) => m.state === 'alive')
+      .slice(0, HEARTBEAT_KNOWN_MAX)
+      .map((m) => ({ id: m.id, addr: m.addr, incarnation: m.incarnation }));
+    const body = encodeJson({ self: this.self, known } satisfies HeartbeatBody);
+    // Dead members are heartbeated too: if they are only cut off, both sides find each other again.
+    for (const m of this.table.values()) this.components.endpoint.notify(m.addr, MessageType.HEARTBEAT, body);
+  }
+
+  /** First-hand news: the member itself spoke. */
+  private heard(info: MemberInfo): void {
+    if (info.id === this.self.id) return;
+    const now = this.components.clock.now();
+    const m = this.table.get(info.id);
+    if (!m) {
+      if (this.table.size >= MEMBERS_MAX) return;
+      const fresh: Member = { ...info, state: 'alive', lastHeardAtMs: now, stateSinceMs: now };
+      this.table.set(info.id, fresh);
+      this.emit('member-joined', fresh);
+      return;
+    }
+    if (info.incarnation < m.incarnation) return;
+    Object.assign(m, info, { lastHeardAtMs: now });
+    if (m.state === 'suspect' || m.state === 'dead') {
+      m.state = 'alive';
+      m.stateSinceMs = now;
+      this.emit('member-recovered', m);
+    }
+  }
+
+  /** Second-hand news: only used to discover members we have never heard of. */
+  private learn(k: { id: CellId; addr: Addr; incarnation: number }): void {
+    if (k.id === this.self.id || this.table.has(k.id)) return;
+    this.heard({ ...k, role: 'stem', pid: 0, chunks: 0, bytes: 0, capacityBytes: 0 });
+  }
+
+  private tick(): void {
+    const now = this.components.clock.now();
+    const { failureTimeoutMs, suspicionMs } = this.init.config;
+    for (const m of this.table.values()) {
+      const silentMs = now - m.lastHeardAtMs;
+      if (m.state === 'alive' && silentMs > failureTimeoutMs) {
+        m.state = 'suspect';
+        m.stateSinceMs = now;
+        this.emit('member-suspected', m);
+      } else if (m.state === 'suspect' && silentMs > failureTimeoutMs + suspicionMs) {
+        m.state = 'dead';
+        m.stateSinceMs = now;
+        this.emit('member-died', m);
+      }
+    }
+  }
+
+  private emit(type: MembershipEvent['type'], member: Member): void {
+    this.log('%s %k at %s', type, member.id, member.addr);
+    for (const l of this.listeners) l({ type, member: { ...member } });
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdir, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { CellError, assert, chunkKeyOf, isChunkKey, logger, type ChunkKey } from '../core/index.js';
+import { writeFileAtomic } from './atomic.js';
+
+export interface ChunkStoreInit {
+  /** The cell's data directory; chunks live under <dir>/chunks. */
+  dir: string;
+  /** Bytes of chunks to hold at most; 0 = the disk's free space at open plus what is already stored. */
+  capacityBytes: number;
+  logPrefix?: string;
+}
+
+export interface StoreStats {
+  chunks: number;
+  bytes: number;
+  capacityBytes: number;
+  /** Corrupt chunk files found (on read) and moved aside since start. */
+  corruptFound: number;
+}
+
+export interface CorruptionReport {
+  key: ChunkKey;
+  /** SHA-256 of what was actually on disk. */
+  digestSeen: string;
+  movedTo: string;
+}
+
+/**
+ * A cell's chunks on disk, content-addressed: the file name is the SHA-256 of
+ * its bytes. Writes go to a temp file that is fsynced and renamed into place
+ * (then the directory is fsynced), so a crash leaves either the old state or
+ * the whole new chunk, never a partial one. Every read is verified.
+ */
+export class ChunkStore {
+  private readonly index = new Map<ChunkKey, number>();
+  private bytesUsed = 0;
+  private corruptFound = 0;
+  private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
+  private readonly log;
+
+  private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
+    this.log = logger('store', init.logPrefix);
+  }
+
+  static async open(init: ChunkStoreInit): Promise<ChunkStore> {
+    for (const d of ['chunks', 'tmp', 'corrupt']) await mkdir(path.join(init.dir, d), { recursive: true });
+    // Temp files are writes that never finished: they were never visible, so drop them.
+    await rm(path.join(init.dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(path.join(init.dir, 'tmp'));
+    const store = new ChunkStore(init, init.capacityBytes);
+    await store.scan();
+    if (init.capacityBytes === 0) {
+      const fs = await statfs(init.dir);
+      store.capacityBytes = fs.bavail * fs.bsize + store.bytesUsed;
+    }
+    return store;
+  }
+
+  private async scan(): Promise<void> {
+    const root = path.join(this.init.dir, 'chunks');
+    for (const sub of await readdir(root)) {
+      for (const name of await readdir(path.join(root, sub)).catch(() => [] as string[])) {
+        if (!isChunkKey(name)) continue;
+        const st = await stat(path.join(root, sub, name));
+        this.index.set(name, st.size);
+        this.bytesUsed += st.size;
+      }
+    }
+  }
+
+  private pathOf(key: ChunkKey): string {
+    return path.join(this.init.dir, 'chunks', key.slice(0, 2), key);
+  }
+
+  /** Called for each corrupt chunk found; the immune system listens here. */
+  onCorruption(listener: (r: CorruptionReport) => void): void {
+    this.corruptionListeners.push(listener);
+  }
+
+  has(key: ChunkKey): boolean {
+    return this.index.has(key);
+  }
+
+  keys(): IterableIterator<ChunkKey> {
+    return this.index.keys();
+  }
+
+  stats(): StoreStats {
+    return { chunks: this.index.size, bytes: this.bytesUsed, capacityBytes: this.capacityBytes, corruptFound: this.corruptFound };
+  }
+
+  /** Stores bytes under their key. Refuses bytes that do not hash to the key. */
+  async put(key: ChunkKey, data: Uint8Array): Promise<'stored' | 'exists'> {
+    if (!isChunkKey(key)) throw CellError.BAD_REQUEST('chunk key must be 64 hex digits');
+    if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
+    if (this.index.has(key)) return 'exists';
+    if (this.bytesUsed + data.length > this.capacityBytes) throw CellError.STORE_FULL();
+    const final = this.pathOf(key);
+    await mkdir(path.dirname(final), { recursive: true });
+    await writeFileAtomic(final, data, { tmpDir: path.join(this.init.dir, 'tmp') });
+    if (!this.index.has(key)) {
+      this.index.set(key, data.length);
+      this.bytesUsed += data.length;
+    }
+    return 'stored';
+  }
+
+  /** Reads and verifies a chunk. A mismatch moves the file aside and throws CHUNK_CORRUPT. */
+  async get(key: ChunkKey): Promise<Buffer> {
+    if (!this.index.has(key)) throw CellError.CHUNK_NOT_FOUND(key);
+    let data: Buffer;
+    try {
+      data = await readFile(this.pathOf(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.forget(key);
+        throw CellError.CHUNK_NOT_FOUND(key);
+      }
+      throw err;
+    }
+    const digest = chunkKeyOf(data);
+    if (digest !== key) {
+      await this.quarantineFile(key, digest);
+      throw CellError.CHUNK_CORRUPT(key);
+    }
+    return data;
+  }
+
+  async delete(key: ChunkKey): Promise<boolean> {
+    if (!this.index.has(key)) return false;
+    this.forget(key);
+    await unlink(this.pathOf(key)).catch(() => {});
+    return true;
+  }
+
+  private forget(key: ChunkKey): void {
+    const size = this.index.get(key);
+    if (size === undefined) return;
+    this.index.delete(key);
+    this.bytesUsed -= size;
+    assert(this.bytesUsed >= 0, 'store byte accounting went negative');
+  }
+
+  private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<void> {
+    const movedTo = path.join(this.init.dir, 'corrupt', `${key}.${Date.now()}`);
+    this.forget(key);
+    await rename(this.pathOf(key), movedTo).catch(() => {});
+    this.corruptFound++;
+    this.log('corrupt chunk %k moved aside (digest %k)', key, digestSeen);
+    for (const l of this.corruptionListeners) l({ key, digestSeen, movedTo });
+  }
+}

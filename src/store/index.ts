@@ -1,0 +1,3 @@
+export { ChunkStore, type ChunkStoreInit, type StoreStats, type CorruptionReport } from './chunk-store.js';
+export { CellIdentity, type IdentityRecord } from './identity.js';
+export { writeFileAtomic } from './atomic.js';

@@ -1,0 +1,14 @@
+import type { Addr } from '../core/index.js';
+
+export type DatagramHandler = (data: Buffer, from: Addr) => void;
+
+/** The only code that touches sockets: send a datagram, receive datagrams, close. */
+export interface Transport {
+  /** Where peers reach us ("host:port"), known once bound. */
+  readonly address: Addr;
+  send(to: Addr, data: Buffer): void;
+  onDatagram(handler: DatagramHandler): void;
+  close(): Promise<void>;
+  /** Datagrams the transport could not send (socket errors). */
+  readonly sendErrors: number;
+}

@@ -1,0 +1,126 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CELL_ID_BYTES, type CellId } from '../core/index.js';
+import { isMessageType, type MessageType, type Status } from './types.js';
+
+/*
+ * Frame layout, version 1. Every datagram is exactly one frame.
+ *
+ *  offset size field
+ *   0      2   magic 0xCE11
+ *   2      1   protocol version (1)
+ *   3      1   message type (MessageType)
+ *   4      1   flags (bit 0: response)
+ *   5      1   status (Status; 0 in requests)
+ *   6      2   body length in bytes
+ *   8      8   sender id
+ *  16      4   request id (0 for one-way messages)
+ *  20      8   timestamp: wall ms x 1024 + a per-sender sequence, strictly
+ *              increasing per sender (replay window and duplicate detection)
+ *  28      n   body
+ *  28+n   16   tag: HMAC-SHA-256 with the swarm key over bytes 0..28+n,
+ *              truncated to 128 bits
+ */
+export const FRAME_MAGIC = 0xce11;
+export const PROTOCOL_VERSION = 1;
+export const FRAME_HEADER_BYTES = 28;
+export const FRAME_TAG_BYTES = 16;
+export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_TAG_BYTES;
+/** Timestamp units per millisecond: room for 1,024 frames per ms per sender. */
+export const TIMESTAMP_TICKS_PER_MS = 1024;
+
+export interface Frame {
+  type: MessageType;
+  flags: number;
+  status: Status;
+  sender: CellId;
+  requestId: number;
+  /** In ticks (ms x 1024). */
+  timestamp: number;
+  body: Buffer;
+}
+
+/** The swarm's keys: signs with the first, accepts any (so a key can be rotated without a flag day). */
+export class KeyRing {
+  private readonly keys: Buffer[];
+
+  constructor(keys: Buffer[]) {
+    if (keys.length === 0 || keys.some((k) => k.length < 16)) throw new Error('swarm key must be at least 16 bytes');
+    this.keys = keys.map((k) => Buffer.from(k));
+  }
+
+  sign(data: Buffer): Buffer {
+    return tag(this.keys[0]!, data);
+  }
+
+  verify(data: Buffer, t: Buffer): boolean {
+    return this.keys.some((k) => timingSafeEqual(tag(k, data), t));
+  }
+}
+
+function tag(key: Buffer, data: Buffer): Buffer {
+  return createHmac('sha256', key).update(data).digest().subarray(0, FRAME_TAG_BYTES);
+}
+
+export function encodeFrame(keys: KeyRing, f: Frame): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_OVERHEAD_BYTES + f.body.length);
+  buf.writeUInt16BE(FRAME_MAGIC, 0);
+  buf.writeUInt8(PROTOCOL_VERSION, 2);
+  buf.writeUInt8(f.type, 3);
+  buf.writeUInt8(f.flags, 4);
+  buf.writeUInt8(f.status, 5);
+  buf.writeUInt16BE(f.body.length, 6);
+  buf.write(f.sender, 8, CELL_ID_BYTES, 'hex');
+  buf.writeUInt32BE(f.requestId >>> 0, 16);
+  buf.writeBigUInt64BE(BigInt(f.timestamp), 20);
+  f.body.copy(buf, FRAME_HEADER_BYTES);
+  const end = FRAME_HEADER_BYTES + f.body.length;
+  keys.sign(buf.subarray(0, end)).copy(buf, end);
+  return buf;
+}
+
+/** Why a datagram was dropped. Counted per reason; never thrown. */
+export type DropReason =
+  | 'short'
+  | 'oversize'
+  | 'magic'
+  | 'version'
+  | 'type'
+  | 'length'
+  | 'tag'
+  | 'stale'
+  | 'replayed'
+  | 'body'
+  | 'queue-full'
+  | 'no-request'
+  | 'reassembly-full'
+  | 'reassembly-timeout'
+  | 'quarantined';
+
+export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
+
+/** Strict decoding: any malformed or unauthenticated datagram is a drop reason, never an exception. */
+export function decodeFrame(keys: KeyRing, buf: Buffer, datagramBytesMax: number): DecodeResult {
+  if (buf.length > datagramBytesMax) return { ok: false, reason: 'oversize' };
+  if (buf.length < FRAME_OVERHEAD_BYTES) return { ok: false, reason: 'short' };
+  if (buf.readUInt16BE(0) !== FRAME_MAGIC) return { ok: false, reason: 'magic' };
+  if (buf.readUInt8(2) !== PROTOCOL_VERSION) return { ok: false, reason: 'version' };
+  const bodyLength = buf.readUInt16BE(6);
+  if (FRAME_OVERHEAD_BYTES + bodyLength !== buf.length) return { ok: false, reason: 'length' };
+  const end = FRAME_HEADER_BYTES + bodyLength;
+  // Authenticate before trusting any other field.
+  if (!keys.verify(buf.subarray(0, end), buf.subarray(end))) return { ok: false, reason: 'tag' };
+  const type = buf.readUInt8(3);
+  if (!isMessageType(type)) return { ok: false, reason: 'type' };
+  return {
+    ok: true,
+    frame: {
+      type,
+      flags: buf.readUInt8(4),
+      status: buf.readUInt8(5),
+      sender: buf.toString('hex', 8, 16),
+      requestId: buf.readUInt32BE(16),
+      timestamp: Number(buf.readBigUInt64BE(20)),
+      body: buf.subarray(FRAME_HEADER_BYTES, end),
+    },
+  };
+}

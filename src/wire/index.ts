@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './frame.js';
+export * from './replay.js';
+export * from './fragment.js';
+export * from './messages.js';

@@ -1,0 +1,56 @@
+import { LRUCache } from 'lru-cache';
+import type { CellId } from '../core/index.js';
+import { REPLAY_FRAMES_PER_SENDER, REPLAY_SENDERS_MAX } from '../core/index.js';
+import { TIMESTAMP_TICKS_PER_MS } from './frame.js';
+
+interface SenderWindow {
+  /** The last REPLAY_FRAMES_PER_SENDER timestamps accepted, oldest first in ring order. */
+  ring: number[];
+  next: number;
+  seen: Set<number>;
+}
+
+/**
+ * Replay protection. A frame is accepted once: its timestamp must be within
+ * the window of our wall clock, and not among the timestamps recently
+ * accepted from that sender. Timestamps increase strictly per sender, so a
+ * frame older than everything remembered for its sender is a replay too.
+ */
+export class ReplayGuard {
+  private readonly senders = new LRUCache<CellId, SenderWindow>({ max: REPLAY_SENDERS_MAX });
+
+  constructor(private readonly windowMs: number) {}
+
+  check(sender: CellId, timestamp: number, wallNowMs: number): 'ok' | 'stale' | 'replayed' {
+    const ms = timestamp / TIMESTAMP_TICKS_PER_MS;
+    if (Math.abs(ms - wallNowMs) > this.windowMs) return 'stale';
+    let w = this.senders.get(sender);
+    if (!w) {
+      w = { ring: [], next: 0, seen: new Set() };
+      this.senders.set(sender, w);
+    }
+    if (w.seen.has(timestamp)) return 'replayed';
+    if (w.ring.length === REPLAY_FRAMES_PER_SENDER) {
+      const oldest = w.ring[w.next]!;
+      if (timestamp < oldest) return 'replayed';
+      w.seen.delete(oldest);
+      w.ring[w.next] = timestamp;
+    } else {
+      w.ring.push(timestamp);
+    }
+    w.next = (w.next + 1) % REPLAY_FRAMES_PER_SENDER;
+    w.seen.add(timestamp);
+    return 'ok';
+  }
+}
+
+/** Issues strictly increasing frame timestamps from a wall clock. */
+export class TimestampSource {
+  private last = 0;
+
+  next(wallNowMs: number): number {
+    const t = Math.max(Math.floor(wallNowMs) * TIMESTAMP_TICKS_PER_MS, this.last + 1);
+    this.last = t;
+    return t;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Message types. APPEND-ONLY: the numbers are on the wire; never renumber,
+ * never reuse a retired value.
+ */
+export enum MessageType {
+  HEARTBEAT = 1,
+  JOIN = 2,
+  STATUS = 3,
+  CHUNK_PUT = 4,
+  CHUNK_GET = 5,
+  CHUNK_HAS = 6,
+  CHUNK_DELETE = 7,
+  FRAGMENT = 8,
+  FRAGMENT_ACK = 9,
+  PING = 10,
+}
+
+const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);
+
+export function isMessageType(n: number): n is MessageType {
+  return KNOWN_TYPES.has(n);
+}
+
+/**
+ * Response status. APPEND-ONLY, like MessageType. Only the code crosses the
+ * wire: no messages, paths or stacks.
+ */
+export enum Status {
+  OK = 0,
+  ERROR = 1,
+  NOT_FOUND = 2,
+  CORRUPT = 3,
+  HASH_MISMATCH = 4,
+  FULL = 5,
+  BAD_REQUEST = 6,
+  BUSY = 7,
+  TOO_LARGE = 8,
+  UNKNOWN_TYPE = 9,
+}
+
+/** Frame flag bits. */
+export const FLAG_RESPONSE = 0x01;

@@ -1,0 +1,96 @@
+import type { ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/...). */
+export const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const CLI = path.join(ROOT, 'bin', 'cellsync');
+
+/** A fresh temp dir, removed when the test ends. */
+export async function tmpDir(t: ExecutionContext, prefix = 'cellsync-test-'): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs bin/cellsync in a child process (never in-process: the CLI owns signals and exit codes). */
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cellsync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+/** Polls until fn returns a truthy value, or throws after the deadline with the last value seen. */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of every cell whose data dir lies under home/cells. */
+export async function cellPids(home: string): Promise<number[]> {
+  const swarm = JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8').catch(() => '{"cells":[]}')) as {
+    cells: { data: string }[];
+  };
+  const pids: number[] = [];
+  for (const c of swarm.cells) {
+    const pid = Number((await readFile(path.join(c.data, 'cell.pid'), 'utf8').catch(() => '')).trim());
+    if (pid > 0) pids.push(pid);
+  }
+  return pids;
+}
+
+/**
+ * `swarm up` with free ports in a temp home; teardown runs `swarm down` and
+ * SIGKILLs anything still alive, so a failing test leaves no daemon behind.
+ */
+export async function swarmUp(t: ExecutionContext, cells: number, extra: string[] = []): Promise<string> {
+  const home = path.join(await tmpDir(t), 'home');
+  t.teardown(async () => {
+    const pids = await cellPids(home);
+    await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const r = await cli(['swarm', 'up', '--home', home, '--cells', String(cells), '--base-port', '0', ...extra]);
+  if (r.code !== 0) throw new Error(`swarm up failed: ${r.stderr}`);
+  return home;
+}

@@ -1,0 +1,127 @@
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { CellError, chunkKeyOf, defaultConfig, newCellId, seededRng, systemClock, systemRng, type WireConfig } from '../../../src/core/index.js';
+import { Endpoint } from '../../../src/rpc/index.js';
+import { FaultyTransport, UdpTransport } from '../../../src/transport/index.js';
+import { KeyRing, MessageType } from '../../../src/wire/index.js';
+
+const keys = new KeyRing([randomBytes(32)]);
+
+async function endpoint(t: ExecutionContext, over: Partial<WireConfig> = {}, seed?: number) {
+  const wire = { ...defaultConfig().wire, ...over };
+  const udp = await UdpTransport.bind({ host: '127.0.0.1', port: 0, socketBufferBytes: wire.socketBufferBytes });
+  const rng = seed === undefined ? systemRng : seededRng(seed);
+  const transport = new FaultyTransport(udp, { clock: systemClock, rng }, { ...defaultConfig().faults });
+  const ep = new Endpoint({ clock: systemClock, rng, transport }, { id: newCellId(), keys, wire });
+  t.teardown(() => ep.stop());
+  return { ep, transport };
+}
+
+test('a request gets its response and counters move', async (t) => {
+  const { ep: server } = await endpoint(t);
+  const { ep: client } = await endpoint(t);
+  server.handle(MessageType.PING, (req) => Buffer.concat([Buffer.from('pong:'), req.body]));
+  const answer = await client.request(server.address, MessageType.PING, Buffer.from('x'));
+  t.is(answer.toString(), 'pong:x');
+  t.is(server.counters.requestsServed, 1);
+  t.true(client.counters.framesSent >= 1 && client.counters.framesReceived >= 1);
+  t.not(client.srttOf(server.address), null);
+});
+
+test('a handler error crosses the wire as its code only', async (t) => {
+  const { ep: server } = await endpoint(t);
+  const { ep: client } = await endpoint(t);
+  server.handle(MessageType.CHUNK_GET, () => {
+    throw CellError.CHUNK_NOT_FOUND('ab');
+  });
+  const err = await t.throwsAsync(client.request(server.address, MessageType.CHUNK_GET, Buffer.alloc(32)));
+  t.true(err instanceof CellError);
+  t.is((err as CellError).code, 'CHUNK_NOT_FOUND');
+  t.true((err as CellError).remote);
+  const unknown = await t.throwsAsync(client.request(server.address, MessageType.CHUNK_HAS, Buffer.alloc(2)));
+  t.is((unknown as CellError).code, 'BAD_REQUEST');
+});
+
+test('a request to nobody times out with TIMEOUT', async (t) => {
+  const { ep: client } = await endpoint(t);
+  const { ep: gone } = await endpoint(t);
+  const addr = gone.address;
+  await gone.stop();
+  const started = Date.now();
+  const err = await t.throwsAsync(client.request(addr, MessageType.PING, Buffer.alloc(0), { timeoutMs: 400 }));
+  t.is((err as CellError).code, 'TIMEOUT');
+  t.true(Date.now() - started < 2_000);
+  t.true(client.counters.retransmitted >= 1, 'it retried before giving up');
+});
+
+test('a retried request is executed at most once', async (t) => {
+  const { ep: server, transport } = await endpoint(t, { rtoInitialMs: 30 });
+  const { ep: client } = await endpoint(t, { rtoInitialMs: 30 });
+  let executions = 0;
+  server.handle(MessageType.CHUNK_PUT, () => {
+    executions++;
+    return Buffer.from('done');
+  });
+  transport.faults = { ...transport.faults, lossRate: 0.999 }; // the server's answers are lost...
+  setTimeout(() => (transport.faults = { ...transport.faults, lossRate: 0 }), 250); // ...for a while
+  const answer = await client.request(server.address, MessageType.CHUNK_PUT, Buffer.from('x'), { timeoutMs: 5_000 });
+  t.is(answer.toString(), 'done');
+  t.is(executions, 1);
+  t.true(server.counters.duplicatesSuppressed >= 1);
+  t.true(client.counters.retransmitted >= 1);
+});
+
+test('a 1 MiB message arrives intact both ways under 20% loss, duplication and reordering', async (t) => {
+  const faults = { lossRate: 0.2, dupRate: 0.2, reorderRate: 0.2, delayMsMax: 20 };
+  const a = await endpoint(t, {}, 1);
+  const b = await endpoint(t, {}, 2);
+  a.transport.faults = faults;
+  b.transport.faults = faults;
+  const stored = new Map<string, Buffer>();
+  b.ep.handle(MessageType.CHUNK_PUT, (req) => {
+    stored.set(chunkKeyOf(req.body), Buffer.from(req.body));
+    return Buffer.alloc(0);
+  });
+  b.ep.handle(MessageType.CHUNK_GET, (req) => stored.get(req.body.toString('hex'))!);
+  for (let i = 0; i < 3; i++) {
+    const chunk = randomBytes(1024 * 1024);
+    await a.ep.request(b.ep.address, MessageType.CHUNK_PUT, chunk);
+    t.true(stored.get(chunkKeyOf(chunk))?.equals(chunk), 'PUT body intact');
+    const back = await a.ep.request(b.ep.address, MessageType.CHUNK_GET, Buffer.from(chunkKeyOf(chunk), 'hex'));
+    t.true(back.equals(chunk), 'GET body intact');
+  }
+  t.true(a.ep.counters.retransmitted > 0 && b.ep.counters.retransmitted > 0, 'losses were repaired by retransmission');
+  t.true(a.transport.dropped > 0 && a.transport.duplicated > 0 && a.transport.reordered > 0, 'faults were injected');
+  t.true((b.ep.counters.dropped.replayed ?? 0) > 0, 'duplicates were dropped');
+});
+
+test('small datagrams (1,200 bytes) carry a 1 MiB message too', async (t) => {
+  const a = await endpoint(t, { datagramBytesMax: 1200 });
+  const b = await endpoint(t, { datagramBytesMax: 1200 });
+  b.ep.handle(MessageType.CHUNK_PUT, (req) => Buffer.from(chunkKeyOf(req.body), 'hex'));
+  const chunk = randomBytes(1024 * 1024);
+  const answer = await a.ep.request(b.ep.address, MessageType.CHUNK_PUT, chunk);
+  t.is(answer.toString('hex'), chunkKeyOf(chunk));
+});
+
+test('requests beyond the in-flight cap and queue are refused with BUSY', async (t) => {
+  const { ep: server } = await endpoint(t);
+  const { ep: client } = await endpoint(t, { inflightPerPeerMax: 1, peerQueueMax: 1 });
+  server.handle(MessageType.PING, () => new Promise((r) => setTimeout(() => r(Buffer.alloc(0)), 200)));
+  const first = client.request(server.address, MessageType.PING, Buffer.alloc(0));
+  const second = client.request(server.address, MessageType.PING, Buffer.alloc(0));
+  const third = await t.throwsAsync(client.request(server.address, MessageType.PING, Buffer.alloc(0)));
+  t.is((third as CellError).code, 'BUSY');
+  await t.notThrowsAsync(Promise.all([first, second]));
+});
+
+test('stop rejects pending requests with STOPPED', async (t) => {
+  const { ep: server } = await endpoint(t);
+  const { ep: client } = await endpoint(t);
+  server.handle(MessageType.PING, () => new Promise(() => {}));
+  const pending = client.request(server.address, MessageType.PING, Buffer.alloc(0));
+  await new Promise((r) => setTimeout(r, 50));
+  await client.stop();
+  const err = await t.throwsAsync(pending);
+  t.is((err as CellError).code, 'STOPPED');
+});

@@ -1,0 +1,113 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { newCellId } from '../../../src/core/index.js';
+import {
+  FRAME_OVERHEAD_BYTES,
+  KeyRing,
+  MessageType,
+  ReplayGuard,
+  Status,
+  TIMESTAMP_TICKS_PER_MS,
+  TimestampSource,
+  decodeFragment,
+  decodeFragmentAck,
+  decodeFrame,
+  encodeFragment,
+  encodeFragmentAck,
+  encodeFrame,
+  type Frame,
+} from '../../../src/wire/index.js';
+
+const key = randomBytes(32);
+const keys = new KeyRing([key]);
+const MAX = 60 * 1024;
+
+function frame(over: Partial<Frame> = {}): Frame {
+  return {
+    type: MessageType.CHUNK_GET,
+    flags: 0,
+    status: Status.OK,
+    sender: newCellId(),
+    requestId: 42,
+    timestamp: Date.now() * TIMESTAMP_TICKS_PER_MS,
+    body: Buffer.from('hello'),
+    ...over,
+  };
+}
+
+test('a frame round-trips every field', (t) => {
+  const f = frame({ flags: 1, status: Status.NOT_FOUND, requestId: 0xfffffffe });
+  const d = decodeFrame(keys, encodeFrame(keys, f), MAX);
+  t.true(d.ok);
+  if (d.ok) t.deepEqual({ ...d.frame, body: d.frame.body.toString() }, { ...f, body: 'hello' });
+});
+
+test('an empty body and a full-size body both round-trip', (t) => {
+  for (const n of [0, MAX - FRAME_OVERHEAD_BYTES]) {
+    const body = randomBytes(n);
+    const d = decodeFrame(keys, encodeFrame(keys, frame({ body })), MAX);
+    t.true(d.ok && d.frame.body.equals(body), `body of ${n} bytes`);
+  }
+});
+
+test('every kind of bad datagram is a drop reason, never an exception', (t) => {
+  const good = encodeFrame(keys, frame());
+  const reason = (buf: Buffer) => {
+    const d = decodeFrame(keys, buf, MAX);
+    return d.ok ? 'accepted' : d.reason;
+  };
+  t.is(reason(Buffer.alloc(0)), 'short');
+  t.is(reason(good.subarray(0, 20)), 'short');
+  t.is(reason(good.subarray(0, good.length - 1)), 'length');
+  t.is(reason(Buffer.concat([good, Buffer.from([0])])), 'length');
+  t.is(reason(Buffer.alloc(MAX + 1)), 'oversize');
+  const badMagic = Buffer.from(good);
+  badMagic[0] = 0;
+  t.is(reason(badMagic), 'magic');
+  const badVersion = Buffer.from(good);
+  badVersion[2] = 9;
+  t.is(reason(badVersion), 'version');
+  const flipped = Buffer.from(good);
+  flipped[30] ^= 1;
+  t.is(reason(flipped), 'tag');
+  t.is(reason(encodeFrame(new KeyRing([randomBytes(32)]), frame())), 'tag');
+  t.is(reason(encodeFrame(keys, frame({ type: 200 as MessageType }))), 'type');
+  for (let i = 0; i < 2000; i++) t.not(reason(randomBytes(1 + (i % 300))), 'accepted');
+});
+
+test('a key ring accepts its old key while signing with the new one', (t) => {
+  const old = randomBytes(32);
+  const rotated = new KeyRing([randomBytes(32), old]);
+  t.true(decodeFrame(rotated, encodeFrame(new KeyRing([old]), frame()), MAX).ok);
+  t.false(decodeFrame(new KeyRing([old]), encodeFrame(rotated, frame()), MAX).ok);
+});
+
+test('the replay guard accepts a frame once and refuses stale timestamps', (t) => {
+  const g = new ReplayGuard(30_000);
+  const now = 1_700_000_000_000;
+  const src = new TimestampSource();
+  const a = src.next(now);
+  const b = src.next(now);
+  t.true(b > a);
+  t.is(g.check('aa', a, now), 'ok');
+  t.is(g.check('aa', a, now), 'replayed');
+  t.is(g.check('bb', a, now), 'ok', 'another sender may use the same timestamp');
+  t.is(g.check('aa', b, now), 'ok');
+  t.is(g.check('aa', (now - 31_000) * TIMESTAMP_TICKS_PER_MS, now), 'stale');
+  t.is(g.check('aa', (now + 31_000) * TIMESTAMP_TICKS_PER_MS, now), 'stale');
+});
+
+test('fragments and acks round-trip and reject inconsistent headers', (t) => {
+  const data = randomBytes(100);
+  const f = { innerType: 5, innerFlags: 1, innerStatus: 0, totalBytes: 1000, index: 3, count: 10, data };
+  const d = decodeFragment(encodeFragment(f));
+  t.truthy(d);
+  t.deepEqual({ ...d!, data: Buffer.from(d!.data) }, f);
+  t.is(decodeFragment(encodeFragment({ ...f, index: 10 })), null);
+  t.is(decodeFragment(encodeFragment({ ...f, count: 0, index: 0 })), null);
+  t.is(decodeFragment(Buffer.alloc(5)), null);
+  const bitmap = new Uint8Array([0b101, 0b10]);
+  const a = decodeFragmentAck(encodeFragmentAck({ count: 10, complete: false, bitmap }));
+  t.deepEqual([...a!.bitmap], [0b101, 0b10]);
+  t.is(decodeFragmentAck(Buffer.concat([encodeFragmentAck({ count: 10, complete: false, bitmap }), Buffer.alloc(1)])), null);
+});
