@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import {
   CellError,
   EventLog,
@@ -77,6 +78,7 @@ export class Cell {
   static async start(init: CellInit, components: CellComponents = {}): Promise<Cell> {
     const clock = components.clock ?? systemClock;
     const rng = components.rng ?? systemRng;
+    await mkdir(init.dataDir, { recursive: true });
     const unlock = await lockDataDir(init.dataDir);
     let transport: Transport | null = null;
     try {

@@ -3,7 +3,7 @@ import { bitGet, encodeFragment, type FragmentAck } from '../wire/index.js';
 
 /** Fragments acknowledged after a missing one before it is taken as lost (reordering tolerance). */
 const REORDER_TOLERANCE = 3;
-const WINDOW_INITIAL = 4;
+const WINDOW_INITIAL = 16;
 
 export interface BulkSenderInit {
   payload: Buffer;

@@ -35,6 +35,10 @@ export interface CorruptionReport {
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
   private bytesUsed = 0;
+  /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
+  private bytesReserved = 0;
+  /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
+  private readonly writing = new Map<ChunkKey, Promise<void>>();
   private corruptFound = 0;
   private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
   private readonly log;
@@ -95,10 +99,25 @@ export class ChunkStore {
     if (!isChunkKey(key)) throw CellError.BAD_REQUEST('chunk key must be 64 hex digits');
     if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
     if (this.index.has(key)) return 'exists';
-    if (this.bytesUsed + data.length > this.capacityBytes) throw CellError.STORE_FULL();
+    const inProgress = this.writing.get(key);
+    if (inProgress) {
+      await inProgress;
+      return 'exists';
+    }
+    if (this.bytesUsed + this.bytesReserved + data.length > this.capacityBytes) throw CellError.STORE_FULL();
     const final = this.pathOf(key);
-    await mkdir(path.dirname(final), { recursive: true });
-    await writeFileAtomic(final, data, { tmpDir: path.join(this.init.dir, 'tmp') });
+    const write = (async () => {
+      await mkdir(path.dirname(final), { recursive: true });
+      await writeFileAtomic(final, data, { tmpDir: path.join(this.init.dir, 'tmp') });
+    })();
+    this.writing.set(key, write);
+    this.bytesReserved += data.length;
+    try {
+      await write;
+    } finally {
+      this.bytesReserved -= data.length;
+      this.writing.delete(key);
+    }
     if (!this.index.has(key)) {
       this.index.set(key, data.length);
       this.bytesUsed += data.length;

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isProcessAlive } from '../../src/cell/index.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -57,14 +58,8 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs: number,
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** A process that exited but was not reaped (a zombie) counts as gone. */
+export const isAlive = isProcessAlive;
 
 /** Pids of every cell whose data dir lies under home/cells. */
 export async function cellPids(home: string): Promise<number[]> {

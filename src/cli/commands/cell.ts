@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { Cell } from '../../cell/index.js';
-import { formatAddr, parseAddr, type Addr } from '../../core/index.js';
+import { parseAddr, type Addr } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
@@ -50,8 +50,9 @@ export function registerCell(program: Command): void {
       console.log(JSON.stringify(config, null, 2));
       return;
     }
+    const joined = opts.join !== undefined ? parseJoin(opts.join) : null;
     const key = await loadKey(home);
-    const seeds = opts.join !== undefined ? parseJoin(opts.join) : await otherCells(home, dataDir);
+    const seeds = joined ?? (await otherCells(home, dataDir));
     if (opts.daemon) {
       const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, '--role', opts.role, '--join', seeds.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
@@ -127,4 +128,3 @@ function untilSignal(c: Cell): Promise<void> {
   });
 }
 
-export { formatAddr };

@@ -1,0 +1,1 @@
+export { rendezvousScore, placementOrder, replicaSet, type Candidate } from './rendezvous.js';

@@ -1,0 +1,79 @@
+import test from 'ava';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { cli, isAlive, tmpDir } from '../helpers/index.js';
+
+test('--help explains every command and exits 0', async (t) => {
+  for (const args of [['--help'], ['swarm', 'up', '--help'], ['cell', 'start', '--help'], ['init', '--help']]) {
+    const r = await cli(args);
+    t.is(r.code, 0, args.join(' '));
+    t.regex(r.stdout, /Usage: cellsync/);
+  }
+});
+
+test('wrong use prints what to do and exits 2', async (t) => {
+  for (const args of [[], ['bogus'], ['swarm', 'up', '--cells', 'many'], ['cell', 'start'], ['cell', 'start', '--data', 'x', '--join', 'nonsense']]) {
+    const r = await cli(args);
+    t.is(r.code, 2, `cellsync ${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /help|error|Usage/i);
+  }
+});
+
+test('a runtime failure exits 1 with one clear line', async (t) => {
+  const home = path.join(await tmpDir(t), 'nothing');
+  const r = await cli(['swarm', 'status', '--home', home]);
+  t.is(r.code, 1);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  t.regex(r.stderr, /cellsync init/);
+});
+
+test('init writes a 32-byte key readable only by its owner, and refuses to overwrite it', async (t) => {
+  const home = path.join(await tmpDir(t), 'home');
+  t.is((await cli(['init', '--home', home])).code, 0);
+  const key = path.join(home, 'swarm.key');
+  t.is((await readFile(key)).length, 32);
+  t.is((await stat(key)).mode & 0o777, 0o600);
+  t.truthy(JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')).cells);
+  const again = await cli(['init', '--home', home]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /already initialized/);
+});
+
+test('a daemon cell keeps its id across restarts with a higher incarnation, and one data dir serves one cell', async (t) => {
+  const dir = await tmpDir(t);
+  const home = path.join(dir, 'home');
+  const data = path.join(home, 'cells', 'a');
+  t.teardown(async () => {
+    await cli(['cell', 'stop', '--home', home, '--data', data]);
+  });
+  await cli(['init', '--home', home]);
+  const start = () => cli(['cell', 'start', '--home', home, '--data', data, '--daemon']);
+  const first = await start();
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /cell [0-9a-f]{16} serving on 127\.0\.0\.1:\d+/);
+  const id1 = JSON.parse(await readFile(path.join(data, 'identity.json'), 'utf8'));
+  const pid = Number(await readFile(path.join(data, 'cell.pid'), 'utf8'));
+  t.true(isAlive(pid));
+  const clash = await start();
+  t.is(clash.code, 1);
+  t.regex(clash.stderr, new RegExp(`in use by a live cell \\(pid ${pid}\\)`));
+  const stop = await cli(['cell', 'stop', '--home', home, '--data', data]);
+  t.is(stop.code, 0);
+  t.false(isAlive(pid), 'cell stop waits for the exit');
+  t.regex(await readFile(path.join(data, 'cell.log'), 'utf8'), /stopped/);
+  t.is((await start()).code, 0);
+  const id2 = JSON.parse(await readFile(path.join(data, 'identity.json'), 'utf8'));
+  t.is(id2.id, id1.id);
+  t.is(id2.incarnation, id1.incarnation + 1);
+});
+
+test('--print-config shows the effective settings, env overrides included', async (t) => {
+  const r = await cli(['cell', 'start', '--data', '/nonexistent', '--print-config'], { env: { CELLSYNC_HEARTBEAT_MS: '500', CELLSYNC_FAILURE_TIMEOUT_MS: '2000' } });
+  t.is(r.code, 0, r.stderr);
+  const c = JSON.parse(r.stdout);
+  t.is(c.membership.heartbeatIntervalMs, 500);
+  t.is(c.membership.failureTimeoutMs, 2000);
+  const bad = await cli(['cell', 'start', '--data', '/x', '--print-config', '--heartbeat-ms', '3000']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /exceed 3 heartbeat/);
+});

@@ -1,0 +1,138 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { SimClock, defaultConfig, newCellId, seededRng } from '../../../src/core/index.js';
+import { HeartbeatMembership, type MembershipEvent } from '../../../src/membership/index.js';
+import { Endpoint } from '../../../src/rpc/index.js';
+import { SimNetwork } from '../../../src/transport/index.js';
+import { KeyRing } from '../../../src/wire/index.js';
+
+const SEED = Number(process.env.CELLSYNC_SEED ?? 7);
+
+function cluster(n: number) {
+  const clock = new SimClock();
+  const rng = seededRng(SEED);
+  const net = new SimNetwork({ clock, rng });
+  const keys = new KeyRing([randomBytes(32)]);
+  const config = defaultConfig();
+  const events: (MembershipEvent & { at: number; observer: number })[] = [];
+  const nodes = Array.from({ length: n }, (_, i) => {
+    const addr = `10.0.0.${i + 1}:7400`; // simulated addresses: nothing is sent on a real network
+    const endpoint = new Endpoint({ clock, rng, transport: net.transport(addr) }, { id: newCellId(), keys, wire: config.wire });
+    const m = new HeartbeatMembership(
+      { clock, rng, endpoint },
+      {
+        self: { id: endpoint.id, addr, incarnation: 1, role: 'storage', pid: 1, chunks: 0, bytes: 0, capacityBytes: 1 },
+        seeds: i === 0 ? [] : ['10.0.0.1:7400'],
+        config: config.membership,
+      },
+    );
+    m.onEvent((e) => events.push({ ...e, at: clock.now(), observer: i }));
+    return { addr, endpoint, m };
+  });
+  /** Advances simulated time in small steps, letting promise continuations run in between. */
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 10) {
+      clock.advance(10);
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { clock, net, nodes, events, run, config };
+}
+
+async function startAll(c: ReturnType<typeof cluster>) {
+  for (const node of c.nodes) {
+    const started = node.m.start();
+    await c.run(50);
+    await started;
+  }
+}
+
+const statesSeenBy = (c: ReturnType<typeof cluster>, i: number) =>
+  Object.fromEntries(c.nodes[i]!.m.members().map((m) => [m.addr, m.state]));
+
+test('joining through one seed teaches every member the whole swarm', async (t) => {
+  const c = cluster(5);
+  await startAll(c);
+  await c.run(5_000);
+  for (let i = 0; i < 5; i++) {
+    const seen = statesSeenBy(c, i);
+    t.is(Object.keys(seen).length, 5, `member ${i} knows everyone`);
+    t.true(Object.values(seen).every((s) => s === 'alive'));
+  }
+});
+
+test('a silent member is suspect after the timeout and dead within timeout + one heartbeat', async (t) => {
+  const c = cluster(4);
+  await startAll(c);
+  await c.run(5_000);
+  const victim = c.nodes[3]!;
+  await victim.m.stop();
+  await victim.endpoint.stop();
+  const killedAt = c.clock.now();
+  const { failureTimeoutMs, heartbeatIntervalMs } = c.config.membership;
+  await c.run(failureTimeoutMs + heartbeatIntervalMs + 500);
+  for (let i = 0; i < 3; i++) {
+    const died = c.events.find((e) => e.observer === i && e.type === 'member-died' && e.member.addr === victim.addr);
+    const suspected = c.events.find((e) => e.observer === i && e.type === 'member-suspected' && e.member.addr === victim.addr);
+    t.truthy(suspected && died, `member ${i} saw the death`);
+    t.true(died!.at - killedAt <= failureTimeoutMs + heartbeatIntervalMs, `dead ${died!.at - killedAt} ms after the kill`);
+    t.true(suspected!.at - killedAt >= failureTimeoutMs - heartbeatIntervalMs, 'not suspected before the timeout');
+    t.is(statesSeenBy(c, i)[victim.addr], 'dead');
+  }
+});
+
+test('two lost heartbeats in a row never make a suspect', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(5_000);
+  const [a, b] = c.nodes;
+  c.net.partition(a!.addr, b!.addr);
+  await c.run(2_500); // at most two heartbeats lost each way: silence stays under 6 s, below the 7 s timeout
+  c.net.heal();
+  await c.run(10_000);
+  t.deepEqual(
+    c.events.filter((e) => e.type !== 'member-joined').map((e) => e.type),
+    [],
+  );
+});
+
+test('a partitioned member comes back alive when it is heard again', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(3_000);
+  const [a, , x] = c.nodes;
+  c.net.partition(a!.addr, x!.addr);
+  await c.run(12_000);
+  t.is(statesSeenBy(c, 0)[x!.addr], 'dead');
+  t.is(statesSeenBy(c, 1)[x!.addr], 'alive', 'the member that still hears it keeps it alive');
+  c.net.heal();
+  await c.run(3_000);
+  t.is(statesSeenBy(c, 0)[x!.addr], 'alive');
+  t.truthy(c.events.find((e) => e.observer === 0 && e.type === 'member-recovered'));
+});
+
+test('a restarted member with a higher incarnation replaces stale news', async (t) => {
+  const c = cluster(2);
+  await startAll(c);
+  await c.run(3_000);
+  const b = c.nodes[1]!;
+  await b.m.stop();
+  await c.run(10_000);
+  t.is(statesSeenBy(c, 0)[b.addr], 'dead');
+  const again = new HeartbeatMembership(
+    { clock: c.clock, rng: seededRng(SEED + 1), endpoint: b.endpoint },
+    {
+      self: { id: b.endpoint.id, addr: b.addr, incarnation: 2, role: 'storage', pid: 2, chunks: 0, bytes: 0, capacityBytes: 1 },
+      seeds: [c.nodes[0]!.addr],
+      config: c.config.membership,
+    },
+  );
+  const started = again.start();
+  await c.run(100);
+  await started;
+  await c.run(3_000);
+  const seen = c.nodes[0]!.m.get(b.endpoint.id)!;
+  t.is(seen.state, 'alive');
+  t.is(seen.incarnation, 2);
+  t.is(seen.pid, 2);
+});

@@ -1,0 +1,276 @@
+import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CellError, chunkKeyOf, type ChunkKey } from '../../../src/core/index.js';
+import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
+import { tmpDir } from '../../helpers/index.js';
+
+const MiB = 1024 * 1024;
+
+function chunkPath(dir: string, key: ChunkKey): string {
+  return path.join(dir, 'chunks', key.slice(0, 2), key);
+}
+
+function chunk(bytes: number): { key: ChunkKey; data: Buffer } {
+  const data = randomBytes(bytes);
+  return { key: chunkKeyOf(data), data };
+}
+
+/** Every regular file under dir, relative paths. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath ?? e.path, e.name)));
+  }
+  return out.sort();
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+test('put then get returns identical bytes; the file on disk is named by its hash', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key, data } = chunk(100_000);
+  t.is(await store.put(key, data), 'stored');
+  t.true(store.has(key));
+  const back = await store.get(key);
+  t.true(Buffer.compare(back, data) === 0, 'get returned different bytes');
+  const onDisk = await readFile(chunkPath(dir, key));
+  t.is(createHash('sha256').update(onDisk).digest('hex'), key);
+  t.deepEqual(store.stats(), { chunks: 1, bytes: data.length, capacityBytes: 64 * MiB, corruptFound: 0 });
+});
+
+test('an empty chunk round-trips', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: MiB });
+  const { key, data } = chunk(0);
+  t.is(await store.put(key, data), 'stored');
+  t.is((await store.get(key)).length, 0);
+  t.is(store.stats().chunks, 1);
+});
+
+test('putting the same key twice returns exists and is counted once', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key, data } = chunk(4096);
+  t.is(await store.put(key, data), 'stored');
+  t.is(await store.put(key, Buffer.from(data)), 'exists');
+  t.is(store.stats().chunks, 1);
+  t.is(store.stats().bytes, 4096);
+  t.deepEqual([...store.keys()], [key]);
+  t.deepEqual(await filesUnder(path.join(dir, 'chunks')), [path.join(key.slice(0, 2), key)]);
+});
+
+test('concurrent puts of the same key are counted once', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key, data } = chunk(256 * 1024);
+  const results = await Promise.all([store.put(key, data), store.put(key, data), store.put(key, data)]);
+  t.deepEqual([...results].sort(), ['exists', 'exists', 'stored']);
+  t.is(store.stats().chunks, 1);
+  t.is(store.stats().bytes, data.length);
+  t.deepEqual(await readdir(path.join(dir, 'tmp')), []);
+  t.true(Buffer.compare(await store.get(key), data) === 0);
+});
+
+test('bytes that do not hash to the key are refused with HASH_MISMATCH and nothing is stored', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key } = chunk(1000);
+  const other = randomBytes(1000);
+  const err = await t.throwsAsync(store.put(key, other));
+  t.true(err instanceof CellError);
+  t.is((err as CellError).code, 'HASH_MISMATCH');
+  t.false(store.has(key));
+  t.false(store.has(chunkKeyOf(other)));
+  t.deepEqual(store.stats(), { chunks: 0, bytes: 0, capacityBytes: 64 * MiB, corruptFound: 0 });
+  t.deepEqual(await filesUnder(path.join(dir, 'chunks')), []);
+  t.deepEqual(await readdir(path.join(dir, 'tmp')), []);
+  const nf = await t.throwsAsync(store.get(key));
+  t.is((nf as CellError).code, 'CHUNK_NOT_FOUND');
+});
+
+test('a key that is not 64 hex digits is refused with BAD_REQUEST', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: MiB });
+  const data = randomBytes(10);
+  const err = await t.throwsAsync(store.put('../../etc/passwd', data));
+  t.is((err as CellError).code, 'BAD_REQUEST');
+  const upper = await t.throwsAsync(store.put(chunkKeyOf(data).toUpperCase(), data));
+  t.is((upper as CellError).code, 'BAD_REQUEST');
+  t.is(store.stats().chunks, 0);
+});
+
+test('a chunk corrupted on disk is detected on get, moved aside and reported', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const reports: CorruptionReport[] = [];
+  store.onCorruption((r) => reports.push(r));
+  const good = chunk(8192);
+  const bad = chunk(8192);
+  await store.put(good.key, good.data);
+  await store.put(bad.key, bad.data);
+
+  // Flip one byte in the middle of the file, in place (same inode, same size).
+  const file = chunkPath(dir, bad.key);
+  const fh = await open(file, 'r+');
+  const flipped = Buffer.from([bad.data[4000]! ^ 0xff]);
+  await fh.write(flipped, 0, 1, 4000);
+  await fh.close();
+  const damaged = await readFile(file);
+  const digestSeen = chunkKeyOf(damaged);
+  t.not(digestSeen, bad.key);
+
+  const err = await t.throwsAsync(store.get(bad.key));
+  t.true(err instanceof CellError);
+  t.is((err as CellError).code, 'CHUNK_CORRUPT');
+
+  // Moved aside: gone from chunks/, present (with the damaged bytes) in corrupt/.
+  t.false(await exists(file));
+  const aside = await readdir(path.join(dir, 'corrupt'));
+  t.is(aside.length, 1);
+  t.true(aside[0]!.startsWith(bad.key));
+  t.true(Buffer.compare(await readFile(path.join(dir, 'corrupt', aside[0]!)), damaged) === 0);
+
+  t.is(reports.length, 1);
+  t.is(reports[0]!.key, bad.key);
+  t.is(reports[0]!.digestSeen, digestSeen);
+  t.is(reports[0]!.movedTo, path.join(dir, 'corrupt', aside[0]!));
+
+  t.false(store.has(bad.key));
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 8192, capacityBytes: 64 * MiB, corruptFound: 1 });
+  const again = await t.throwsAsync(store.get(bad.key));
+  t.is((again as CellError).code, 'CHUNK_NOT_FOUND');
+  t.is(store.stats().corruptFound, 1);
+
+  // The healthy chunk is untouched, and the corrupt one can be stored again from a good copy.
+  t.true(Buffer.compare(await store.get(good.key), good.data) === 0);
+  t.is(await store.put(bad.key, bad.data), 'stored');
+  t.true(Buffer.compare(await store.get(bad.key), bad.data) === 0);
+});
+
+test('a truncated chunk file is detected as corrupt too', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key, data } = chunk(10_000);
+  await store.put(key, data);
+  await writeFile(chunkPath(dir, key), data.subarray(0, 5_000));
+  const err = await t.throwsAsync(store.get(key));
+  t.is((err as CellError).code, 'CHUNK_CORRUPT');
+  t.false(store.has(key));
+  t.is(store.stats().bytes, 0);
+  t.is(store.stats().corruptFound, 1);
+});
+
+test('a put beyond capacity fails with STORE_FULL and leaves nothing behind', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 10_000 });
+  const a = chunk(6_000);
+  const b = chunk(6_000);
+  const c = chunk(4_000);
+  t.is(await store.put(a.key, a.data), 'stored');
+  const err = await t.throwsAsync(store.put(b.key, b.data));
+  t.true(err instanceof CellError);
+  t.is((err as CellError).code, 'STORE_FULL');
+  t.false(store.has(b.key));
+  t.false(await exists(chunkPath(dir, b.key)));
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 6_000, capacityBytes: 10_000, corruptFound: 0 });
+  // Exactly filling the capacity is allowed.
+  t.is(await store.put(c.key, c.data), 'stored');
+  t.is(store.stats().bytes, 10_000);
+  const one = chunk(1);
+  t.is(((await t.throwsAsync(store.put(one.key, one.data))) as CellError).code, 'STORE_FULL');
+  // A duplicate of a stored chunk is still 'exists' when full: it needs no space.
+  t.is(await store.put(a.key, a.data), 'exists');
+});
+
+test('concurrent puts do not overshoot capacity', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 10_000 });
+  const chunks = Array.from({ length: 4 }, () => chunk(4_000));
+  const results = await Promise.allSettled(chunks.map((c) => store.put(c.key, c.data)));
+  const stored = results.filter((r) => r.status === 'fulfilled').length;
+  const full = results.filter((r) => r.status === 'rejected' && (r.reason as CellError).code === 'STORE_FULL').length;
+  t.is(stored, 2);
+  t.is(full, 2);
+  t.true(store.stats().bytes <= 10_000, `stored ${store.stats().bytes} bytes in a 10,000-byte store`);
+  t.is((await filesUnder(path.join(dir, 'chunks'))).length, 2);
+});
+
+test('reopening finds the chunks again and removes leftover temp files', async (t) => {
+  const dir = await tmpDir(t);
+  const first = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const chunks = [chunk(1), chunk(70_000), chunk(300_000), chunk(4096)];
+  for (const c of chunks) await first.put(c.key, c.data);
+  const total = chunks.reduce((n, c) => n + c.data.length, 0);
+
+  // Leftovers of writes that never finished (a crash between open and rename).
+  await writeFile(path.join(dir, 'tmp', `.${chunks[0]!.key}.deadbeef.tmp`), randomBytes(500));
+  await writeFile(path.join(dir, 'tmp', 'half-written'), randomBytes(100));
+
+  const second = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.deepEqual(second.stats(), { chunks: chunks.length, bytes: total, capacityBytes: 64 * MiB, corruptFound: 0 });
+  t.deepEqual([...second.keys()].sort(), chunks.map((c) => c.key).sort());
+  for (const c of chunks) {
+    t.true(second.has(c.key));
+    t.true(Buffer.compare(await second.get(c.key), c.data) === 0);
+  }
+  t.deepEqual(await readdir(path.join(dir, 'tmp')), []);
+  // Capacity accounting survives the reopen too.
+  const small = await ChunkStore.open({ dir, capacityBytes: total + 10 });
+  const big = chunk(11);
+  t.is(((await t.throwsAsync(small.put(big.key, big.data))) as CellError).code, 'STORE_FULL');
+});
+
+test('capacity 0 means the free disk space plus what is already stored', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 0 });
+  const { key, data } = chunk(1000);
+  t.true(store.stats().capacityBytes > 1000);
+  t.is(await store.put(key, data), 'stored');
+});
+
+test('delete removes the chunk, its file and its bytes from the accounting', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 10_000 });
+  const a = chunk(3_000);
+  const b = chunk(5_000);
+  await store.put(a.key, a.data);
+  await store.put(b.key, b.data);
+  t.is(store.stats().bytes, 8_000);
+
+  t.true(await store.delete(a.key));
+  t.false(store.has(a.key));
+  t.false(await exists(chunkPath(dir, a.key)));
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 5_000, capacityBytes: 10_000, corruptFound: 0 });
+  t.is(((await t.throwsAsync(store.get(a.key))) as CellError).code, 'CHUNK_NOT_FOUND');
+  t.false(await store.delete(a.key));
+  t.true(Buffer.compare(await store.get(b.key), b.data) === 0);
+
+  // The freed space can be used again.
+  const c = chunk(5_000);
+  t.is(await store.put(c.key, c.data), 'stored');
+  t.is(store.stats().bytes, 10_000);
+
+  // And a reopen agrees.
+  const again = await ChunkStore.open({ dir, capacityBytes: 10_000 });
+  t.deepEqual([...again.keys()].sort(), [b.key, c.key].sort());
+  t.is(again.stats().bytes, 10_000);
+});
+
+test('a chunk file deleted behind the store is reported as not found and forgotten', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: MiB });
+  const { key, data } = chunk(2_000);
+  await store.put(key, data);
+  await unlink(chunkPath(dir, key));
+  t.is(((await t.throwsAsync(store.get(key))) as CellError).code, 'CHUNK_NOT_FOUND');
+  t.false(store.has(key));
+  t.is(store.stats().bytes, 0);
+});
