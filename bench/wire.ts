@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
     let t0 = performance.now();
     await pool(chunks.map((c, i) => [c, keys[i]!] as const), CONCURRENCY, async ([c, k]) => {
-      await client.endpoint.request(addr, MessageType.CHUNK_PUT, encodePut(k, c));
+      await client.endpoint.request(addr, MessageType.CHUNK_PUT, encodePut(k, c, { replicas: 1, isManifest: false }));
     });
     const putMBs = CHUNKS / ((performance.now() - t0) / 1000);
 

@@ -12,6 +12,7 @@ import {
   type Rng,
   type TimerHandle,
 } from '../core/index.js';
+import { Healer } from '../heal/index.js';
 import { HeartbeatMembership, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { CellIdentity, ChunkStore } from '../store/index.js';
@@ -21,7 +22,9 @@ import {
   MessageType,
   decodeHas,
   decodeKeyOnly,
+  decodeList,
   decodePut,
+  encodeListReply,
   encodeHasReply,
   encodeJson,
 } from '../wire/index.js';
@@ -67,9 +70,21 @@ export class Cell {
     readonly store: ChunkStore,
     readonly membership: Membership,
     private readonly unlock: () => Promise<void>,
+    config: CellConfig,
   ) {
     this.startedAtMs = clock.wallNow();
+    this.healer = new Healer(
+      { clock, endpoint, store, membership },
+      {
+        heal: config.heal,
+        placement: config.placement,
+        onEvent: (type, detail) => this.events.record({ atMs: clock.wallNow(), type, cellId: id, detail }),
+        logPrefix: id.slice(0, 8),
+      },
+    );
   }
+
+  readonly healer: Healer;
 
   get address(): Addr {
     return this.endpoint.address;
@@ -84,7 +99,12 @@ export class Cell {
     try {
       const identity = await CellIdentity.loadAndBump(init.dataDir);
       const prefix = identity.id.slice(0, 8);
-      const store = await ChunkStore.open({ dir: init.dataDir, capacityBytes: init.config.store.capacityBytes, logPrefix: prefix });
+      const store = await ChunkStore.open({
+        dir: init.dataDir,
+        capacityBytes: init.config.store.capacityBytes,
+        defaultReplicas: init.config.placement.replicas,
+        logPrefix: prefix,
+      });
       transport = await UdpTransport.bind({ host: init.host, port: init.port, socketBufferBytes: init.config.wire.socketBufferBytes });
       const faulty = new FaultyTransport(transport, { clock, rng }, init.config.faults);
       const endpoint = new Endpoint(
@@ -110,9 +130,11 @@ export class Cell {
           logPrefix: prefix,
         },
       );
-      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, membership, unlock);
+      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, membership, unlock, init.config);
       cell.serve();
       await membership.start();
+      cell.healer.start();
+      cell.healer.schedule(init.config.heal.settleMs);
       cell.events.record({ atMs: clock.wallNow(), type: 'cell-started', cellId: identity.id, detail: `incarnation ${identity.incarnation}` });
       return cell;
     } catch (err) {
@@ -129,7 +151,7 @@ export class Cell {
     endpoint.handle(MessageType.CHUNK_PUT, async (req) => {
       const put = decodePut(req.body);
       if (!put) throw CellError.BAD_REQUEST();
-      await store.put(put.key, put.data);
+      await store.put(put.key, put.data, put.meta);
       return Buffer.alloc(0);
     });
     endpoint.handle(MessageType.CHUNK_GET, (req) => {
@@ -147,7 +169,13 @@ export class Cell {
       if (!key) throw CellError.BAD_REQUEST();
       return Buffer.from([(await store.delete(key)) ? 1 : 0]);
     });
+    endpoint.handle(MessageType.CHUNK_LIST, (req) => {
+      const q = decodeList(req.body);
+      if (!q) throw CellError.BAD_REQUEST();
+      return encodeListReply(store.list(q.after, q.limit));
+    });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
+    endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {
       this.events.record({ atMs: clock.wallNow(), type: 'chunk-corrupt', cellId: this.id, detail: `${r.key.slice(0, 16)} digest ${r.digestSeen.slice(0, 16)}` });
     });
@@ -176,6 +204,7 @@ export class Cell {
         lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
       })),
       store: this.store.stats(),
+      heal: { ...this.healer.stats },
       wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
       events: this.events.recent(STATUS_EVENTS_MAX),
     };
@@ -185,9 +214,11 @@ export class Cell {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
+      await this.healer.stop();
       await this.membership.stop();
       await this.endpoint.stop();
       await this.transport.close();
+      await this.store.close();
       await this.unlock();
     })();
     return this.stopping;

@@ -2,6 +2,7 @@ import type { StoreStats } from '../store/index.js';
 import type { WireCounters } from '../rpc/index.js';
 import type { Member } from '../membership/index.js';
 import type { SwarmEvent } from '../core/index.js';
+import type { HealStats } from '../heal/index.js';
 
 /** The STATUS answer: this cell's view of the swarm, its store and its wire counters. */
 export interface CellStatus {
@@ -12,6 +13,7 @@ export interface CellStatus {
   startedAtMs: number;
   members: (Omit<Member, 'lastHeardAtMs' | 'stateSinceMs'> & { lastHeardMs: number })[];
   store: StoreStats;
+  heal: HealStats;
   wire: WireCounters;
   events: SwarmEvent[];
 }

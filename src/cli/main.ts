@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { CellError } from '../core/index.js';
 import { registerCell } from './commands/cell.js';
+import { registerFiles } from './commands/files.js';
 import { registerInit } from './commands/init.js';
 import { registerSwarm } from './commands/swarm.js';
 import { UsageError } from './errors.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerCell(program);
   registerSwarm(program);
+  registerFiles(program);
   // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.
   const override = (cmd: Command) => {
     cmd.exitOverride();
@@ -31,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;

@@ -43,6 +43,9 @@ export function addCellConfigOptions(cmd: Command): Command {
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').argParser(parseIntArg(10, 600_000)).env('CELLSYNC_HEARTBEAT_MS').default(d.membership.heartbeatIntervalMs))
     .addOption(new Option('--failure-timeout-ms <ms>', 'silence after which a member is suspect (> 3 heartbeats)').argParser(parseIntArg(10, 3_600_000)).env('CELLSYNC_FAILURE_TIMEOUT_MS').default(d.membership.failureTimeoutMs))
     .addOption(new Option('--datagram-bytes <n>', 'largest datagram sent (1200 for real networks)').argParser(parseIntArg(1_200, 65_507)).env('CELLSYNC_DATAGRAM_BYTES').default(d.wire.datagramBytesMax))
+    .addOption(new Option('--replicas <n>', 'copies kept of each chunk whose put did not say (R)').argParser(parseIntArg(1, 16)).env('CELLSYNC_REPLICAS').default(d.placement.replicas))
+    .addOption(new Option('--repair-rate <bytes>', 'repair bandwidth per cell, per second').argParser(parseBytes).env('CELLSYNC_REPAIR_RATE').default(d.heal.repairBytesPerSec))
+    .addOption(new Option('--anti-entropy-ms <ms>', 'period of the full repair pass').argParser(parseIntArg(100, 3_600_000)).env('CELLSYNC_ANTI_ENTROPY_MS').default(d.heal.antiEntropyMs))
     .addOption(new Option('--loss <p>', 'fault injection: drop this share of sent datagrams').argParser(parseRate).env('CELLSYNC_LOSS').default(0))
     .addOption(new Option('--dup <p>', 'fault injection: duplicate this share of sent datagrams').argParser(parseRate).env('CELLSYNC_DUP').default(0))
     .addOption(new Option('--reorder <p>', 'fault injection: delay this share of sent datagrams (reordering)').argParser(parseRate).env('CELLSYNC_REORDER').default(0));
@@ -50,6 +53,9 @@ export function addCellConfigOptions(cmd: Command): Command {
 
 export interface CellConfigOptions {
   capacity: number;
+  replicas: number;
+  repairRate: number;
+  antiEntropyMs: number;
   heartbeatMs: number;
   failureTimeoutMs: number;
   datagramBytes: number;
@@ -61,6 +67,10 @@ export interface CellConfigOptions {
 export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   const c = defaultConfig();
   c.store.capacityBytes = o.capacity;
+  c.placement.replicas = o.replicas;
+  c.placement.writeQuorum = Math.min(c.placement.writeQuorum, o.replicas);
+  c.heal.repairBytesPerSec = o.repairRate;
+  c.heal.antiEntropyMs = o.antiEntropyMs;
   c.membership.heartbeatIntervalMs = o.heartbeatMs;
   c.membership.failureTimeoutMs = o.failureTimeoutMs;
   c.membership.tickMs = Math.min(c.membership.tickMs, o.heartbeatMs);
@@ -75,6 +85,9 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
 export function cellConfigArgs(o: CellConfigOptions): string[] {
   return [
     '--capacity', String(o.capacity),
+    '--replicas', String(o.replicas),
+    '--repair-rate', String(o.repairRate),
+    '--anti-entropy-ms', String(o.antiEntropyMs),
     '--heartbeat-ms', String(o.heartbeatMs),
     '--failure-timeout-ms', String(o.failureTimeoutMs),
     '--datagram-bytes', String(o.datagramBytes),

@@ -1,1 +1,4 @@
-export { SwarmClient, type SwarmClientInit } from './swarm-client.js';
+export { SwarmClient, type SwarmClientInit, type MemberView } from './swarm-client.js';
+export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
+export { fsck, type FsckReport } from './fsck.js';
+export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';

@@ -1,18 +1,80 @@
-import { CellError, defaultConfig, newCellId, systemClock, systemRng, type Addr, type WireConfig } from '../core/index.js';
+import {
+  CellError,
+  chunkKeyOf,
+  defaultConfig,
+  isCellError,
+  logger,
+  newCellId,
+  systemClock,
+  systemRng,
+  type Addr,
+  type ChunkKey,
+  type ChunkMeta,
+  type PlacementConfig,
+  type WireConfig,
+} from '../core/index.js';
+import { parseMemberInfo, type MemberState } from '../membership/index.js';
+import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
-import { KeyRing, MessageType } from '../wire/index.js';
+import { KeyRing, MessageType, decodeJson, encodeKey, encodePut } from '../wire/index.js';
+
+const log = logger('client');
 
 export interface SwarmClientInit {
   swarmKey: Buffer;
+  /** Cells to ask first about the swarm (e.g. from swarm.json). */
+  seeds?: Addr[];
   /** Local address to bind; the client is an ephemeral member with a random id. */
   host?: string;
   wire?: WireConfig;
+  placement?: PlacementConfig;
 }
 
-/** How the CLI and tools reach the swarm: a short-lived endpoint with its own id. */
+/** A member as the client sees it: what some cell told us. */
+export interface MemberView extends PlacementMember {
+  addr: Addr;
+  state: MemberState;
+  pid: number;
+  chunks: number;
+  bytes: number;
+  lastHeardMs: number;
+}
+
+/** How long a member list is reused before asking again (ms). */
+const VIEW_TTL_MS = 1_000;
+/** A replica that has not started answering a GET by then is skipped (well before the failure detector acts). */
+const GET_FIRST_ANSWER_MS = 1_000;
+/** A PUT of one chunk to one cell, acks included. */
+const PUT_TIMEOUT_MS = 8_000;
+
+function parseMemberViews(v: unknown): MemberView[] | null {
+  if (!Array.isArray(v)) return null;
+  const out: MemberView[] = [];
+  for (const m of v) {
+    const info = parseMemberInfo(m);
+    const o = m as Record<string, unknown>;
+    if (!info || !['alive', 'suspect', 'dead', 'quarantined'].includes(o.state as string)) return null;
+    out.push({ ...info, state: o.state as MemberState, lastHeardMs: Number(o.lastHeardMs) || 0 });
+  }
+  return out;
+}
+
+/**
+ * How the CLI, the mount and tools reach the swarm: a short-lived endpoint
+ * with its own id, a member list learned from any cell, and chunk reads and
+ * writes placed by rendezvous hashing with failover.
+ */
 export class SwarmClient {
-  private constructor(readonly endpoint: Endpoint) {}
+  private view: MemberView[] = [];
+  private viewAtMs = -Infinity;
+  private readonly seeds: Addr[];
+  readonly placement: PlacementConfig;
+
+  private constructor(readonly endpoint: Endpoint, init: SwarmClientInit) {
+    this.seeds = init.seeds ?? [];
+    this.placement = init.placement ?? defaultConfig().placement;
+  }
 
   static async open(init: SwarmClientInit): Promise<SwarmClient> {
     const wire = init.wire ?? defaultConfig().wire;
@@ -21,7 +83,7 @@ export class SwarmClient {
       { clock: systemClock, rng: systemRng, transport },
       { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire },
     );
-    return new SwarmClient(endpoint);
+    return new SwarmClient(endpoint, init);
   }
 
   /**
@@ -37,6 +99,112 @@ export class SwarmClient {
     } catch {
       throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
     }
+  }
+
+  /** The swarm's members as the first answering cell sees them (cached for a second). */
+  async members(fresh = false): Promise<MemberView[]> {
+    if (!fresh && systemClock.now() - this.viewAtMs < VIEW_TTL_MS) return this.view;
+    const known = this.view.filter((m) => m.state === 'alive').map((m) => m.addr);
+    const addrs = [...new Set([...known, ...this.seeds])];
+    if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known: start a swarm first');
+    try {
+      this.view = await Promise.any(
+        addrs.map(async (a) => {
+          const list = decodeJson(await this.endpoint.request(a, MessageType.MEMBERS, Buffer.alloc(0), { timeoutMs: 1_000 }), parseMemberViews);
+          if (!list) throw new Error('bad member list');
+          return list;
+        }),
+      );
+    } catch {
+      throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
+    }
+    this.viewAtMs = systemClock.now();
+    return this.view;
+  }
+
+  /** Live storage cells in placement order for a key. */
+  async placementFor(key: ChunkKey): Promise<MemberView[]> {
+    const members = await this.members();
+    const byId = new Map(members.map((m) => [m.id, m]));
+    return placementOrder(key, storageCandidates(members, this.placement.weightByCapacity)).map((id) => byId.get(id)!);
+  }
+
+  /**
+   * Stores a chunk on R cells in placement order; a cell that fails is
+   * replaced by the next one in order (hinted handoff: healing later moves the
+   * copy home). `quorum` resolves once W copies are acknowledged; `settled`
+   * once every attempt has finished.
+   */
+  async putChunk(data: Buffer, meta: ChunkMeta, writeQuorum = this.placement.writeQuorum): Promise<{ key: ChunkKey; quorum: Promise<number>; settled: Promise<number> }> {
+    const key = chunkKeyOf(data);
+    const order = await this.placementFor(key);
+    if (order.length < writeQuorum) {
+      throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
+    }
+    const body = encodePut(key, data, meta);
+    const want = Math.min(meta.replicas, order.length);
+    let next = 0;
+    let acked = 0;
+    let failed = 0;
+    let resolveQuorum!: (n: number) => void;
+    let rejectQuorum!: (e: Error) => void;
+    const quorum = new Promise<number>((res, rej) => {
+      resolveQuorum = res;
+      rejectQuorum = rej;
+    });
+    quorum.catch(() => {});
+    let lastError: unknown;
+    const slot = async (): Promise<void> => {
+      while (next < order.length) {
+        const target = order[next++]!;
+        try {
+          await this.endpoint.request(target.addr, MessageType.CHUNK_PUT, body, { timeoutMs: PUT_TIMEOUT_MS });
+          acked++;
+          if (acked === writeQuorum) resolveQuorum(acked);
+          return;
+        } catch (err) {
+          failed++;
+          lastError = err;
+          log('put %k to %s failed (%s); trying the next cell', key, target.addr, (err as Error).message);
+        }
+      }
+    };
+    const settled = Promise.all(Array.from({ length: want }, slot)).then(() => {
+      if (acked < writeQuorum) {
+        const why = isCellError(lastError, 'STORE_FULL') ? 'the cells are full' : `${failed} attempt(s) failed`;
+        rejectQuorum(new CellError('NOT_ENOUGH_CELLS', `only ${acked} of ${writeQuorum} required copies of chunk ${key.slice(0, 12)} were stored: ${why}`));
+      }
+      return acked;
+    });
+    return { key, quorum, settled };
+  }
+
+  /**
+   * Reads a chunk from the first responsive replica in placement order
+   * (live cells first, then the rest, since a hinted copy may sit anywhere),
+   * verifying its hash; a timeout or a bad copy moves on to the next.
+   */
+  async getChunk(key: ChunkKey): Promise<Buffer> {
+    const members = await this.members();
+    const storage = members.filter((m) => m.role === 'storage' && m.state !== 'quarantined');
+    const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
+    const byId = new Map(storage.map((m) => [m.id, m]));
+    const ranked = order.map((id) => byId.get(id)!);
+    const tries = [...ranked.filter(isLiveStorage), ...ranked.filter((m) => !isLiveStorage(m))];
+    let lastError: unknown = CellError.CHUNK_NOT_FOUND(key);
+    for (const m of tries) {
+      try {
+        const data = await this.endpoint.request(m.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs: GET_FIRST_ANSWER_MS });
+        if (chunkKeyOf(data) === key) return data;
+        lastError = CellError.HASH_MISMATCH(key);
+        log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
+      } catch (err) {
+        lastError = err;
+        if (!isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
+      }
+    }
+    if (isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
+    throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);
   }
 
   async close(): Promise<void> {

@@ -70,11 +70,35 @@ export interface StoreConfig {
   capacityBytes: number;
 }
 
+export interface PlacementConfig {
+  /** Copies kept of every chunk (R). More survives more failures and costs disk and write bandwidth. */
+  replicas: number;
+  /** Copies acknowledged before a write returns (W <= R). Lower is faster and less safe until healing catches up. */
+  writeQuorum: number;
+  /** Bytes per chunk when files are cut (1 MiB: big enough to amortize per-chunk costs, small enough to spread). */
+  chunkBytes: number;
+  /** Weight placement by each cell's capacity instead of equally. */
+  weightByCapacity: boolean;
+}
+
+export interface HealConfig {
+  /** Period of the anti-entropy pass that catches anything a death event missed (ms). */
+  antiEntropyMs: number;
+  /** Repair bandwidth per cell (bytes/s): bounds how much healing competes with user reads and writes. */
+  repairBytesPerSec: number;
+  /** Pause after a membership change before repairing, to batch a burst of events (ms). */
+  settleMs: number;
+  /** Pushes in flight per cell during repair. */
+  repairConcurrency: number;
+}
+
 export interface CellConfig {
   wire: WireConfig;
   faults: FaultConfig;
   membership: MembershipConfig;
   store: StoreConfig;
+  placement: PlacementConfig;
+  heal: HealConfig;
 }
 
 export function defaultConfig(): CellConfig {
@@ -107,6 +131,13 @@ export function defaultConfig(): CellConfig {
       tickMs: 250,
     },
     store: { capacityBytes: 0 },
+    placement: { replicas: 3, writeQuorum: 2, chunkBytes: 1024 * 1024, weightByCapacity: false },
+    heal: {
+      antiEntropyMs: 10_000,
+      repairBytesPerSec: 64 * 1024 * 1024, // a quarter of a loopback cell's chunk throughput
+      settleMs: 200,
+      repairConcurrency: 4,
+    },
   };
 }
 
@@ -137,6 +168,15 @@ export function validateConfig(c: CellConfig): string[] {
   for (const k of ['lossRate', 'dupRate', 'reorderRate'] as const) {
     if (c.faults[k] >= 1) problems.push(`faults.${k} must be below 1`);
   }
+  const p = c.placement;
+  if (!Number.isInteger(p.replicas) || p.replicas < 1 || p.replicas > 16) problems.push('placement.replicas must be 1..16');
+  if (!Number.isInteger(p.writeQuorum) || p.writeQuorum < 1 || p.writeQuorum > p.replicas) {
+    problems.push('placement.writeQuorum must be 1..replicas');
+  }
+  if (!Number.isInteger(p.chunkBytes) || p.chunkBytes < 4096 || p.chunkBytes > 4 * 1024 * 1024) {
+    problems.push('placement.chunkBytes must be 4 KiB..4 MiB');
+  }
+  for (const [k, v] of Object.entries(c.heal)) positive(`heal.${k}`, v as number);
   if (!Number.isFinite(c.store.capacityBytes) || c.store.capacityBytes < 0) {
     problems.push('store.capacityBytes must be >= 0');
   }

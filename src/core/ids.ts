@@ -24,6 +24,14 @@ export function isChunkKey(s: unknown): s is ChunkKey {
   return typeof s === 'string' && /^[0-9a-f]{64}$/.test(s);
 }
 
+/** What a cell keeps about a chunk besides its bytes. */
+export interface ChunkMeta {
+  /** Copies the swarm keeps of it (R). */
+  replicas: number;
+  /** A file manifest: a root from which fsck finds every chunk of a file. */
+  isManifest: boolean;
+}
+
 /** "host:port" */
 export type Addr = string;
 

@@ -7,3 +7,4 @@ export * from './limits.js';
 export * from './rng.js';
 export * from './log.js';
 export * from './events.js';
+export * from './token-bucket.js';

@@ -1,1 +1,9 @@
-export { rendezvousScore, placementOrder, replicaSet, type Candidate } from './rendezvous.js';
+export {
+  rendezvousScore,
+  placementOrder,
+  replicaSet,
+  isLiveStorage,
+  storageCandidates,
+  type Candidate,
+  type PlacementMember,
+} from './rendezvous.js';

@@ -34,3 +34,22 @@ export function placementOrder(key: ChunkKey, candidates: readonly Candidate[]):
 export function replicaSet(key: ChunkKey, candidates: readonly Candidate[], replicas: number): CellId[] {
   return placementOrder(key, candidates).slice(0, replicas);
 }
+
+/** The minimum placement needs to know about a member. */
+export interface PlacementMember {
+  id: CellId;
+  role: string;
+  state: string;
+  capacityBytes: number;
+}
+
+/** Members that can hold chunks now: storage cells that are alive or merely suspect (not dead, not quarantined). */
+export function isLiveStorage(m: PlacementMember): boolean {
+  return m.role === 'storage' && (m.state === 'alive' || m.state === 'suspect');
+}
+
+export function storageCandidates(members: readonly PlacementMember[], weightByCapacity: boolean): Candidate[] {
+  return members
+    .filter(isLiveStorage)
+    .map((m) => ({ id: m.id, weight: weightByCapacity ? Math.max(1, m.capacityBytes / 2 ** 30) : 1 }));
+}

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, assert, chunkKeyOf, isChunkKey, logger, type ChunkKey } from '../core/index.js';
+import { open as openLmdb, type RootDatabase } from 'lmdb';
+import { CellError, assert, chunkKeyOf, defaultConfig, isChunkKey, logger, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { writeFileAtomic } from './atomic.js';
 
 export interface ChunkStoreInit {
@@ -8,6 +9,8 @@ export interface ChunkStoreInit {
   dir: string;
   /** Bytes of chunks to hold at most; 0 = the disk's free space at open plus what is already stored. */
   capacityBytes: number;
+  /** R for chunks whose metadata was lost (a crash between the two writes); default: the config's R. */
+  defaultReplicas?: number;
   logPrefix?: string;
 }
 
@@ -34,6 +37,8 @@ export interface CorruptionReport {
  */
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
+  /** Per-chunk metadata (R, manifest flag), kept in lmdb beside the chunk files. */
+  private readonly metaDb: RootDatabase<[number, boolean], ChunkKey>;
   private bytesUsed = 0;
   /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
   private bytesReserved = 0;
@@ -45,6 +50,7 @@ export class ChunkStore {
 
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
+    this.metaDb = openLmdb<[number, boolean], ChunkKey>({ path: path.join(init.dir, 'meta.lmdb'), compression: false });
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
@@ -90,15 +96,41 @@ export class ChunkStore {
     return this.index.keys();
   }
 
+  meta(key: ChunkKey): ChunkMeta {
+    const m = this.metaDb.get(key);
+    return m ? { replicas: m[0], isManifest: m[1] } : { replicas: this.init.defaultReplicas ?? defaultConfig().placement.replicas, isManifest: false };
+  }
+
+  /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
+  private async mergeMeta(key: ChunkKey, meta: ChunkMeta): Promise<void> {
+    const cur = this.meta(key);
+    const merged: [number, boolean] = [Math.max(cur.replicas, meta.replicas), cur.isManifest || meta.isManifest];
+    if (merged[0] !== cur.replicas || merged[1] !== cur.isManifest) await this.metaDb.put(key, merged);
+  }
+
+  /** Up to limit keys greater than after, ascending, with their metadata. */
+  list(after: ChunkKey | null, limit: number): { key: ChunkKey; meta: ChunkMeta }[] {
+    const keys = [...this.index.keys()].filter((k) => after === null || k > after).sort();
+    return keys.slice(0, limit).map((key) => ({ key, meta: this.meta(key) }));
+  }
+
+  /** Closes the metadata database. */
+  async close(): Promise<void> {
+    await this.metaDb.close();
+  }
+
   stats(): StoreStats {
     return { chunks: this.index.size, bytes: this.bytesUsed, capacityBytes: this.capacityBytes, corruptFound: this.corruptFound };
   }
 
   /** Stores bytes under their key. Refuses bytes that do not hash to the key. */
-  async put(key: ChunkKey, data: Uint8Array): Promise<'stored' | 'exists'> {
+  async put(key: ChunkKey, data: Uint8Array, meta?: ChunkMeta): Promise<'stored' | 'exists'> {
     if (!isChunkKey(key)) throw CellError.BAD_REQUEST('chunk key must be 64 hex digits');
     if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
-    if (this.index.has(key)) return 'exists';
+    if (this.index.has(key)) {
+      if (meta) await this.mergeMeta(key, meta);
+      return 'exists';
+    }
     const inProgress = this.writing.get(key);
     if (inProgress) {
       await inProgress;
@@ -108,6 +140,8 @@ export class ChunkStore {
     const final = this.pathOf(key);
     const write = (async () => {
       await mkdir(path.dirname(final), { recursive: true });
+      // Metadata first: a chunk file never exists without it, except after a crash in between (then defaults apply).
+      if (meta) await this.metaDb.put(key, [meta.replicas, meta.isManifest]);
       await writeFileAtomic(final, data, { tmpDir: path.join(this.init.dir, 'tmp') });
     })();
     this.writing.set(key, write);
@@ -157,6 +191,7 @@ export class ChunkStore {
     const size = this.index.get(key);
     if (size === undefined) return;
     this.index.delete(key);
+    void this.metaDb.remove(key);
     this.bytesUsed -= size;
     assert(this.bytesUsed >= 0, 'store byte accounting went negative');
   }

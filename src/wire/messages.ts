@@ -3,12 +3,17 @@
  * messages (heartbeat, join, status) are JSON, validated field by field after
  * parsing: the frame is authenticated, but a peer may still run buggy code.
  *
- * CHUNK_PUT   request: key (32 bytes, raw SHA-256) + data        response: empty
- * CHUNK_GET   request: key (32)                                    response: data
- * CHUNK_HAS   request: count u16 + count x key (32)                response: bitmap, ceil(count/8) bytes
+ * CHUNK_PUT    request: key (32 bytes, raw SHA-256) + flags u8 + replicas u8 + data
+ *                                                                   response: empty
+ *              flags bit 0: the chunk is a file manifest (fsck starts from manifests)
+ * CHUNK_GET    request: key (32)                                   response: data
+ * CHUNK_HAS    request: count u16 + count x key (32)               response: bitmap, ceil(count/8) bytes
  * CHUNK_DELETE request: key (32)                                   response: 1 byte, 1 if it existed
+ * CHUNK_LIST   request: after key (32, zeros = from the start) + limit u16
+ *              response: count u16 + count x (key (32) + flags u8 + replicas u8), keys ascending
+ * MEMBERS      request: empty                                      response: JSON, the member list
  */
-import { HAS_KEYS_MAX, type ChunkKey } from '../core/index.js';
+import { HAS_KEYS_MAX, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';
 
 const KEY_BYTES = 32;
@@ -22,16 +27,74 @@ export function decodeKeyOnly(body: Buffer): ChunkKey | null {
   return body.length === KEY_BYTES ? body.toString('hex') : null;
 }
 
-export function encodePut(key: ChunkKey, data: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(KEY_BYTES + data.length);
+const FLAG_MANIFEST = 0x01;
+const PUT_HEADER_BYTES = KEY_BYTES + 2;
+export const REPLICAS_MAX = 16;
+
+export function encodePut(key: ChunkKey, data: Uint8Array, meta: ChunkMeta): Buffer {
+  const buf = Buffer.allocUnsafe(PUT_HEADER_BYTES + data.length);
   buf.write(key, 0, KEY_BYTES, 'hex');
-  buf.set(data, KEY_BYTES);
+  buf.writeUInt8(meta.isManifest ? FLAG_MANIFEST : 0, KEY_BYTES);
+  buf.writeUInt8(meta.replicas, KEY_BYTES + 1);
+  buf.set(data, PUT_HEADER_BYTES);
   return buf;
 }
 
-export function decodePut(body: Buffer): { key: ChunkKey; data: Buffer } | null {
-  if (body.length < KEY_BYTES) return null;
-  return { key: body.toString('hex', 0, KEY_BYTES), data: body.subarray(KEY_BYTES) };
+export function decodePut(body: Buffer): { key: ChunkKey; meta: ChunkMeta; data: Buffer } | null {
+  if (body.length < PUT_HEADER_BYTES) return null;
+  const flags = body.readUInt8(KEY_BYTES);
+  const replicas = body.readUInt8(KEY_BYTES + 1);
+  if ((flags & ~FLAG_MANIFEST) !== 0 || replicas < 1 || replicas > REPLICAS_MAX) return null;
+  return {
+    key: body.toString('hex', 0, KEY_BYTES),
+    meta: { replicas, isManifest: (flags & FLAG_MANIFEST) !== 0 },
+    data: body.subarray(PUT_HEADER_BYTES),
+  };
+}
+
+export const LIST_LIMIT_MAX = 1024;
+const LIST_ENTRY_BYTES = KEY_BYTES + 2;
+
+export function encodeList(after: ChunkKey | null, limit: number): Buffer {
+  const buf = Buffer.alloc(KEY_BYTES + 2);
+  if (after) buf.write(after, 0, KEY_BYTES, 'hex');
+  buf.writeUInt16BE(limit, KEY_BYTES);
+  return buf;
+}
+
+export function decodeList(body: Buffer): { after: ChunkKey | null; limit: number } | null {
+  if (body.length !== KEY_BYTES + 2) return null;
+  const limit = body.readUInt16BE(KEY_BYTES);
+  if (limit < 1 || limit > LIST_LIMIT_MAX) return null;
+  const zero = body.subarray(0, KEY_BYTES).every((b) => b === 0);
+  return { after: zero ? null : body.toString('hex', 0, KEY_BYTES), limit };
+}
+
+export function encodeListReply(entries: { key: ChunkKey; meta: ChunkMeta }[]): Buffer {
+  const buf = Buffer.allocUnsafe(2 + entries.length * LIST_ENTRY_BYTES);
+  buf.writeUInt16BE(entries.length, 0);
+  entries.forEach((e, i) => {
+    const o = 2 + i * LIST_ENTRY_BYTES;
+    buf.write(e.key, o, KEY_BYTES, 'hex');
+    buf.writeUInt8(e.meta.isManifest ? FLAG_MANIFEST : 0, o + KEY_BYTES);
+    buf.writeUInt8(e.meta.replicas, o + KEY_BYTES + 1);
+  });
+  return buf;
+}
+
+export function decodeListReply(body: Buffer): { key: ChunkKey; meta: ChunkMeta }[] | null {
+  if (body.length < 2) return null;
+  const n = body.readUInt16BE(0);
+  if (n > LIST_LIMIT_MAX || body.length !== 2 + n * LIST_ENTRY_BYTES) return null;
+  const out: { key: ChunkKey; meta: ChunkMeta }[] = [];
+  for (let i = 0; i < n; i++) {
+    const o = 2 + i * LIST_ENTRY_BYTES;
+    out.push({
+      key: body.toString('hex', o, o + KEY_BYTES),
+      meta: { isManifest: (body.readUInt8(o + KEY_BYTES) & FLAG_MANIFEST) !== 0, replicas: body.readUInt8(o + KEY_BYTES + 1) },
+    });
+  }
+  return out;
 }
 
 export function encodeHas(keys: ChunkKey[]): Buffer {

@@ -13,6 +13,8 @@ export enum MessageType {
   FRAGMENT = 8,
   FRAGMENT_ACK = 9,
   PING = 10,
+  CHUNK_LIST = 11,
+  MEMBERS = 12,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

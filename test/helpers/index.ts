@@ -89,3 +89,41 @@ export async function swarmUp(t: ExecutionContext, cells: number, extra: string[
   if (r.code !== 0) throw new Error(`swarm up failed: ${r.stderr}`);
   return home;
 }
+
+export interface SwarmCellEntry {
+  name: string;
+  data: string;
+  host: string;
+  port: number;
+}
+
+export async function swarmCells(home: string): Promise<SwarmCellEntry[]> {
+  return (JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')) as { cells: SwarmCellEntry[] }).cells;
+}
+
+export async function pidOf(cell: SwarmCellEntry): Promise<number> {
+  return Number((await readFile(path.join(cell.data, 'cell.pid'), 'utf8')).trim());
+}
+
+/** A file of random bytes in dir. */
+export async function randomFile(dir: string, name: string, bytes: number): Promise<string> {
+  const file = path.join(dir, name);
+  const { randomBytes } = await import('node:crypto');
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(file, randomBytes(bytes));
+  return file;
+}
+
+export interface FsckJson {
+  chunks: number;
+  healthy: number;
+  underReplicated: number;
+  missing: number;
+  overReplicated: number;
+  files: number;
+}
+
+export async function fsckJson(home: string): Promise<{ code: number; report: FsckJson }> {
+  const r = await cli(['fsck', '--home', home, '--json']);
+  return { code: r.code, report: JSON.parse(r.stdout) as FsckJson };
+}

@@ -1,0 +1,90 @@
+import { Option, type Command } from 'commander';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
+import { defaultConfig, isChunkKey } from '../../core/index.js';
+import { usage } from '../errors.js';
+import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
+
+async function openClient(home: string): Promise<SwarmClient> {
+  const key = await loadKey(home);
+  const seeds = (await readSwarm(home)).cells.map(cellAddr);
+  return SwarmClient.open({ swarmKey: key, seeds });
+}
+
+async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
+  const client = await openClient(home);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+export function registerFiles(program: Command): void {
+  const d = defaultConfig().placement;
+
+  program
+    .command('put')
+    .description("store a file in the swarm; prints the file's id (the hash of its manifest)")
+    .argument('<file>', 'the file to store')
+    .addOption(homeOption())
+    .addOption(new Option('--replicas <n>', 'copies of each chunk (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
+    .addOption(new Option('--write-quorum <n>', 'copies acknowledged before put returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
+    .addOption(new Option('--chunk-size <bytes>', 'chunk size, 4K..4M').argParser(parseBytes).default(d.chunkBytes, '1M'))
+    .action(async (file: string, opts: { home: string; replicas: number; writeQuorum: number; chunkSize: number }) => {
+      if (opts.writeQuorum > opts.replicas) usage('--write-quorum cannot exceed --replicas');
+      if (opts.chunkSize < 4096 || opts.chunkSize > 4 * 1024 * 1024) usage('--chunk-size must be between 4K and 4M');
+      const result = await withClient(resolveHome(opts), (c) =>
+        putFile(c, path.resolve(file), { replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }),
+      );
+      console.log(result.id);
+    });
+
+  program
+    .command('get')
+    .description('write a stored file to stdout or OUT, verified chunk by chunk')
+    .argument('<id>', 'the id put printed')
+    .addOption(homeOption())
+    .option('-o, --output <file>', 'write here instead of stdout (atomically: no partial file on failure)')
+    .action(async (id: string, opts: { home: string; output?: string }) => {
+      if (!isChunkKey(id)) usage(`"${id}" is not a file id (64 hex digits, as printed by put)`);
+      await withClient(resolveHome(opts), async (c) => {
+        if (!opts.output) {
+          await getFile(c, id, process.stdout);
+          return;
+        }
+        const final = path.resolve(opts.output);
+        const tmp = path.join(path.dirname(final), `.${path.basename(final)}.cellsync-${process.pid}.tmp`);
+        const out = createWriteStream(tmp);
+        try {
+          await getFile(c, id, out);
+          out.end();
+          await finished(out);
+          await rename(tmp, final);
+        } catch (err) {
+          out.destroy();
+          await rm(tmp, { force: true });
+          throw err;
+        }
+      });
+    });
+
+  program
+    .command('fsck')
+    .description("check every chunk's live copies against its target; exits 1 while any is under-replicated or missing")
+    .addOption(homeOption())
+    .option('--json', 'print {"chunks","healthy","underReplicated","missing","overReplicated",...}')
+    .action(async (opts: { home: string; json?: boolean }) => {
+      const report = await withClient(resolveHome(opts), (c) => fsck(c));
+      if (opts.json) console.log(JSON.stringify(report));
+      else {
+        console.log(`${report.files} files, ${report.chunks} chunks: ${report.healthy} healthy, ${report.underReplicated} under-replicated, ${report.missing} missing, ${report.overReplicated} over-replicated`);
+        if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
+      }
+      if (report.underReplicated > 0 || report.missing > 0) process.exitCode = 1;
+    });
+}

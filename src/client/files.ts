@@ -1,0 +1,97 @@
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { CellError, type ChunkKey } from '../core/index.js';
+import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
+import type { SwarmClient } from './swarm-client.js';
+
+/** Chunks read ahead of the writer, and chunks waiting for their write quorum: bounds memory to a few chunk sizes. */
+const WINDOW_CHUNKS = 8;
+
+export interface PutFileOptions {
+  replicas: number;
+  writeQuorum: number;
+  chunkBytes: number;
+}
+
+export interface PutFileResult {
+  id: ChunkKey;
+  size: number;
+  chunks: number;
+}
+
+/**
+ * Cuts a file into chunks and stores each on R cells, streaming: at most a
+ * window of chunks is in memory, whatever the file's size. Returns once W
+ * copies of every chunk and of the manifest are acknowledged, and the other
+ * copies have been tried.
+ */
+export async function putFile(client: SwarmClient, path: string, opts: PutFileOptions): Promise<PutFileResult> {
+  const fh = await open(path, 'r');
+  const chunks: ChunkKey[] = [];
+  const quorums: Promise<number>[] = [];
+  const settling = new Set<Promise<number>>();
+  let size = 0;
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(opts.chunkBytes);
+      let filled = 0;
+      while (filled < buf.length) {
+        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled === 0) break;
+      size += filled;
+      const put = await client.putChunk(buf.subarray(0, filled), { replicas: opts.replicas, isManifest: false }, opts.writeQuorum);
+      chunks.push(put.key);
+      quorums.push(put.quorum);
+      settling.add(put.settled);
+      void put.settled.finally(() => settling.delete(put.settled)).catch(() => {});
+      if (quorums.length >= WINDOW_CHUNKS) await quorums.shift();
+      while (settling.size > 2 * WINDOW_CHUNKS) await Promise.race(settling);
+      if (filled < buf.length) break;
+    }
+    await Promise.all(quorums);
+  } finally {
+    await fh.close();
+  }
+  const manifest: Manifest = { version: 1, size, chunkBytes: opts.chunkBytes, chunks };
+  const m = await client.putChunk(encodeManifest(manifest), { replicas: opts.replicas, isManifest: true }, opts.writeQuorum);
+  await m.quorum;
+  await Promise.allSettled([...settling, m.settled]);
+  return { id: m.key, size, chunks: chunks.length };
+}
+
+export async function readManifest(client: SwarmClient, id: ChunkKey): Promise<Manifest> {
+  const manifest = decodeManifest(await client.getChunk(id));
+  if (!manifest) throw new CellError('BAD_REQUEST', `${id} is not a file id (its object is not a manifest)`);
+  return manifest;
+}
+
+/**
+ * Writes a file's bytes to out, in order, reading a window of chunks ahead.
+ * Every chunk is verified against its key, and the manifest against the id.
+ */
+export async function getFile(client: SwarmClient, id: ChunkKey, out: Writable): Promise<Manifest> {
+  const manifest = await readManifest(client, id);
+  const fetches: Promise<Buffer>[] = [];
+  let nextFetch = 0;
+  const fill = () => {
+    while (nextFetch < manifest.chunks.length && fetches.length < WINDOW_CHUNKS) {
+      const p = client.getChunk(manifest.chunks[nextFetch++]!);
+      p.catch(() => {});
+      fetches.push(p);
+    }
+  };
+  let written = 0;
+  fill();
+  while (fetches.length > 0) {
+    const data = await fetches.shift()!;
+    fill();
+    written += data.length;
+    if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  if (written !== manifest.size) throw new CellError('BAD_REQUEST', `file ${id.slice(0, 12)} has ${written} bytes, its manifest says ${manifest.size}`);
+  return manifest;
+}
+

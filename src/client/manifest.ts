@@ -1,0 +1,31 @@
+import { isChunkKey, type ChunkKey } from '../core/index.js';
+
+/**
+ * A file's manifest: its size, how it was cut, and its chunks in order. It is
+ * stored as a content-addressed object itself; its key is the file's id.
+ */
+export interface Manifest {
+  version: 1;
+  size: number;
+  chunkBytes: number;
+  chunks: ChunkKey[];
+}
+
+export function encodeManifest(m: Manifest): Buffer {
+  return Buffer.from(JSON.stringify(m));
+}
+
+/** Parses and checks a manifest: the chunk count must fit the size. Null when it is not one. */
+export function decodeManifest(data: Buffer): Manifest | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(data.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const m = v as Partial<Manifest>;
+  if (m.version !== 1 || !Number.isSafeInteger(m.size) || m.size! < 0 || !Number.isSafeInteger(m.chunkBytes) || m.chunkBytes! <= 0) return null;
+  if (!Array.isArray(m.chunks) || !m.chunks.every(isChunkKey)) return null;
+  if (m.chunks.length !== Math.ceil(m.size! / m.chunkBytes!)) return null;
+  return m as Manifest;
+}

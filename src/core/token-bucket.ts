@@ -1,0 +1,30 @@
+import type { Clock } from './clock.js';
+
+/**
+ * A token bucket for bandwidth: take(n) waits until n tokens (bytes) are
+ * available. The burst is one second's worth, or n when n is larger, so a
+ * single large take is never refused, only delayed.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private lastMs: number;
+
+  constructor(private readonly clock: Clock, private readonly ratePerSec: number) {
+    this.tokens = ratePerSec;
+    this.lastMs = clock.now();
+  }
+
+  async take(n: number): Promise<void> {
+    for (;;) {
+      const now = this.clock.now();
+      this.tokens = Math.min(Math.max(this.ratePerSec, n), this.tokens + ((now - this.lastMs) / 1000) * this.ratePerSec);
+      this.lastMs = now;
+      if (this.tokens >= n) {
+        this.tokens -= n;
+        return;
+      }
+      const waitMs = ((n - this.tokens) / this.ratePerSec) * 1000;
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.max(1, waitMs)));
+    }
+  }
+}

@@ -1,0 +1,243 @@
+import {
+  CellError,
+  HAS_KEYS_MAX,
+  TokenBucket,
+  logger,
+  type CellId,
+  type ChunkKey,
+  type Clock,
+  type HealConfig,
+  type PlacementConfig,
+  type TimerHandle,
+} from '../core/index.js';
+import type { Member, Membership } from '../membership/index.js';
+import { placementOrder, storageCandidates } from '../placement/index.js';
+import type { Endpoint } from '../rpc/index.js';
+import type { ChunkStore } from '../store/index.js';
+import { MessageType, decodeHasReply, encodeHas, encodeKey, encodePut } from '../wire/index.js';
+
+export interface HealerComponents {
+  clock: Clock;
+  endpoint: Endpoint;
+  store: ChunkStore;
+  membership: Membership;
+}
+
+export interface HealerInit {
+  heal: HealConfig;
+  placement: PlacementConfig;
+  /** Records what healing does, for status and the dashboard. */
+  onEvent: (type: string, detail: string) => void;
+  logPrefix?: string;
+}
+
+export interface HealStats {
+  passes: number;
+  /** Copies this cell pushed to other cells. */
+  pushed: number;
+  pushedBytes: number;
+  /** Surplus copies this cell dropped after confirming R copies elsewhere. */
+  removed: number;
+  /** Keys found under-replicated by the last pass, for every key this cell is responsible for. */
+  lastPassRepairs: number;
+  lastPassMs: number;
+}
+
+/** A HAS answer per cell for a batch: null when the cell did not answer. */
+type Presence = Map<CellId, boolean[] | null>;
+
+const HAS_TIMEOUT_MS = 2_000;
+const PUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * Anti-entropy for the chunks this cell holds. For each chunk it asks every
+ * live storage cell whether it has a copy, and:
+ *  - fewer than R copies: the first live holder in placement order (exactly
+ *    one cell, given the same view) pushes copies to the first non-holders in
+ *    placement order;
+ *  - R or more, but a home cell (one of the first R in placement order) lacks
+ *    it: the first holder pushes it home (hinted handoff returning);
+ *  - every home cell has it and this cell is not a home cell: this cell drops
+ *    its surplus copy, after re-confirming the home copies just before.
+ * A pass runs on every membership change (after a short settle) and
+ * periodically; pushes share a bandwidth bucket.
+ */
+export class Healer {
+  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0 };
+  private readonly log;
+  private readonly bucket: TokenBucket;
+  private timers: TimerHandle[] = [];
+  private soon: TimerHandle | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+
+  constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
+    this.log = logger('heal', init.logPrefix);
+    this.bucket = new TokenBucket(components.clock, init.heal.repairBytesPerSec);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.components.membership.onEvent((e) => {
+      if (!this.stopped && e.type !== 'member-suspected') this.schedule(this.init.heal.settleMs);
+    });
+    this.timers.push(this.components.clock.setInterval(() => this.schedule(0), this.init.heal.antiEntropyMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.splice(0)) t.clear();
+    this.soon?.clear();
+    this.soon = null;
+    await this.running?.catch(() => {});
+  }
+
+  /** Runs a pass after delayMs; a request during a running pass queues exactly one more. */
+  schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.soon) return;
+    this.soon = this.components.clock.setTimeout(() => {
+      this.soon = null;
+      this.running = this.pass()
+        .catch((err: Error) => this.log('pass failed: %s', err.message))
+        .finally(() => {
+          this.running = null;
+          if (this.again) {
+            this.again = false;
+            this.schedule(this.init.heal.settleMs);
+          }
+        });
+    }, delayMs);
+  }
+
+  /** Resolves when no pass is running or scheduled (tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.running || this.soon) await (this.running ?? new Promise((r) => setTimeout(r, 10)));
+  }
+
+  private async pass(): Promise<void> {
+    const started = this.components.clock.now();
+    const { membership, store } = this.components;
+    const members = membership.members();
+    const self = members[0]!;
+    if (self.role !== 'storage') return;
+    const byId = new Map(members.map((m) => [m.id, m]));
+    const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
+    const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
+    const keys = [...store.keys()];
+    let repairs = 0;
+    for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
+      const batch = keys.slice(i, i + HAS_KEYS_MAX);
+      const presence = await this.ask(others, batch);
+      const surplus: ChunkKey[] = [];
+      const pushes: { key: ChunkKey; to: Member[] }[] = [];
+      batch.forEach((key, j) => {
+        if (!store.has(key)) return;
+        const order = placementOrder(key, candidates);
+        const holds = (id: CellId) => id === self.id || presence.get(id)?.[j] === true;
+        const unknown = order.some((id) => id !== self.id && presence.get(id) === null);
+        const holders = order.filter(holds);
+        const replicas = Math.min(store.meta(key).replicas, order.length);
+        const home = order.slice(0, replicas);
+        const isFirstHolder = holders[0] === self.id;
+        if (holders.length < replicas) {
+          repairs++;
+          if (isFirstHolder) {
+            const to = order.filter((id) => !holds(id) && presence.get(id) !== null).slice(0, replicas - holders.length);
+            pushes.push({ key, to: to.map((id) => byId.get(id)!) });
+          }
+        } else if (!home.every(holds)) {
+          if (isFirstHolder) pushes.push({ key, to: home.filter((id) => !holds(id) && presence.get(id) !== null).map((id) => byId.get(id)!) });
+        } else if (!home.includes(self.id) && !unknown) {
+          surplus.push(key);
+        }
+      });
+      await this.push(pushes);
+      await this.dropSurplus(surplus, candidates, byId);
+    }
+    this.stats.passes++;
+    this.stats.lastPassRepairs = repairs;
+    this.stats.lastPassMs = this.components.clock.now() - started;
+    if (repairs > 0) this.log('pass: %d under-replicated keys seen, %d ms', repairs, this.stats.lastPassMs);
+  }
+
+  /** HAS for a batch on every cell at once. */
+  private async ask(cells: Member[], batch: ChunkKey[]): Promise<Presence> {
+    const body = encodeHas(batch);
+    const presence: Presence = new Map();
+    await Promise.all(
+      cells.map(async (m) => {
+        try {
+          const reply = await this.components.endpoint.request(m.addr, MessageType.CHUNK_HAS, body, { timeoutMs: HAS_TIMEOUT_MS });
+          presence.set(m.id, decodeHasReply(reply, batch.length));
+        } catch {
+          presence.set(m.id, null);
+        }
+      }),
+    );
+    return presence;
+  }
+
+  private async push(pushes: { key: ChunkKey; to: Member[] }[]): Promise<void> {
+    const jobs = pushes.flatMap((p) => p.to.map((to) => ({ key: p.key, to })));
+    if (jobs.length === 0) return;
+    this.init.onEvent('repair-started', `${jobs.length} copies to make`);
+    let done = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length && !this.stopped) {
+        const { key, to } = jobs[next++]!;
+        let data: Buffer;
+        try {
+          data = await this.components.store.get(key);
+        } catch (err) {
+          this.log('cannot read %k to repair it: %s', key, (err as Error).message);
+          continue;
+        }
+        await this.bucket.take(data.length);
+        try {
+          await this.components.endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, this.components.store.meta(key)), {
+            timeoutMs: PUSH_TIMEOUT_MS,
+          });
+          done++;
+          this.stats.pushed++;
+          this.stats.pushedBytes += data.length;
+        } catch (err) {
+          // The next pass (on the death event that is surely coming, or the periodic one) re-plans.
+          this.log('push of %k to %s failed: %s', key, to.addr, (err as CellError).message);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.init.heal.repairConcurrency }, worker));
+    this.init.onEvent('repair-finished', `${done} of ${jobs.length} copies made`);
+  }
+
+  /** Drops local copies whose home cells all hold the chunk, asked again right now: never below R. */
+  private async dropSurplus(keys: ChunkKey[], candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
+    if (keys.length === 0) return;
+    const homes = new Map<ChunkKey, CellId[]>();
+    const cells = new Set<CellId>();
+    for (const key of keys) {
+      const order = placementOrder(key, candidates);
+      const home = order.slice(0, Math.min(this.components.store.meta(key).replicas, order.length));
+      homes.set(key, home);
+      home.forEach((id) => cells.add(id));
+    }
+    const confirm = await this.ask([...cells].map((id) => byId.get(id)!), keys);
+    let removed = 0;
+    for (const [j, key] of keys.entries()) {
+      if (homes.get(key)!.every((id) => confirm.get(id)?.[j] === true)) {
+        await this.components.store.delete(key);
+        removed++;
+      }
+    }
+    this.stats.removed += removed;
+    if (removed > 0) this.init.onEvent('surplus-removed', `${removed} surplus copies dropped`);
+  }
+}

@@ -1,0 +1,1 @@
+export { Healer, type HealerComponents, type HealerInit, type HealStats } from './healer.js';

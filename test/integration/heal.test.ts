@@ -1,0 +1,155 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defaultConfig } from '../../src/core/index.js';
+import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+
+const MiB = 1024 * 1024;
+/** Faster failure detection for the scenarios that are not about its default timing. */
+const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
+
+const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+
+async function put(home: string, file: string): Promise<string> {
+  const r = await cli(['put', '--home', home, file]);
+  if (r.code !== 0) throw new Error(`put failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function getSha(home: string, id: string, dir: string): Promise<string> {
+  const out = path.join(dir, `out-${Date.now()}`);
+  const r = await cli(['get', '--home', home, id, '-o', out]);
+  if (r.code !== 0) throw new Error(`get failed: ${r.stderr}`);
+  return sha(out);
+}
+
+async function kill(cell: SwarmCellEntry): Promise<void> {
+  process.kill(await pidOf(cell), 'SIGKILL');
+}
+
+test.serial('SIGKILL of a storage cell: fsck is clean again within detection plus a bounded heal, and get returns identical bytes', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 6);
+  const file = await randomFile(dir, 'data', 32 * MiB);
+  const id = await put(home, file);
+  t.regex(id, /^[0-9a-f]{64}$/);
+  const clean = await fsckJson(home);
+  t.is(clean.code, 0);
+  t.deepEqual(clean.report, { ...clean.report, chunks: 33, healthy: 33, underReplicated: 0, missing: 0, overReplicated: 0, files: 1 });
+
+  const cells = await swarmCells(home);
+  await kill(cells[1]!);
+  const killedAt = Date.now();
+  const right = await fsckJson(home);
+  t.is(right.code, 1, 'fsck exits non-zero while copies are missing');
+  t.true(right.report.underReplicated > 0);
+
+  const m = defaultConfig().membership;
+  const healBoundMs = 10_000;
+  await eventually(async () => (await fsckJson(home)).code === 0, m.failureTimeoutMs + m.suspicionMs + healBoundMs, 'fsck clean', 250);
+  t.log(`fsck clean ${Date.now() - killedAt} ms after SIGKILL`);
+  const after = await fsckJson(home);
+  t.is(after.report.healthy, 33);
+  t.is(await getSha(home, id, dir), await sha(file));
+});
+
+test.serial('two cells killed one after another, the second during the first repair: no data lost', async (t) => {
+  const dir = await tmpDir(t);
+  // A slow repair rate keeps the first repair going long enough to kill into it.
+  const home = await swarmUp(t, 6, [...FAST, '--repair-rate', '2M']);
+  const file = await randomFile(dir, 'data', 24 * MiB);
+  const id = await put(home, file);
+  const cells = await swarmCells(home);
+  await kill(cells[0]!);
+  const survivors = cells.slice(1);
+  const statusOf = async (c: SwarmCellEntry) => {
+    const r = await cli(['swarm', 'status', '--home', home, '--json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as { cells: { addr: string; state: string }[] }) : null;
+  };
+  await eventually(async () => (await statusOf(survivors[0]!))?.cells.some((c) => c.state === 'dead'), 10_000, 'first death noticed', 100);
+  // Repair is under way now (it starts 200 ms after the death): kill a second holder.
+  await new Promise((r) => setTimeout(r, 400));
+  const before = await fsckJson(home);
+  t.true(before.code === 1, 'still repairing when the second cell dies');
+  await kill(cells[3]!);
+  await eventually(async () => (await fsckJson(home)).code === 0, 60_000, 'fsck clean after two deaths', 500);
+  const report = (await fsckJson(home)).report;
+  t.is(report.missing, 0);
+  t.is(report.underReplicated, 0);
+  t.is(await getSha(home, id, dir), await sha(file));
+});
+
+test.serial('a killed cell that comes back: its surplus copies are removed, and no chunk ever has fewer than R copies', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 5, FAST);
+  const file = await randomFile(dir, 'data', 16 * MiB);
+  const id = await put(home, file);
+  const cells = await swarmCells(home);
+  const victim = cells[2]!;
+  await kill(victim);
+  await eventually(async () => (await fsckJson(home)).code === 0, 20_000, 'healed without the victim', 250);
+  const restart = await cli(['cell', 'start', '--home', home, '--data', victim.data, '--port', String(victim.port), '--daemon', ...FAST]);
+  t.is(restart.code, 0, restart.stderr);
+  // Watch the whole return: every sample must show every chunk with at least R copies.
+  let sawSurplus = false;
+  const samples: string[] = [];
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { code, report } = await fsckJson(home);
+    samples.push(JSON.stringify(report));
+    t.is(report.missing + report.underReplicated, 0, `never below R: ${JSON.stringify(report)}`);
+    t.is(code, 0);
+    if (report.overReplicated > 0) sawSurplus = true;
+    if (sawSurplus && report.overReplicated === 0) break;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.true(sawSurplus, 'the returning cell brought surplus copies');
+  const final = (await fsckJson(home)).report;
+  t.is(final.overReplicated, 0, `surplus removed; samples: ${samples.slice(-3).join(' ')}`);
+  t.is(final.healthy, final.chunks);
+  t.is(await getSha(home, id, dir), await sha(file));
+});
+
+test.serial('get while a replica holder is SIGKILLed succeeds with identical bytes', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 4);
+  const file = await randomFile(dir, 'data', 48 * MiB);
+  const id = await put(home, file);
+  const cells = await swarmCells(home);
+  const out = path.join(dir, 'out');
+  const getting = cli(['get', '--home', home, id, '-o', out]);
+  await new Promise((r) => setTimeout(r, 250));
+  await kill(cells[0]!); // holds about 3/4 of the chunks (R=3 of 4 cells)
+  const r = await getting;
+  t.is(r.code, 0, r.stderr);
+  t.is(await sha(out), await sha(file));
+});
+
+test.serial('put with only W cells alive succeeds; with fewer it fails with a clear message', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 3, FAST);
+  const file = await randomFile(dir, 'data', 3 * MiB);
+  const cells = await swarmCells(home);
+  await kill(cells[0]!);
+  await eventually(async () => {
+    const r = await cli(['swarm', 'status', '--home', home, '--json']);
+    return r.code === 0 && (JSON.parse(r.stdout) as { cells: { state: string }[] }).cells.filter((c) => c.state === 'dead').length === 1;
+  }, 10_000, 'one dead');
+  const id = await put(home, file);
+  t.is(await getSha(home, id, dir), await sha(file));
+  const f = await fsckJson(home);
+  t.is(f.code, 1, 'under-replicated: only 2 of R=3 cells exist');
+  t.is(f.report.missing, 0);
+
+  await kill(cells[1]!);
+  await eventually(async () => {
+    const r = await cli(['swarm', 'status', '--home', home, '--json']);
+    return r.code === 0 && (JSON.parse(r.stdout) as { cells: { state: string }[] }).cells.filter((c) => c.state === 'dead').length === 2;
+  }, 10_000, 'two dead');
+  const refused = await cli(['put', '--home', home, file]);
+  t.is(refused.code, 1);
+  t.is(refused.stderr.trim().split('\n').length, 1);
+  t.regex(refused.stderr, /only 1 storage cell\(s\) reachable; 2 copies are needed/);
+});
