@@ -1,0 +1,123 @@
+/**
+ * bench:heal — how fast the swarm heals, and what replication costs.
+ *  1. put and get of a 256 MiB file (R=3 on 4 local cells) against `cp` of the
+ *     same file on the same disk followed by `sync` of the copy (put fsyncs too);
+ *  2. SIGKILL of the cell holding the most (256 MiB worth of chunks): time to
+ *     detection (dead in a survivor's view) and to fsck clean, and the repair
+ *     rate.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fsck, getFile, putFile, SwarmClient, type MemberView } from '../src/client/index.js';
+import { defaultConfig } from '../src/core/index.js';
+
+const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'bin', 'cellsync');
+const MiB = 1024 * 1024;
+const FILE_MIB = Number(process.env.BENCH_FILE_MIB ?? 256);
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+async function writeRandom(file: string, mib: number): Promise<void> {
+  const fh = await open(file, 'w');
+  for (let i = 0; i < mib; i++) await fh.write(randomBytes(MiB));
+  await fh.close();
+}
+
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cellsync-bench-heal-'));
+  const home = path.join(dir, 'home');
+  try {
+    const a = path.join(dir, 'a.bin');
+    const b = path.join(dir, 'b.bin');
+    await writeRandom(a, FILE_MIB);
+    // A second file so that one cell (3/4 of all chunks with R=3 on 4 cells) holds FILE_MIB worth.
+    await writeRandom(b, Math.ceil((FILE_MIB * 4) / 3) - FILE_MIB);
+
+    let t0 = performance.now();
+    await run('cp', [a, path.join(dir, 'a.copy')]);
+    await run('sync', [path.join(dir, 'a.copy')]);
+    const cpS = seconds(t0);
+    await rm(path.join(dir, 'a.copy'));
+
+    await run(CLI, ['swarm', 'up', '--home', home, '--cells', '4', '--base-port', '0']);
+    const swarm = JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')) as { cells: { data: string; host: string; port: number }[] };
+    const client = await SwarmClient.open({
+      swarmKey: await readFile(path.join(home, 'swarm.key')),
+      seeds: swarm.cells.map((c) => `${c.host}:${c.port}`),
+    });
+    const p = defaultConfig().placement;
+    const opts = { replicas: p.replicas, writeQuorum: p.writeQuorum, chunkBytes: p.chunkBytes };
+
+    t0 = performance.now();
+    const { id } = await putFile(client, a, opts);
+    const putS = seconds(t0);
+    t0 = performance.now();
+    const sink = createWriteStream('/dev/null');
+    await getFile(client, id, sink);
+    sink.end();
+    const getS = seconds(t0);
+    await putFile(client, b, opts);
+
+    // Wait for heartbeats to carry fresh byte counts, then kill the fullest cell.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const members = await client.members(true);
+    const victim = members.reduce((x, y) => (y.bytes > x.bytes ? y : x));
+    const victimMiB = victim.bytes / MiB;
+    process.kill(victim.pid, 'SIGKILL');
+    const killed = performance.now();
+    const survivor = members.find((m) => m.id !== victim.id)!;
+    let detectS = 0;
+    for (;;) {
+      const view = (await client.status([survivor.addr])) as { members: MemberView[] };
+      if (view.members.find((m) => m.id === victim.id)?.state === 'dead') {
+        detectS = seconds(killed);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let cleanS = 0;
+    for (;;) {
+      const r = await fsck(client);
+      if (r.underReplicated === 0 && r.missing === 0 && r.unreachableCells.length === 0) {
+        cleanS = seconds(killed);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await client.close();
+
+    const mbs = (mib: number, s: number) => `${(mib / s).toFixed(1).padStart(7)} MB/s`;
+    console.log(`bench:heal  4 cells, R=${p.replicas}, W=${p.writeQuorum}, ${FILE_MIB} MiB file, loopback, one disk`);
+    console.log(`cp + sync of the file (baseline)    ${mbs(FILE_MIB, cpS)}`);
+    console.log(`put (3 fsynced copies)              ${mbs(FILE_MIB, putS)}   ${(cpS / putS).toFixed(2)}x cp`);
+    console.log(`get (verified)                      ${mbs(FILE_MIB, getS)}   ${(cpS / getS).toFixed(2)}x cp`);
+    console.log(`SIGKILL of a cell holding ${victimMiB.toFixed(0)} MiB:`);
+    console.log(`  detection (dead in a survivor's view)  ${detectS.toFixed(2)} s`);
+    console.log(`  copy (detection to fsck clean)         ${(cleanS - detectS).toFixed(2)} s`);
+    console.log(`  total to fsck clean                    ${cleanS.toFixed(2)} s`);
+    console.log(`  repair rate                            ${mbs(victimMiB, cleanS - detectS)} (limit ${defaultConfig().heal.repairBytesPerSec / MiB} MiB/s per cell)`);
+  } finally {
+    await run(CLI, ['swarm', 'down', '--home', home]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:heal failed: ${(err as Error).message}`);
+  process.exit(1);
+});
