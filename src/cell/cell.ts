@@ -15,12 +15,14 @@ import {
 import { Healer } from '../heal/index.js';
 import { HeartbeatMembership, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
-import { CellIdentity, ChunkStore } from '../store/index.js';
+import { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey } from '../namespace/index.js';
+import { CellIdentity, ChunkStore, RecordStore } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
 import {
   KeyRing,
   MessageType,
   decodeHas,
+  decodeJson,
   decodeKeyOnly,
   decodeList,
   decodePut,
@@ -68,13 +70,14 @@ export class Cell {
     private readonly endpoint: Endpoint,
     private readonly transport: FaultyTransport,
     readonly store: ChunkStore,
+    readonly records: RecordStore,
     readonly membership: Membership,
     private readonly unlock: () => Promise<void>,
     config: CellConfig,
   ) {
     this.startedAtMs = clock.wallNow();
     this.healer = new Healer(
-      { clock, endpoint, store, membership },
+      { clock, endpoint, store, records, membership },
       {
         heal: config.heal,
         placement: config.placement,
@@ -130,7 +133,8 @@ export class Cell {
           logPrefix: prefix,
         },
       );
-      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, membership, unlock, init.config);
+      const records = new RecordStore(init.dataDir);
+      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, records, membership, unlock, init.config);
       cell.serve();
       await membership.start();
       cell.healer.start();
@@ -174,6 +178,35 @@ export class Cell {
       if (!q) throw CellError.BAD_REQUEST();
       return encodeListReply(store.list(q.after, q.limit));
     });
+    const recordList = (v: unknown) => (Array.isArray(v) && v.length <= RECORDS_PER_MESSAGE_MAX ? v : null);
+    endpoint.handle(MessageType.REC_PUT, async (req) => {
+      const list = decodeJson(req.body, recordList);
+      if (!list || !list.every(isEnvelope)) throw CellError.BAD_REQUEST();
+      await this.records.merge(list);
+      return Buffer.alloc(0);
+    });
+    endpoint.handle(MessageType.REC_GET, (req) => {
+      const keys = decodeJson(req.body, recordList);
+      if (!keys || !keys.every(isRecordKey)) throw CellError.BAD_REQUEST();
+      return encodeJson(keys.map((k) => this.records.get(k)));
+    });
+    endpoint.handle(MessageType.REC_SCAN, (req) => {
+      const q = decodeJson(req.body, (v) => v as { prefix?: unknown; after?: unknown; limit?: unknown });
+      if (!q || typeof q.prefix !== 'string' || !(q.after === null || typeof q.after === 'string')) throw CellError.BAD_REQUEST();
+      const limit = Math.min(Number(q.limit) || RECORDS_PER_MESSAGE_MAX, RECORDS_PER_MESSAGE_MAX);
+      return encodeJson(this.records.scan(q.prefix, q.after, limit));
+    });
+    endpoint.handle(MessageType.REC_SYNC, (req) => {
+      const list = decodeJson(req.body, recordList) as { k?: unknown; v?: unknown }[] | null;
+      if (!list) throw CellError.BAD_REQUEST();
+      const need: number[] = [];
+      list.forEach((r, i) => {
+        if (!isRecordKey(r.k) || typeof r.v !== 'string') return;
+        const cur = this.records.get(r.k);
+        if (!cur || cur.v < r.v) need.push(i);
+      });
+      return encodeJson(need);
+    });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {
@@ -203,7 +236,7 @@ export class Cell {
         ...m,
         lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
       })),
-      store: this.store.stats(),
+      store: { ...this.store.stats(), records: this.records.count },
       heal: { ...this.healer.stats },
       wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
       events: this.events.recent(STATUS_EVENTS_MAX),
@@ -219,6 +252,7 @@ export class Cell {
       await this.endpoint.stop();
       await this.transport.close();
       await this.store.close();
+      await this.records.close();
       await this.unlock();
     })();
     return this.stopping;

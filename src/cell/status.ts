@@ -12,7 +12,7 @@ export interface CellStatus {
   incarnation: number;
   startedAtMs: number;
   members: (Omit<Member, 'lastHeardAtMs' | 'stateSinceMs'> & { lastHeardMs: number })[];
-  store: StoreStats;
+  store: StoreStats & { records: number };
   heal: HealStats;
   wire: WireCounters;
   events: SwarmEvent[];

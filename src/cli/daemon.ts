@@ -24,28 +24,36 @@ export interface ReadyMessage {
  */
 export async function spawnCellDaemon(dataDir: string, args: string[]): Promise<ReadyMessage> {
   await mkdir(dataDir, { recursive: true });
-  const logPath = path.join(dataDir, LOG_FILE);
+  return spawnDaemon(['cell', 'start', ...args], path.join(dataDir, LOG_FILE), `cell in ${dataDir}`);
+}
+
+/**
+ * Runs `cellsync <args>` detached with its output appended to logPath, and
+ * waits for the ready message it sends over IPC once it serves; if it exits
+ * first, the last line of its log is the error.
+ */
+export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: string, what: string): Promise<T> {
   const log = await open(logPath, 'a');
-  const child = spawn(process.execPath, [MAIN, 'cell', 'start', ...args], {
+  const child = spawn(process.execPath, [MAIN, ...args], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd, 'ipc'],
     env: { ...process.env, CELLSYNC_DAEMON_CHILD: '1' },
   });
   await log.close();
   try {
-    return await new Promise<ReadyMessage>((resolve, reject) => {
+    return await new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new CellError('TIMEOUT', `cell in ${dataDir} did not start within ${READY_TIMEOUT_MS / 1000} s; see ${logPath}`));
+        reject(new CellError('TIMEOUT', `${what} did not start within ${READY_TIMEOUT_MS / 1000} s; see ${logPath}`));
       }, READY_TIMEOUT_MS);
       child.once('message', (m) => {
         clearTimeout(timer);
-        resolve(m as ReadyMessage);
+        resolve(m as T);
       });
       child.once('exit', async (code) => {
         clearTimeout(timer);
         const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-1)[0] ?? '';
-        reject(new CellError('BAD_CONFIG', tail.replace(/^cellsync: /, '') || `cell exited with code ${code}; see ${logPath}`));
+        reject(new CellError('BAD_CONFIG', tail.replace(/^cellsync: /, '') || `${what} exited with code ${code}; see ${logPath}`));
       });
     });
   } finally {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { CellError } from '../core/index.js';
 import { registerCell } from './commands/cell.js';
 import { registerFiles } from './commands/files.js';
+import { registerMount } from './commands/mount.js';
 import { registerInit } from './commands/init.js';
 import { registerSwarm } from './commands/swarm.js';
 import { UsageError } from './errors.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerCell(program);
   registerSwarm(program);
   registerFiles(program);
+  registerMount(program);
   // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.
   const override = (cmd: Command) => {
     cmd.exitOverride();

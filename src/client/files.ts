@@ -27,7 +27,7 @@ export interface PutFileResult {
  */
 export async function putFile(client: SwarmClient, path: string, opts: PutFileOptions): Promise<PutFileResult> {
   const fh = await open(path, 'r');
-  const chunks: ChunkKey[] = [];
+  const chunks: (ChunkKey | null)[] = [];
   const quorums: Promise<number>[] = [];
   const settling = new Set<Promise<number>>();
   let size = 0;
@@ -78,7 +78,10 @@ export async function getFile(client: SwarmClient, id: ChunkKey, out: Writable):
   let nextFetch = 0;
   const fill = () => {
     while (nextFetch < manifest.chunks.length && fetches.length < WINDOW_CHUNKS) {
-      const p = client.getChunk(manifest.chunks[nextFetch++]!);
+      const index = nextFetch++;
+      const key = manifest.chunks[index]!;
+      const holeBytes = Math.min(manifest.chunkBytes, manifest.size - index * manifest.chunkBytes);
+      const p = key === null ? Promise.resolve(Buffer.alloc(holeBytes)) : client.getChunk(key);
       p.catch(() => {});
       fetches.push(p);
     }

@@ -8,7 +8,8 @@ export interface Manifest {
   version: 1;
   size: number;
   chunkBytes: number;
-  chunks: ChunkKey[];
+  /** null = a hole (all zeros, never stored): sparse files. */
+  chunks: (ChunkKey | null)[];
 }
 
 export function encodeManifest(m: Manifest): Buffer {
@@ -25,7 +26,7 @@ export function decodeManifest(data: Buffer): Manifest | null {
   }
   const m = v as Partial<Manifest>;
   if (m.version !== 1 || !Number.isSafeInteger(m.size) || m.size! < 0 || !Number.isSafeInteger(m.chunkBytes) || m.chunkBytes! <= 0) return null;
-  if (!Array.isArray(m.chunks) || !m.chunks.every(isChunkKey)) return null;
+  if (!Array.isArray(m.chunks) || !m.chunks.every((k) => k === null || isChunkKey(k))) return null;
   if (m.chunks.length !== Math.ceil(m.size! / m.chunkBytes!)) return null;
   return m as Manifest;
 }

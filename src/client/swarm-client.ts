@@ -137,11 +137,12 @@ export class SwarmClient {
    */
   async putChunk(data: Buffer, meta: ChunkMeta, writeQuorum = this.placement.writeQuorum): Promise<{ key: ChunkKey; quorum: Promise<number>; settled: Promise<number> }> {
     const key = chunkKeyOf(data);
+    // Encode (copy) before any await: the caller may reuse its buffer once we yield.
+    const body = encodePut(key, data, meta);
     const order = await this.placementFor(key);
     if (order.length < writeQuorum) {
       throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
     }
-    const body = encodePut(key, data, meta);
     const want = Math.min(meta.replicas, order.length);
     let next = 0;
     let acked = 0;
@@ -171,8 +172,11 @@ export class SwarmClient {
     };
     const settled = Promise.all(Array.from({ length: want }, slot)).then(() => {
       if (acked < writeQuorum) {
-        const why = isCellError(lastError, 'STORE_FULL') ? 'the cells are full' : `${failed} attempt(s) failed`;
-        rejectQuorum(new CellError('NOT_ENOUGH_CELLS', `only ${acked} of ${writeQuorum} required copies of chunk ${key.slice(0, 12)} were stored: ${why}`));
+        rejectQuorum(
+          isCellError(lastError, 'STORE_FULL')
+            ? new CellError('STORE_FULL', `the swarm is full: only ${acked} of ${writeQuorum} required copies of a chunk fit`)
+            : new CellError('NOT_ENOUGH_CELLS', `only ${acked} of ${writeQuorum} required copies of chunk ${key.slice(0, 12)} were stored: ${failed} attempt(s) failed`),
+        );
       }
       return acked;
     });

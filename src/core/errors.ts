@@ -18,7 +18,19 @@ export type CellErrorCode =
   | 'NOT_INITIALIZED'
   | 'BAD_CONFIG'
   | 'NO_CELL_REACHABLE'
-  | 'REMOTE_ERROR';
+  | 'REMOTE_ERROR'
+  // File system errors (the mount maps each to an errno in mount/errno.ts).
+  | 'NO_ENTRY'
+  | 'ENTRY_EXISTS'
+  | 'NOT_A_DIRECTORY'
+  | 'IS_A_DIRECTORY'
+  | 'DIRECTORY_NOT_EMPTY'
+  | 'NAME_TOO_LONG'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_PERMITTED'
+  | 'NO_ATTRIBUTE'
+  | 'BAD_HANDLE'
+  | 'TOO_MANY_OPEN';
 
 export class CellError extends Error {
   override name = 'CellError';
@@ -62,6 +74,11 @@ export class CellError extends Error {
   static REMOTE_ERROR() {
     return new CellError('REMOTE_ERROR', 'peer answered with an unknown error');
   }
+}
+
+/** A file system error: the code names the POSIX condition, the message the path. */
+export function fsError(code: CellErrorCode, path: string): CellError {
+  return new CellError(code, `${path}: ${code.toLowerCase().replace(/_/g, ' ')}`);
 }
 
 export function isCellError(err: unknown, code?: CellErrorCode): err is CellError {

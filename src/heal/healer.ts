@@ -13,13 +13,15 @@ import {
 import type { Member, Membership } from '../membership/index.js';
 import { placementOrder, storageCandidates } from '../placement/index.js';
 import type { Endpoint } from '../rpc/index.js';
-import type { ChunkStore } from '../store/index.js';
-import { MessageType, decodeHasReply, encodeHas, encodeKey, encodePut } from '../wire/index.js';
+import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
+import { MessageType, decodeHasReply, decodeJson, encodeHas, encodeJson, encodePut } from '../wire/index.js';
+import { placementKeyOf } from '../namespace/index.js';
 
 export interface HealerComponents {
   clock: Clock;
   endpoint: Endpoint;
   store: ChunkStore;
+  records: RecordStore;
   membership: Membership;
 }
 
@@ -41,6 +43,8 @@ export interface HealStats {
   /** Keys found under-replicated by the last pass, for every key this cell is responsible for. */
   lastPassRepairs: number;
   lastPassMs: number;
+  /** Namespace records sent to home cells that lacked them or held older versions. */
+  recordsPushed: number;
 }
 
 /** A HAS answer per cell for a batch: null when the cell did not answer. */
@@ -63,7 +67,7 @@ const PUSH_TIMEOUT_MS = 10_000;
  * periodically; pushes share a bandwidth bucket.
  */
 export class Healer {
-  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0 };
+  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0, recordsPushed: 0 };
   private readonly log;
   private readonly bucket: TokenBucket;
   private timers: TimerHandle[] = [];
@@ -161,10 +165,53 @@ export class Healer {
       await this.push(pushes);
       await this.dropSurplus(surplus, candidates, byId);
     }
+    await this.syncRecords(self.id, candidates, byId);
     this.stats.passes++;
     this.stats.lastPassRepairs = repairs;
     this.stats.lastPassMs = this.components.clock.now() - started;
     if (repairs > 0) this.log('pass: %d under-replicated keys seen, %d ms', repairs, this.stats.lastPassMs);
+  }
+
+  /**
+   * Namespace records: offers every local record to the other home cells of
+   * its group (placement by its placement key) and sends those they lack or
+   * hold older. Records are small, so every holder offers (no single pusher);
+   * last-writer-wins makes the extra offers harmless.
+   */
+  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
+    const replicas = this.init.placement.replicas;
+    let after: string | null = null;
+    for (;;) {
+      const batch = this.components.records.scan('', after, 256);
+      if (batch.length === 0 || this.stopped) return;
+      after = batch[batch.length - 1]!.k;
+      const byCell = new Map<CellId, VersionedRecord[]>();
+      for (const r of batch) {
+        for (const id of placementOrder(placementKeyOf(r.k), candidates).slice(0, replicas)) {
+          if (id === selfId) continue;
+          if (!byCell.has(id)) byCell.set(id, []);
+          byCell.get(id)!.push(r);
+        }
+      }
+      await Promise.all(
+        [...byCell].map(async ([id, recs]) => {
+          const addr = byId.get(id)!.addr;
+          try {
+            const offer = encodeJson(recs.map((r) => ({ k: r.k, v: r.v })));
+            const need = decodeJson(await this.components.endpoint.request(addr, MessageType.REC_SYNC, offer, { timeoutMs: HAS_TIMEOUT_MS }), (v) =>
+              Array.isArray(v) ? (v as number[]) : null,
+            );
+            const send = (need ?? []).map((i) => recs[i]).filter((r): r is VersionedRecord => r !== undefined);
+            if (send.length > 0) {
+              await this.components.endpoint.request(addr, MessageType.REC_PUT, encodeJson(send), { timeoutMs: PUSH_TIMEOUT_MS });
+              this.stats.recordsPushed += send.length;
+            }
+          } catch (err) {
+            this.log('record sync with %s failed: %s', addr, (err as Error).message);
+          }
+        }),
+      );
+    }
   }
 
   /** HAS for a batch on every cell at once. */

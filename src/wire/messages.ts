@@ -12,6 +12,11 @@
  * CHUNK_LIST   request: after key (32, zeros = from the start) + limit u16
  *              response: count u16 + count x (key (32) + flags u8 + replicas u8), keys ascending
  * MEMBERS      request: empty                                      response: JSON, the member list
+ * REC_PUT      request: JSON [{k, v, d}] records to merge             response: empty
+ * REC_GET      request: JSON [k]                                    response: JSON [{k, v, d} | null]
+ * REC_SCAN     request: JSON {prefix, after, limit}                 response: JSON [{k, v, d}], keys ascending
+ * REC_SYNC     request: JSON [{k, v}] what the sender holds          response: JSON [index], those the receiver
+ *                                                                   lacks or holds older (anti-entropy)
  */
 import { HAS_KEYS_MAX, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';

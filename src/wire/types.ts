@@ -15,6 +15,10 @@ export enum MessageType {
   PING = 10,
   CHUNK_LIST = 11,
   MEMBERS = 12,
+  REC_PUT = 13,
+  REC_GET = 14,
+  REC_SCAN = 15,
+  REC_SYNC = 16,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

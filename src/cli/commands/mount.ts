@@ -1,0 +1,118 @@
+import { Option, type Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { SwarmClient, SwarmFs, defaultFsOptions } from '../../client/index.js';
+import { defaultConfig } from '../../core/index.js';
+import { Mount, checkMountPoint, isMounted, unmountPath } from '../../mount/index.js';
+import { spawnDaemon } from '../daemon.js';
+import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { homeOption, parseIntArg, resolveHome } from '../options.js';
+
+interface MountOptions {
+  home: string;
+  daemon?: boolean;
+  replicas: number;
+  writeQuorum: number;
+}
+
+interface MountReady {
+  ready: true;
+  mountPoint: string;
+  pid: number;
+}
+
+/** How often the mount process checks that it is still mounted (someone may have run umount). */
+const MOUNTED_CHECK_MS = 1_000;
+
+export function registerMount(program: Command): void {
+  const d = defaultConfig().placement;
+  program
+    .command('mount')
+    .description('mount the swarm as a directory (foreground; Ctrl-C unmounts)')
+    .argument('<dir>', 'an existing, empty directory')
+    .addOption(homeOption())
+    .option('--daemon', 'run in the background (log in <home>/mounts/)')
+    .addOption(new Option('--replicas <n>', 'copies of each chunk and record written through this mount (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
+    .addOption(new Option('--write-quorum <n>', 'chunk copies acknowledged before a write returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
+    .action(async (dir: string, opts: MountOptions) => {
+      const home = resolveHome(opts);
+      const mountPoint = path.resolve(dir);
+      await checkMountPoint(mountPoint);
+      const key = await loadKey(home);
+      if (opts.daemon) {
+        const logDir = path.join(home, 'mounts');
+        await mkdir(logDir, { recursive: true });
+        const name = createHash('sha256').update(mountPoint).digest('hex').slice(0, 12);
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum)];
+        const ready = await spawnDaemon<MountReady>(args, path.join(logDir, `${name}.log`), `mount of ${mountPoint}`);
+        console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
+        return;
+      }
+      const seeds = (await readSwarm(home)).cells.map(cellAddr);
+      const client = await SwarmClient.open({ swarmKey: key, seeds });
+      const fs = new SwarmFs(client, defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }));
+      let mount: Mount;
+      try {
+        await fs.init();
+        mount = await Mount.mount({ mountPoint, fs });
+      } catch (err) {
+        await client.close();
+        throw err;
+      }
+      console.log(`mounted ${home} on ${mountPoint} (Ctrl-C to unmount)`);
+      if (process.send) {
+        process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
+        process.disconnect();
+      }
+      await serveUntilUnmounted(mount, client);
+    });
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('unmount a CellSync mount (also one whose mount process was killed)')
+    .argument('<dir>', 'the mount point')
+    .option('--lazy', 'detach now even if busy; it goes away when no longer used')
+    .action(async (dir: string, opts: { lazy?: boolean }) => {
+      const mountPoint = path.resolve(dir);
+      await unmountPath(mountPoint, { lazy: opts.lazy });
+      console.log(`unmounted ${mountPoint}`);
+    });
+}
+
+/** Serves until unmounted: by a signal here (busy is reported, a second signal detaches lazily) or by umount elsewhere. */
+function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
+  return new Promise((resolve) => {
+    let finishing = false;
+    const finish = async (code: number) => {
+      if (finishing) return;
+      finishing = true;
+      clearInterval(watch);
+      await client.close().catch(() => undefined);
+      process.exitCode = code;
+      resolve();
+      // fuse-native's native thread can keep the loop alive after an external unmount.
+      setTimeout(() => process.exit(code), 200).unref();
+    };
+    const watch = setInterval(async () => {
+      if (!finishing && !(await isMounted(mount.mountPoint))) {
+        console.log(`${mount.mountPoint} was unmounted`);
+        await finish(0);
+      }
+    }, MOUNTED_CHECK_MS);
+    let signals = 0;
+    const onSignal = async (sig: NodeJS.Signals) => {
+      signals++;
+      try {
+        await mount.unmount({ lazy: signals > 1 });
+        console.log(`${sig}: unmounted ${mount.mountPoint}`);
+        await finish(0);
+      } catch (err) {
+        console.error(`cellsync: ${(err as Error).message}; press Ctrl-C again to detach lazily`);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,836 @@
+import { LRUCache } from 'lru-cache';
+import { randomBytes } from 'node:crypto';
+import { CellError, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
+import {
+  HybridClock,
+  NAME_BYTES_MAX,
+  ROOT_INO,
+  direntKey,
+  direntPrefix,
+  inodeKey,
+  type Dirent,
+  type Inode,
+  type InodeType,
+  type RecordEnvelope,
+} from '../namespace/index.js';
+import { isLiveStorage } from '../placement/index.js';
+import { decodeManifest, encodeManifest } from './manifest.js';
+import { RecordsClient } from './records-client.js';
+import type { SwarmClient } from './swarm-client.js';
+
+const log = logger('client:fs');
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+export interface FsOptions {
+  replicas: number;
+  writeQuorum: number;
+  chunkBytes: number;
+  /** Files up to this size keep their bytes in the inode record: one record write, no chunk. */
+  inlineBytesMax: number;
+  /** Dirty bytes buffered across all open files before chunks are written early. */
+  writebackBytesMax: number;
+  /** Verified chunks kept in memory for reads. */
+  cacheBytesMax: number;
+  /** How long attributes and directory entries are trusted without asking the swarm (ms). */
+  attrTtlMs: number;
+  /** Open handles at most (then EMFILE). */
+  handlesMax: number;
+  /** Owner of new files: the mount cannot see the caller (fuse-native exposes no context). */
+  uid: number;
+  gid: number;
+}
+
+export function defaultFsOptions(placement: { replicas: number; writeQuorum: number; chunkBytes: number }): FsOptions {
+  return {
+    ...placement,
+    inlineBytesMax: 4 * 1024,
+    writebackBytesMax: 64 * 1024 * 1024,
+    cacheBytesMax: 256 * 1024 * 1024,
+    attrTtlMs: 1_000,
+    handlesMax: 4_096,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  };
+}
+
+export interface FsStat {
+  type: InodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export interface FsStatfs {
+  blockBytes: number;
+  blocks: number;
+  blocksFree: number;
+  files: number;
+  filesFree: number;
+  nameBytesMax: number;
+}
+
+/** Chunk uploads running at once per file while it is written (pipelining). */
+const UPLOADS_PER_FILE_MAX = 8;
+/** Chunks fetched ahead of a sequential reader. */
+const READ_AHEAD_CHUNKS = 2;
+
+/** A file open in this mount: shared by every handle on it, so they see each other's writes. */
+interface OpenFile {
+  ino: string;
+  inode: Inode;
+  chunkBytes: number;
+  chunks: (ChunkKey | null)[];
+  /** Small files: their whole content (until written as chunks). */
+  inline: Buffer | null;
+  /** Chunks changed and not yet stored, by index: buffers of chunkBytes. */
+  dirty: Map<number, { buf: Buffer; version: number }>;
+  uploads: Map<number, Promise<void>>;
+  size: number;
+  changed: boolean;
+  unlinked: boolean;
+  refs: number;
+  /** Serializes writes, truncates and commits of this file. */
+  lock: Promise<void>;
+  lastReadIndex: number;
+}
+
+interface Handle {
+  ino: string;
+  writable: boolean;
+}
+
+interface Resolved {
+  ino: string;
+  inode: Inode;
+  parent: string;
+  name: string;
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((p) => p.length > 0);
+}
+
+/**
+ * POSIX file system semantics over the swarm: path resolution, inodes and
+ * directory entries as quorum-replicated records, file contents as chunks
+ * with per-file write-back buffers, read-modify-write of partial chunks,
+ * read-ahead and a cache of verified chunks. Close-to-open consistency:
+ * open() reads the inode fresh, flush/close writes everything back.
+ * Errors are CellErrors whose codes the mount maps to errno.
+ */
+export class SwarmFs {
+  private readonly hlc: HybridClock;
+  readonly records: RecordsClient;
+  private readonly attrs: LRUCache<string, Inode>;
+  private readonly entries: LRUCache<string, Dirent | false>;
+  private readonly chunkCache: LRUCache<string, Buffer>;
+  private readonly fetching = new Map<string, Promise<Buffer>>();
+  private readonly files = new Map<string, OpenFile>();
+  private readonly handles = new Map<number, Handle>();
+  private nextFd = 1;
+  private dirtyBytes = 0;
+  private readonly zeros: Buffer;
+
+  constructor(readonly swarm: SwarmClient, readonly opts: FsOptions) {
+    this.hlc = new HybridClock(systemClock, swarm.endpoint.id);
+    this.records = new RecordsClient(swarm, opts.replicas);
+    this.attrs = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
+    this.entries = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
+    this.chunkCache = new LRUCache({ max: 4_096, maxSize: opts.cacheBytesMax, sizeCalculation: (b) => Math.max(1, b.length) });
+    this.zeros = Buffer.alloc(opts.chunkBytes);
+  }
+
+  /** Creates the root directory if the swarm has none yet. */
+  async init(): Promise<void> {
+    const root = await this.records.get(inodeKey(ROOT_INO));
+    if (root && root.d) return;
+    const now = Date.now();
+    await this.putInode(ROOT_INO, {
+      type: 'dir',
+      mode: S_IFDIR | 0o755,
+      uid: this.opts.uid,
+      gid: this.opts.gid,
+      size: 4096,
+      atimeMs: now,
+      mtimeMs: now,
+      ctimeMs: now,
+      parent: ROOT_INO,
+    });
+  }
+
+  // ---- records ----
+
+  private envelope(k: string, d: unknown): RecordEnvelope {
+    return { k, v: this.hlc.now(), d };
+  }
+
+  private async putInode(ino: string, inode: Inode | null): Promise<void> {
+    await this.records.put([this.envelope(inodeKey(ino), inode)]);
+    if (inode) this.attrs.set(ino, inode);
+    else this.attrs.delete(ino);
+  }
+
+  private async loadInode(ino: string, fresh = false): Promise<Inode | null> {
+    if (!fresh) {
+      const cached = this.attrs.get(ino);
+      if (cached) return cached;
+    }
+    const rec = await this.records.get(inodeKey(ino));
+    if (rec) this.hlc.observe(rec.v);
+    const inode = (rec?.d as Inode | null) ?? null;
+    if (inode) this.attrs.set(ino, inode);
+    return inode;
+  }
+
+  private async lookup(parent: string, name: string): Promise<Dirent | null> {
+    const key = `${parent}/${name}`;
+    const cached = this.entries.get(key);
+    if (cached !== undefined) return cached || null;
+    const rec = await this.records.get(direntKey(parent, name));
+    if (rec) this.hlc.observe(rec.v);
+    const d = (rec?.d as Dirent | null) ?? null;
+    this.entries.set(key, d ?? false);
+    return d;
+  }
+
+  /** Path to inode; `fresh` re-reads the final inode from the swarm (open: close-to-open consistency). */
+  private async resolve(path: string, fresh = false): Promise<Resolved> {
+    const parts = splitPath(path);
+    let ino = ROOT_INO;
+    let parent = ROOT_INO;
+    let name = '';
+    for (const [i, part] of parts.entries()) {
+      if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+      const dir = await this.loadInode(ino);
+      if (!dir) throw fsError('NO_ENTRY', path);
+      if (dir.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+      const d = await this.lookup(ino, part);
+      if (!d) throw fsError('NO_ENTRY', path);
+      parent = ino;
+      name = part;
+      ino = d.ino;
+      if (i === parts.length - 1) break;
+    }
+    const open = this.files.get(ino);
+    const inode = open ? open.inode : await this.loadInode(ino, fresh);
+    if (!inode) throw fsError('NO_ENTRY', path);
+    return { ino, inode, parent, name };
+  }
+
+  /** The parent directory of a path that is about to be created, and the new name. */
+  private async resolveParent(path: string): Promise<{ parent: string; name: string }> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (!name) throw fsError('ENTRY_EXISTS', path);
+    if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+    const dir = await this.resolve('/' + parts.join('/'));
+    if (dir.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+    return { parent: dir.ino, name };
+  }
+
+  private async writeEntry(parent: string, name: string, d: Dirent | null): Promise<void> {
+    await this.records.put([this.envelope(direntKey(parent, name), d)]);
+    this.entries.set(`${parent}/${name}`, d ?? false);
+  }
+
+  private async newNode(path: string, inode: Inode): Promise<string> {
+    const { parent, name } = await this.resolveParent(path);
+    if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
+    const ino = randomBytes(8).toString('hex');
+    if (inode.type === 'dir') inode.parent = parent;
+    // Both records at once: an entry whose inode is missing reads as absent, so no order is needed.
+    await this.records.put([this.envelope(inodeKey(ino), inode), this.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent)]);
+    this.attrs.set(ino, inode);
+    this.entries.set(`${parent}/${name}`, { ino, type: inode.type });
+    await this.touchDir(parent);
+    return ino;
+  }
+
+  /** A directory's mtime changes when its entries do. */
+  private async touchDir(ino: string): Promise<void> {
+    const dir = await this.loadInode(ino);
+    if (!dir) return;
+    const now = Date.now();
+    await this.putInode(ino, { ...dir, mtimeMs: now, ctimeMs: now });
+  }
+
+  private newInode(type: InodeType, mode: number): Inode {
+    const now = Date.now();
+    const typeBits = type === 'dir' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG;
+    return {
+      type,
+      mode: typeBits | (mode & 0o7777),
+      uid: this.opts.uid,
+      gid: this.opts.gid,
+      size: type === 'dir' ? 4096 : 0,
+      atimeMs: now,
+      mtimeMs: now,
+      ctimeMs: now,
+    };
+  }
+
+  // ---- metadata operations ----
+
+  async getattr(path: string): Promise<FsStat> {
+    const r = await this.resolve(path);
+    return this.statOf(r.ino, r.inode);
+  }
+
+  async fgetattr(fd: number): Promise<FsStat> {
+    const f = this.fileOf(fd);
+    return this.statOf(f.ino, f.inode);
+  }
+
+  private statOf(ino: string, inode: Inode): FsStat {
+    const open = this.files.get(ino);
+    return {
+      type: inode.type,
+      mode: inode.mode,
+      uid: inode.uid,
+      gid: inode.gid,
+      size: open ? open.size : inode.size,
+      nlink: inode.type === 'dir' ? 2 : 1,
+      atimeMs: inode.atimeMs,
+      mtimeMs: inode.mtimeMs,
+      ctimeMs: inode.ctimeMs,
+    };
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const r = await this.resolve(path);
+    if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+    const prefix = direntPrefix(r.ino);
+    const names: string[] = ['.', '..'];
+    for (const rec of await this.records.scan(prefix)) {
+      this.hlc.observe(rec.v);
+      const name = rec.k.slice(prefix.length);
+      this.entries.set(`${r.ino}/${name}`, (rec.d as Dirent | null) ?? false);
+      if (rec.d) names.push(name);
+    }
+    return names;
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    await this.newNode(path, this.newInode('dir', mode));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const r = await this.resolve(path);
+    if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+    if (r.ino === ROOT_INO) throw fsError('NOT_PERMITTED', path);
+    if ((await this.readdir(path)).length > 2) throw fsError('DIRECTORY_NOT_EMPTY', path);
+    await this.writeEntry(r.parent, r.name, null);
+    await this.putInode(r.ino, null);
+    await this.touchDir(r.parent);
+  }
+
+  async unlink(path: string): Promise<void> {
+    const r = await this.resolve(path);
+    if (r.inode.type === 'dir') throw fsError('IS_A_DIRECTORY', path);
+    await this.writeEntry(r.parent, r.name, null);
+    await this.putInode(r.ino, null);
+    const open = this.files.get(r.ino);
+    // An open file stays readable and writable through its handles, but is not written back.
+    if (open) open.unlinked = true;
+    await this.touchDir(r.parent);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    const inode = this.newInode('symlink', 0o777);
+    inode.target = target;
+    inode.size = Buffer.byteLength(target);
+    await this.newNode(path, inode);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const r = await this.resolve(path);
+    if (r.inode.type !== 'symlink') throw fsError('INVALID_ARGUMENT', path);
+    return r.inode.target ?? '';
+  }
+
+  /** Hard links are not supported: each inode has exactly one entry (documented; EPERM, as on many file systems). */
+  async link(_src: string, dest: string): Promise<void> {
+    throw fsError('NOT_PERMITTED', dest);
+  }
+
+  async rename(src: string, dest: string): Promise<void> {
+    const from = await this.resolve(src);
+    if (from.ino === ROOT_INO) throw fsError('INVALID_ARGUMENT', src);
+    const to = await this.resolveParent(dest);
+    if (to.parent === from.parent && to.name === from.name) return;
+    if (from.inode.type === 'dir') {
+      // Refuse to move a directory below itself.
+      for (let ino = to.parent, hops = 0; ino !== ROOT_INO && hops < 4096; hops++) {
+        if (ino === from.ino) throw fsError('INVALID_ARGUMENT', dest);
+        ino = (await this.loadInode(ino))?.parent ?? ROOT_INO;
+      }
+      if (to.parent === from.ino) throw fsError('INVALID_ARGUMENT', dest);
+    }
+    const existing = await this.lookup(to.parent, to.name);
+    const writes: RecordEnvelope[] = [];
+    if (existing) {
+      const old = await this.loadInode(existing.ino);
+      if (old) {
+        if (from.inode.type === 'dir' && old.type !== 'dir') throw fsError('NOT_A_DIRECTORY', dest);
+        if (from.inode.type !== 'dir' && old.type === 'dir') throw fsError('IS_A_DIRECTORY', dest);
+        if (old.type === 'dir' && (await this.records.scan(direntPrefix(existing.ino))).some((r) => r.d)) {
+          throw fsError('DIRECTORY_NOT_EMPTY', dest);
+        }
+        writes.push(this.envelope(inodeKey(existing.ino), null));
+        this.attrs.delete(existing.ino);
+        const open = this.files.get(existing.ino);
+        if (open) open.unlinked = true;
+      }
+    }
+    writes.push(this.envelope(direntKey(to.parent, to.name), { ino: from.ino, type: from.inode.type } satisfies Dirent));
+    writes.push(this.envelope(direntKey(from.parent, from.name), null));
+    if (from.inode.type === 'dir') {
+      const moved = { ...from.inode, parent: to.parent, ctimeMs: Date.now() };
+      writes.push(this.envelope(inodeKey(from.ino), moved));
+      this.attrs.set(from.ino, moved);
+    }
+    await this.records.put(writes);
+    this.entries.set(`${to.parent}/${to.name}`, { ino: from.ino, type: from.inode.type });
+    this.entries.set(`${from.parent}/${from.name}`, false);
+    await this.touchDir(from.parent);
+    if (to.parent !== from.parent) await this.touchDir(to.parent);
+  }
+
+  private async updateInode(path: string, change: (inode: Inode) => void): Promise<void> {
+    const r = await this.resolve(path, true);
+    const open = this.files.get(r.ino);
+    const inode = { ...(open?.inode ?? r.inode) };
+    change(inode);
+    inode.ctimeMs = Date.now();
+    if (open) open.inode = inode;
+    await this.putInode(r.ino, inode);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.updateInode(path, (i) => {
+      i.mode = (i.mode & S_IFMT) | (mode & 0o7777);
+    });
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    await this.updateInode(path, (i) => {
+      // -1 (as unsigned 32-bit) means "leave unchanged".
+      if (uid !== -1 && uid !== 0xffffffff) i.uid = uid;
+      if (gid !== -1 && gid !== 0xffffffff) i.gid = gid;
+    });
+  }
+
+  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.updateInode(path, (i) => {
+      i.atimeMs = atimeMs;
+      i.mtimeMs = mtimeMs;
+    });
+  }
+
+  async setxattr(path: string, name: string, value: Buffer): Promise<void> {
+    await this.updateInode(path, (i) => {
+      i.xattrs = { ...i.xattrs, [name]: value.toString('base64') };
+    });
+  }
+
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    const v = (await this.resolve(path)).inode.xattrs?.[name];
+    if (v === undefined) throw fsError('NO_ATTRIBUTE', path);
+    return Buffer.from(v, 'base64');
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return Object.keys((await this.resolve(path)).inode.xattrs ?? {});
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    let found = false;
+    await this.updateInode(path, (i) => {
+      found = i.xattrs?.[name] !== undefined;
+      if (found) {
+        const { [name]: _gone, ...rest } = i.xattrs!;
+        i.xattrs = rest;
+      }
+    });
+    if (!found) throw fsError('NO_ATTRIBUTE', path);
+  }
+
+  /** Capacity as the swarm sees it: raw bytes of live storage cells divided by R. */
+  async statfs(): Promise<FsStatfs> {
+    const storage = (await this.swarm.members()).filter(isLiveStorage);
+    const capacity = storage.reduce((s, m) => s + m.capacityBytes, 0) / this.opts.replicas;
+    const used = storage.reduce((s, m) => s + m.bytes, 0) / this.opts.replicas;
+    const blockBytes = 4096;
+    return {
+      blockBytes,
+      blocks: Math.floor(capacity / blockBytes),
+      blocksFree: Math.max(0, Math.floor((capacity - used) / blockBytes)),
+      files: 1_000_000_000,
+      filesFree: 1_000_000_000,
+      nameBytesMax: NAME_BYTES_MAX,
+    };
+  }
+
+  // ---- open files ----
+
+  private fileOf(fd: number): OpenFile {
+    const h = this.handles.get(fd);
+    const f = h && this.files.get(h.ino);
+    if (!f) throw fsError('BAD_HANDLE', `fd ${fd}`);
+    return f;
+  }
+
+  private async openFile(ino: string, inode: Inode): Promise<OpenFile> {
+    const existing = this.files.get(ino);
+    if (existing) {
+      existing.refs++;
+      return existing;
+    }
+    let chunks: (ChunkKey | null)[] = [];
+    let chunkBytes = this.opts.chunkBytes;
+    if (inode.manifest) {
+      const m = decodeManifest(await this.fetchChunk(inode.manifest));
+      if (!m) throw new CellError('CHUNK_CORRUPT', `the chunk map of inode ${ino} is damaged`);
+      chunks = m.chunks;
+      chunkBytes = m.chunkBytes;
+    }
+    const raced = this.files.get(ino);
+    if (raced) {
+      raced.refs++;
+      return raced;
+    }
+    const f: OpenFile = {
+      ino,
+      inode,
+      chunkBytes,
+      chunks,
+      inline: inode.inline !== undefined ? Buffer.from(inode.inline, 'base64') : null,
+      dirty: new Map(),
+      uploads: new Map(),
+      size: inode.size,
+      changed: false,
+      unlinked: false,
+      refs: 1,
+      lock: Promise.resolve(),
+      lastReadIndex: -1,
+    };
+    this.files.set(ino, f);
+    return f;
+  }
+
+  private addHandle(ino: string, writable: boolean): number {
+    if (this.handles.size >= this.opts.handlesMax) throw fsError('TOO_MANY_OPEN', `inode ${ino}`);
+    while (this.handles.has(this.nextFd)) this.nextFd = (this.nextFd % 0x7fffffff) + 1;
+    const fd = this.nextFd;
+    this.nextFd = (this.nextFd % 0x7fffffff) + 1;
+    this.handles.set(fd, { ino, writable });
+    return fd;
+  }
+
+  async create(path: string, mode: number): Promise<number> {
+    const inode = this.newInode('file', mode);
+    const ino = await this.newNode(path, inode);
+    await this.openFile(ino, inode);
+    return this.addHandle(ino, true);
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const r = await this.resolve(path, true);
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
+    if (r.inode.type === 'dir' && writable) throw fsError('IS_A_DIRECTORY', path);
+    await this.openFile(r.ino, r.inode);
+    return this.addHandle(r.ino, writable);
+  }
+
+  /** Runs fn with the file's lock held: writes, truncates and commits of one file never interleave. */
+  private async locked<T>(f: OpenFile, fn: () => Promise<T>): Promise<T> {
+    const prev = f.lock;
+    let release!: () => void;
+    f.lock = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  private chunkLength(f: OpenFile, index: number): number {
+    return Math.max(0, Math.min(f.chunkBytes, f.size - index * f.chunkBytes));
+  }
+
+  private async fetchChunk(key: ChunkKey): Promise<Buffer> {
+    const cached = this.chunkCache.get(key);
+    if (cached) return cached;
+    let p = this.fetching.get(key);
+    if (!p) {
+      p = this.swarm.getChunk(key).then(
+        (data) => {
+          this.chunkCache.set(key, data);
+          this.fetching.delete(key);
+          return data;
+        },
+        (err: unknown) => {
+          this.fetching.delete(key);
+          throw err;
+        },
+      );
+      this.fetching.set(key, p);
+    }
+    return p;
+  }
+
+  /** The current bytes of chunk `index` (dirty, inline, stored or a hole), at least `length` long. */
+  private async chunkContent(f: OpenFile, index: number): Promise<Buffer> {
+    const d = f.dirty.get(index);
+    if (d) return d.buf;
+    if (f.inline && index === 0) return f.inline;
+    const key = f.chunks[index];
+    if (!key) return this.zeros;
+    return this.fetchChunk(key);
+  }
+
+  async read(fd: number, out: Buffer, length: number, position: number): Promise<number> {
+    const f = this.fileOf(fd);
+    const end = Math.min(f.size, position + length);
+    let copied = 0;
+    for (let pos = position; pos < end; ) {
+      const index = Math.floor(pos / f.chunkBytes);
+      const within = pos - index * f.chunkBytes;
+      const n = Math.min(end - pos, f.chunkBytes - within);
+      const src = await this.chunkContent(f, index);
+      // A stored chunk may be shorter than the chunk (the old end of a file that grew): the rest reads as zeros.
+      const avail = Math.max(0, Math.min(n, src.length - within));
+      if (avail > 0) src.copy(out, copied, within, within + avail);
+      if (avail < n) out.fill(0, copied + avail, copied + n);
+      copied += n;
+      pos += n;
+      this.readAhead(f, index);
+    }
+    return copied;
+  }
+
+  /** Sequential reading of chunk i fetches the next chunks in the background. */
+  private readAhead(f: OpenFile, index: number): void {
+    if (index !== f.lastReadIndex + 1 && index !== f.lastReadIndex) {
+      f.lastReadIndex = index;
+      return;
+    }
+    f.lastReadIndex = index;
+    for (let i = index + 1; i <= index + READ_AHEAD_CHUNKS && i < f.chunks.length; i++) {
+      const key = f.chunks[i];
+      if (key && !f.dirty.has(i) && !this.chunkCache.has(key)) this.fetchChunk(key).catch(() => {});
+    }
+  }
+
+  async write(fd: number, data: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handles.get(fd);
+    if (!h?.writable) throw fsError('BAD_HANDLE', `fd ${fd}`);
+    const f = this.fileOf(fd);
+    // FUSE reuses its buffer once we yield: copy first.
+    const bytes = Buffer.from(data.subarray(0, length));
+    await this.locked(f, async () => {
+      for (let done = 0; done < bytes.length; ) {
+        const pos = position + done;
+        const index = Math.floor(pos / f.chunkBytes);
+        const within = pos - index * f.chunkBytes;
+        const n = Math.min(bytes.length - done, f.chunkBytes - within);
+        const chunk = await this.dirtyChunk(f, index);
+        bytes.copy(chunk.buf, within, done, done + n);
+        chunk.version++;
+        done += n;
+        f.size = Math.max(f.size, pos + n);
+        // A chunk written up to its end is complete for a sequential writer: store it now, overlapping the next writes.
+        if (within + n === f.chunkBytes) await this.startUpload(f, index);
+      }
+      const now = Date.now();
+      f.inode = { ...f.inode, mtimeMs: now, ctimeMs: now };
+      f.changed = true;
+      if (this.dirtyBytes > this.opts.writebackBytesMax) await this.spill(f);
+    });
+    return length;
+  }
+
+  private async dirtyChunk(f: OpenFile, index: number): Promise<{ buf: Buffer; version: number }> {
+    const existing = f.dirty.get(index);
+    if (existing) return existing;
+    const buf = Buffer.alloc(f.chunkBytes);
+    const old = this.chunkLength(f, index);
+    if (old > 0) {
+      // Read-modify-write: a partial write keeps the rest of the chunk.
+      const src = await this.chunkContent(f, index);
+      src.copy(buf, 0, 0, Math.min(old, src.length));
+    }
+    if (f.inline && index === 0) f.inline = null;
+    const d = { buf, version: 0 };
+    f.dirty.set(index, d);
+    this.dirtyBytes += buf.length;
+    return d;
+  }
+
+  /** Stores one dirty chunk in the background; the chunk stays readable from memory until its key is known. */
+  private async startUpload(f: OpenFile, index: number): Promise<void> {
+    if (f.uploads.size >= UPLOADS_PER_FILE_MAX) await Promise.race(f.uploads.values());
+    const d = f.dirty.get(index);
+    if (!d || f.uploads.has(index)) return;
+    const version = d.version;
+    const length = this.chunkLength(f, index);
+    const data = d.buf.subarray(0, length);
+    const upload = (async () => {
+      const key = await this.storeChunk(data);
+      if (f.dirty.get(index) === d && d.version === version) {
+        f.chunks[index] = key;
+        f.dirty.delete(index);
+        this.dirtyBytes -= d.buf.length;
+        // Unchanged since it was stored, and no longer dirty: the buffer now belongs to the read cache.
+        if (key) this.chunkCache.set(key, data);
+      }
+    })();
+    const tracked = upload.finally(() => f.uploads.delete(index));
+    tracked.catch(() => {});
+    f.uploads.set(index, tracked);
+  }
+
+  /** Stores bytes as a chunk (or a hole, if all zeros); resolves with the key once W copies are acknowledged. */
+  private async storeChunk(data: Buffer): Promise<ChunkKey | null> {
+    if (data.length <= this.zeros.length && this.zeros.compare(data, 0, data.length, 0, data.length) === 0) return null;
+    const put = await this.swarm.putChunk(data, { replicas: this.opts.replicas, isManifest: false }, this.opts.writeQuorum);
+    await put.quorum;
+    return put.key;
+  }
+
+  /** Over the write-back budget: store this file's dirty chunks now. */
+  private async spill(f: OpenFile): Promise<void> {
+    for (const index of [...f.dirty.keys()]) await this.startUpload(f, index);
+    await Promise.all(f.uploads.values());
+  }
+
+  private async setSize(f: OpenFile, size: number): Promise<void> {
+    if (size < f.size) {
+      const lastIndex = Math.floor(size / f.chunkBytes);
+      const within = size - lastIndex * f.chunkBytes;
+      if (within > 0 && lastIndex * f.chunkBytes < f.size) {
+        const d = await this.dirtyChunk(f, lastIndex);
+        d.buf.fill(0, within);
+        d.version++;
+      }
+      const keep = Math.ceil(size / f.chunkBytes);
+      for (const index of [...f.dirty.keys()]) {
+        if (index >= keep) {
+          this.dirtyBytes -= f.dirty.get(index)!.buf.length;
+          f.dirty.delete(index);
+        }
+      }
+      f.chunks.length = Math.min(f.chunks.length, keep);
+      if (f.inline) f.inline = f.inline.subarray(0, size);
+    }
+    f.size = size;
+    const now = Date.now();
+    f.inode = { ...f.inode, mtimeMs: now, ctimeMs: now };
+    f.changed = true;
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    if (size < 0) throw fsError('INVALID_ARGUMENT', path);
+    const r = await this.resolve(path, true);
+    if (r.inode.type === 'dir') throw fsError('IS_A_DIRECTORY', path);
+    const f = await this.openFile(r.ino, r.inode);
+    try {
+      await this.locked(f, async () => {
+        await this.setSize(f, size);
+        await this.commitLocked(f);
+      });
+    } finally {
+      await this.closeFile(f);
+    }
+  }
+
+  async ftruncate(fd: number, size: number): Promise<void> {
+    if (size < 0) throw fsError('INVALID_ARGUMENT', `fd ${fd}`);
+    const f = this.fileOf(fd);
+    await this.locked(f, () => this.setSize(f, size));
+  }
+
+  /** Writes the file back: remaining chunks, its chunk map, its inode. Close-to-open: flush returns once it is durable (W copies). */
+  async flush(fd: number): Promise<void> {
+    const f = this.fileOf(fd);
+    await this.locked(f, () => this.commitLocked(f));
+  }
+
+  async fsync(fd: number): Promise<void> {
+    await this.flush(fd);
+  }
+
+  async release(fd: number): Promise<void> {
+    const f = this.fileOf(fd);
+    this.handles.delete(fd);
+    try {
+      await this.locked(f, () => this.commitLocked(f));
+    } finally {
+      await this.closeFile(f);
+    }
+  }
+
+  private async closeFile(f: OpenFile): Promise<void> {
+    f.refs--;
+    if (f.refs > 0) return;
+    await Promise.allSettled(f.uploads.values());
+    for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
+    f.dirty.clear();
+    this.files.delete(f.ino);
+  }
+
+  private async commitLocked(f: OpenFile): Promise<void> {
+    if (!f.changed || f.unlinked) return;
+    await Promise.all(f.uploads.values());
+    const inode: Inode = { ...f.inode, size: f.size };
+    if (f.size <= this.opts.inlineBytesMax) {
+      const content = Buffer.alloc(f.size);
+      if (f.size > 0) {
+        const src = await this.chunkContent(f, 0);
+        src.copy(content, 0, 0, Math.min(f.size, src.length));
+      }
+      inode.inline = content.toString('base64');
+      delete inode.manifest;
+      for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
+      f.dirty.clear();
+      f.chunks = [];
+      f.inline = content;
+    } else {
+      for (const index of [...f.dirty.keys()]) await this.startUpload(f, index);
+      await Promise.all(f.uploads.values());
+      if (f.dirty.size > 0) throw new CellError('NOT_ENOUGH_CELLS', `could not store every chunk of inode ${f.ino}`);
+      f.chunks.length = Math.ceil(f.size / f.chunkBytes);
+      for (let i = 0; i < f.chunks.length; i++) f.chunks[i] ??= null;
+      if (f.inline) {
+        f.inline = null;
+      }
+      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks });
+      const put = await this.swarm.putChunk(map, { replicas: this.opts.replicas, isManifest: true }, this.opts.writeQuorum);
+      await put.quorum;
+      this.chunkCache.set(put.key, map);
+      inode.manifest = put.key;
+      delete inode.inline;
+    }
+    f.inode = inode;
+    await this.putInode(f.ino, inode);
+    f.changed = false;
+    log('committed inode %s: %d bytes', f.ino, f.size);
+  }
+
+  /** Every handle released, every buffer written back (unmount). */
+  async closeAll(): Promise<void> {
+    for (const fd of [...this.handles.keys()]) await this.release(fd).catch((err) => log('release on close failed: %s', (err as Error).message));
+  }
+}

@@ -1,0 +1,96 @@
+import type { FsStat, SwarmFs } from '../client/index.js';
+import { logger } from '../core/index.js';
+import { errnoOf } from './errno.js';
+
+const log = logger('mount:ops');
+
+type Callback = (code: number, ...values: unknown[]) => void;
+
+function statOf(s: FsStat) {
+  return {
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    size: s.size,
+    nlink: s.nlink,
+    blksize: 4096,
+    blocks: Math.ceil(s.size / 512),
+    atime: new Date(s.atimeMs),
+    mtime: new Date(s.mtimeMs),
+    ctime: new Date(s.ctimeMs),
+  };
+}
+
+/**
+ * fuse-native's op table over SwarmFs. Each handler starts an async call and
+ * answers through the callback; nothing blocks the event loop. Errors become
+ * negative errno values through the one table in errno.ts.
+ */
+export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
+  /** Wraps an async op: success answers (0, ...values) or the op's own return shape. */
+  const op =
+    <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) =>
+    (...args: [...A, Callback]) => {
+      const cb = args.pop() as Callback;
+      fn(...(args as unknown as A)).then(
+        (answer) => answer(cb),
+        (err: unknown) => {
+          const code = errnoOf(err, name);
+          log('%s(%o) -> %d', name, args, code);
+          cb(code);
+        },
+      );
+    };
+  const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
+
+  return {
+    getattr: op('getattr', async (path: string) => ok(statOf(await fs.getattr(path)))),
+    fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
+    readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
+    mkdir: op('mkdir', async (path: string, mode: number) => ok(await fs.mkdir(path, mode))),
+    rmdir: op('rmdir', async (path: string) => ok(await fs.rmdir(path))),
+    create: op('create', async (path: string, mode: number) => ok(await fs.create(path, mode))),
+    open: op('open', async (path: string, flags: number) => ok(await fs.open(path, flags))),
+    read: op('read', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+      const n = await fs.read(fd, buf, len, pos);
+      return (cb: Callback) => cb(n);
+    }),
+    write: op('write', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+      const n = await fs.write(fd, buf, len, pos);
+      return (cb: Callback) => cb(n);
+    }),
+    flush: op('flush', async (_path: string, fd: number) => ok(await fs.flush(fd))),
+    fsync: op('fsync', async (_path: string, _datasync: number, fd: number) => ok(await fs.fsync(fd))),
+    release: op('release', async (_path: string, fd: number) => ok(await fs.release(fd))),
+    truncate: op('truncate', async (path: string, size: number) => ok(await fs.truncate(path, size))),
+    ftruncate: op('ftruncate', async (_path: string, fd: number, size: number) => ok(await fs.ftruncate(fd, size))),
+    unlink: op('unlink', async (path: string) => ok(await fs.unlink(path))),
+    rename: op('rename', async (src: string, dest: string) => ok(await fs.rename(src, dest))),
+    symlink: op('symlink', async (target: string, path: string) => ok(await fs.symlink(target, path))),
+    readlink: op('readlink', async (path: string) => ok(await fs.readlink(path))),
+    link: op('link', async (src: string, dest: string) => ok(await fs.link(src, dest))),
+    chmod: op('chmod', async (path: string, mode: number) => ok(await fs.chmod(path, mode))),
+    chown: op('chown', async (path: string, uid: number, gid: number) => ok(await fs.chown(path, uid, gid))),
+    utimens: op('utimens', async (path: string, atime: number | Date, mtime: number | Date) => ok(await fs.utimens(path, +atime, +mtime))),
+    statfs: op('statfs', async () => {
+      const s = await fs.statfs();
+      return ok({
+        bsize: s.blockBytes,
+        frsize: s.blockBytes,
+        blocks: s.blocks,
+        bfree: s.blocksFree,
+        bavail: s.blocksFree,
+        files: s.files,
+        ffree: s.filesFree,
+        favail: s.filesFree,
+        fsid: 0xce11,
+        flag: 0,
+        namemax: s.nameBytesMax,
+      });
+    }),
+    setxattr: op('setxattr', async (path: string, name: string, value: Buffer) => ok(await fs.setxattr(path, name, Buffer.from(value)))),
+    getxattr: op('getxattr', async (path: string, name: string) => ok(await fs.getxattr(path, name))),
+    listxattr: op('listxattr', async (path: string) => ok(await fs.listxattr(path))),
+    removexattr: op('removexattr', async (path: string, name: string) => ok(await fs.removexattr(path, name))),
+  };
+}

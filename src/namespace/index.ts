@@ -1,0 +1,2 @@
+export { HybridClock, isHlc } from './hlc.js';
+export * from './records.js';

@@ -1,0 +1,57 @@
+import { open as openLmdb, type RootDatabase } from 'lmdb';
+import path from 'node:path';
+
+/** A versioned record: versions compare as strings, the higher wins; d === null is a tombstone. */
+export interface VersionedRecord {
+  k: string;
+  v: string;
+  d: unknown;
+}
+
+/**
+ * A cell's share of the namespace: versioned records in lmdb
+ * (<data>/records.lmdb), merged last-writer-wins. lmdb commits are
+ * transactional and synced, so a crash leaves each record old or new.
+ */
+export class RecordStore {
+  private readonly db: RootDatabase<{ v: string; d: unknown }, string>;
+
+  constructor(dataDir: string) {
+    this.db = openLmdb<{ v: string; d: unknown }, string>({ path: path.join(dataDir, 'records.lmdb'), compression: false });
+  }
+
+  get(key: string): VersionedRecord | null {
+    const r = this.db.get(key);
+    return r ? { k: key, v: r.v, d: r.d } : null;
+  }
+
+  /** Keeps each record only if it is newer than what is stored; one transaction for the batch. */
+  async merge(records: VersionedRecord[]): Promise<void> {
+    await this.db.transaction(() => {
+      for (const r of records) {
+        const cur = this.db.get(r.k);
+        if (!cur || r.v > cur.v) this.db.put(r.k, { v: r.v, d: r.d });
+      }
+    });
+  }
+
+  /** Records whose key starts with prefix and sorts after `after`, ascending, at most limit. */
+  scan(prefix: string, after: string | null, limit: number): VersionedRecord[] {
+    const out: VersionedRecord[] = [];
+    const start = after !== null && after > prefix ? after : prefix;
+    for (const { key, value } of this.db.getRange({ start, end: prefix + '\uffff' })) {
+      if (key === after) continue;
+      out.push({ k: key, v: value.v, d: value.d });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  get count(): number {
+    return this.db.getCount();
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

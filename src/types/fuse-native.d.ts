@@ -1,0 +1,26 @@
+declare module 'fuse-native' {
+  type Cb = (...args: any[]) => void;
+  interface FuseOptions {
+    force?: boolean;
+    mkdir?: boolean;
+    debug?: boolean;
+    allowOther?: boolean;
+    defaultPermissions?: boolean;
+    fsname?: string;
+    subtype?: string;
+    attrTimeout?: number | string;
+    entryTimeout?: number | string;
+    timeout?: number | false | Record<string, number | false>;
+    [k: string]: unknown;
+  }
+  class Fuse {
+    constructor(mnt: string, ops: Record<string, (...args: any[]) => void>, opts?: FuseOptions);
+    mnt: string;
+    opts: FuseOptions;
+    mount(cb: (err: Error | null) => void): void;
+    unmount(cb: (err: Error | null) => void): void;
+    _fuseOptions(): string;
+    static unmount(mnt: string, cb: (err: Error | null) => void): void;
+  }
+  export default Fuse;
+}
