@@ -1,6 +1,7 @@
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,4 +127,49 @@ export interface FsckJson {
 export async function fsckJson(home: string): Promise<{ code: number; report: FsckJson }> {
   const r = await cli(['fsck', '--home', home, '--json']);
   return { code: r.code, report: JSON.parse(r.stdout) as FsckJson };
+}
+
+/** Runs a bash script in a child process (how users touch a mount: never from the mount's own process). */
+export function sh(script: string, opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`script timed out: ${script}\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+function isMountedNow(dir: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+}
+
+/**
+ * Mounts the swarm of home on a fresh directory with `cellsync mount --daemon`.
+ * Teardown always detaches it (lazily if something still uses it, aborting
+ * the connection if its process is gone) and kills the mount process.
+ */
+export async function mountSwarm(t: ExecutionContext, home: string): Promise<{ mnt: string; pid: number }> {
+  const mnt = path.join(await tmpDir(t, 'cellsync-mnt-'), 'mnt');
+  await mkdir(mnt);
+  let pid = 0;
+  t.teardown(async () => {
+    if (isMountedNow(mnt)) {
+      const r = await cli(['umount', mnt]);
+      if (r.code !== 0) await cli(['umount', '--lazy', mnt]);
+    }
+    if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const r = await cli(['mount', '--home', home, mnt, '--daemon']);
+  if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
+  pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+  return { mnt, pid };
 }

@@ -1,0 +1,127 @@
+import test from 'ava';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { cli, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+
+test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes while a cell is down', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 5);
+  const writer = await mountSwarm(t, home);
+  const prep = await sh(
+    `set -e; for i in 1 2 3 4 5 6; do head -c $((i * 1500000)) /dev/urandom > f$i; done; cp f* "${writer.mnt}/"; sha256sum f* > sums`,
+    { cwd: src },
+  );
+  t.is(prep.code, 0, prep.stderr);
+  // A second mount has nothing cached: every read goes to the swarm.
+  const reader = await mountSwarm(t, home);
+  const cells = await swarmCells(home);
+  const reading = sh(
+    `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; done; echo all-reads-ok`,
+    { timeoutMs: 120_000 },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  process.kill(await pidOf(cells[0]!), 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 1_500));
+  process.kill(await pidOf(cells[3]!), 'SIGKILL');
+  const r = await reading;
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /all-reads-ok/);
+  // Two of five cells are down (not yet declared dead): writes still work, and read back from another mount.
+  const w = await sh(`set -e; head -c 2500000 /dev/urandom > "${src}/new"; cp "${src}/new" "${writer.mnt}/new"; cmp "${src}/new" "${reader.mnt}/new" && echo write-ok`);
+  t.is(w.code, 0, w.stderr);
+  t.regex(w.stdout, /write-ok/);
+});
+
+test.serial('two mounts: a file closed on one is readable on the other; concurrent creates in one directory all survive', async (t) => {
+  const home = await swarmUp(t, 4);
+  const a = await mountSwarm(t, home);
+  const b = await mountSwarm(t, home);
+  const r1 = await sh(`set -e; echo from-a > "${a.mnt}/shared"; cat "${b.mnt}/shared"; mkdir "${a.mnt}/dir"`);
+  t.is(r1.code, 0, r1.stderr);
+  t.is(r1.stdout.trim(), 'from-a');
+  const r2 = await sh(`set -e; echo changed > "${b.mnt}/shared"; cat "${a.mnt}/shared"`);
+  t.is(r2.stdout.trim(), 'changed', 'close-to-open: a reopen sees the other mount\'s write');
+  const creates = await sh(`
+    set -e
+    (for i in $(seq 1 40); do echo a$i > "${a.mnt}/dir/a-$i"; done) &
+    (for i in $(seq 1 40); do echo b$i > "${b.mnt}/dir/b-$i"; done) &
+    wait
+    sleep 1.2   # attribute and entry caches live 1 s
+    ls "${a.mnt}/dir" | wc -l; ls "${b.mnt}/dir" | wc -l; cat "${a.mnt}/dir/b-17" "${b.mnt}/dir/a-23"
+  `);
+  t.is(creates.code, 0, creates.stderr);
+  t.deepEqual(creates.stdout.trim().split('\n'), ['80', '80', 'b17', 'a23']);
+});
+
+test.serial('the swarm full: ENOSPC, and what was stored before stays intact', async (t) => {
+  const home = await swarmUp(t, 3, ['--capacity', '6M']);
+  const { mnt } = await mountSwarm(t, home);
+  const r = await sh(`
+    head -c 1000000 /dev/urandom > /tmp/keep.$$ && cp /tmp/keep.$$ "${mnt}/keep"
+    { head -c 20000000 /dev/urandom > "${mnt}/too-big"; } 2>&1; echo "exit=$?"
+    cmp /tmp/keep.$$ "${mnt}/keep" && echo keep-ok; rm -f /tmp/keep.$$
+  `);
+  t.regex(r.stdout + r.stderr, /No space left on device/);
+  t.regex(r.stdout, /keep-ok/);
+});
+
+test.serial('mount refuses a missing or non-empty directory and a swarm with no reachable cell; umount reports busy; a killed mount is cleaned by umount', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const missing = await cli(['mount', '--home', home, path.join(dir, 'nope')]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /does not exist/);
+  await mkdir(path.join(dir, 'full'));
+  await sh(`touch "${dir}/full/x"`);
+  const full = await cli(['mount', '--home', home, path.join(dir, 'full')]);
+  t.is(full.code, 1);
+  t.regex(full.stderr, /not empty/);
+
+  const { mnt, pid } = await mountSwarm(t, home);
+  const holder = sh(`cd "${mnt}" && sleep 3`);
+  await new Promise((r) => setTimeout(r, 300));
+  const busy = await cli(['umount', mnt]);
+  t.is(busy.code, 1);
+  t.regex(busy.stderr, /busy/);
+  await holder;
+  process.kill(pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 300));
+  t.false(isAlive(pid));
+  const stale = await sh(`ls "${mnt}" 2>&1`);
+  t.regex(stale.stdout, /not connected/);
+  const cleaned = await cli(['umount', mnt]);
+  t.is(cleaned.code, 0, cleaned.stderr);
+  t.is((await sh(`grep -c " ${mnt} " /proc/mounts`)).stdout.trim(), '0');
+
+  await cli(['swarm', 'down', '--home', home]);
+  const empty = path.join(dir, 'mnt2');
+  await mkdir(empty);
+  const unreachable = await cli(['mount', '--home', home, empty]);
+  t.is(unreachable.code, 1);
+  t.regex(unreachable.stderr, /no cell answered/);
+  t.is(unreachable.stderr.trim().split('\n').length, 1);
+});
+
+test.serial('Ctrl-C on a foreground mount unmounts cleanly', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const mnt = path.join(dir, 'mnt');
+  await mkdir(mnt);
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('../helpers/index.js');
+  const child = spawn(CLI, ['mount', '--home', home, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await cli(['umount', '--lazy', mnt]).catch(() => undefined);
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  for (let i = 0; i < 100 && !/mounted/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  const w = await sh(`echo kept > "${mnt}/file" && cat "${mnt}/file"`);
+  t.is(w.stdout.trim(), 'kept');
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  t.is(code, 0);
+  t.regex(out, /unmounted/);
+  t.is((await sh(`grep -c " ${mnt} " /proc/mounts`)).stdout.trim(), '0');
+});
