@@ -51,6 +51,7 @@ export class RecordsClient {
             (err) => {
               running--;
               lastError = err;
+              this.swarm.noteFailure(m.addr, err);
               log('record request to %s failed: %s', m.addr, (err as Error).message);
               launch();
               if (!settled && running === 0) {

@@ -47,6 +47,8 @@ const VIEW_TTL_MS = 1_000;
 const GET_FIRST_ANSWER_MS = 1_000;
 /** A PUT of one chunk to one cell, acks included. */
 const PUT_TIMEOUT_MS = 8_000;
+/** A cell that timed out on us is tried last for this long (ms): we learn faster than the failure detector. */
+const SHUN_MS = 5_000;
 
 function parseMemberViews(v: unknown): MemberView[] | null {
   if (!Array.isArray(v)) return null;
@@ -67,6 +69,8 @@ function parseMemberViews(v: unknown): MemberView[] | null {
  */
 export class SwarmClient {
   private view: MemberView[] = [];
+  /** Cells that recently failed to answer us, until when (monotonic ms). */
+  private readonly shunned = new Map<Addr, number>();
   private viewAtMs = -Infinity;
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
@@ -122,11 +126,24 @@ export class SwarmClient {
     return this.view;
   }
 
-  /** Live storage cells in placement order for a key. */
+  /** Live storage cells in placement order for a key (cells that just failed us last). */
   async placementFor(key: ChunkKey): Promise<MemberView[]> {
     const members = await this.members();
     const byId = new Map(members.map((m) => [m.id, m]));
-    return placementOrder(key, storageCandidates(members, this.placement.weightByCapacity)).map((id) => byId.get(id)!);
+    return this.shunLast(placementOrder(key, storageCandidates(members, this.placement.weightByCapacity)).map((id) => byId.get(id)!));
+  }
+
+  /** Called by anyone whose request to a cell failed. */
+  noteFailure(addr: Addr, err: unknown): void {
+    if (isCellError(err, 'TIMEOUT')) this.shunned.set(addr, systemClock.now() + SHUN_MS);
+  }
+
+  /** Stable partition: cells that timed out on us within SHUN_MS go to the end. */
+  private shunLast(order: MemberView[]): MemberView[] {
+    const now = systemClock.now();
+    for (const [addr, until] of this.shunned) if (until <= now) this.shunned.delete(addr);
+    if (this.shunned.size === 0) return order;
+    return [...order.filter((m) => !this.shunned.has(m.addr)), ...order.filter((m) => this.shunned.has(m.addr))];
   }
 
   /**
@@ -166,6 +183,7 @@ export class SwarmClient {
         } catch (err) {
           failed++;
           lastError = err;
+          this.noteFailure(target.addr, err);
           log('put %k to %s failed (%s); trying the next cell', key, target.addr, (err as Error).message);
         }
       }
@@ -194,7 +212,7 @@ export class SwarmClient {
     const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
     const byId = new Map(storage.map((m) => [m.id, m]));
     const ranked = order.map((id) => byId.get(id)!);
-    const tries = [...ranked.filter(isLiveStorage), ...ranked.filter((m) => !isLiveStorage(m))];
+    const tries = this.shunLast([...ranked.filter(isLiveStorage), ...ranked.filter((m) => !isLiveStorage(m))]);
     let lastError: unknown = CellError.CHUNK_NOT_FOUND(key);
     for (const m of tries) {
       try {
@@ -204,6 +222,7 @@ export class SwarmClient {
         log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
       } catch (err) {
         lastError = err;
+        this.noteFailure(m.addr, err);
         if (!isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
       }
     }
