@@ -182,7 +182,7 @@ export class Cell {
     endpoint.handle(MessageType.REC_PUT, async (req) => {
       const list = decodeJson(req.body, recordList);
       if (!list || !list.every(isEnvelope)) throw CellError.BAD_REQUEST();
-      await this.records.merge(list);
+      this.records.merge(list);
       return Buffer.alloc(0);
     });
     endpoint.handle(MessageType.REC_GET, (req) => {

@@ -239,30 +239,30 @@ export class SwarmFs {
     return { parent: dir.ino, name };
   }
 
-  private async writeEntry(parent: string, name: string, d: Dirent | null): Promise<void> {
-    await this.records.put([this.envelope(direntKey(parent, name), d)]);
-    this.entries.set(`${parent}/${name}`, d ?? false);
-  }
-
   private async newNode(path: string, inode: Inode): Promise<string> {
     const { parent, name } = await this.resolveParent(path);
     if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
     const ino = randomBytes(8).toString('hex');
     if (inode.type === 'dir') inode.parent = parent;
-    // Both records at once: an entry whose inode is missing reads as absent, so no order is needed.
-    await this.records.put([this.envelope(inodeKey(ino), inode), this.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent)]);
+    // All records at once (three placement groups, written in parallel): an entry whose inode is missing reads as absent.
+    await this.records.put([
+      this.envelope(inodeKey(ino), inode),
+      this.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent),
+      ...(await this.touchedDir(parent)),
+    ]);
     this.attrs.set(ino, inode);
     this.entries.set(`${parent}/${name}`, { ino, type: inode.type });
-    await this.touchDir(parent);
     return ino;
   }
 
-  /** A directory's mtime changes when its entries do. */
-  private async touchDir(ino: string): Promise<void> {
+  /** A directory's mtime changes when its entries do: the record to write along with the change. */
+  private async touchedDir(ino: string): Promise<RecordEnvelope[]> {
     const dir = await this.loadInode(ino);
-    if (!dir) return;
+    if (!dir) return [];
     const now = Date.now();
-    await this.putInode(ino, { ...dir, mtimeMs: now, ctimeMs: now });
+    const touched = { ...dir, mtimeMs: now, ctimeMs: now };
+    this.attrs.set(ino, touched);
+    return [this.envelope(inodeKey(ino), touched)];
   }
 
   private newInode(type: InodeType, mode: number): Inode {
@@ -330,20 +330,23 @@ export class SwarmFs {
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
     if (r.ino === ROOT_INO) throw fsError('NOT_PERMITTED', path);
     if ((await this.readdir(path)).length > 2) throw fsError('DIRECTORY_NOT_EMPTY', path);
-    await this.writeEntry(r.parent, r.name, null);
-    await this.putInode(r.ino, null);
-    await this.touchDir(r.parent);
+    await this.removeNode(r);
   }
 
   async unlink(path: string): Promise<void> {
     const r = await this.resolve(path);
     if (r.inode.type === 'dir') throw fsError('IS_A_DIRECTORY', path);
-    await this.writeEntry(r.parent, r.name, null);
-    await this.putInode(r.ino, null);
+    await this.removeNode(r);
     const open = this.files.get(r.ino);
     // An open file stays readable and writable through its handles, but is not written back.
     if (open) open.unlinked = true;
-    await this.touchDir(r.parent);
+  }
+
+  /** Tombstones an entry and its inode, and touches the directory, in one parallel write. */
+  private async removeNode(r: Resolved): Promise<void> {
+    await this.records.put([this.envelope(direntKey(r.parent, r.name), null), this.envelope(inodeKey(r.ino), null), ...(await this.touchedDir(r.parent))]);
+    this.entries.set(`${r.parent}/${r.name}`, false);
+    this.attrs.delete(r.ino);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -400,11 +403,11 @@ export class SwarmFs {
       writes.push(this.envelope(inodeKey(from.ino), moved));
       this.attrs.set(from.ino, moved);
     }
+    writes.push(...(await this.touchedDir(from.parent)));
+    if (to.parent !== from.parent) writes.push(...(await this.touchedDir(to.parent)));
     await this.records.put(writes);
     this.entries.set(`${to.parent}/${to.name}`, { ino: from.ino, type: from.inode.type });
     this.entries.set(`${from.parent}/${from.name}`, false);
-    await this.touchDir(from.parent);
-    if (to.parent !== from.parent) await this.touchDir(to.parent);
   }
 
   private async updateInode(path: string, change: (inode: Inode) => void): Promise<void> {

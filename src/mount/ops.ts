@@ -32,8 +32,12 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
     <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) =>
     (...args: [...A, Callback]) => {
       const cb = args.pop() as Callback;
+      const started = log.enabled ? performance.now() : 0;
       fn(...(args as unknown as A)).then(
-        (answer) => answer(cb),
+        (answer) => {
+          if (log.enabled) log('%s %s %s ms', name, args[0], (performance.now() - started).toFixed(2));
+          answer(cb);
+        },
         (err: unknown) => {
           const code = errnoOf(err, name);
           log('%s(%o) -> %d', name, args, code);

@@ -1,5 +1,5 @@
 import { CellError, type Clock, type TimerHandle } from '../core/index.js';
-import { bitGet, encodeFragment, type FragmentAck } from '../wire/index.js';
+import { bitGet, encodeFragmentParts, type FragmentAck } from '../wire/index.js';
 
 /** Fragments acknowledged after a missing one before it is taken as lost (reordering tolerance). */
 const REORDER_TOLERANCE = 3;
@@ -16,8 +16,8 @@ export interface BulkSenderInit {
   deadlineMs: number;
   /** Current retransmission timeout for this peer, per backoff attempt. */
   rto: (attempt: number) => number;
-  /** Sends one encoded FRAGMENT body. */
-  sendFragment: (body: Buffer) => void;
+  /** Sends one FRAGMENT body, given as parts (header, data). */
+  sendFragment: (body: Buffer[]) => void;
   onRetransmit: () => void;
   /** A round-trip measurement from a fragment sent once and acknowledged (Karn's rule). */
   onRttSample: (ms: number) => void;
@@ -165,9 +165,9 @@ export class BulkSender {
     this.pump();
   }
 
-  private encode(i: number): Buffer {
+  private encode(i: number): Buffer[] {
     const start = i * this.per;
-    return encodeFragment({
+    return encodeFragmentParts({
       innerType: this.init.innerType,
       innerFlags: this.init.innerFlags,
       innerStatus: this.init.innerStatus,

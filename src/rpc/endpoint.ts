@@ -23,7 +23,7 @@ import {
   decodeFragmentAck,
   decodeFrame,
   encodeFragmentAck,
-  encodeFrame,
+  encodeFrameParts,
   type DropReason,
   type Frame,
   type KeyRing,
@@ -278,15 +278,16 @@ export class Endpoint {
 
   // ---- sending ----
 
-  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp'>): void {
-    const frame = encodeFrame(this.init.keys, {
-      ...f,
-      sender: this.init.id,
-      timestamp: this.stamps.next(this.components.clock.wallNow()),
-    });
+  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp' | 'body'> & { body: Buffer | Buffer[] }): void {
+    const { body, ...header } = f;
+    const parts = encodeFrameParts(
+      this.init.keys,
+      { ...header, sender: this.init.id, timestamp: this.stamps.next(this.components.clock.wallNow()) },
+      Array.isArray(body) ? body : [body],
+    );
     this.counters.framesSent++;
-    this.counters.bytesSent += frame.length;
-    this.components.transport.send(to, frame);
+    for (const p of parts) this.counters.bytesSent += p.length;
+    this.components.transport.send(to, parts);
   }
 
   private transmit(requestId: number, p: Pending): void {

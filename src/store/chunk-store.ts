@@ -50,7 +50,8 @@ export class ChunkStore {
 
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
-    this.metaDb = openLmdb<[number, boolean], ChunkKey>({ path: path.join(init.dir, 'meta.lmdb'), compression: false });
+    // Unsynced like the records (see RecordStore); the chunk files themselves are fsynced.
+    this.metaDb = openLmdb<[number, boolean], ChunkKey>({ path: path.join(init.dir, 'meta.lmdb'), compression: false, noSync: true });
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {

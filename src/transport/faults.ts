@@ -26,7 +26,7 @@ export class FaultyTransport implements Transport {
     return this.inner.sendErrors;
   }
 
-  send(to: Addr, data: Buffer): void {
+  send(to: Addr, data: Buffer | Buffer[]): void {
     const { rng, clock } = this.components;
     const f = this.faults;
     if (rng.next() < f.lossRate) {
@@ -39,7 +39,7 @@ export class FaultyTransport implements Transport {
       if (rng.next() < f.reorderRate) {
         this.reordered++;
         // Copy: the caller may reuse its buffer once send() returns.
-        const copy = Buffer.from(data);
+        const copy = Buffer.concat(Array.isArray(data) ? data : [data]);
         const h = clock.setTimeout(() => {
           this.held.delete(h);
           this.inner.send(to, copy);

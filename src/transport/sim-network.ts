@@ -52,8 +52,8 @@ export class SimTransport implements Transport {
 
   constructor(private readonly net: SimNetwork, readonly address: Addr) {}
 
-  send(to: Addr, data: Buffer): void {
-    if (!this.closed) this.net.deliver(this.address, to, data);
+  send(to: Addr, data: Buffer | Buffer[]): void {
+    if (!this.closed) this.net.deliver(this.address, to, Buffer.concat(Array.isArray(data) ? data : [data]));
   }
 
   onDatagram(handler: DatagramHandler): void {

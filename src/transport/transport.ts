@@ -6,7 +6,8 @@ export type DatagramHandler = (data: Buffer, from: Addr) => void;
 export interface Transport {
   /** Where peers reach us ("host:port"), known once bound. */
   readonly address: Addr;
-  send(to: Addr, data: Buffer): void;
+  /** Sends one datagram; given several buffers, they are gathered into one datagram without copying. */
+  send(to: Addr, data: Buffer | Buffer[]): void;
   onDatagram(handler: DatagramHandler): void;
   close(): Promise<void>;
   /** Datagrams the transport could not send (socket errors). */

@@ -45,7 +45,7 @@ export class UdpTransport implements Transport {
     return t;
   }
 
-  send(to: Addr, data: Buffer): void {
+  send(to: Addr, data: Buffer | Buffer[]): void {
     if (this.closed) return;
     let host: string;
     let port: number;

@@ -37,7 +37,12 @@ export interface Fragment {
 }
 
 export function encodeFragment(f: Fragment): Buffer {
-  const buf = Buffer.allocUnsafe(FRAGMENT_HEADER_BYTES + f.data.length);
+  return Buffer.concat(encodeFragmentParts(f));
+}
+
+/** The fragment's header and its data as separate parts (the data is not copied). */
+export function encodeFragmentParts(f: Fragment): [Buffer, Buffer] {
+  const buf = Buffer.allocUnsafe(FRAGMENT_HEADER_BYTES);
   buf.writeUInt8(f.innerType, 0);
   buf.writeUInt8(f.innerFlags, 1);
   buf.writeUInt8(f.innerStatus, 2);
@@ -45,8 +50,7 @@ export function encodeFragment(f: Fragment): Buffer {
   buf.writeUInt32BE(f.totalBytes, 4);
   buf.writeUInt16BE(f.index, 8);
   buf.writeUInt16BE(f.count, 10);
-  f.data.copy(buf, FRAGMENT_HEADER_BYTES);
-  return buf;
+  return [buf, f.data];
 }
 
 /** Returns null for anything inconsistent; the caller counts it as a bad body. */

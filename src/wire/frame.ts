@@ -48,34 +48,43 @@ export class KeyRing {
     this.keys = keys.map((k) => Buffer.from(k));
   }
 
-  sign(data: Buffer): Buffer {
-    return tag(this.keys[0]!, data);
+  sign(parts: Buffer[]): Buffer {
+    return tag(this.keys[0]!, parts);
   }
 
   verify(data: Buffer, t: Buffer): boolean {
-    return this.keys.some((k) => timingSafeEqual(tag(k, data), t));
+    return this.keys.some((k) => timingSafeEqual(tag(k, [data]), t));
   }
 }
 
-function tag(key: Buffer, data: Buffer): Buffer {
-  return createHmac('sha256', key).update(data).digest().subarray(0, FRAME_TAG_BYTES);
+function tag(key: Buffer, parts: Buffer[]): Buffer {
+  const h = createHmac('sha256', key);
+  for (const p of parts) h.update(p);
+  return h.digest().subarray(0, FRAME_TAG_BYTES);
+}
+
+/**
+ * Encodes a frame as parts to send with one gathered write (no copy of the
+ * body): [header, ...bodyParts, tag]. The MAC covers header and body.
+ */
+export function encodeFrameParts(keys: KeyRing, f: Omit<Frame, 'body'>, bodyParts: Buffer[]): Buffer[] {
+  let bodyLength = 0;
+  for (const p of bodyParts) bodyLength += p.length;
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt16BE(FRAME_MAGIC, 0);
+  header.writeUInt8(PROTOCOL_VERSION, 2);
+  header.writeUInt8(f.type, 3);
+  header.writeUInt8(f.flags, 4);
+  header.writeUInt8(f.status, 5);
+  header.writeUInt16BE(bodyLength, 6);
+  header.write(f.sender, 8, CELL_ID_BYTES, 'hex');
+  header.writeUInt32BE(f.requestId >>> 0, 16);
+  header.writeBigUInt64BE(BigInt(f.timestamp), 20);
+  return [header, ...bodyParts, keys.sign([header, ...bodyParts])];
 }
 
 export function encodeFrame(keys: KeyRing, f: Frame): Buffer {
-  const buf = Buffer.allocUnsafe(FRAME_OVERHEAD_BYTES + f.body.length);
-  buf.writeUInt16BE(FRAME_MAGIC, 0);
-  buf.writeUInt8(PROTOCOL_VERSION, 2);
-  buf.writeUInt8(f.type, 3);
-  buf.writeUInt8(f.flags, 4);
-  buf.writeUInt8(f.status, 5);
-  buf.writeUInt16BE(f.body.length, 6);
-  buf.write(f.sender, 8, CELL_ID_BYTES, 'hex');
-  buf.writeUInt32BE(f.requestId >>> 0, 16);
-  buf.writeBigUInt64BE(BigInt(f.timestamp), 20);
-  f.body.copy(buf, FRAME_HEADER_BYTES);
-  const end = FRAME_HEADER_BYTES + f.body.length;
-  keys.sign(buf.subarray(0, end)).copy(buf, end);
-  return buf;
+  return Buffer.concat(encodeFrameParts(keys, f, [f.body]));
 }
 
 /** Why a datagram was dropped. Counted per reason; never thrown. */

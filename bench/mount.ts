@@ -1,0 +1,91 @@
+/**
+ * bench:mount — one run, three targets side by side: a local directory, a
+ * minimal passthrough FUSE file system in Node (the ceiling for any Node FUSE
+ * file system), and CellSync (R=3 on 5 local cells). Sequential write and
+ * read (caches dropped before reads), small files created and listed, random
+ * 4 KiB reads and writes. Ratios are to the passthrough.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'bin', 'cellsync');
+const SEQ_MIB = Number(process.env.BENCH_SEQ_MIB ?? 512);
+const FILES = Number(process.env.BENCH_FILES ?? 2000);
+const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 2000);
+
+interface Figures {
+  seqWriteMBs: number;
+  seqReadMBs: number;
+  createFilesPerSec: number;
+  randReadIops: number;
+  randWriteIops: number;
+}
+
+function run(cmd: string, args: string[], opts: { detached?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: opts.detached });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+async function workload(dir: string): Promise<Figures> {
+  return JSON.parse(await run('python3', [path.join(ROOT, 'bench', 'fsbench.py'), dir, String(SEQ_MIB), String(FILES), String(RANDOM_OPS)])) as Figures;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cellsync-bench-mount-'));
+  const local = path.join(dir, 'local');
+  const backing = path.join(dir, 'backing');
+  const pmnt = path.join(dir, 'passthrough');
+  const cmnt = path.join(dir, 'cellsync');
+  const home = path.join(dir, 'home');
+  await Promise.all([local, backing, pmnt, cmnt].map((d) => mkdir(d)));
+  const passthrough = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'passthrough.js'), backing, pmnt], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      passthrough.stdout.once('data', () => resolve());
+      passthrough.once('exit', () => reject(new Error('passthrough mount failed')));
+    });
+    await run(CLI, ['swarm', 'up', '--home', home, '--cells', '5', '--base-port', '0']);
+    await run(CLI, ['mount', '--home', home, cmnt, '--daemon']);
+
+    const results: [string, Figures][] = [];
+    for (const [name, target] of [['local disk', local], ['passthrough (Node FUSE)', pmnt], ['CellSync (R=3, 5 cells)', cmnt]] as const) {
+      process.stderr.write(`bench:mount: ${name}...\n`);
+      results.push([name, await workload(target)]);
+    }
+    const base = results[1]![1];
+    const rows: [keyof Figures, string, number | null][] = [
+      ['seqWriteMBs', 'sequential write MB/s', 0.5],
+      ['seqReadMBs', 'sequential read MB/s', 0.8],
+      ['createFilesPerSec', `${FILES} files created+listed, files/s`, 0.55],
+      ['randReadIops', 'random 4 KiB read IOPS', 0.8],
+      ['randWriteIops', 'random 4 KiB write IOPS', null],
+    ];
+    console.log(`bench:mount  ${SEQ_MIB} MiB sequential, ${FILES} small files, ${RANDOM_OPS} random 4 KiB ops`);
+    console.log(`${'workload'.padEnd(40)}${results.map(([n]) => n.padStart(26)).join('')}   CellSync/passthrough (target)`);
+    for (const [key, label, target] of rows) {
+      const vals = results.map(([, f]) => f[key].toFixed(1).padStart(26)).join('');
+      const ratio = results[2]![1][key] / base[key];
+      console.log(`${label.padEnd(40)}${vals}   ${ratio.toFixed(2)}${target === null ? '' : ` (>= ${target})`}`);
+    }
+  } finally {
+    await run(CLI, ['umount', cmnt]).catch(() => run(CLI, ['umount', '--lazy', cmnt]).catch(() => undefined));
+    await run(CLI, ['swarm', 'down', '--home', home]).catch(() => undefined);
+    passthrough.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await run('fusermount', ['-u', '-z', pmnt]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:mount failed: ${(err as Error).message}`);
+  process.exit(1);
+});
