@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   CellError,
   EventLog,
@@ -12,11 +13,13 @@ import {
   type Rng,
   type TimerHandle,
 } from '../core/index.js';
+import { Differentiator } from '../differentiation/index.js';
 import { Healer } from '../heal/index.js';
-import { HeartbeatMembership, type Membership, type Role } from '../membership/index.js';
+import { Immune } from '../immune/index.js';
+import { HeartbeatMembership, ROLES, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey } from '../namespace/index.js';
-import { CellIdentity, ChunkStore, RecordStore } from '../store/index.js';
+import { CellIdentity, ChunkStore, RecordStore, writeFileAtomic } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
 import {
   KeyRing,
@@ -42,11 +45,32 @@ export interface CellInit {
   swarmKey: Buffer;
   config: CellConfig;
   role: Role;
+  /** A pinned role (given with --role) never changes; otherwise the cell differentiates. */
+  rolePinned: boolean;
 }
 
 export interface CellComponents {
   clock?: Clock;
   rng?: Rng;
+}
+
+/** Written when this cell learns it was quarantined; its next start scrubs the store first. */
+export const QUARANTINE_MARKER = 'quarantined';
+
+const ROLE_FILE = 'role.json';
+
+/** The role a cell had when it stopped (and whether it was pinned), or null for a new cell. */
+export async function loadRole(dataDir: string): Promise<{ role: Role; pinned: boolean } | null> {
+  try {
+    const r = JSON.parse(await readFile(path.join(dataDir, ROLE_FILE), 'utf8')) as { role?: unknown; pinned?: unknown };
+    return (ROLES as readonly unknown[]).includes(r.role) ? { role: r.role as Role, pinned: r.pinned === true } : null;
+  } catch {
+    return null;
+  }
+}
+
+async function saveRole(dataDir: string, role: Role, pinned: boolean): Promise<void> {
+  await writeFileAtomic(path.join(dataDir, ROLE_FILE), JSON.stringify({ role, pinned }) + '\n').catch(() => undefined);
 }
 
 /** How often the cell refreshes what it advertises about itself (chunks, bytes). */
@@ -74,20 +98,56 @@ export class Cell {
     readonly membership: Membership,
     private readonly unlock: () => Promise<void>,
     config: CellConfig,
+    rng: Rng,
+    dataDir: string,
+    rolePinned: boolean,
   ) {
     this.startedAtMs = clock.wallNow();
+    const record = (type: string, cellId: string, detail: string) => this.events.record({ atMs: clock.wallNow(), type, cellId, detail });
     this.healer = new Healer(
       { clock, endpoint, store, records, membership },
       {
         heal: config.heal,
         placement: config.placement,
-        onEvent: (type, detail) => this.events.record({ atMs: clock.wallNow(), type, cellId: id, detail }),
+        onEvent: (type, detail) => record(type, id, detail),
         logPrefix: id.slice(0, 8),
       },
     );
+    this.immune = new Immune(
+      { clock, rng, endpoint, store, membership },
+      {
+        config: config.immune,
+        onEvent: record,
+        // A confirmed corruption leaves a chunk short of a copy: heal now rather than at the next periodic pass.
+        onConfirmed: () => this.healer.schedule(config.heal.settleMs),
+        onSelfQuarantined: () => {
+          record('cell-quarantined', id, 'this cell was quarantined: it will scrub its store on its next start');
+          void writeFile(path.join(dataDir, QUARANTINE_MARKER), `${clock.wallNow()}\n`).catch(() => undefined);
+        },
+        logPrefix: id.slice(0, 8),
+      },
+    );
+    this.differentiator = new Differentiator(
+      { clock, rng, membership },
+      {
+        config: config.differentiation,
+        replicas: config.placement.replicas,
+        pinned: rolePinned,
+        onEvent: (type, detail) => {
+          record(type, id, detail);
+          // A restarted cell comes back in the role it had.
+          if (type === 'role-changed') void saveRole(dataDir, membership.members()[0]!.role, false);
+        },
+        logPrefix: id.slice(0, 8),
+      },
+    );
+    // A quarantined cell is cut off: nothing it says is heard, except how it comes back (a higher incarnation).
+    endpoint.acceptSender = (sender, type) => !membership.isQuarantined(sender) || type === MessageType.HEARTBEAT || type === MessageType.JOIN;
   }
 
   readonly healer: Healer;
+  readonly immune: Immune;
+  readonly differentiator: Differentiator;
 
   get address(): Addr {
     return this.endpoint.address;
@@ -134,10 +194,22 @@ export class Cell {
         },
       );
       const records = new RecordStore(init.dataDir);
-      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, records, membership, unlock, init.config);
+      if (init.rolePinned) await saveRole(init.dataDir, init.role, true);
+      const marker = path.join(init.dataDir, QUARANTINE_MARKER);
+      const wasQuarantined = await stat(marker).then(() => true, () => false);
+      if (wasQuarantined) {
+        // Rehabilitation: only verified bytes may rejoin. Corrupt chunks are removed and healed back from healthy copies.
+        const removed = await store.scrubAll();
+        await unlink(marker);
+        logger('cell', prefix)('rehabilitated: %d corrupt chunks removed', removed);
+      }
+      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, records, membership, unlock, init.config, rng, init.dataDir, init.rolePinned);
+      if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
       cell.serve();
       await membership.start();
       cell.healer.start();
+      cell.immune.start();
+      cell.differentiator.start();
       cell.healer.schedule(init.config.heal.settleMs);
       cell.events.record({ atMs: clock.wallNow(), type: 'cell-started', cellId: identity.id, detail: `incarnation ${identity.incarnation}` });
       return cell;
@@ -210,7 +282,7 @@ export class Cell {
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {
-      this.events.record({ atMs: clock.wallNow(), type: 'chunk-corrupt', cellId: this.id, detail: `${r.key.slice(0, 16)} digest ${r.digestSeen.slice(0, 16)}` });
+      this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
     });
     membership.onEvent((e) => {
       log('%s %k', e.type, e.member.id);
@@ -238,6 +310,7 @@ export class Cell {
       })),
       store: { ...this.store.stats(), records: this.records.count },
       heal: { ...this.healer.stats },
+      immune: { ...this.immune.stats },
       wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
       events: this.events.recent(STATUS_EVENTS_MAX),
     };
@@ -247,6 +320,8 @@ export class Cell {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
+      this.differentiator.stop();
+      await this.immune.stop();
       await this.healer.stop();
       await this.membership.stop();
       await this.endpoint.stop();

@@ -46,6 +46,10 @@ export function addCellConfigOptions(cmd: Command): Command {
     .addOption(new Option('--replicas <n>', 'copies kept of each chunk whose put did not say (R)').argParser(parseIntArg(1, 16)).env('CELLSYNC_REPLICAS').default(d.placement.replicas))
     .addOption(new Option('--repair-rate <bytes>', 'repair bandwidth per cell, per second').argParser(parseBytes).env('CELLSYNC_REPAIR_RATE').default(d.heal.repairBytesPerSec))
     .addOption(new Option('--anti-entropy-ms <ms>', 'period of the full repair pass').argParser(parseIntArg(100, 3_600_000)).env('CELLSYNC_ANTI_ENTROPY_MS').default(d.heal.antiEntropyMs))
+    .addOption(new Option('--scrub-rate <bytes>', 'bytes per second a guard re-reads and re-hashes').argParser(parseBytes).env('CELLSYNC_SCRUB_RATE').default(d.immune.scrubBytesPerSec))
+    .addOption(new Option('--scrub-period-ms <ms>', 'a guard starts a full scrub pass this often').argParser(parseIntArg(1_000, 86_400_000)).env('CELLSYNC_SCRUB_PERIOD_MS').default(d.immune.scrubPeriodMs))
+    .addOption(new Option('--quarantine-after <n>', 'confirmed corrupt chunks before a cell is quarantined (1 = the first)').argParser(parseIntArg(1, 1_000_000)).env('CELLSYNC_QUARANTINE_AFTER').default(d.immune.quarantineAfter))
+    .addOption(new Option('--test-false-alert-ms <ms>', 'test hook: a guard sends false alerts this often').argParser(parseIntArg(0, 86_400_000)).default(0).hideHelp())
     .addOption(new Option('--loss <p>', 'fault injection: drop this share of sent datagrams').argParser(parseRate).env('CELLSYNC_LOSS').default(0))
     .addOption(new Option('--dup <p>', 'fault injection: duplicate this share of sent datagrams').argParser(parseRate).env('CELLSYNC_DUP').default(0))
     .addOption(new Option('--reorder <p>', 'fault injection: delay this share of sent datagrams (reordering)').argParser(parseRate).env('CELLSYNC_REORDER').default(0));
@@ -56,6 +60,10 @@ export interface CellConfigOptions {
   replicas: number;
   repairRate: number;
   antiEntropyMs: number;
+  scrubRate: number;
+  scrubPeriodMs: number;
+  quarantineAfter: number;
+  testFalseAlertMs: number;
   heartbeatMs: number;
   failureTimeoutMs: number;
   datagramBytes: number;
@@ -71,6 +79,10 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   c.placement.writeQuorum = Math.min(c.placement.writeQuorum, o.replicas);
   c.heal.repairBytesPerSec = o.repairRate;
   c.heal.antiEntropyMs = o.antiEntropyMs;
+  c.immune.scrubBytesPerSec = o.scrubRate;
+  c.immune.scrubPeriodMs = o.scrubPeriodMs;
+  c.immune.quarantineAfter = o.quarantineAfter;
+  c.immune.testFalseAlertMs = o.testFalseAlertMs;
   c.membership.heartbeatIntervalMs = o.heartbeatMs;
   c.membership.failureTimeoutMs = o.failureTimeoutMs;
   c.membership.tickMs = Math.min(c.membership.tickMs, o.heartbeatMs);
@@ -88,6 +100,10 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--replicas', String(o.replicas),
     '--repair-rate', String(o.repairRate),
     '--anti-entropy-ms', String(o.antiEntropyMs),
+    '--scrub-rate', String(o.scrubRate),
+    '--scrub-period-ms', String(o.scrubPeriodMs),
+    '--quarantine-after', String(o.quarantineAfter),
+    '--test-false-alert-ms', String(o.testFalseAlertMs),
     '--heartbeat-ms', String(o.heartbeatMs),
     '--failure-timeout-ms', String(o.failureTimeoutMs),
     '--datagram-bytes', String(o.datagramBytes),

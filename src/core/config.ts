@@ -92,8 +92,37 @@ export interface HealConfig {
   repairConcurrency: number;
 }
 
+export interface ImmuneConfig {
+  /** Bytes per second a guard re-reads and re-hashes from storage cells. */
+  scrubBytesPerSec: number;
+  /** A guard starts a full pass over every storage cell this often, at most (ms). */
+  scrubPeriodMs: number;
+  /**
+   * Confirmed corrupt chunks on one cell before the whole cell is quarantined.
+   * 1 is the original design (any confirmed corruption expels the cell); the
+   * default tolerates isolated bit rot, whose copy is simply replaced, and
+   * expels a cell that keeps corrupting data.
+   */
+  quarantineAfter: number;
+  /** Test hook: a guard sends a false alert this often (ms); 0 = never. */
+  testFalseAlertMs: number;
+}
+
+export interface DifferentiationConfig {
+  /** Storage cells per guard (the target ratio); at least one guard once R storage cells exist. */
+  storagePerGuard: number;
+  /** How often a cell reconsiders its role (ms). */
+  decideEveryMs: number;
+  /** After announcing an intent, a cell waits a random delay up to this long before taking the role (ms). */
+  inhibitionMsMax: number;
+  /** Storage is "full" when free space falls below this share of capacity: stem cells then become storage. */
+  fullBelowFreeShare: number;
+}
+
 export interface CellConfig {
   wire: WireConfig;
+  immune: ImmuneConfig;
+  differentiation: DifferentiationConfig;
   faults: FaultConfig;
   membership: MembershipConfig;
   store: StoreConfig;
@@ -131,6 +160,18 @@ export function defaultConfig(): CellConfig {
       tickMs: 250,
     },
     store: { capacityBytes: 0 },
+    immune: {
+      scrubBytesPerSec: 8 * 1024 * 1024, // a slow, steady background read: never competes with users
+      scrubPeriodMs: 60_000,
+      quarantineAfter: 3,
+      testFalseAlertMs: 0,
+    },
+    differentiation: {
+      storagePerGuard: 5,
+      decideEveryMs: 1_000,
+      inhibitionMsMax: 3_000, // above the heartbeat interval: neighbours hear an intent before acting on their own
+      fullBelowFreeShare: 0.1,
+    },
     placement: { replicas: 3, writeQuorum: 2, chunkBytes: 1024 * 1024, weightByCapacity: false },
     heal: {
       antiEntropyMs: 10_000,
@@ -177,6 +218,9 @@ export function validateConfig(c: CellConfig): string[] {
     problems.push('placement.chunkBytes must be 4 KiB..4 MiB');
   }
   for (const [k, v] of Object.entries(c.heal)) positive(`heal.${k}`, v as number);
+  for (const k of ['scrubBytesPerSec', 'scrubPeriodMs', 'quarantineAfter'] as const) positive(`immune.${k}`, c.immune[k]);
+  if (!(c.immune.testFalseAlertMs >= 0)) problems.push('immune.testFalseAlertMs must be >= 0');
+  for (const [k, v] of Object.entries(c.differentiation)) positive(`differentiation.${k}`, v as number);
   if (!Number.isFinite(c.store.capacityBytes) || c.store.capacityBytes < 0) {
     problems.push('store.capacityBytes must be >= 0');
   }

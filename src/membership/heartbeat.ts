@@ -24,6 +24,8 @@ interface HeartbeatBody {
   self: MemberInfo;
   /** Members the sender has heard from lately: how joiners become known to everyone. */
   known: { id: CellId; addr: Addr; incarnation: number }[];
+  /** Quarantines the sender knows of, so that every member converges on them. */
+  quarantined?: { id: CellId; incarnation: number }[];
 }
 
 function parseHeartbeat(v: unknown): HeartbeatBody | null {
@@ -37,7 +39,15 @@ function parseHeartbeat(v: unknown): HeartbeatBody | null {
     if (!info) return null;
     known.push({ id: info.id, addr: info.addr, incarnation: info.incarnation });
   }
-  return { self, known };
+  const quarantined: { id: CellId; incarnation: number }[] = [];
+  if (Array.isArray(o.quarantined)) {
+    for (const q of o.quarantined.slice(0, HEARTBEAT_KNOWN_MAX) as { id?: unknown; incarnation?: unknown }[]) {
+      if (typeof q?.id === 'string' && /^[0-9a-f]{16}$/.test(q.id) && Number.isInteger(q.incarnation)) {
+        quarantined.push({ id: q.id, incarnation: q.incarnation as number });
+      }
+    }
+  }
+  return { self, known, quarantined };
 }
 
 function parseMemberList(v: unknown): MemberInfo[] | null {
@@ -60,6 +70,8 @@ function parseMemberList(v: unknown): MemberInfo[] | null {
  */
 export class HeartbeatMembership implements Membership {
   private readonly table = new Map<CellId, Member>();
+  /** Quarantined members and the incarnation they were quarantined at. */
+  private readonly quarantines = new Map<CellId, number>();
   private readonly listeners: ((e: MembershipEvent) => void)[] = [];
   private readonly timers: TimerHandle[] = [];
   private self: MemberInfo;
@@ -80,6 +92,7 @@ export class HeartbeatMembership implements Membership {
       if (!hb || hb.self.id !== msg.sender) return;
       this.heard(hb.self);
       for (const k of hb.known) this.learn(k);
+      for (const q of hb.quarantined ?? []) this.quarantine(q.id, q.incarnation);
     });
     endpoint.handle(MessageType.JOIN, (req) => {
       const info = decodeJson(req.body, parseMemberInfo);
@@ -115,16 +128,37 @@ export class HeartbeatMembership implements Membership {
   }
 
   updateSelf(patch: Partial<Omit<MemberInfo, 'id' | 'addr' | 'incarnation'>>): void {
+    const changed = (patch.role !== undefined && patch.role !== this.self.role) || (patch.intent !== undefined && patch.intent !== this.self.intent);
     this.self = { ...this.self, ...patch };
+    // A new role or intent travels at once, not with the next heartbeat: placement and lateral inhibition depend on it.
+    if (changed && this.started) this.heartbeatAll();
   }
 
   onEvent(listener: (e: MembershipEvent) => void): void {
     this.listeners.push(listener);
   }
 
+  quarantine(id: CellId, incarnation: number): void {
+    if (id === this.self.id) return;
+    const m = this.table.get(id);
+    if (m && m.incarnation > incarnation) return; // already back with a higher incarnation: stale news
+    const known = this.quarantines.get(id);
+    if (known !== undefined && known >= incarnation) return;
+    this.quarantines.set(id, incarnation);
+    if (m) {
+      m.state = 'quarantined';
+      m.stateSinceMs = this.components.clock.now();
+      this.emit('member-quarantined', m);
+    }
+  }
+
+  isQuarantined(id: CellId): boolean {
+    return this.quarantines.has(id);
+  }
+
   private infoOf(m: MemberInfo): MemberInfo {
-    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes } = m;
-    return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes };
+    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = m;
+    return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs };
   }
 
   /** Asks every seed at once for the member list; the first good answer is enough. */
@@ -152,7 +186,8 @@ export class HeartbeatMembership implements Membership {
       .filter((m) => m.state === 'alive')
       .slice(0, HEARTBEAT_KNOWN_MAX)
       .map((m) => ({ id: m.id, addr: m.addr, incarnation: m.incarnation }));
-    const body = encodeJson({ self: this.self, known } satisfies HeartbeatBody);
+    const quarantined = [...this.quarantines].slice(0, HEARTBEAT_KNOWN_MAX).map(([id, incarnation]) => ({ id, incarnation }));
+    const body = encodeJson({ self: this.self, known, quarantined } satisfies HeartbeatBody);
     // Dead members are heartbeated too: if they are only cut off, both sides find each other again.
     for (const m of this.table.values()) this.components.endpoint.notify(m.addr, MessageType.HEARTBEAT, body);
   }
@@ -164,13 +199,26 @@ export class HeartbeatMembership implements Membership {
     const m = this.table.get(info.id);
     if (!m) {
       if (this.table.size >= MEMBERS_MAX) return;
-      const fresh: Member = { ...info, state: 'alive', lastHeardAtMs: now, stateSinceMs: now };
+      const q = this.quarantines.get(info.id);
+      const fresh: Member = { ...info, state: q !== undefined && info.incarnation <= q ? 'quarantined' : 'alive', lastHeardAtMs: now, stateSinceMs: now };
       this.table.set(info.id, fresh);
       this.emit('member-joined', fresh);
       return;
     }
     if (info.incarnation < m.incarnation) return;
+    const roleBefore = m.role;
     Object.assign(m, info, { lastHeardAtMs: now });
+    if (roleBefore !== m.role) this.emit('role-changed', m);
+    const q = this.quarantines.get(m.id);
+    if (q !== undefined) {
+      if (info.incarnation <= q) return; // still quarantined: heard, but not trusted
+      // Back with a higher incarnation: it scrubbed itself clean on restart.
+      this.quarantines.delete(m.id);
+      m.state = 'alive';
+      m.stateSinceMs = now;
+      this.emit('quarantine-lifted', m);
+      return;
+    }
     if (m.state === 'suspect' || m.state === 'dead') {
       m.state = 'alive';
       m.stateSinceMs = now;
@@ -189,6 +237,7 @@ export class HeartbeatMembership implements Membership {
     const { failureTimeoutMs, suspicionMs } = this.init.config;
     for (const m of this.table.values()) {
       const silentMs = now - m.lastHeardAtMs;
+      if (m.state === 'quarantined') continue;
       if (m.state === 'alive' && silentMs > failureTimeoutMs) {
         m.state = 'suspect';
         m.stateSinceMs = now;

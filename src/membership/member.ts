@@ -15,6 +15,10 @@ export interface MemberInfo {
   chunks: number;
   bytes: number;
   capacityBytes: number;
+  /** The role it announced it is about to take (differentiation), if any. */
+  intent?: Role | null;
+  /** When it announced that intent (wall ms). */
+  intentAtMs?: number;
 }
 
 /** A member as this cell sees it. */
@@ -26,7 +30,14 @@ export interface Member extends MemberInfo {
   stateSinceMs: number;
 }
 
-export type MembershipEventType = 'member-joined' | 'member-suspected' | 'member-died' | 'member-recovered';
+export type MembershipEventType =
+  | 'member-joined'
+  | 'member-suspected'
+  | 'member-died'
+  | 'member-recovered'
+  | 'member-quarantined'
+  | 'quarantine-lifted'
+  | 'role-changed';
 
 export interface MembershipEvent {
   type: MembershipEventType;
@@ -47,6 +58,12 @@ export interface Membership {
   /** Updates what this cell says about itself (role, usage). */
   updateSelf(patch: Partial<Omit<MemberInfo, 'id' | 'addr' | 'incarnation'>>): void;
   onEvent(listener: (e: MembershipEvent) => void): void;
+  /**
+   * Marks a member quarantined at its current incarnation: sticky until it
+   * comes back with a higher one (a restart after rehabilitation).
+   */
+  quarantine(id: CellId, incarnation: number): void;
+  isQuarantined(id: CellId): boolean;
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -60,7 +77,10 @@ export function parseMemberInfo(v: unknown): MemberInfo | null {
     return null;
   }
   if (!(ROLES as readonly unknown[]).includes(o.role)) return null;
+  const intent = (ROLES as readonly unknown[]).includes(o.intent) ? (o.intent as Role) : null;
   return {
+    intent,
+    intentAtMs: intent && isCount(o.intentAtMs) ? o.intentAtMs : 0,
     id: o.id,
     addr: o.addr,
     incarnation: o.incarnation,

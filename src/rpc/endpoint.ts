@@ -160,7 +160,7 @@ export class Endpoint {
   private housekeeping: TimerHandle | null = null;
   private stopped = false;
   /** Messages from senders this returns false for are dropped (quarantine). */
-  acceptSender: (sender: CellId) => boolean = () => true;
+  acceptSender: (sender: CellId, type: MessageType) => boolean = () => true;
 
   constructor(private readonly components: EndpointComponents, private readonly init: EndpointInit) {
     this.log = logger('wire', init.logPrefix);
@@ -444,7 +444,7 @@ export class Endpoint {
     const verdict = this.replay.check(f.sender, f.timestamp, this.components.clock.wallNow());
     if (verdict !== 'ok') return this.drop(verdict, from);
     if (f.sender === this.init.id) return this.drop('replayed', from);
-    if (!this.acceptSender(f.sender)) return this.drop('quarantined', from);
+    if (!this.acceptSender(f.sender, f.type)) return this.drop('quarantined', from);
     this.counters.framesReceived++;
     this.counters.bytesReceived += data.length;
     try {

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
-import { CellError, assert, chunkKeyOf, defaultConfig, isChunkKey, logger, type ChunkKey, type ChunkMeta } from '../core/index.js';
+import { CellError, assert, chunkKeyOf, defaultConfig, isCellError, isChunkKey, logger, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { writeFileAtomic } from './atomic.js';
 
 export interface ChunkStoreInit {
@@ -13,6 +13,9 @@ export interface ChunkStoreInit {
   defaultReplicas?: number;
   logPrefix?: string;
 }
+
+/** Corrupt keys remembered as evidence; the oldest is forgotten first. */
+const CORRUPT_MARKS_MAX = 4096;
 
 export interface StoreStats {
   chunks: number;
@@ -45,6 +48,8 @@ export class ChunkStore {
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
   private corruptFound = 0;
+  /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
+  private readonly corrupt = new Map<ChunkKey, string>();
   private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
   private readonly log;
 
@@ -132,6 +137,7 @@ export class ChunkStore {
       if (meta) await this.mergeMeta(key, meta);
       return 'exists';
     }
+    this.corrupt.delete(key);
     const inProgress = this.writing.get(key);
     if (inProgress) {
       await inProgress;
@@ -162,6 +168,7 @@ export class ChunkStore {
 
   /** Reads and verifies a chunk. A mismatch moves the file aside and throws CHUNK_CORRUPT. */
   async get(key: ChunkKey): Promise<Buffer> {
+    if (this.corrupt.has(key)) throw CellError.CHUNK_CORRUPT(key);
     if (!this.index.has(key)) throw CellError.CHUNK_NOT_FOUND(key);
     let data: Buffer;
     try {
@@ -197,8 +204,33 @@ export class ChunkStore {
     assert(this.bytesUsed >= 0, 'store byte accounting went negative');
   }
 
+  /** Keys found corrupt and not replaced yet, with the digest seen. */
+  corruptKeys(): Map<ChunkKey, string> {
+    return new Map(this.corrupt);
+  }
+
+  /**
+   * Re-hashes every chunk (rehabilitation): corrupt ones are moved aside and
+   * forgotten, so only verified bytes remain. Returns how many were removed.
+   */
+  async scrubAll(): Promise<number> {
+    let removed = 0;
+    for (const key of [...this.index.keys()]) {
+      try {
+        await this.get(key);
+      } catch (err) {
+        if (isCellError(err, 'CHUNK_CORRUPT')) removed++;
+      }
+    }
+    // Rehabilitated: the marks served as evidence; the chunks will be healed back from healthy copies.
+    this.corrupt.clear();
+    return removed;
+  }
+
   private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<void> {
     const movedTo = path.join(this.init.dir, 'corrupt', `${key}.${Date.now()}`);
+    this.corrupt.set(key, digestSeen);
+    if (this.corrupt.size > CORRUPT_MARKS_MAX) this.corrupt.delete(this.corrupt.keys().next().value!);
     this.forget(key);
     await rename(this.pathOf(key), movedTo).catch(() => {});
     this.corruptFound++;

@@ -19,6 +19,8 @@ export enum MessageType {
   REC_GET = 14,
   REC_SCAN = 15,
   REC_SYNC = 16,
+  ALERT = 17,
+  CONFIRMED = 18,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

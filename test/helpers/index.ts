@@ -86,7 +86,9 @@ export async function swarmUp(t: ExecutionContext, cells: number, extra: string[
     await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
-  const r = await cli(['swarm', 'up', '--home', home, '--cells', String(cells), '--base-port', '0', ...extra]);
+  // Most scenarios are about storage: pin it, unless the test says otherwise (differentiation tests pass --role or none).
+  const role = extra.includes('--role') || extra.includes('--differentiate') ? [] : ['--role', 'storage'];
+  const r = await cli(['swarm', 'up', '--home', home, '--cells', String(cells), '--base-port', '0', ...role, ...extra.filter((a) => a !== '--differentiate')]);
   if (r.code !== 0) throw new Error(`swarm up failed: ${r.stderr}`);
   return home;
 }

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { Cell } from '../../cell/index.js';
+import { writeFile } from 'node:fs/promises';
+import { Cell, QUARANTINE_MARKER, loadRole } from '../../cell/index.js';
 import { parseAddr, type Addr } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
@@ -22,7 +23,7 @@ interface StartOptions extends CellConfigOptions {
   host: string;
   port: number;
   join?: string;
-  role: Role;
+  role?: Role;
   daemon?: boolean;
   printConfig?: boolean;
 }
@@ -39,7 +40,7 @@ export function registerCell(program: Command): void {
       .addOption(new Option('--port <port>', 'UDP port (0 = any free port)').argParser(parseIntArg(0, 65535)).default(0))
       .option('--host <ip>', 'address to bind and advertise', '127.0.0.1')
       .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
-      .addOption(new Option('--role <role>', 'role to take').choices(ROLES as string[]).default('storage'))
+      .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
       .option('--print-config', 'print the effective configuration as JSON and exit'),
   ).action(async (opts: StartOptions) => {
@@ -54,13 +55,15 @@ export function registerCell(program: Command): void {
     const key = await loadKey(home);
     const seeds = joined ?? (await otherCells(home, dataDir));
     if (opts.daemon) {
-      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, '--role', opts.role, '--join', seeds.join(','), ...cellConfigArgs(opts)];
+      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
       await record(home, dataDir, ready);
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
       return;
     }
-    const c = await Cell.start({ dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role: opts.role });
+    const saved = opts.role ? null : await loadRole(dataDir);
+    const role = opts.role ?? saved?.role ?? 'stem';
+    const c = await Cell.start({ dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true });
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid };
     await record(home, dataDir, ready);
     console.log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
@@ -70,6 +73,25 @@ export function registerCell(program: Command): void {
     }
     await untilSignal(c);
   });
+
+  cell
+    .command('rehab')
+    .description('rehabilitate a quarantined cell: stop it, scrub its whole store (corrupt chunks are removed), restart it with a new incarnation')
+    .addOption(homeOption())
+    .requiredOption('--data <dir>', "the cell's data directory")
+    .action(async (opts: { home: string; data: string }) => {
+      const home = resolveHome(opts);
+      const dataDir = path.resolve(opts.data);
+      const entry = (await readSwarm(home)).cells.find((c) => c.data === dataDir);
+      if (!entry) usage(`${dataDir} is not a cell of ${home} (see swarm.json)`);
+      const pid = await stopCellDaemon(dataDir);
+      if (pid !== null) console.log(`stopped cell in ${dataDir} (pid ${pid})`);
+      // The marker makes the next start scrub the store before the cell serves.
+      await writeFile(path.join(dataDir, QUARANTINE_MARKER), `${Date.now()}\n`);
+      const seeds = await otherCells(home, dataDir);
+      const ready = await spawnCellDaemon(dataDir, ['--home', home, '--data', dataDir, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(',')]);
+      console.log(`cell ${ready.id} rehabilitated: store scrubbed, serving on ${ready.addr} with a new incarnation (pid ${ready.pid})`);
+    });
 
   cell
     .command('stop')

@@ -12,7 +12,7 @@ interface UpOptions extends CellConfigOptions {
   cells: number;
   basePort: number;
   host: string;
-  role: string;
+  role?: string;
 }
 
 export function registerSwarm(program: Command): void {
@@ -26,7 +26,7 @@ export function registerSwarm(program: Command): void {
       .addOption(new Option('--cells <n>', 'number of cells').argParser(parseIntArg(1, 256)).default(5))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
       .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
-      .addOption(new Option('--role <role>', 'role of new cells').choices(['storage', 'guard', 'stem']).default('storage')),
+      .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
   ).action(async (opts: UpOptions) => {
     const home = resolveHome(opts);
     cellConfigFrom(opts); // validate before starting anything
@@ -51,7 +51,7 @@ export function registerSwarm(program: Command): void {
     for (const e of entries) {
       const pid = await readPid(e.data);
       if (pid !== null && isProcessAlive(pid)) continue;
-      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, '--role', opts.role, '--join', live.join(','), ...cellConfigArgs(opts)];
+      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(e.data, args);
       const { host, port } = parseAddr(ready.addr);
       await recordCell(home, { ...e, host, port });

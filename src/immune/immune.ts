@@ -1,0 +1,299 @@
+import { LRUCache } from 'lru-cache';
+import {
+  TokenBucket,
+  chunkKeyOf,
+  isCellError,
+  isCellId,
+  isChunkKey,
+  logger,
+  type CellId,
+  type ChunkKey,
+  type Clock,
+  type ImmuneConfig,
+  type Rng,
+  type TimerHandle,
+} from '../core/index.js';
+import type { Member, Membership } from '../membership/index.js';
+import type { Endpoint } from '../rpc/index.js';
+import type { ChunkStore } from '../store/index.js';
+import { LIST_LIMIT_MAX, MessageType, decodeJson, decodeListReply, encodeHas, encodeJson, encodeKey, encodeList, decodeHasReply } from '../wire/index.js';
+
+/** An accusation with its evidence. */
+export interface Alert {
+  accused: CellId;
+  key: ChunkKey;
+  /** SHA-256 of what the accused returned, or "corrupt" when it reported the corruption itself. */
+  digestSeen: string;
+  reporter: CellId;
+}
+
+/** An alert another member checked for itself against the accused. */
+export interface Confirmation extends Alert {
+  confirmer: CellId;
+}
+
+export interface ImmuneComponents {
+  clock: Clock;
+  rng: Rng;
+  endpoint: Endpoint;
+  store: ChunkStore;
+  membership: Membership;
+}
+
+export interface ImmuneInit {
+  config: ImmuneConfig;
+  onEvent: (type: string, cellId: CellId, detail: string) => void;
+  /** A corruption was confirmed: time to replace the bad copy (healing). */
+  onConfirmed: (c: Confirmation) => void;
+  /** This cell has been quarantined: remember it so that it scrubs itself on its next start. */
+  onSelfQuarantined: () => void;
+  logPrefix?: string;
+}
+
+export interface ScrubStats {
+  passes: number;
+  chunks: number;
+  bytes: number;
+  alertsRaised: number;
+  confirmed: number;
+  rejected: number;
+  /** Progress of the current pass, 0..1. */
+  passProgress: number;
+}
+
+const CONFIRMERS_MAX = 2;
+const REQUEST_TIMEOUT_MS = 2_000;
+
+function parseAlert(v: unknown): Alert | null {
+  const o = v as Partial<Confirmation> | null;
+  if (!o || !isCellId(o.accused) || !isChunkKey(o.key) || !isCellId(o.reporter) || typeof o.digestSeen !== 'string') return null;
+  return { accused: o.accused, key: o.key, digestSeen: o.digestSeen.slice(0, 64), reporter: o.reporter };
+}
+
+function parseConfirmation(v: unknown): Confirmation | null {
+  const a = parseAlert(v);
+  const confirmer = (v as Partial<Confirmation>).confirmer;
+  return a && isCellId(confirmer) ? { ...a, confirmer } : null;
+}
+
+/**
+ * The immune system, in every cell. Guards scrub storage cells at a bounded
+ * rate; a mismatch (or a cell reporting its own corruption) becomes an ALERT
+ * with its evidence, sent to a second guard, or with one guard to the cells
+ * holding other copies. They confirm by fetching the chunk from the accused
+ * themselves; only a confirmation counts, so one faulty guard cannot expel a
+ * healthy cell. Every member counts confirmed corruptions per cell and
+ * quarantines a cell at the threshold.
+ */
+export class Immune {
+  readonly stats: ScrubStats = { passes: 0, chunks: 0, bytes: 0, alertsRaised: 0, confirmed: 0, rejected: 0, passProgress: 0 };
+  private readonly log;
+  private readonly bucket: TokenBucket;
+  private readonly timers: TimerHandle[] = [];
+  /** Confirmed corrupt keys per accused cell (bounded). */
+  private readonly confirmedKeys = new LRUCache<CellId, Set<ChunkKey>>({ max: 1024 });
+  /** Alerts checked recently, so repeats are not fetched again. */
+  private readonly checked = new LRUCache<string, boolean>({ max: 4096, ttl: 60_000 });
+  private scrubbing: Promise<void> | null = null;
+  private stopped = true;
+
+  constructor(private readonly components: ImmuneComponents, private readonly init: ImmuneInit) {
+    this.log = logger('immune', init.logPrefix);
+    this.bucket = new TokenBucket(components.clock, init.config.scrubBytesPerSec);
+  }
+
+  private get self(): Member {
+    return this.components.membership.members()[0]!;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const { endpoint, store, clock, rng } = this.components;
+    endpoint.handle(MessageType.ALERT, (req) => {
+      const alert = decodeJson(req.body, parseAlert);
+      if (alert) void this.confirm(alert);
+      return Buffer.alloc(0);
+    });
+    endpoint.onNotify(MessageType.CONFIRMED, (msg) => {
+      const c = decodeJson(msg.body, parseConfirmation);
+      if (c) this.onConfirmation(c);
+    });
+    store.onCorruption((r) => {
+      // A storage cell that finds corruption on its own disk says so.
+      void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
+    });
+    const period = this.init.config.scrubPeriodMs;
+    this.timers.push(clock.setTimeout(() => this.scrubLoop(), rng.int(Math.min(period, 2_000))));
+    if (this.init.config.testFalseAlertMs > 0) {
+      this.timers.push(clock.setInterval(() => void this.falseAlert(), this.init.config.testFalseAlertMs));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.splice(0)) t.clear();
+    await this.scrubbing?.catch(() => {});
+  }
+
+  // ---- scrubbing (guards) ----
+
+  private scrubLoop(): void {
+    if (this.stopped) return;
+    const started = this.components.clock.now();
+    this.scrubbing = (this.self.role === 'guard' ? this.scrubPass() : Promise.resolve())
+      .catch((err: Error) => this.log('scrub pass failed: %s', err.message))
+      .finally(() => {
+        this.scrubbing = null;
+        const elapsed = this.components.clock.now() - started;
+        if (!this.stopped) this.timers.push(this.components.clock.setTimeout(() => this.scrubLoop(), Math.max(1_000, this.init.config.scrubPeriodMs - elapsed)));
+      });
+  }
+
+  private storageCells(): Member[] {
+    return this.components.membership.members().filter((m) => m.role === 'storage' && m.state === 'alive');
+  }
+
+  /** One pass: every chunk of every live storage cell, fetched from that cell and re-hashed, at the scrub rate. */
+  private async scrubPass(): Promise<void> {
+    const cells = this.storageCells();
+    this.stats.passProgress = 0;
+    for (const [i, cell] of cells.entries()) {
+      let after: ChunkKey | null = null;
+      for (;;) {
+        if (this.stopped || this.self.role !== 'guard') return;
+        const page = await this.list(cell, after);
+        if (!page) break;
+        for (const key of page) {
+          if (this.stopped) return;
+          await this.scrubOne(cell, key);
+        }
+        if (page.length < LIST_LIMIT_MAX) break;
+        after = page[page.length - 1]!;
+      }
+      this.stats.passProgress = (i + 1) / cells.length;
+    }
+    this.stats.passes++;
+    this.init.onEvent('scrub-pass-finished', this.self.id, `${cells.length} cells, ${this.stats.chunks} chunks checked in all`);
+  }
+
+  private async list(cell: Member, after: ChunkKey | null): Promise<ChunkKey[] | null> {
+    try {
+      const body = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_LIST, encodeList(after, LIST_LIMIT_MAX), { timeoutMs: REQUEST_TIMEOUT_MS });
+      return decodeListReply(body)?.map((e) => e.key) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async scrubOne(cell: Member, key: ChunkKey): Promise<void> {
+    const verdict = await this.fetchVerdict(cell, key);
+    if (verdict.kind === 'unreachable' || verdict.kind === 'absent') return;
+    await this.bucket.take(verdict.bytes);
+    this.stats.chunks++;
+    this.stats.bytes += verdict.bytes;
+    if (verdict.kind === 'bad') {
+      this.init.onEvent('corruption-detected', cell.id, `chunk ${key.slice(0, 12)} on ${cell.addr}: ${verdict.digestSeen.slice(0, 12)}`);
+      await this.raise({ accused: cell.id, key, digestSeen: verdict.digestSeen, reporter: this.self.id });
+    }
+  }
+
+  /** Fetches a chunk from one cell and judges it. */
+  private async fetchVerdict(
+    cell: Member,
+    key: ChunkKey,
+  ): Promise<{ kind: 'good'; bytes: number } | { kind: 'bad'; bytes: number; digestSeen: string } | { kind: 'absent' } | { kind: 'unreachable' }> {
+    try {
+      const data = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs: REQUEST_TIMEOUT_MS });
+      const digest = chunkKeyOf(data);
+      return digest === key ? { kind: 'good', bytes: data.length } : { kind: 'bad', bytes: data.length, digestSeen: digest };
+    } catch (err) {
+      if (isCellError(err, 'CHUNK_CORRUPT')) return { kind: 'bad', bytes: 0, digestSeen: 'corrupt' };
+      if (isCellError(err, 'CHUNK_NOT_FOUND')) return { kind: 'absent' };
+      return { kind: 'unreachable' };
+    }
+  }
+
+  // ---- alerts ----
+
+  /** Sends an alert to those who can confirm it: another guard, or else the holders of other copies. */
+  private async raise(alert: Alert): Promise<void> {
+    const { membership, endpoint } = this.components;
+    const others = membership.members().filter((m) => m.state === 'alive' && m.id !== alert.accused && m.id !== alert.reporter);
+    let confirmers = others.filter((m) => m.role === 'guard');
+    if (confirmers.length === 0) {
+      const holders = await Promise.all(
+        others
+          .filter((m) => m.role === 'storage')
+          .map(async (m) => {
+            try {
+              const reply = await endpoint.request(m.addr, MessageType.CHUNK_HAS, encodeHas([alert.key]), { timeoutMs: REQUEST_TIMEOUT_MS });
+              return decodeHasReply(reply, 1)?.[0] ? m : null;
+            } catch {
+              return null;
+            }
+          }),
+      );
+      confirmers = holders.filter((m): m is Member => m !== null);
+    }
+    confirmers = confirmers.slice(0, CONFIRMERS_MAX);
+    this.stats.alertsRaised++;
+    this.init.onEvent('alert-raised', alert.accused, `chunk ${alert.key.slice(0, 12)} by ${alert.reporter.slice(0, 8)}, to ${confirmers.length} confirmer(s)`);
+    await Promise.all(
+      confirmers.map((m) => endpoint.request(m.addr, MessageType.ALERT, encodeJson(alert), { timeoutMs: REQUEST_TIMEOUT_MS }).catch(() => undefined)),
+    );
+  }
+
+  /** Checks an alert against the accused itself; only what we see with our own request counts. */
+  private async confirm(alert: Alert): Promise<void> {
+    const id = `${alert.accused}|${alert.key}`;
+    if (this.checked.has(id)) return;
+    this.checked.set(id, true);
+    const accused = this.components.membership.get(alert.accused);
+    if (!accused || accused.id === this.self.id) return;
+    const verdict = await this.fetchVerdict(accused, alert.key);
+    if (verdict.kind !== 'bad') {
+      this.stats.rejected++;
+      this.init.onEvent('alert-rejected', alert.accused, `chunk ${alert.key.slice(0, 12)} from ${alert.reporter.slice(0, 8)}: the accused's copy is ${verdict.kind}`);
+      return;
+    }
+    const c: Confirmation = { ...alert, digestSeen: verdict.digestSeen, confirmer: this.self.id };
+    const body = encodeJson(c);
+    for (const m of this.components.membership.members()) if (m.id !== this.self.id && m.state !== 'dead') this.components.endpoint.notify(m.addr, MessageType.CONFIRMED, body);
+    this.onConfirmation(c);
+  }
+
+  private onConfirmation(c: Confirmation): void {
+    const { membership } = this.components;
+    let keys = this.confirmedKeys.get(c.accused);
+    if (!keys) {
+      keys = new Set();
+      this.confirmedKeys.set(c.accused, keys);
+    }
+    if (keys.has(c.key)) return;
+    keys.add(c.key);
+    this.stats.confirmed++;
+    this.init.onEvent('alert-confirmed', c.accused, `chunk ${c.key.slice(0, 12)}: reported by ${c.reporter.slice(0, 8)}, confirmed by ${c.confirmer.slice(0, 8)} (${keys.size}/${this.init.config.quarantineAfter})`);
+    this.init.onConfirmed(c);
+    if (keys.size < this.init.config.quarantineAfter) return;
+    if (c.accused === this.self.id) {
+      this.init.onSelfQuarantined();
+      return;
+    }
+    const accused = membership.get(c.accused);
+    if (accused && accused.state !== 'quarantined') membership.quarantine(accused.id, accused.incarnation);
+  }
+
+  /** Test hook: accuse a healthy storage cell of a chunk it holds, with made-up evidence. */
+  private async falseAlert(): Promise<void> {
+    if (this.self.role !== 'guard') return;
+    const cells = this.storageCells();
+    if (cells.length === 0) return;
+    const victim = cells[this.components.rng.int(cells.length)]!;
+    const keys = await this.list(victim, null);
+    if (!keys || keys.length === 0) return;
+    const key = keys[this.components.rng.int(keys.length)]!;
+    this.log('test hook: false alert against %s', victim.addr);
+    await this.raise({ accused: victim.id, key, digestSeen: '0'.repeat(64), reporter: this.self.id });
+  }
+}

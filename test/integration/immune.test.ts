@@ -1,0 +1,116 @@
+import test from 'ava';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CellStatus } from '../../src/cell/index.js';
+import { SwarmClient } from '../../src/client/index.js';
+import { cli, eventually, fsckJson, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+
+const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
+const SCRUB_PERIOD_MS = 3_000;
+
+interface Swarm {
+  home: string;
+  cells: SwarmCellEntry[];
+  client: SwarmClient;
+}
+
+/** 4 pinned storage cells and 1 pinned guard (cell-5), fast scrubbing, quarantine at the first confirmed corruption. */
+async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = []): Promise<Swarm> {
+  const home = await swarmUp(t, 4, [...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1']);
+  const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1', ...extra]);
+  t.is(r.code, 0, r.stderr);
+  t.teardown(() => cli(['cell', 'stop', '--home', home, '--data', path.join(home, 'cells', 'guard')]).then(() => undefined));
+  const client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds: (await swarmCells(home)).map((c) => `${c.host}:${c.port}`) });
+  t.teardown(() => client.close());
+  return { home, cells: await swarmCells(home), client };
+}
+
+async function views(s: Swarm): Promise<CellStatus[]> {
+  const all = await Promise.all(s.cells.map((c) => s.client.status([`${c.host}:${c.port}`]).catch(() => null)));
+  return all.filter((v): v is CellStatus => v !== null);
+}
+
+async function chunkFiles(cell: SwarmCellEntry): Promise<string[]> {
+  const root = path.join(cell.data, 'chunks');
+  const out: string[] = [];
+  for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) out.push(path.join(root, sub, f));
+  return out;
+}
+
+test.serial('a corrupt chunk on disk: found by a guard within a scrub period, confirmed, the cell quarantined, its chunks re-replicated, every file intact', async (t) => {
+  const dir = await tmpDir(t);
+  const s = await immuneSwarm(t);
+  const file = await randomFile(dir, 'data', 6 * 1024 * 1024);
+  const put = await cli(['put', '--home', s.home, file]);
+  t.is(put.code, 0, put.stderr);
+  const id = put.stdout.trim();
+  const victim = s.cells[0]!;
+  const victimId = JSON.parse(await readFile(path.join(victim.data, 'identity.json'), 'utf8')).id as string;
+  const target = (await chunkFiles(victim))[0]!;
+  const bytes = await readFile(target);
+  bytes[100] ^= 0xff;
+  await writeFile(target, bytes);
+  const corruptedAt = Date.now();
+
+  await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every((v) => v.members.find((m) => m.id === victimId)?.state === 'quarantined'), 3 * SCRUB_PERIOD_MS + 10_000, 'quarantined everywhere', 200);
+  t.log(`quarantined everywhere ${Date.now() - corruptedAt} ms after the corruption`);
+  const status = await cli(['swarm', 'status', '--home', s.home, '--json']);
+  t.true((JSON.parse(status.stdout) as { cells: { id: string; state: string }[] }).cells.some((c) => c.id === victimId && c.state === 'quarantined'), 'swarm status shows it');
+  const events = (await views(s)).flatMap((v) => v.events.map((e) => e.type));
+  for (const e of ['corruption-detected', 'alert-raised', 'alert-confirmed', 'member-quarantined']) t.true(events.includes(e), `event ${e}`);
+
+  await eventually(async () => (await fsckJson(s.home)).code === 0, 30_000, 'fsck clean without the quarantined cell', 500);
+  const out = path.join(dir, 'out');
+  const get = await cli(['get', '--home', s.home, id, '-o', out]);
+  t.is(get.code, 0, get.stderr);
+  t.true((await readFile(out)).equals(await readFile(file)));
+
+  // Rehabilitation: scrub, new incarnation, quarantine lifted.
+  const rehab = await cli(['cell', 'rehab', '--home', s.home, '--data', victim.data]);
+  t.is(rehab.code, 0, rehab.stderr);
+  t.regex(rehab.stdout, /rehabilitated/);
+  await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every((v) => v.members.find((m) => m.id === victimId)?.state === 'alive'), 15_000, 'quarantine lifted', 200);
+  t.true((await chunkFiles(victim)).every((f) => !f.endsWith(path.basename(target))), 'the corrupt chunk is gone from its disk');
+});
+
+test.serial('a guard that sends false alerts does not get a healthy cell quarantined', async (t) => {
+  const dir = await tmpDir(t);
+  const s = await immuneSwarm(t, ['--test-false-alert-ms', '500']);
+  const put = await cli(['put', '--home', s.home, await randomFile(dir, 'data', 3 * 1024 * 1024)]);
+  t.is(put.code, 0, put.stderr);
+  await eventually(async () => (await views(s)).flatMap((v) => v.events).filter((e) => e.type === 'alert-rejected').length >= 3, 20_000, 'false alerts rejected', 250);
+  const all = await views(s);
+  t.true(all.every((v) => v.members.every((m) => m.state !== 'quarantined')), 'nobody quarantined');
+  t.false(all.flatMap((v) => v.events).some((e) => e.type === 'alert-confirmed'));
+});
+
+test.serial('8 stem cells settle to R storage and a guard, stay put for a steady minute, and replace lost guards and storage', async (t) => {
+  const home = await swarmUp(t, 8, ['--differentiate']);
+  const roles = async () => {
+    const r = await cli(['swarm', 'status', '--home', home, '--json']);
+    return (JSON.parse(r.stdout) as { cells: { id: string; pid: number; role: string; state: string }[] }).cells;
+  };
+  const settled = await eventually<{ id: string; pid: number; role: string; state: string }[] | null>(async () => {
+    const c = await roles();
+    const storage = c.filter((x) => x.role === 'storage').length;
+    const guards = c.filter((x) => x.role === 'guard').length;
+    return storage >= 3 && guards === 1 ? c : null;
+  }, 30_000, 'roles settled', 250);
+  if (!settled) return;
+  t.log(`settled: ${settled.map((c) => c.role).sort().join(', ')}`);
+  const snapshot = JSON.stringify(settled.map((c) => [c.id, c.role]).sort());
+  const steadyUntil = Date.now() + 60_000;
+  while (Date.now() < steadyUntil) {
+    await new Promise((r) => setTimeout(r, 5_000));
+    t.is(JSON.stringify((await roles()).map((c) => [c.id, c.role]).sort()), snapshot, 'no role change in a steady minute');
+  }
+  const guard = settled.find((c) => c.role === 'guard')!;
+  const storage = settled.find((c) => c.role === 'storage')!;
+  process.kill(guard.pid, 'SIGKILL');
+  process.kill(storage.pid, 'SIGKILL');
+  await eventually(async () => {
+    const c = (await roles()).filter((x) => x.state === 'alive');
+    return c.filter((x) => x.role === 'guard').length === 1 && c.filter((x) => x.role === 'storage').length >= 3;
+  }, 30_000, 'a stem cell became guard and one became storage', 250);
+  t.pass();
+});
