@@ -279,6 +279,14 @@ export class Cell {
       });
       return encodeJson(need);
     });
+    endpoint.handle(MessageType.FAULTS, (req) => {
+      const f = decodeJson(req.body, (v) => v as Partial<Record<'lossRate' | 'dupRate' | 'reorderRate', unknown>>);
+      const rate = (x: unknown) => (typeof x === 'number' && x >= 0 && x < 1 ? x : 0);
+      if (!f) throw CellError.BAD_REQUEST();
+      this.transport.faults = { ...this.transport.faults, lossRate: rate(f.lossRate), dupRate: rate(f.dupRate), reorderRate: rate(f.reorderRate) };
+      this.events.record({ atMs: clock.wallNow(), type: 'faults-set', cellId: this.id, detail: `loss ${rate(f.lossRate)}, dup ${rate(f.dupRate)}, reorder ${rate(f.reorderRate)}` });
+      return Buffer.alloc(0);
+    });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {

@@ -18,6 +18,8 @@ export interface CellEntry {
   data: string;
   host: string;
   port: number;
+  /** The settings the cell was started with (config flags), so a restart keeps them. */
+  args?: string[];
 }
 
 export const KEY_FILE = 'swarm.key';

@@ -4,6 +4,7 @@ import { CellError } from '../core/index.js';
 import { registerCell } from './commands/cell.js';
 import { registerFiles } from './commands/files.js';
 import { registerMount } from './commands/mount.js';
+import { registerDemo, registerFaces } from './commands/faces.js';
 import { registerInit } from './commands/init.js';
 import { registerSwarm } from './commands/swarm.js';
 import { UsageError } from './errors.js';
@@ -21,6 +22,8 @@ export function buildProgram(): Command {
   registerSwarm(program);
   registerFiles(program);
   registerMount(program);
+  registerFaces(program);
+  registerDemo(program);
   // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.
   const override = (cmd: Command) => {
     cmd.exitOverride();

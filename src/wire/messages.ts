@@ -17,6 +17,9 @@
  * REC_SCAN     request: JSON {prefix, after, limit}                 response: JSON [{k, v, d}], keys ascending
  * REC_SYNC     request: JSON [{k, v}] what the sender holds          response: JSON [index], those the receiver
  *                                                                   lacks or holds older (anti-entropy)
+ * ALERT        request: JSON {accused, key, digestSeen, reporter}     response: empty
+ * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
+ * FAULTS       request: JSON {lossRate, dupRate, reorderRate}     response: empty (chaos: wire fault injection)
  */
 import { HAS_KEYS_MAX, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';

@@ -21,6 +21,7 @@ export enum MessageType {
   REC_SYNC = 16,
   ALERT = 17,
   CONFIRMED = 18,
+  FAULTS = 19,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

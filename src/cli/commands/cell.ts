@@ -57,7 +57,7 @@ export function registerCell(program: Command): void {
     if (opts.daemon) {
       const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
-      await record(home, dataDir, ready);
+      await record(home, dataDir, ready, cellConfigArgs(opts));
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
       return;
     }
@@ -89,7 +89,7 @@ export function registerCell(program: Command): void {
       // The marker makes the next start scrub the store before the cell serves.
       await writeFile(path.join(dataDir, QUARANTINE_MARKER), `${Date.now()}\n`);
       const seeds = await otherCells(home, dataDir);
-      const ready = await spawnCellDaemon(dataDir, ['--home', home, '--data', dataDir, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(',')]);
+      const ready = await spawnCellDaemon(dataDir, ['--home', home, '--data', dataDir, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(','), ...(entry.args ?? [])]);
       console.log(`cell ${ready.id} rehabilitated: store scrubbed, serving on ${ready.addr} with a new incarnation (pid ${ready.pid})`);
     });
 
@@ -121,9 +121,10 @@ async function otherCells(home: string, dataDir: string): Promise<Addr[]> {
   return (await readSwarm(home)).cells.filter((c) => c.data !== dataDir).map(cellAddr);
 }
 
-async function record(home: string, dataDir: string, ready: ReadyMessage): Promise<void> {
+async function record(home: string, dataDir: string, ready: ReadyMessage, args?: string[]): Promise<void> {
   const { host, port } = parseAddr(ready.addr);
-  await recordCell(home, { name: path.basename(dataDir), data: dataDir, host, port });
+  const before = (await readSwarm(home)).cells.find((c) => c.data === dataDir);
+  await recordCell(home, { name: path.basename(dataDir), data: dataDir, host, port, args: args ?? before?.args });
 }
 
 /** Serves until SIGTERM or SIGINT, then stops in order; a second signal forces exit. */

@@ -7,13 +7,14 @@ import { defaultConfig } from '../../core/index.js';
 import { Mount, checkMountPoint, isMounted, unmountPath } from '../../mount/index.js';
 import { spawnDaemon } from '../daemon.js';
 import { cellAddr, loadKey, readSwarm } from '../home.js';
-import { homeOption, parseIntArg, resolveHome } from '../options.js';
+import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions {
   home: string;
   daemon?: boolean;
   replicas: number;
   writeQuorum: number;
+  cacheSize: number;
 }
 
 interface MountReady {
@@ -35,6 +36,7 @@ export function registerMount(program: Command): void {
     .option('--daemon', 'run in the background (log in <home>/mounts/)')
     .addOption(new Option('--replicas <n>', 'copies of each chunk and record written through this mount (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
     .addOption(new Option('--write-quorum <n>', 'chunk copies acknowledged before a write returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
+    .addOption(new Option('--cache-size <bytes>', 'verified chunks kept in memory for reads').argParser(parseBytes).default(defaultFsOptions(d).cacheBytesMax, '256M'))
     .action(async (dir: string, opts: MountOptions) => {
       const home = resolveHome(opts);
       const mountPoint = path.resolve(dir);
@@ -44,14 +46,14 @@ export function registerMount(program: Command): void {
         const logDir = path.join(home, 'mounts');
         await mkdir(logDir, { recursive: true });
         const name = createHash('sha256').update(mountPoint).digest('hex').slice(0, 12);
-        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum)];
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize)];
         const ready = await spawnDaemon<MountReady>(args, path.join(logDir, `${name}.log`), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
       }
       const seeds = (await readSwarm(home)).cells.map(cellAddr);
       const client = await SwarmClient.open({ swarmKey: key, seeds });
-      const fs = new SwarmFs(client, defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }));
+      const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }), cacheBytesMax: opts.cacheSize });
       let mount: Mount;
       try {
         await fs.init();

@@ -54,7 +54,7 @@ export function registerSwarm(program: Command): void {
       const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(e.data, args);
       const { host, port } = parseAddr(ready.addr);
-      await recordCell(home, { ...e, host, port });
+      await recordCell(home, { ...e, host, port, args: cellConfigArgs(opts) });
       live.push(ready.addr);
       console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
     }

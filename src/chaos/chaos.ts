@@ -1,0 +1,173 @@
+import { open, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { seededRng, type Rng } from '../core/index.js';
+
+/** A cell as chaos knows it (swarm.json). */
+export interface ChaosCell {
+  name: string;
+  data: string;
+}
+
+export interface ChaosOptions {
+  durationMs: number;
+  seed: number;
+  /** Mean time between kills (ms); 0 = none. */
+  killEveryMs: number;
+  /** A killed cell is restarted after this long (ms). */
+  restartAfterMs: number;
+  /** Mean time between chunk corruptions (ms); 0 = none. */
+  corruptEveryMs: number;
+  /** Cells dead at once, at most (so that no chunk can lose every copy). */
+  maxDead: number;
+  /** Wire fault injection inside every cell during the run. */
+  packets: { lossRate: number; dupRate: number; reorderRate: number };
+}
+
+/** What chaos does to the world; the CLI and the demo provide it. */
+export interface ChaosEnv {
+  cells(): Promise<ChaosCell[]>;
+  kill(cell: ChaosCell): Promise<number | null>;
+  restart(cell: ChaosCell): Promise<void>;
+  setFaults(faults: ChaosOptions['packets']): Promise<void>;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface ChaosAction {
+  /** Since the start (ms). */
+  atMs: number;
+  kind: 'kill' | 'restart' | 'corrupt' | 'faults' | 'skip';
+  cell: string;
+  detail: string;
+}
+
+export interface ChaosSummary {
+  kills: number;
+  restarts: number;
+  corruptions: number;
+  actions: ChaosAction[];
+}
+
+interface Planned {
+  atMs: number;
+  kind: 'kill' | 'corrupt' | 'restart';
+  cell?: ChaosCell;
+}
+
+/** Exponential-ish gaps around a mean, from the seeded generator. */
+function gap(rng: Rng, meanMs: number): number {
+  return meanMs * (0.5 + rng.next());
+}
+
+/**
+ * Chaos monkey: SIGKILLs random cells and restarts them after a delay,
+ * corrupts random chunk files on disk, and injects packet faults, for a
+ * bounded time. Every choice comes from one seeded generator over the cells
+ * sorted by name, so a seed replays the same actions. Never more than
+ * maxDead cells are down at once.
+ */
+export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: ChaosAction) => void, signal?: AbortSignal): Promise<ChaosSummary> {
+  const rng = seededRng(opts.seed);
+  const summary: ChaosSummary = { kills: 0, restarts: 0, corruptions: 0, actions: [] };
+  const start = env.now();
+  const act = (a: Omit<ChaosAction, 'atMs'>) => {
+    const action = { ...a, atMs: Math.round(env.now() - start) };
+    summary.actions.push(action);
+    onAction(action);
+  };
+  const cells = (await env.cells()).sort((a, b) => a.name.localeCompare(b.name));
+  const dead = new Set<string>();
+  const queue: Planned[] = [];
+  if (opts.killEveryMs > 0) queue.push({ atMs: gap(rng, opts.killEveryMs), kind: 'kill' });
+  if (opts.corruptEveryMs > 0) queue.push({ atMs: gap(rng, opts.corruptEveryMs), kind: 'corrupt' });
+  const faulty = opts.packets.lossRate > 0 || opts.packets.dupRate > 0 || opts.packets.reorderRate > 0;
+  if (faulty) {
+    await env.setFaults(opts.packets);
+    act({ kind: 'faults', cell: '*', detail: `loss ${opts.packets.lossRate}, dup ${opts.packets.dupRate}, reorder ${opts.packets.reorderRate}` });
+  }
+  try {
+    for (;;) {
+      queue.sort((a, b) => a.atMs - b.atMs);
+      const next = queue.shift();
+      if (!next || signal?.aborted) break;
+      const inRun = next.atMs <= opts.durationMs;
+      // Restarts still happen after the run ends: chaos leaves every cell running.
+      if (!inRun && next.kind !== 'restart') continue;
+      const wait = next.atMs - (env.now() - start);
+      if (wait > 0) await env.sleep(wait);
+      if (signal?.aborted && next.kind !== 'restart') break;
+      if (next.kind === 'kill') {
+        queue.push({ atMs: next.atMs + gap(rng, opts.killEveryMs), kind: 'kill' });
+        const alive = cells.filter((c) => !dead.has(c.name));
+        const victim = alive[rng.int(alive.length)];
+        if (!victim || dead.size >= opts.maxDead) {
+          act({ kind: 'skip', cell: victim?.name ?? '-', detail: `kill skipped: ${dead.size} cell(s) already down (max ${opts.maxDead})` });
+          continue;
+        }
+        const pid = await env.kill(victim);
+        if (pid === null) {
+          act({ kind: 'skip', cell: victim.name, detail: 'kill skipped: not running' });
+          continue;
+        }
+        dead.add(victim.name);
+        summary.kills++;
+        act({ kind: 'kill', cell: victim.name, detail: `SIGKILL pid ${pid}` });
+        queue.push({ atMs: next.atMs + opts.restartAfterMs, kind: 'restart', cell: victim });
+      } else if (next.kind === 'restart') {
+        await env.restart(next.cell!);
+        dead.delete(next.cell!.name);
+        summary.restarts++;
+        act({ kind: 'restart', cell: next.cell!.name, detail: 'started again' });
+        if (faulty) await env.setFaults(opts.packets);
+      } else {
+        queue.push({ atMs: next.atMs + gap(rng, opts.corruptEveryMs), kind: 'corrupt' });
+        const alive = cells.filter((c) => !dead.has(c.name));
+        const pick = rng.next();
+        const fileIndex = rng.next();
+        const done = await corruptOne(alive, pick, fileIndex);
+        if (done) {
+          summary.corruptions++;
+          act({ kind: 'corrupt', cell: done.cell, detail: `chunk ${done.key.slice(0, 12)}` });
+        } else {
+          act({ kind: 'skip', cell: '-', detail: 'corrupt skipped: no chunk on a running cell' });
+        }
+      }
+    }
+  } finally {
+    if (faulty) await env.setFaults({ lossRate: 0, dupRate: 0, reorderRate: 0 }).catch(() => undefined);
+  }
+  return summary;
+}
+
+async function chunkFiles(cell: ChaosCell): Promise<string[]> {
+  const root = path.join(cell.data, 'chunks');
+  const out: string[] = [];
+  for (const sub of (await readdir(root).catch(() => [] as string[])).sort()) {
+    for (const f of (await readdir(path.join(root, sub)).catch(() => [] as string[])).sort()) out.push(path.join(root, sub, f));
+  }
+  return out;
+}
+
+/** Flips bytes in the middle of one chunk file, in place (as a failing disk would). */
+async function corruptOne(cells: ChaosCell[], pick: number, fileIndex: number): Promise<{ cell: string; key: string } | null> {
+  const holders: { cell: ChaosCell; files: string[] }[] = [];
+  for (const c of cells) {
+    const files = await chunkFiles(c);
+    if (files.length > 0) holders.push({ cell: c, files });
+  }
+  if (holders.length === 0) return null;
+  const h = holders[Math.floor(pick * holders.length)]!;
+  const file = h.files[Math.floor(fileIndex * h.files.length)]!;
+  const fh = await open(file, 'r+');
+  try {
+    const { size } = await fh.stat();
+    const at = Math.floor(size / 2);
+    const buf = Buffer.alloc(Math.min(16, Math.max(1, size - at)));
+    await fh.read(buf, 0, buf.length, at);
+    for (let i = 0; i < buf.length; i++) buf[i] = buf[i]! ^ 0x5a;
+    await fh.write(buf, 0, buf.length, at);
+  } finally {
+    await fh.close();
+  }
+  return { cell: h.cell.name, key: path.basename(file) };
+}

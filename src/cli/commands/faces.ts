@@ -1,0 +1,116 @@
+import { Option, type Command } from 'commander';
+import { runChaos } from '../../chaos/index.js';
+import { SwarmClient } from '../../client/index.js';
+import { defaultConfig } from '../../core/index.js';
+import { Top } from '../../dashboard/index.js';
+import { formatReport, runDemo } from '../../demo/index.js';
+import { homeChaosEnv } from '../chaos-env.js';
+import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { homeOption, parseIntArg, parseRate, resolveHome } from '../options.js';
+
+async function openClient(home: string): Promise<{ client: SwarmClient; seeds: string[] }> {
+  const key = await loadKey(home);
+  const seeds = (await readSwarm(home)).cells.map(cellAddr);
+  return { client: await SwarmClient.open({ swarmKey: key, seeds }), seeds };
+}
+
+export function registerFaces(program: Command): void {
+  program
+    .command('top')
+    .description('live dashboard of the swarm (plain event lines when not a terminal)')
+    .addOption(homeOption())
+    .option('--json', 'stream events as JSON lines')
+    .option('--plain', 'timestamped event lines even on a terminal')
+    .action(async (opts: { home: string; json?: boolean; plain?: boolean }) => {
+      const home = resolveHome(opts);
+      const { client, seeds } = await openClient(home);
+      const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'tty';
+      const top = new Top({ client, seeds, mode, out: process.stdout, title: home });
+      top.start();
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      top.stop();
+      await client.close();
+    });
+
+  const d = defaultConfig();
+  program
+    .command('chaos')
+    .description('kill and restart random cells, corrupt random chunks, inject packet faults, for a while; prints every action')
+    .addOption(homeOption())
+    .addOption(new Option('--duration <s>', 'seconds to run').argParser(parseIntArg(1, 86_400)).default(60))
+    .addOption(new Option('--seed <n>', 'random seed: the same seed does the same actions').argParser(parseIntArg(0, 2 ** 31 - 1)))
+    .addOption(new Option('--kill-every <s>', 'mean seconds between kills (0 = none)').argParser(parseIntArg(0, 86_400)).default(15))
+    .addOption(new Option('--restart-after <s>', 'seconds before a killed cell is restarted').argParser(parseIntArg(0, 86_400)).default(10))
+    .addOption(new Option('--corrupt-every <s>', 'mean seconds between chunk corruptions (0 = none)').argParser(parseIntArg(0, 86_400)).default(20))
+    .addOption(new Option('--max-dead <n>', 'cells down at once, at most').argParser(parseIntArg(0, 1_000)).default(Math.max(1, d.placement.replicas - 2)))
+    .addOption(new Option('--packet-loss <p>', 'drop this share of datagrams inside every cell').argParser(parseRate).default(0))
+    .addOption(new Option('--packet-dup <p>', 'duplicate this share of datagrams').argParser(parseRate).default(0))
+    .addOption(new Option('--packet-reorder <p>', 'delay this share of datagrams').argParser(parseRate).default(0))
+    .action(async (opts: { home: string; duration: number; seed?: number; killEvery: number; restartAfter: number; corruptEvery: number; maxDead: number; packetLoss: number; packetDup: number; packetReorder: number }) => {
+      const home = resolveHome(opts);
+      const { client } = await openClient(home);
+      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+      console.log(`chaos: seed ${seed}, ${opts.duration} s (replay with --seed ${seed})`);
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      try {
+        const summary = await runChaos(
+          homeChaosEnv(home, client),
+          {
+            durationMs: opts.duration * 1000,
+            seed,
+            killEveryMs: opts.killEvery * 1000,
+            restartAfterMs: opts.restartAfter * 1000,
+            corruptEveryMs: opts.corruptEvery * 1000,
+            maxDead: opts.maxDead,
+            packets: { lossRate: opts.packetLoss, dupRate: opts.packetDup, reorderRate: opts.packetReorder },
+          },
+          (a) => console.log(`+${(a.atMs / 1000).toFixed(1)}s ${a.kind} ${a.cell}: ${a.detail}`),
+          abort.signal,
+        );
+        console.log(`chaos done: ${summary.kills} kills, ${summary.restarts} restarts, ${summary.corruptions} corruptions`);
+      } finally {
+        await client.close();
+      }
+    });
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('the survival show: a local swarm, a mount, files copied in, chaos while every file is re-read and checked, healing, a report; exit 0 only if no byte was lost')
+    .option('--home <dir>', 'swarm home to use (kept afterwards; default: a fresh temp dir, removed afterwards)')
+    .addOption(new Option('--cells <n>', 'cells to start').argParser(parseIntArg(4, 64)).default(6))
+    .addOption(new Option('--duration <s>', 'seconds of chaos').argParser(parseIntArg(5, 3_600)).default(60))
+    .addOption(new Option('--seed <n>', 'random seed (files and chaos)').argParser(parseIntArg(0, 2 ** 31 - 1)))
+    .option('--json', 'print only the survival report, as JSON')
+    .action(async (opts: { home?: string; cells: number; duration: number; seed?: number; json?: boolean }) => {
+      const abort = new AbortController();
+      let interrupts = 0;
+      const onSignal = () => {
+        interrupts++;
+        if (interrupts > 1) process.exit(130);
+        process.stderr.write('demo: interrupted; cleaning up (Ctrl-C again to quit at once)\n');
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+      const report = await runDemo({
+        home: opts.home,
+        cells: opts.cells,
+        durationS: opts.duration,
+        json: opts.json === true,
+        seed,
+        out: process.stdout,
+        chaosEnv: (home, client) => homeChaosEnv(home, client),
+        signal: abort.signal,
+      });
+      console.log(opts.json ? JSON.stringify(report) : formatReport(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,102 @@
+import { LRUCache } from 'lru-cache';
+import type { SwarmClient, FsckReport } from '../client/index.js';
+import { fsck } from '../client/index.js';
+import type { SwarmEvent } from '../core/index.js';
+
+/** What one cell says about itself and the swarm (the STATUS answer, the fields the faces use). */
+export interface CellReport {
+  id: string;
+  addr: string;
+  pid: number;
+  incarnation: number;
+  startedAtMs: number;
+  members: { id: string; addr: string; pid: number; role: string; state: string; chunks: number; bytes: number; lastHeardMs: number; intent?: string | null }[];
+  store: { chunks: number; bytes: number; capacityBytes: number; records?: number };
+  heal: { pushed: number; pushedBytes: number; removed: number; passes: number };
+  immune: { passes: number; chunks: number; bytes: number; passProgress: number; confirmed: number; alertsRaised: number };
+  events: SwarmEvent[];
+}
+
+export interface SwarmSnapshot {
+  atMs: number;
+  /** The member table as the best-informed answering cell sees it. */
+  members: CellReport['members'];
+  /** Each answering cell's own report, by id. */
+  reports: Map<string, CellReport>;
+  health: FsckReport | null;
+  /** Bytes per second pushed by repairs since the previous snapshot. */
+  repairBytesPerSec: number;
+}
+
+/** Events remembered for de-duplication across polls. */
+const SEEN_EVENTS_MAX = 20_000;
+const HEALTH_EVERY_MS = 5_000;
+
+/**
+ * Polls every known cell over the wire (STATUS), merges what they say, and
+ * hands out each swarm event once. Nothing is read from the cells' files.
+ */
+export class SwarmCollector {
+  private readonly seen = new LRUCache<string, true>({ max: SEEN_EVENTS_MAX });
+  private readonly addrs = new Set<string>();
+  private lastPushed = new Map<string, number>();
+  private lastAtMs = 0;
+  private health: FsckReport | null = null;
+  private healthAtMs = 0;
+  /** Every event seen, oldest first (bounded: the oldest are dropped past SEEN_EVENTS_MAX). */
+  readonly seenEvents: SwarmEvent[] = [];
+  /** Highest pushed count per cell incarnation: counters reset when a cell restarts. */
+  readonly pushedByIncarnation = new Map<string, number>();
+
+  constructor(private readonly client: SwarmClient, seeds: string[], private readonly withHealth = true) {
+    seeds.forEach((a) => this.addrs.add(a));
+  }
+
+  async poll(): Promise<{ snapshot: SwarmSnapshot; events: SwarmEvent[] }> {
+    const now = Date.now();
+    const answers = await Promise.all([...this.addrs].map((a) => this.client.status([a], 800).then((r) => r as CellReport, () => null)));
+    const reports = new Map<string, CellReport>();
+    for (const r of answers) if (r) reports.set(r.id, r);
+    for (const r of reports.values()) for (const m of r.members) this.addrs.add(m.addr);
+    // The view with the most members heard most recently is the best one to show.
+    const best = [...reports.values()].sort((a, b) => b.members.length - a.members.length)[0];
+    const events: SwarmEvent[] = [];
+    for (const r of reports.values()) {
+      for (const e of r.events) {
+        const key = `${e.atMs}|${e.type}|${e.cellId}|${e.detail}|${r.id}`;
+        if (this.seen.has(key)) continue;
+        this.seen.set(key, true);
+        events.push(e);
+      }
+    }
+    events.sort((a, b) => a.atMs - b.atMs);
+    this.seenEvents.push(...events);
+    if (this.seenEvents.length > SEEN_EVENTS_MAX) this.seenEvents.splice(0, this.seenEvents.length - SEEN_EVENTS_MAX);
+    let pushedDelta = 0;
+    const pushedNow = new Map<string, number>();
+    for (const r of reports.values()) {
+      const inc = `${r.id}|${r.incarnation}`;
+      pushedNow.set(inc, r.heal.pushedBytes);
+      pushedDelta += Math.max(0, r.heal.pushedBytes - (this.lastPushed.get(inc) ?? r.heal.pushedBytes));
+      this.pushedByIncarnation.set(inc, Math.max(this.pushedByIncarnation.get(inc) ?? 0, r.heal.pushed));
+    }
+    const elapsed = this.lastAtMs ? (now - this.lastAtMs) / 1000 : 0;
+    this.lastPushed = pushedNow;
+    this.lastAtMs = now;
+    if (this.withHealth && now - this.healthAtMs > HEALTH_EVERY_MS && reports.size > 0) {
+      this.healthAtMs = now;
+      this.health = await fsck(this.client).catch(() => this.health);
+    }
+    return {
+      snapshot: { atMs: now, members: best?.members ?? [], reports, health: this.health, repairBytesPerSec: elapsed > 0 ? pushedDelta / elapsed : 0 },
+      events,
+    };
+  }
+
+  /** Copies made by healing since the collector started watching (summed over every cell incarnation seen). */
+  get chunksRepaired(): number {
+    let n = 0;
+    for (const v of this.pushedByIncarnation.values()) n += v;
+    return n;
+  }
+}

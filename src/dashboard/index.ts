@@ -1,0 +1,3 @@
+export { Top, type TopInit, type TopMode } from './top.js';
+export { SwarmCollector, type SwarmSnapshot, type CellReport } from './collector.js';
+export { formatEventLine, formatBytes } from './render.js';

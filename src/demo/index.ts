@@ -1,0 +1,1 @@
+export { runDemo, formatReport, type DemoOptions, type SurvivalReport } from './demo.js';
