@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v fusermount >/dev/null 2>&1 || need_apt+=(fuse)
 ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
+# The tests drive the mount with everyday tools, and the dashboard under tmux.
+for tool in rsync git tmux python3; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -294,7 +294,9 @@ export class Cell {
     });
     membership.onEvent((e) => {
       log('%s %k', e.type, e.member.id);
-      this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: e.member.addr });
+      // A role change is recorded by the cell that changes (with from -> to), not by every observer.
+      if (e.type === 'role-changed') return;
+      this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: `${e.member.addr} (seen by ${this.id.slice(0, 8)})` });
     });
     this.timers.push(
       clock.setInterval(() => {

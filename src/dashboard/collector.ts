@@ -31,6 +31,8 @@ export interface SwarmSnapshot {
 /** Events remembered for de-duplication across polls. */
 const SEEN_EVENTS_MAX = 20_000;
 const HEALTH_EVERY_MS = 5_000;
+/** Observations of one membership change by different cells within this window count once. */
+const OBSERVED_WINDOW_MS = 15_000;
 
 /**
  * Polls every known cell over the wire (STATUS), merges what they say, and
@@ -63,7 +65,9 @@ export class SwarmCollector {
     const events: SwarmEvent[] = [];
     for (const r of reports.values()) {
       for (const e of r.events) {
-        const key = `${e.atMs}|${e.type}|${e.cellId}|${e.detail}|${r.id}`;
+        // What every member observes (a death, a quarantine) is one event, not one per observer.
+        const observed = /^(member-|quarantine-)/.test(e.type);
+        const key = observed ? `${e.type}|${e.cellId}|${Math.floor(e.atMs / OBSERVED_WINDOW_MS)}` : `${e.atMs}|${e.type}|${e.cellId}|${e.detail}|${r.id}`;
         if (this.seen.has(key)) continue;
         this.seen.set(key, true);
         events.push(e);

@@ -34,6 +34,8 @@ export interface SurvivalReport {
   readsFailed: number;
   /** Reads that returned bytes other than what was written: must be 0. */
   readsWrong: number;
+  /** The first few read errors, for the record. */
+  readErrors: string[];
   cellsKilled: number;
   corruptionsInjected: number;
   corruptionsCaught: number;
@@ -116,6 +118,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
 
     const mode = o.json ? null : o.out.isTTY ? 'tty' : 'plain';
     const counts = { attempted: 0, failed: 0, wrong: 0 };
+    const readErrors: string[] = [];
     let phase = 'chaos';
     if (mode) {
       top = new Top({
@@ -140,8 +143,9 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
           try {
             const got = await readFile(path.join(mnt, f.name));
             if (sha256(got) !== f.sha) counts.wrong++;
-          } catch {
+          } catch (err) {
             counts.failed++;
+            if (readErrors.length < 5) readErrors.push(`${f.name}: ${(err as Error).message}`);
           }
         }
       } while (!stop());
@@ -206,6 +210,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       readsAttempted: counts.attempted,
       readsFailed: counts.failed,
       readsWrong: counts.wrong,
+      readErrors,
       cellsKilled: summary.kills,
       corruptionsInjected: summary.corruptions,
       corruptionsCaught,
@@ -240,6 +245,7 @@ export function formatReport(r: SurvivalReport): string {
     `  files written        ${r.filesWritten} (${formatBytes(r.bytesWritten)})`,
     `  files verified       ${r.filesVerified} of ${r.filesWritten}${r.filesLost ? `  (${r.filesLost} LOST)` : ''}`,
     `  reads                ${r.readsAttempted} attempted, ${r.readsFailed} failed, ${r.readsWrong} wrong`,
+    ...r.readErrors.map((e) => `                       ${e}`),
     `  cells killed         ${r.cellsKilled}`,
     `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught and confirmed`,
     `  chunks re-replicated ${r.chunksReplicated}`,

@@ -58,6 +58,7 @@ export function registerSwarm(program: Command): void {
       live.push(ready.addr);
       console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
     }
+    if (!opts.role) await awaitDifferentiation(home, live, cellConfigFrom(opts).placement.replicas);
     console.log(`swarm of ${entries.length} cells up in ${home}`);
   });
 
@@ -107,6 +108,27 @@ export function registerSwarm(program: Command): void {
       for (const { c, pid } of stopped) if (pid !== null) console.log(`stopped ${c.name} (pid ${pid})`);
       console.log(`swarm down: ${stopped.filter((x) => x.pid !== null).length} cells stopped`);
     });
+}
+
+/** Stem cells take roles within seconds: return once R storage cells serve, so a put right after works. */
+async function awaitDifferentiation(home: string, addrs: Addr[], replicas: number): Promise<void> {
+  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const members = await client.members(true).catch(() => []);
+      const storage = members.filter((m) => m.role === 'storage' && m.state === 'alive').length;
+      if (storage >= Math.min(replicas, addrs.length)) {
+        const roles = ['storage', 'guard', 'stem'].map((r) => `${members.filter((m) => m.role === r).length} ${r}`).join(', ');
+        console.log(`roles: ${roles}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    console.log('roles: still differentiating (see cellsync swarm status)');
+  } finally {
+    await client.close();
+  }
 }
 
 function printTable(rows: Record<string, string | number>[]): void {

@@ -1,0 +1,71 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { CLI, cli, eventually, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+
+test.serial('demo --json --duration 30: exit 0, no file lost, at least one kill and one corruption healed', async (t) => {
+  const r = await cli(['demo', '--json', '--duration', '30', '--seed', '11'], { timeoutMs: 300_000 });
+  t.is(r.code, 0, r.stderr + r.stdout);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | boolean | null>;
+  t.log(JSON.stringify(report));
+  t.is(report.filesLost, 0);
+  t.is(report.readsWrong, 0);
+  t.is(report.filesVerified, report.filesWritten);
+  t.true((report.cellsKilled as number) >= 1);
+  t.true((report.corruptionsCaught as number) >= 1);
+  t.not(report.timeToFullHealthS, null);
+  t.true(report.ok as boolean);
+  const left = await sh(`grep -c 'cellsync-demo-' /proc/mounts; pgrep -fc 'cellsync-dem[o]-' || true`);
+  t.deepEqual(left.stdout.trim().split('\n').map(Number), [0, 0], 'no mount or process left behind');
+});
+
+test.serial('top in plain mode shows a death and a heal when a cell is killed', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 5, ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000']);
+  t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 4 * 1024 * 1024)])).code, 0);
+  const top = spawn(CLI, ['top', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (top.exitCode === null) top.kill('SIGKILL');
+  });
+  let out = '';
+  top.stdout.on('data', (d) => (out += d));
+  await new Promise((r) => setTimeout(r, 1_500));
+  process.kill(await pidOf((await swarmCells(home))[1]!), 'SIGKILL');
+  await eventually(() => /member-died/.test(out) && /repair-finished/.test(out), 20_000, 'death and heal lines', 200);
+  t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
+  t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
+  top.kill('SIGINT');
+  t.is(await new Promise<number | null>((r) => top.on('exit', (c) => r(c))), 0);
+});
+
+test.serial('chaos with a fixed seed does the same actions twice', async (t) => {
+  const runs: string[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const dir = await tmpDir(t);
+    const home = await swarmUp(t, 4);
+    t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 3 * 1024 * 1024)])).code, 0);
+    const r = await cli(['chaos', '--home', home, '--seed', '42', '--duration', '6', '--kill-every', '2', '--restart-after', '2', '--corrupt-every', '2'], { timeoutMs: 60_000 });
+    t.is(r.code, 0, r.stderr);
+    // Compare what was done to which cell; times, pids and chunk names differ between swarms.
+    runs.push(r.stdout.split('\n').filter((l) => /^\+/.test(l)).map((l) => l.replace(/^\+[\d.]+s (\w+) (\S+):.*/, '$1 $2')));
+  }
+  t.log(runs[0]!.join('; '));
+  t.true(runs[0]!.some((a) => a.startsWith('kill')) && runs[0]!.some((a) => a.startsWith('corrupt')));
+  t.deepEqual(runs[0], runs[1]);
+});
+
+test.serial('the TTY dashboard renders in color under a pseudo-terminal and Ctrl-C restores the terminal', async (t) => {
+  const home = await swarmUp(t, 3);
+  const session = `cellsync-test-${process.pid}`;
+  t.teardown(() => sh(`tmux kill-session -t ${session} 2>/dev/null || true`).then(() => undefined));
+  t.is((await sh(`tmux new-session -d -s ${session} -x 120 -y 30 bash`)).code, 0);
+  await sh(`tmux send-keys -t ${session} '${CLI} top --home ${home}' Enter`);
+  const screen = await eventually(async () => {
+    const r = await sh(`tmux capture-pane -t ${session} -p -e`);
+    return /CellSync/.test(r.stdout) && /storage/.test(r.stdout) ? r.stdout : null;
+  }, 10_000, 'the dashboard on screen', 200);
+  t.regex(screen!, /\u001b\[3[2-6]m/, 'colors appear');
+  t.is((await sh(`tmux display -p -t ${session} '#{alternate_on} #{cursor_flag}'`)).stdout.trim(), '1 0', 'full screen, cursor hidden');
+  await sh(`tmux send-keys -t ${session} C-c`);
+  await eventually(async () => (await sh(`tmux display -p -t ${session} '#{alternate_on} #{cursor_flag}'`)).stdout.trim() === '0 1', 5_000, 'terminal restored');
+  t.pass();
+});
