@@ -25,8 +25,13 @@ export class RecordsClient {
     return order;
   }
 
-  /** Runs fn on the first R cells in order, replacing failures with later cells, until `need` succeed. */
-  private async quorum<T>(order: MemberView[], need: number, fn: (m: MemberView) => Promise<T>): Promise<T[]> {
+  /**
+   * Runs fn on the first R cells in order, replacing failures with later cells,
+   * until `need` succeed. With `partialOk` (reads), fewer answers than `need`
+   * but at least one are returned rather than failing: when most homes of a
+   * record are down at once, a possibly stale answer beats EIO.
+   */
+  private async quorum<T>(order: MemberView[], need: number, fn: (m: MemberView) => Promise<T>, partialOk = false): Promise<T[]> {
     const want = Math.min(this.replicas, order.length);
     const required = Math.min(need, want);
     const results: T[] = [];
@@ -56,6 +61,10 @@ export class RecordsClient {
               launch();
               if (!settled && running === 0) {
                 settled = true;
+                if (partialOk && results.length > 0) {
+                  log('degraded read: %d of %d answers', results.length, required);
+                  return resolve();
+                }
                 reject(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error).message})`));
               }
             },
@@ -88,7 +97,7 @@ export class RecordsClient {
           const list = decodeJson(body, (v) => (Array.isArray(v) && v.length === groupKeys.length ? v : null));
           if (!list) throw new Error('bad REC_GET answer');
           return list.map((r) => (isEnvelope(r) ? r : null));
-        });
+        }, true);
         idx.forEach((i, j) => {
           for (const a of answers) out[i] = newer(out[i], a[j]);
         });
@@ -132,7 +141,7 @@ export class RecordsClient {
         after = page[page.length - 1]!.k;
       }
       return seen;
-    }).then((answers) => {
+    }, true).then((answers) => {
       for (const list of answers) for (const r of list) merged.set(r.k, newer(merged.get(r.k), r)!);
     });
     return [...merged.values()];
