@@ -9,10 +9,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI, ROOT, run } from './run.js';
 
-const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'bin', 'cellsync');
 const SEQ_MIB = Number(process.env.BENCH_SEQ_MIB ?? 512);
 const FILES = Number(process.env.BENCH_FILES ?? 2000);
 const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 2000);
@@ -25,14 +23,6 @@ interface Figures {
   randWriteIops: number;
 }
 
-function run(cmd: string, args: string[], opts: { detached?: boolean } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: opts.detached });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
-  });
-}
 
 async function workload(dir: string): Promise<Figures> {
   return JSON.parse(await run('python3', [path.join(ROOT, 'bench', 'fsbench.py'), dir, String(SEQ_MIB), String(FILES), String(RANDOM_OPS)])) as Figures;

@@ -8,25 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI, ROOT, run } from './run.js';
 import { SwarmClient } from '../src/client/index.js';
 import { chunkKeyOf } from '../src/core/index.js';
 import { MessageType, encodeKey, encodePut } from '../src/wire/index.js';
 
-const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'bin', 'cellsync');
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 128);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const MiB = 1024 * 1024;
 
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
-  });
-}
 
 async function rawBlast(bytes: number): Promise<number> {
   const script = path.join(ROOT, 'dist', 'bench', 'raw-udp.js');

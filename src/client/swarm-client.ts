@@ -105,6 +105,37 @@ export class SwarmClient {
     }
   }
 
+  /**
+   * Status from every cell that answers within graceMs of the first answer
+   * (a dead cell costs nothing extra once one cell has answered).
+   */
+  async statusMany(addrs: Addr[], timeoutMs = 1_500, graceMs = 300): Promise<unknown[]> {
+    if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known in this home');
+    const answers: unknown[] = [];
+    await new Promise<void>((resolve) => {
+      let pending = addrs.length;
+      let grace: NodeJS.Timeout | null = null;
+      const done = () => {
+        if (grace) clearTimeout(grace);
+        resolve();
+      };
+      for (const a of addrs) {
+        this.endpoint
+          .request(a, MessageType.STATUS, Buffer.alloc(0), { timeoutMs })
+          .then((b) => {
+            answers.push(JSON.parse(b.toString()));
+            grace ??= setTimeout(done, graceMs);
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (--pending === 0) done();
+          });
+      }
+    });
+    if (answers.length === 0) throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
+    return answers;
+  }
+
   /** The swarm's members as the first answering cell sees them (cached for a second). */
   async members(fresh = false): Promise<MemberView[]> {
     if (!fresh && systemClock.now() - this.viewAtMs < VIEW_TTL_MS) return this.view;

@@ -86,6 +86,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     if (!o.json) o.out.write(`${new Date().toISOString().slice(11, 19)} demo: ${line}\n`);
   };
   let mounted = false;
+  let mountPid = 0;
   let client: SwarmClient | null = null;
   let top: Top | null = null;
   try {
@@ -101,7 +102,8 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     }
     await mkdir(mnt, { recursive: true });
     // A small chunk cache in the mount: reads during chaos really go to the cells.
-    await must(['mount', '--home', home, mnt, '--daemon', '--cache-size', '8M']);
+    const mounting = await must(['mount', '--home', home, mnt, '--daemon', '--cache-size', '8M']);
+    mountPid = Number(/pid (\d+)/.exec(mounting)?.[1]) || 0;
     mounted = true;
 
     const rng = seededRng(o.seed);
@@ -228,11 +230,26 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     if (mounted) {
       const r = await cli(['umount', mnt]);
       if (r.code !== 0) await cli(['umount', '--lazy', mnt]);
+      await untilGone(mountPid);
     }
     await client?.close().catch(() => undefined);
     await cli(['swarm', 'down', '--home', home]);
     if (temp) await rm(temp, { recursive: true, force: true });
   }
+}
+
+/** Waits for a process to exit (the mount notices its unmount within a second), then makes sure. */
+async function untilGone(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; pid > 0 && i < 50 && alive(); i++) await sleep(100);
+  if (pid > 0 && alive()) process.kill(pid, 'SIGKILL');
 }
 
 function devNull(): NodeJS.WriteStream {

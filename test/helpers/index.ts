@@ -24,23 +24,28 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs bin/cellsync in a child process (never in-process: the CLI owns signals and exit codes). */
-export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Runs a command to completion in a child process, collecting its output (killed at the timeout). */
+function runChild(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`cellsync ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+      reject(new Error(`${cmd} ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
     }, opts.timeoutMs ?? 60_000);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });
+}
+
+/** Runs bin/cellsync in a child process (never in-process: the CLI owns signals and exit codes). */
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runChild(CLI, args, opts);
 }
 
 /** Polls until fn returns a truthy value, or throws after the deadline with the last value seen. */
@@ -133,21 +138,7 @@ export async function fsckJson(home: string): Promise<{ code: number; report: Fs
 
 /** Runs a bash script in a child process (how users touch a mount: never from the mount's own process). */
 export function sh(script: string, opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`script timed out: ${script}\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs ?? 120_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
+  return runChild('bash', ['-c', script], { timeoutMs: 120_000, ...opts });
 }
 
 function isMountedNow(dir: string): boolean {

@@ -14,7 +14,7 @@ test.serial('demo --json --duration 30: exit 0, no file lost, at least one kill 
   t.true((report.corruptionsCaught as number) >= 1);
   t.not(report.timeToFullHealthS, null);
   t.true(report.ok as boolean);
-  const left = await sh(`grep -c 'cellsync-demo-' /proc/mounts; pgrep -fc 'cellsync-dem[o]-' || true`);
+  const left = await sh(`grep -c 'cellsync-dem[o]-' /proc/mounts; pgrep -fc 'cellsync-dem[o]-' || true`);
   t.deepEqual(left.stdout.trim().split('\n').map(Number), [0, 0], 'no mount or process left behind');
 });
 

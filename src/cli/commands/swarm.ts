@@ -73,7 +73,7 @@ export function registerSwarm(program: Command): void {
       const addrs = (await readSwarm(home)).cells.map(cellAddr);
       const client = await SwarmClient.open({ swarmKey: key });
       try {
-        const st = (await client.status(addrs)) as CellStatus;
+        const st = trustedView((await client.statusMany(addrs)) as CellStatus[]);
         const cells = st.members.map((m) => ({
           id: m.id,
           addr: m.addr,
@@ -108,6 +108,12 @@ export function registerSwarm(program: Command): void {
       for (const { c, pid } of stopped) if (pid !== null) console.log(`stopped ${c.name} (pid ${pid})`);
       console.log(`swarm down: ${stopped.filter((x) => x.pid !== null).length} cells stopped`);
     });
+}
+
+/** The view of a cell the others do not hold quarantined (a quarantined cell still thinks well of itself). */
+function trustedView(views: CellStatus[]): CellStatus {
+  const distrusted = (v: CellStatus) => views.some((o) => o.id !== v.id && o.members.some((m) => m.id === v.id && m.state === 'quarantined'));
+  return views.find((v) => !distrusted(v)) ?? views[0]!;
 }
 
 /** Stem cells take roles within seconds: return once R storage cells serve, so a put right after works. */

@@ -145,9 +145,11 @@ test('a chunk corrupted on disk is detected on get, moved aside and reported', a
 
   t.false(store.has(bad.key));
   t.deepEqual(store.stats(), { chunks: 1, bytes: 8192, capacityBytes: 64 * MiB, corruptFound: 1 });
+  // Asked again, the store still answers CORRUPT (evidence a confirmer can check), without counting it twice.
   const again = await t.throwsAsync(store.get(bad.key));
-  t.is((again as CellError).code, 'CHUNK_NOT_FOUND');
+  t.is((again as CellError).code, 'CHUNK_CORRUPT');
   t.is(store.stats().corruptFound, 1);
+  t.true(store.corruptKeys().has(bad.key));
 
   // The healthy chunk is untouched, and the corrupt one can be stored again from a good copy.
   t.true(Buffer.compare(await store.get(good.key), good.data) === 0);
