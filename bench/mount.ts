@@ -6,14 +6,14 @@
  * 4 KiB reads and writes. Ratios are to the passthrough.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, ROOT, run } from './run.js';
 
 const SEQ_MIB = Number(process.env.BENCH_SEQ_MIB ?? 512);
 const FILES = Number(process.env.BENCH_FILES ?? 2000);
-const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 2000);
+const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 1000);
 
 interface Figures {
   seqWriteMBs: number;
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     await run(CLI, ['swarm', 'down', '--home', home]).catch(() => undefined);
     passthrough.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
-    await run('fusermount', ['-u', '-z', pmnt]).catch(() => undefined);
+    if ((await readFile('/proc/mounts', 'utf8')).includes(` ${pmnt} `)) await run('fusermount', ['-u', '-z', pmnt]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
