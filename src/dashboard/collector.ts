@@ -67,7 +67,11 @@ export class SwarmCollector {
       for (const e of r.events) {
         // What every member observes (a death, a quarantine) is one event, not one per observer.
         const observed = /^(member-|quarantine-)/.test(e.type);
-        const key = observed ? `${e.type}|${e.cellId}|${Math.floor(e.atMs / OBSERVED_WINDOW_MS)}` : `${e.atMs}|${e.type}|${e.cellId}|${e.detail}|${r.id}`;
+        const key = observed
+          ? `${e.type}|${e.cellId}|${Math.floor(e.atMs / OBSERVED_WINDOW_MS)}`
+          : e.type === 'alert-confirmed'
+            ? `${e.type}|${e.cellId}|${(e.detail ?? '').split(' (')[0]}` // every member records each confirmation
+            : `${e.atMs}|${e.type}|${e.cellId}|${e.detail}|${r.id}`;
         if (this.seen.has(key)) continue;
         this.seen.set(key, true);
         events.push(e);
