@@ -3,6 +3,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CellError, formatAddr, type Addr } from '../core/index.js';
+import { SwarmClient } from '../client/index.js';
 import { writeFileAtomic } from '../store/index.js';
 
 /** A swarm's home: its key, and the cells started from it. */
@@ -86,4 +87,11 @@ export async function recordCell(home: string, entry: CellEntry): Promise<void> 
 
 export function cellAddr(c: CellEntry): Addr {
   return formatAddr(c.host, c.port);
+}
+
+/** A client of the swarm of a home: its key, and its cells as seeds. */
+export async function openSwarmClient(home: string): Promise<{ client: SwarmClient; seeds: Addr[] }> {
+  const key = await loadKey(home);
+  const seeds = (await readSwarm(home)).cells.map(cellAddr);
+  return { client: await SwarmClient.open({ swarmKey: key, seeds }), seeds };
 }

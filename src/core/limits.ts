@@ -19,5 +19,3 @@ export const REPLAY_FRAMES_PER_SENDER = 512;
 export const MEMBERS_MAX = 4096;
 /** Keys in one HAS request. */
 export const HAS_KEYS_MAX = 1024;
-/** Inbound datagrams waiting for the event loop; beyond this they are dropped and counted. */
-export const INBOUND_QUEUE_MAX = 4096;

@@ -99,7 +99,6 @@ export type DropReason =
   | 'stale'
   | 'replayed'
   | 'body'
-  | 'queue-full'
   | 'no-request'
   | 'reassembly-full'
   | 'reassembly-timeout'

@@ -1,18 +1,11 @@
 import { Option, type Command } from 'commander';
 import { runChaos } from '../../chaos/index.js';
-import { SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
 import { Top } from '../../dashboard/index.js';
 import { formatReport, runDemo } from '../../demo/index.js';
 import { homeChaosEnv } from '../chaos-env.js';
-import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { openSwarmClient } from '../home.js';
 import { homeOption, parseIntArg, parseRate, resolveHome } from '../options.js';
-
-async function openClient(home: string): Promise<{ client: SwarmClient; seeds: string[] }> {
-  const key = await loadKey(home);
-  const seeds = (await readSwarm(home)).cells.map(cellAddr);
-  return { client: await SwarmClient.open({ swarmKey: key, seeds }), seeds };
-}
 
 export function registerFaces(program: Command): void {
   program
@@ -23,7 +16,7 @@ export function registerFaces(program: Command): void {
     .option('--plain', 'timestamped event lines even on a terminal')
     .action(async (opts: { home: string; json?: boolean; plain?: boolean }) => {
       const home = resolveHome(opts);
-      const { client, seeds } = await openClient(home);
+      const { client, seeds } = await openSwarmClient(home);
       const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'tty';
       const top = new Top({ client, seeds, mode, out: process.stdout, title: home });
       top.start();
@@ -52,7 +45,7 @@ export function registerFaces(program: Command): void {
     .addOption(new Option('--packet-reorder <p>', 'delay this share of datagrams').argParser(parseRate).default(0))
     .action(async (opts: { home: string; duration: number; seed?: number; killEvery: number; restartAfter: number; corruptEvery: number; maxDead: number; packetLoss: number; packetDup: number; packetReorder: number }) => {
       const home = resolveHome(opts);
-      const { client } = await openClient(home);
+      const { client } = await openSwarmClient(home);
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
       console.log(`chaos: seed ${seed}, ${opts.duration} s (replay with --seed ${seed})`);
       const abort = new AbortController();

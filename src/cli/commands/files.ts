@@ -6,17 +6,11 @@ import { finished } from 'node:stream/promises';
 import { fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
 import { defaultConfig, isChunkKey } from '../../core/index.js';
 import { usage } from '../errors.js';
-import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { openSwarmClient } from '../home.js';
 import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
 
-async function openClient(home: string): Promise<SwarmClient> {
-  const key = await loadKey(home);
-  const seeds = (await readSwarm(home)).cells.map(cellAddr);
-  return SwarmClient.open({ swarmKey: key, seeds });
-}
-
 async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
-  const client = await openClient(home);
+  const { client } = await openSwarmClient(home);
   try {
     return await fn(client);
   } finally {

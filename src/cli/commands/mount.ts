@@ -2,11 +2,11 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SwarmClient, SwarmFs, defaultFsOptions } from '../../client/index.js';
+import { SwarmFs, defaultFsOptions, type SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
 import { Mount, checkMountPoint, isMounted, unmountPath } from '../../mount/index.js';
 import { spawnDaemon } from '../daemon.js';
-import { cellAddr, loadKey, readSwarm } from '../home.js';
+import { loadKey, openSwarmClient } from '../home.js';
 import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions {
@@ -41,7 +41,7 @@ export function registerMount(program: Command): void {
       const home = resolveHome(opts);
       const mountPoint = path.resolve(dir);
       await checkMountPoint(mountPoint);
-      const key = await loadKey(home);
+      await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
         const logDir = path.join(home, 'mounts');
         await mkdir(logDir, { recursive: true });
@@ -51,8 +51,7 @@ export function registerMount(program: Command): void {
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
       }
-      const seeds = (await readSwarm(home)).cells.map(cellAddr);
-      const client = await SwarmClient.open({ swarmKey: key, seeds });
+      const { client } = await openSwarmClient(home);
       const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }), cacheBytesMax: opts.cacheSize });
       let mount: Mount;
       try {
