@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProcessAlive } from '../../src/cell/index.js';
+import type { FsckReport } from '../../src/client/index.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -122,14 +123,8 @@ export async function randomFile(dir: string, name: string, bytes: number): Prom
   return file;
 }
 
-export interface FsckJson {
-  chunks: number;
-  healthy: number;
-  underReplicated: number;
-  missing: number;
-  overReplicated: number;
-  files: number;
-}
+/** What `fsck --json` prints. */
+export type FsckJson = FsckReport;
 
 export async function fsckJson(home: string): Promise<{ code: number; report: FsckJson }> {
   const r = await cli(['fsck', '--home', home, '--json']);
