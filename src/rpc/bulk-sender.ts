@@ -116,6 +116,11 @@ export class BulkSender {
     this.pump();
   }
 
+  /** True once every fragment is acknowledged, or the transfer failed or was cancelled. */
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
   cancel(err: Error): void {
     this.fail(err);
   }

@@ -369,7 +369,8 @@ export class Endpoint {
     this.pending.delete(requestId);
     p.retransmit?.clear();
     p.deadline?.clear();
-    if (p.bulk) p.bulk.cancel(CellError.STOPPED());
+    // Most bulk requests finished sending long ago: build the error (and its stack) only for one still running.
+    if (p.bulk && !p.bulk.isSettled) p.bulk.cancel(CellError.STOPPED());
     const reas = `r|${requestId}`;
     if (this.reassemblies.has(reas)) this.dropReassembly(reas);
     if (result instanceof Error) p.reject(result);
