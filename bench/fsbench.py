@@ -1,7 +1,7 @@
 """The workloads of bench:mount, run against one directory (a local disk, the
 passthrough mount or a CellSync mount). Prints one JSON object.
 Usage: python3 fsbench.py DIR SEQ_MIB FILES RANDOM_OPS"""
-import json, os, random, sys, time
+import json, os, random, subprocess, sys, time
 
 d, seq_mib, files, rand_ops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 MiB = 1 << 20
@@ -11,6 +11,9 @@ def drop_caches():
     os.sync()
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('3\n')
+    # A file system with caches of its own (CellSync's chunk cache) empties them too: the bench remounts it.
+    if os.environ.get('FSBENCH_DROP_CMD'):
+        subprocess.run(os.environ['FSBENCH_DROP_CMD'], shell=True, check=True, stdout=subprocess.DEVNULL)
 
 block = os.urandom(MiB)
 path = os.path.join(d, 'seq.bin')

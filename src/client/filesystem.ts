@@ -1,5 +1,4 @@
 import { LRUCache } from 'lru-cache';
-import { randomBytes } from 'node:crypto';
 import { CellError, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
 import {
   HybridClock,
@@ -8,6 +7,7 @@ import {
   direntKey,
   direntPrefix,
   inodeKey,
+  newIno,
   type Dirent,
   type Inode,
   type InodeType,
@@ -84,6 +84,8 @@ export interface FsStatfs {
 const UPLOADS_PER_FILE_MAX = 8;
 /** Chunks fetched ahead of a sequential reader. */
 const READ_AHEAD_CHUNKS = 2;
+/** Directories larger than this are not listed for negative lookups (each name is asked instead). */
+const LISTING_ENTRIES_MAX = 4_096;
 
 /** A file open in this mount: shared by every handle on it, so they see each other's writes. */
 interface OpenFile {
@@ -93,16 +95,32 @@ interface OpenFile {
   chunks: (ChunkKey | null)[];
   /** Small files: their whole content (until written as chunks). */
   inline: Buffer | null;
-  /** Chunks changed and not yet stored, by index: buffers of chunkBytes. */
-  dirty: Map<number, { buf: Buffer; version: number }>;
+  /** Chunks changed and not yet stored, by index. */
+  dirty: Map<number, DirtyChunk>;
   uploads: Map<number, Promise<void>>;
   size: number;
   changed: boolean;
   unlinked: boolean;
   refs: number;
+  /** A file created here and not yet written back: its entry exists only in this mount until the first commit. */
+  created: { parent: string; name: string } | null;
   /** Serializes writes, truncates and commits of this file. */
   lock: Promise<void>;
+  /** Holders of and waiters for the lock: 0 means a write may proceed without waiting. */
+  lockers: number;
   lastReadIndex: number;
+}
+
+/**
+ * A chunk's bytes as changed here. The buffer may be shorter than the chunk
+ * (the rest is zeros) and grows as writes reach further. Once an upload has
+ * started, the buffer is sent as it is, without a copy: it is sealed, and a
+ * later write works on a copy.
+ */
+interface DirtyChunk {
+  buf: Buffer;
+  version: number;
+  sealed: boolean;
 }
 
 interface Handle {
@@ -134,6 +152,12 @@ export class SwarmFs {
   readonly records: RecordsClient;
   private readonly attrs: LRUCache<string, Inode>;
   private readonly entries: LRUCache<string, Dirent | false>;
+  /** Complete listings of directories read (or made) recently: they answer lookups, negative ones too, within the TTL. */
+  private readonly listings: LRUCache<string, { atMs: number; names: Map<string, Dirent> }>;
+  /** Entries of files created here and not yet committed, by "parent/name" (at most one per open file). */
+  private readonly pendingEntries = new Map<string, Dirent>();
+  /** Bumped by every local change of an entry: a listing read across a change is not kept. */
+  private entriesGen = 0;
   private readonly chunkCache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
   private readonly files = new Map<string, OpenFile>();
@@ -147,6 +171,7 @@ export class SwarmFs {
     this.records = new RecordsClient(swarm, opts.replicas);
     this.attrs = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
     this.entries = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
+    this.listings = new LRUCache({ max: 1_024, maxSize: 262_144, sizeCalculation: (l) => l.names.size + 1 });
     this.chunkCache = new LRUCache({ max: 4_096, maxSize: opts.cacheBytesMax, sizeCalculation: (b) => Math.max(1, b.length) });
     this.zeros = Buffer.alloc(opts.chunkBytes);
   }
@@ -193,15 +218,53 @@ export class SwarmFs {
     return inode;
   }
 
+  /**
+   * A directory entry: from this mount's uncommitted creations, the entry
+   * cache, a fresh listing of the directory, or the swarm. A directory listed
+   * before whose listing has aged is listed again rather than asked name by
+   * name: a directory being filled answers its negative lookups locally.
+   */
   private async lookup(parent: string, name: string): Promise<Dirent | null> {
     const key = `${parent}/${name}`;
+    const pending = this.pendingEntries.get(key);
+    if (pending) return pending;
     const cached = this.entries.get(key);
     if (cached !== undefined) return cached || null;
+    const listing = this.listings.get(parent);
+    if (listing && Date.now() - listing.atMs < this.opts.attrTtlMs) return listing.names.get(name) ?? null;
+    if (listing) {
+      const names = await this.list(parent);
+      if (names) return names.get(name) ?? null;
+    }
     const rec = await this.records.get(direntKey(parent, name));
     if (rec) this.hlc.observe(rec.v);
     const d = (rec?.d as Dirent | null) ?? null;
     this.entries.set(key, d ?? false);
     return d;
+  }
+
+  /** Reads a directory's entries from the swarm and keeps them as its listing (unless it is large or changed meanwhile). */
+  private async list(dir: string): Promise<Map<string, Dirent>> {
+    const gen = this.entriesGen;
+    const atMs = Date.now();
+    const prefix = direntPrefix(dir);
+    const names = new Map<string, Dirent>();
+    for (const rec of await this.records.scan(prefix)) {
+      this.hlc.observe(rec.v);
+      if (rec.d) names.set(rec.k.slice(prefix.length), rec.d as Dirent);
+    }
+    if (gen === this.entriesGen && names.size <= LISTING_ENTRIES_MAX) this.listings.set(dir, { atMs, names });
+    else this.listings.delete(dir);
+    return names;
+  }
+
+  /** Records a change this mount made to an entry in every cache that holds it. */
+  private noteEntry(parent: string, name: string, d: Dirent | null): void {
+    this.entriesGen++;
+    this.entries.set(`${parent}/${name}`, d ?? false);
+    const listing = this.listings.get(parent);
+    if (d) listing?.names.set(name, d);
+    else listing?.names.delete(name);
   }
 
   /** Path to inode; `fresh` re-reads the final inode from the swarm (open: close-to-open consistency). */
@@ -242,16 +305,18 @@ export class SwarmFs {
   private async newNode(path: string, inode: Inode): Promise<string> {
     const { parent, name } = await this.resolveParent(path);
     if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
-    const ino = randomBytes(8).toString('hex');
+    const ino = newIno(inode.type, parent);
     if (inode.type === 'dir') inode.parent = parent;
-    // All records at once (three placement groups, written in parallel): an entry whose inode is missing reads as absent.
+    // All records in one parallel write: an entry whose inode is missing reads as absent.
     await this.records.put([
       this.envelope(inodeKey(ino), inode),
       this.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent),
       ...(await this.touchedDir(parent)),
     ]);
     this.attrs.set(ino, inode);
-    this.entries.set(`${parent}/${name}`, { ino, type: inode.type });
+    this.noteEntry(parent, name, { ino, type: inode.type });
+    // A new directory is known to be empty.
+    if (inode.type === 'dir') this.listings.set(ino, { atMs: Date.now(), names: new Map() });
     return ino;
   }
 
@@ -310,14 +375,9 @@ export class SwarmFs {
   async readdir(path: string): Promise<string[]> {
     const r = await this.resolve(path);
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
-    const prefix = direntPrefix(r.ino);
-    const names: string[] = ['.', '..'];
-    for (const rec of await this.records.scan(prefix)) {
-      this.hlc.observe(rec.v);
-      const name = rec.k.slice(prefix.length);
-      this.entries.set(`${r.ino}/${name}`, (rec.d as Dirent | null) ?? false);
-      if (rec.d) names.push(name);
-    }
+    const names = ['.', '..', ...(await this.list(r.ino)).keys()];
+    const prefix = `${r.ino}/`;
+    for (const key of this.pendingEntries.keys()) if (key.startsWith(prefix)) names.push(key.slice(prefix.length));
     return names;
   }
 
@@ -336,6 +396,7 @@ export class SwarmFs {
   async unlink(path: string): Promise<void> {
     const r = await this.resolve(path);
     if (r.inode.type === 'dir') throw fsError('IS_A_DIRECTORY', path);
+    await this.materialize(r.ino);
     await this.removeNode(r);
     const open = this.files.get(r.ino);
     // An open file stays readable and writable through its handles, but is not written back.
@@ -345,7 +406,7 @@ export class SwarmFs {
   /** Tombstones an entry and its inode, and touches the directory, in one parallel write. */
   private async removeNode(r: Resolved): Promise<void> {
     await this.records.put([this.envelope(direntKey(r.parent, r.name), null), this.envelope(inodeKey(r.ino), null), ...(await this.touchedDir(r.parent))]);
-    this.entries.set(`${r.parent}/${r.name}`, false);
+    this.noteEntry(r.parent, r.name, null);
     this.attrs.delete(r.ino);
   }
 
@@ -372,6 +433,7 @@ export class SwarmFs {
     if (from.ino === ROOT_INO) throw fsError('INVALID_ARGUMENT', src);
     const to = await this.resolveParent(dest);
     if (to.parent === from.parent && to.name === from.name) return;
+    await this.materialize(from.ino);
     if (from.inode.type === 'dir') {
       // Refuse to move a directory below itself.
       for (let ino = to.parent, hops = 0; ino !== ROOT_INO && hops < 4096; hops++) {
@@ -383,6 +445,7 @@ export class SwarmFs {
     const existing = await this.lookup(to.parent, to.name);
     const writes: RecordEnvelope[] = [];
     if (existing) {
+      await this.materialize(existing.ino);
       const old = await this.loadInode(existing.ino);
       if (old) {
         if (from.inode.type === 'dir' && old.type !== 'dir') throw fsError('NOT_A_DIRECTORY', dest);
@@ -406,12 +469,13 @@ export class SwarmFs {
     writes.push(...(await this.touchedDir(from.parent)));
     if (to.parent !== from.parent) writes.push(...(await this.touchedDir(to.parent)));
     await this.records.put(writes);
-    this.entries.set(`${to.parent}/${to.name}`, { ino: from.ino, type: from.inode.type });
-    this.entries.set(`${from.parent}/${from.name}`, false);
+    this.noteEntry(to.parent, to.name, { ino: from.ino, type: from.inode.type });
+    this.noteEntry(from.parent, from.name, null);
   }
 
   private async updateInode(path: string, change: (inode: Inode) => void): Promise<void> {
     const r = await this.resolve(path, true);
+    await this.materialize(r.ino);
     const open = this.files.get(r.ino);
     const inode = { ...(open?.inode ?? r.inode) };
     change(inode);
@@ -525,7 +589,9 @@ export class SwarmFs {
       changed: false,
       unlinked: false,
       refs: 1,
+      created: null,
       lock: Promise.resolve(),
+      lockers: 0,
       lastReadIndex: -1,
     };
     this.files.set(ino, f);
@@ -541,11 +607,29 @@ export class SwarmFs {
     return fd;
   }
 
+  /**
+   * A new file exists only in this mount until its first commit (flush or
+   * close), which writes its inode, its entry and its directory in one
+   * record write: creating a small file costs one round trip to the swarm.
+   */
   async create(path: string, mode: number): Promise<number> {
+    const { parent, name } = await this.resolveParent(path);
+    if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
     const inode = this.newInode('file', mode);
-    const ino = await this.newNode(path, inode);
-    await this.openFile(ino, inode);
-    return this.addHandle(ino, true);
+    const ino = newIno('file', parent);
+    const f = await this.openFile(ino, inode);
+    const fd = this.addHandle(ino, true);
+    f.created = { parent, name };
+    f.changed = true;
+    this.pendingEntries.set(`${parent}/${name}`, { ino, type: 'file' });
+    this.entriesGen++;
+    return fd;
+  }
+
+  /** Writes back a file that exists only in this mount, before a change that needs its records in the swarm. */
+  private async materialize(ino: string): Promise<void> {
+    const f = this.files.get(ino);
+    if (f?.created) await this.locked(f, () => this.commitLocked(f));
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -561,10 +645,12 @@ export class SwarmFs {
     const prev = f.lock;
     let release!: () => void;
     f.lock = new Promise<void>((r) => (release = r));
+    f.lockers++;
     await prev;
     try {
       return await fn();
     } finally {
+      f.lockers--;
       release();
     }
   }
@@ -641,45 +727,126 @@ export class SwarmFs {
     const h = this.handles.get(fd);
     if (!h?.writable) throw fsError('BAD_HANDLE', `fd ${fd}`);
     const f = this.fileOf(fd);
-    // FUSE reuses its buffer once we yield: copy first.
+    // FUSE reuses its buffer once we yield. With the file idle and its chunks at hand (a sequential writer),
+    // the bytes go straight into the chunks; otherwise they are copied and wait their turn.
+    if (f.lockers === 0 && this.copyIn(f, data.subarray(0, length), position, false)) {
+      await this.locked(f, () => this.afterWrite(f, position, length));
+      return length;
+    }
     const bytes = Buffer.from(data.subarray(0, length));
     await this.locked(f, async () => {
-      for (let done = 0; done < bytes.length; ) {
-        const pos = position + done;
-        const index = Math.floor(pos / f.chunkBytes);
-        const within = pos - index * f.chunkBytes;
-        const n = Math.min(bytes.length - done, f.chunkBytes - within);
-        const chunk = await this.dirtyChunk(f, index);
-        bytes.copy(chunk.buf, within, done, done + n);
-        chunk.version++;
-        done += n;
-        f.size = Math.max(f.size, pos + n);
-        // A chunk written up to its end is complete for a sequential writer: store it now, overlapping the next writes.
-        if (within + n === f.chunkBytes) await this.startUpload(f, index);
-      }
-      const now = Date.now();
-      f.inode = { ...f.inode, mtimeMs: now, ctimeMs: now };
-      f.changed = true;
-      if (this.dirtyBytes > this.opts.writebackBytesMax) await this.spill(f);
+      await this.copyIn(f, bytes, position, true);
+      await this.afterWrite(f, position, length);
     });
     return length;
   }
 
-  private async dirtyChunk(f: OpenFile, index: number): Promise<{ buf: Buffer; version: number }> {
-    const existing = f.dirty.get(index);
-    if (existing) return existing;
-    const buf = Buffer.alloc(f.chunkBytes);
-    const old = this.chunkLength(f, index);
-    if (old > 0) {
-      // Read-modify-write: a partial write keeps the rest of the chunk.
-      const src = await this.chunkContent(f, index);
-      src.copy(buf, 0, 0, Math.min(old, src.length));
+  /**
+   * Copies bytes into the file's dirty chunks. Without `mayWait`, it does so
+   * only if no chunk has to be fetched first (and then it returns true, having
+   * never yielded); with it, it fetches what a partial write needs.
+   */
+  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: false): boolean;
+  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: true): Promise<boolean>;
+  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: boolean): boolean | Promise<boolean> {
+    const last = Math.floor((position + bytes.length - 1) / f.chunkBytes);
+    const first = Math.floor(position / f.chunkBytes);
+    if (!mayWait) {
+      for (let i = first; i <= last; i++) if (this.chunkSource(f, i, position, bytes.length) === undefined) return false;
+      this.copyInNow(f, bytes, position);
+      return true;
     }
+    return (async () => {
+      for (let i = first; i <= last; i++) {
+        if (this.chunkSource(f, i, position, bytes.length) === undefined) await this.chunkContent(f, i);
+      }
+      // Fetched chunks sit in the cache now; one evicted meanwhile is fetched again.
+      for (let i = first; i <= last; i++) {
+        if (this.chunkSource(f, i, position, bytes.length) === undefined) this.makeDirty(f, i, await this.chunkContent(f, i), 0);
+      }
+      this.copyInNow(f, bytes, position);
+      return true;
+    })();
+  }
+
+  private copyInNow(f: OpenFile, bytes: Buffer, position: number): void {
+    for (let done = 0; done < bytes.length; ) {
+      const pos = position + done;
+      const index = Math.floor(pos / f.chunkBytes);
+      const within = pos - index * f.chunkBytes;
+      const n = Math.min(bytes.length - done, f.chunkBytes - within);
+      const chunk = this.writableChunk(f, index, within, within + n);
+      bytes.copy(chunk.buf, within, done, done + n);
+      chunk.version++;
+      done += n;
+      f.size = Math.max(f.size, pos + n);
+    }
+  }
+
+  /** What follows a write: chunks written to their end are stored now (overlapping the next writes); the budget is kept. */
+  private async afterWrite(f: OpenFile, position: number, length: number): Promise<void> {
+    const now = Date.now();
+    f.inode = { ...f.inode, mtimeMs: now, ctimeMs: now };
+    f.changed = true;
+    const end = position + length;
+    for (let index = Math.floor(position / f.chunkBytes); (index + 1) * f.chunkBytes <= end; index++) {
+      await this.startUpload(f, index);
+    }
+    if (this.dirtyBytes > this.opts.writebackBytesMax) await this.spill(f);
+  }
+
+  /**
+   * The old bytes a write into chunk `index` must keep, without fetching:
+   * null when there are none to keep (new, a hole, dirty already, or wholly
+   * overwritten), undefined when they are not in memory.
+   */
+  private chunkSource(f: OpenFile, index: number, position: number, length: number): Buffer | null | undefined {
+    if (f.dirty.has(index)) return null;
+    const old = this.chunkLength(f, index);
+    const start = index * f.chunkBytes;
+    if (old === 0 || (position <= start && position + length >= start + old)) return null;
+    if (f.inline && index === 0) return f.inline;
+    const key = f.chunks[index];
+    if (!key) return null;
+    return this.chunkCache.get(key);
+  }
+
+  /**
+   * The dirty chunk at `index`, unsealed and at least `upTo` bytes long, for
+   * a write of bytes [from, upTo) of it; created from its old bytes when
+   * needed (which the caller has made sure are in memory).
+   */
+  private writableChunk(f: OpenFile, index: number, from: number, upTo: number): DirtyChunk {
+    let d = f.dirty.get(index);
+    if (!d) return this.makeDirty(f, index, this.chunkSource(f, index, index * f.chunkBytes + from, upTo - from) ?? null, upTo);
+    if (d.sealed || d.buf.length < upTo) {
+      // Copy on write (the sealed buffer is being sent), or grow.
+      const buf = Buffer.alloc(this.capacityFor(f, Math.max(upTo, d.buf.length), d.buf.length));
+      d.buf.copy(buf);
+      this.dirtyBytes += buf.length - d.buf.length;
+      d = { buf, version: d.version + 1, sealed: false };
+      f.dirty.set(index, d);
+    }
+    return d;
+  }
+
+  private makeDirty(f: OpenFile, index: number, src: Buffer | null, upTo: number): DirtyChunk {
+    const keep = src ? Math.min(this.chunkLength(f, index), src.length) : 0;
+    const buf = Buffer.alloc(this.capacityFor(f, Math.max(upTo, keep), 0));
+    if (keep > 0) src!.copy(buf, 0, 0, keep);
     if (f.inline && index === 0) f.inline = null;
-    const d = { buf, version: 0 };
+    const d: DirtyChunk = { buf, version: 0, sealed: false };
     f.dirty.set(index, d);
     this.dirtyBytes += buf.length;
     return d;
+  }
+
+  /** Buffer size for `need` bytes of a chunk: small files stay small; anything sizable gets the whole chunk at once. */
+  private capacityFor(f: OpenFile, need: number, had: number): number {
+    if (need >= 64 * 1024) return f.chunkBytes;
+    let cap = Math.max(4096, had * 2);
+    while (cap < need) cap *= 2;
+    return Math.min(cap, f.chunkBytes);
   }
 
   /** Stores one dirty chunk in the background; the chunk stays readable from memory until its key is known. */
@@ -688,8 +855,9 @@ export class SwarmFs {
     const d = f.dirty.get(index);
     if (!d || f.uploads.has(index)) return;
     const version = d.version;
-    const length = this.chunkLength(f, index);
-    const data = d.buf.subarray(0, length);
+    d.sealed = true;
+    // A buffer shorter than the chunk is stored short: the rest reads as zeros.
+    const data = d.buf.subarray(0, Math.min(this.chunkLength(f, index), d.buf.length));
     const upload = (async () => {
       const key = await this.storeChunk(data);
       if (f.dirty.get(index) === d && d.version === version) {
@@ -724,8 +892,11 @@ export class SwarmFs {
       const lastIndex = Math.floor(size / f.chunkBytes);
       const within = size - lastIndex * f.chunkBytes;
       if (within > 0 && lastIndex * f.chunkBytes < f.size) {
-        const d = await this.dirtyChunk(f, lastIndex);
-        d.buf.fill(0, within);
+        const start = lastIndex * f.chunkBytes;
+        if (this.chunkSource(f, lastIndex, start, 0) === undefined) await this.chunkContent(f, lastIndex);
+        if (this.chunkSource(f, lastIndex, start, 0) === undefined) this.makeDirty(f, lastIndex, await this.chunkContent(f, lastIndex), 0);
+        const d = this.writableChunk(f, lastIndex, 0, 0);
+        if (within < d.buf.length) d.buf.fill(0, within);
         d.version++;
       }
       const keep = Math.ceil(size / f.chunkBytes);
@@ -791,6 +962,7 @@ export class SwarmFs {
     await Promise.allSettled(f.uploads.values());
     for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
     f.dirty.clear();
+    if (f.created) this.pendingEntries.delete(`${f.created.parent}/${f.created.name}`);
     this.files.delete(f.ino);
   }
 
@@ -827,7 +999,19 @@ export class SwarmFs {
       delete inode.inline;
     }
     f.inode = inode;
-    await this.putInode(f.ino, inode);
+    const created = f.created;
+    const records = [this.envelope(inodeKey(f.ino), inode)];
+    if (created) {
+      const entry: Dirent = { ino: f.ino, type: 'file' };
+      records.push(this.envelope(direntKey(created.parent, created.name), entry), ...(await this.touchedDir(created.parent)));
+    }
+    await this.records.put(records);
+    this.attrs.set(f.ino, inode);
+    if (created) {
+      f.created = null;
+      this.pendingEntries.delete(`${created.parent}/${created.name}`);
+      this.noteEntry(created.parent, created.name, { ino: f.ino, type: 'file' });
+    }
     f.changed = false;
     log('committed inode %s: %d bytes', f.ino, f.size);
   }

@@ -5,6 +5,8 @@ import type { MemberView, SwarmClient } from './swarm-client.js';
 
 const log = logger('client:records');
 const RECORD_TIMEOUT_MS = 1_500;
+/** How long the first `need` cells have to answer before the other homes are asked too. */
+const HEDGE_MS = 4;
 
 /**
  * Quorum reads and writes of namespace records. A record group lives on the
@@ -27,52 +29,71 @@ export class RecordsClient {
 
   /**
    * Runs fn on the first R cells in order, replacing failures with later cells,
-   * until `need` succeed. With `partialOk` (reads), fewer answers than `need`
-   * but at least one are returned rather than failing: when most homes of a
-   * record are down at once, a possibly stale answer beats EIO.
+   * until `need` succeed. Only `need` cells are asked at first, the others if
+   * an answer is late (a hedge) or a request fails: on two shared cores, a
+   * third request in the critical path slows the two that matter. A write then
+   * reaches the remaining homes in the background, so R copies exist.
+   * With `partialOk` (reads), fewer answers than `need` but at least one are
+   * returned rather than failing: when most homes of a record are down at
+   * once, a possibly stale answer beats EIO. Writes never settle for less than
+   * a majority of R, however few cells are in view.
    */
   private async quorum<T>(order: MemberView[], need: number, fn: (m: MemberView) => Promise<T>, partialOk = false): Promise<T[]> {
     const want = Math.min(this.replicas, order.length);
-    const required = Math.min(need, want);
+    const required = partialOk ? Math.min(need, want) : need;
+    if (want < required) {
+      throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; the namespace needs ${required} (a majority of R=${this.replicas})`);
+    }
     const results: T[] = [];
     let next = 0;
     let lastError: unknown;
+    let running = 0;
+    let hedge: NodeJS.Timeout | null = null;
     await new Promise<void>((resolve, reject) => {
-      let running = 0;
       let settled = false;
-      const launch = () => {
-        while (!settled && running < want - results.length && next < order.length) {
+      const finish = (err?: Error) => {
+        settled = true;
+        if (hedge) clearTimeout(hedge);
+        if (err) reject(err);
+        else resolve();
+      };
+      const launch = (limit: number) => {
+        while (!settled && running < limit - results.length && next < order.length) {
           const m = order[next++]!;
           running++;
           fn(m).then(
             (r) => {
               running--;
               results.push(r);
-              if (!settled && results.length >= required) {
-                settled = true;
-                resolve();
-              }
+              if (!settled && results.length >= required) finish();
             },
             (err) => {
               running--;
               lastError = err;
               this.swarm.noteFailure(m.addr, err);
               log('record request to %s failed: %s', m.addr, (err as Error).message);
-              launch();
+              launch(want);
               if (!settled && running === 0) {
-                settled = true;
                 if (partialOk && results.length > 0) {
                   log('degraded read: %d of %d answers', results.length, required);
-                  return resolve();
+                  return finish();
                 }
-                reject(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error).message})`));
+                finish(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error).message})`));
               }
             },
           );
         }
       };
-      launch();
+      launch(required);
+      hedge = setTimeout(() => launch(want), HEDGE_MS);
     });
+    if (!partialOk) {
+      // The remaining homes get their copy without holding up the caller.
+      for (let more = want - results.length - running; more > 0 && next < order.length; more--) {
+        const m = order[next++]!;
+        fn(m).catch((err: unknown) => log('background record write to %s failed: %s', m.addr, (err as Error).message));
+      }
+    }
     return results;
   }
 

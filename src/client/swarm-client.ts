@@ -181,11 +181,11 @@ export class SwarmClient {
    * Stores a chunk on R cells in placement order; a cell that fails is
    * replaced by the next one in order (hinted handoff: healing later moves the
    * copy home). `quorum` resolves once W copies are acknowledged; `settled`
-   * once every attempt has finished.
+   * once every attempt has finished. The data is sent without a copy: it must
+   * not change until `settled`.
    */
   async putChunk(data: Buffer, meta: ChunkMeta, writeQuorum = this.placement.writeQuorum): Promise<{ key: ChunkKey; quorum: Promise<number>; settled: Promise<number> }> {
     const key = chunkKeyOf(data);
-    // Encode (copy) before any await: the caller may reuse its buffer once we yield.
     const body = encodePut(key, data, meta);
     const order = await this.placementFor(key);
     if (order.length < writeQuorum) {

@@ -76,9 +76,19 @@ export class CellError extends Error {
   }
 }
 
-/** A file system error: the code names the POSIX condition, the message the path. */
+/**
+ * A file system error: the code names the POSIX condition, the message the
+ * path. These are answers (ENOENT on every lookup of a new name), not bugs:
+ * no stack is captured, which would cost more than the lookup.
+ */
 export function fsError(code: CellErrorCode, path: string): CellError {
-  return new CellError(code, `${path}: ${code.toLowerCase().replace(/_/g, ' ')}`);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new CellError(code, `${path}: ${code.toLowerCase().replace(/_/g, ' ')}`);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 export function isCellError(err: unknown, code?: CellErrorCode): err is CellError {

@@ -3,6 +3,7 @@ import {
   HAS_KEYS_MAX,
   TokenBucket,
   logger,
+  type Addr,
   type CellId,
   type ChunkKey,
   type Clock,
@@ -15,7 +16,7 @@ import { placementOrder, storageCandidates } from '../placement/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
 import { MessageType, decodeHasReply, decodeJson, encodeHas, encodeJson, encodePut } from '../wire/index.js';
-import { placementKeyOf } from '../namespace/index.js';
+import { groupOf, placementKeyOf } from '../namespace/index.js';
 
 export interface HealerComponents {
   clock: Clock;
@@ -52,6 +53,10 @@ type Presence = Map<CellId, boolean[] | null>;
 
 const HAS_TIMEOUT_MS = 2_000;
 const PUSH_TIMEOUT_MS = 10_000;
+/** Records offered per message. */
+const RECORD_SYNC_BATCH = 256;
+/** Periodic passes between two full record syncs (between them, only changed records are offered). */
+const FULL_RECORD_SYNC_EVERY = 6;
 
 /**
  * Anti-entropy for the chunks this cell holds. For each chunk it asks every
@@ -74,6 +79,8 @@ export class Healer {
   private soon: TimerHandle | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  /** Passes since the last full record sync (a full one runs after membership changes and every FULL_RECORD_SYNC_EVERY passes). */
+  private passesSinceFullSync = Infinity;
   private stopped = true;
 
   constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
@@ -85,7 +92,9 @@ export class Healer {
     if (!this.stopped) return;
     this.stopped = false;
     this.components.membership.onEvent((e) => {
-      if (!this.stopped && e.type !== 'member-suspected') this.schedule(this.init.heal.settleMs);
+      if (this.stopped || e.type === 'member-suspected') return;
+      this.passesSinceFullSync = Infinity;
+      this.schedule(this.init.heal.settleMs);
     });
     this.timers.push(this.components.clock.setInterval(() => this.schedule(0), this.init.heal.antiEntropyMs));
   }
@@ -173,46 +182,58 @@ export class Healer {
   }
 
   /**
-   * Namespace records: offers every local record to the other home cells of
-   * its group (placement by its placement key) and sends those they lack or
-   * hold older. Records are small, so every holder offers (no single pusher);
-   * last-writer-wins makes the extra offers harmless.
+   * Namespace records: offers local records to the other home cells of their
+   * group and sends those they lack or hold older. Records are small, so
+   * every holder offers (no single pusher); last-writer-wins makes the extra
+   * offers harmless. A periodic pass offers only the records written since
+   * the previous one; after a membership change, and every
+   * FULL_RECORD_SYNC_EVERY passes, every record is offered.
    */
   private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
-    const replicas = this.init.placement.replicas;
-    let after: string | null = null;
-    for (;;) {
-      const batch = this.components.records.scan('', after, 256);
-      if (batch.length === 0 || this.stopped) return;
-      after = batch[batch.length - 1]!.k;
+    const { records } = this.components;
+    const changed = records.takeChanged();
+    const full = changed === null || this.passesSinceFullSync >= FULL_RECORD_SYNC_EVERY;
+    this.passesSinceFullSync = full ? 0 : this.passesSinceFullSync + 1;
+    const homesByGroup = new Map<string, CellId[]>();
+    const homesOf = (key: string) => {
+      const group = groupOf(key);
+      let homes = homesByGroup.get(group);
+      if (!homes) {
+        homes = placementOrder(placementKeyOf(key), candidates).slice(0, this.init.placement.replicas);
+        homesByGroup.set(group, homes);
+      }
+      return homes;
+    };
+    for (const batch of full ? allRecordBatches(records) : changedRecordBatches(records, changed ?? [])) {
+      if (this.stopped) return;
       const byCell = new Map<CellId, VersionedRecord[]>();
       for (const r of batch) {
-        for (const id of placementOrder(placementKeyOf(r.k), candidates).slice(0, replicas)) {
+        for (const id of homesOf(r.k)) {
           if (id === selfId) continue;
           if (!byCell.has(id)) byCell.set(id, []);
           byCell.get(id)!.push(r);
         }
       }
-      await Promise.all(
-        [...byCell].map(async ([id, recs]) => {
-          const addr = byId.get(id)!.addr;
-          try {
-            const offer = encodeJson(recs.map((r) => ({ k: r.k, v: r.v })));
-            const need = decodeJson(await this.components.endpoint.request(addr, MessageType.REC_SYNC, offer, { timeoutMs: HAS_TIMEOUT_MS }), (v) =>
-              Array.isArray(v) ? (v as number[]) : null,
-            );
-            const send = (need ?? []).map((i) => recs[i]).filter((r): r is VersionedRecord => r !== undefined);
-            if (send.length > 0) {
-              await this.components.endpoint.request(addr, MessageType.REC_PUT, encodeJson(send), { timeoutMs: PUSH_TIMEOUT_MS });
-              this.stats.recordsPushed += send.length;
-            }
-          } catch (err) {
-            this.log('record sync with %s failed: %s', addr, (err as Error).message);
-          }
-        }),
-      );
+      await Promise.all([...byCell].map(([id, recs]) => this.offerRecords(byId.get(id)!.addr, recs)));
     }
   }
+
+  private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<void> {
+    try {
+      const offer = encodeJson(recs.map((r) => ({ k: r.k, v: r.v })));
+      const need = decodeJson(await this.components.endpoint.request(addr, MessageType.REC_SYNC, offer, { timeoutMs: HAS_TIMEOUT_MS }), (v) =>
+        Array.isArray(v) ? (v as number[]) : null,
+      );
+      const send = (need ?? []).map((i) => recs[i]).filter((r): r is VersionedRecord => r !== undefined);
+      if (send.length > 0) {
+        await this.components.endpoint.request(addr, MessageType.REC_PUT, encodeJson(send), { timeoutMs: PUSH_TIMEOUT_MS });
+        this.stats.recordsPushed += send.length;
+      }
+    } catch (err) {
+      this.log('record sync with %s failed: %s', addr, (err as Error).message);
+    }
+  }
+
 
   /** HAS for a batch on every cell at once. */
   private async ask(cells: Member[], batch: ChunkKey[]): Promise<Presence> {
@@ -286,5 +307,20 @@ export class Healer {
     }
     this.stats.removed += removed;
     if (removed > 0) this.init.onEvent('surplus-removed', `${removed} surplus copies dropped`);
+  }
+}
+
+function* allRecordBatches(records: RecordStore): Generator<VersionedRecord[]> {
+  for (let after: string | null = null; ; ) {
+    const batch = records.scan('', after, RECORD_SYNC_BATCH);
+    if (batch.length === 0) return;
+    yield batch;
+    after = batch[batch.length - 1]!.k;
+  }
+}
+
+function* changedRecordBatches(records: RecordStore, keys: string[]): Generator<VersionedRecord[]> {
+  for (let i = 0; i < keys.length; i += RECORD_SYNC_BATCH) {
+    yield keys.slice(i, i + RECORD_SYNC_BATCH).flatMap((k) => records.get(k) ?? []);
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ChunkKey } from '../core/index.js';
 import { isHlc } from './hlc.js';
 
@@ -6,10 +6,15 @@ import { isHlc } from './hlc.js';
  * The namespace as versioned records, stored on the cells and merged
  * last-writer-wins:
  *   i/<ino>            an inode (file, directory or symlink)
- *   d/<parent>/<name>  a directory entry, placed by its parent so that a
- *                      directory's entries live together
+ *   d/<parent>/<name>  a directory entry
  * A deleted record stays as a tombstone (value null) so that an older copy
  * elsewhere cannot bring it back.
+ *
+ * Placement: an ino starts with an 8-hex-digit group tag, and records are
+ * placed by tag. A directory gets a fresh tag; a file or symlink takes its
+ * parent directory's tag. So a directory's inode, its entries and the inodes
+ * of the files created in it live on the same cells, and creating a file is
+ * one record write to one group of cells (a renamed file keeps its tag).
  */
 
 export type InodeType = 'file' | 'dir' | 'symlink';
@@ -54,18 +59,31 @@ export const NAME_BYTES_MAX = 255;
 export const RECORDS_PER_MESSAGE_MAX = 512;
 const KEY_CHARS_MAX = 1024;
 
+/** Hex digits of an ino that choose where its records live. */
+const GROUP_TAG_CHARS = 8;
+
+/** A new ino: a directory gets a fresh group tag, anything else shares its directory's. */
+export function newIno(type: InodeType, parent: string): string {
+  const rest = randomBytes(8).toString('hex');
+  return (type === 'dir' ? randomBytes(GROUP_TAG_CHARS / 2).toString('hex') : parent.slice(0, GROUP_TAG_CHARS)) + rest;
+}
+
 export const inodeKey = (ino: string) => `i/${ino}`;
 export const direntKey = (parent: string, name: string) => `d/${parent}/${name}`;
 export const direntPrefix = (parent: string) => `d/${parent}/`;
 
-/** The key records are placed by: an inode by itself, an entry by its directory. */
+/** The placement group of a record: the group tag of its inode, or of its entry's directory. */
+export function groupOf(recordKey: string): string {
+  return recordKey.slice(2, 2 + GROUP_TAG_CHARS);
+}
+
+/** The key records are placed by (every record of a group has the same). */
 export function placementKeyOf(recordKey: string): ChunkKey {
-  const group = recordKey.startsWith('d/') ? recordKey.slice(0, recordKey.indexOf('/', 2) + 1) : recordKey;
-  return createHash('sha256').update(group).digest('hex');
+  return createHash('sha256').update('g/' + groupOf(recordKey)).digest('hex');
 }
 
 export function isRecordKey(k: unknown): k is string {
-  return typeof k === 'string' && k.length <= KEY_CHARS_MAX && /^(i\/[0-9a-f]{16}|d\/[0-9a-f]{16}\/[^/\0]+)$/.test(k);
+  return typeof k === 'string' && k.length <= KEY_CHARS_MAX && /^(i\/(?:[0-9a-f]{16}|[0-9a-f]{24})|d\/(?:[0-9a-f]{16}|[0-9a-f]{24})\/[^/\0]+)$/.test(k);
 }
 
 export function isEnvelope(v: unknown): v is RecordEnvelope {

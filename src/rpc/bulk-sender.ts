@@ -1,12 +1,13 @@
 import { CellError, type Clock, type TimerHandle } from '../core/index.js';
-import { bitGet, encodeFragmentParts, type FragmentAck } from '../wire/index.js';
+import { bitGet, bodyDigest, encodeFragmentParts, type FragmentAck } from '../wire/index.js';
 
 /** Fragments acknowledged after a missing one before it is taken as lost (reordering tolerance). */
 const REORDER_TOLERANCE = 3;
 const WINDOW_INITIAL = 16;
 
 export interface BulkSenderInit {
-  payload: Buffer;
+  /** The message, as parts sent without a copy (they must not change until the transfer is settled). */
+  payload: Buffer[];
   innerType: number;
   innerFlags: number;
   innerStatus: number;
@@ -16,8 +17,10 @@ export interface BulkSenderInit {
   deadlineMs: number;
   /** Current retransmission timeout for this peer, per backoff attempt. */
   rto: (attempt: number) => number;
-  /** Sends one FRAGMENT body, given as parts (header, data). */
-  sendFragment: (body: Buffer[]) => void;
+  /** Sends one FRAGMENT body, given as parts (header, data), with the digest its MAC covers. */
+  sendFragment: (body: Buffer[], digest: Buffer) => void;
+  /** Body digests by fragment index, shared by every sender of the same payload (computed once for R copies). */
+  digests: (Buffer | undefined)[];
   onRetransmit: () => void;
   /** A round-trip measurement from a fragment sent once and acknowledged (Karn's rule). */
   onRttSample: (ms: number) => void;
@@ -30,6 +33,7 @@ export interface BulkSenderInit {
  */
 export class BulkSender {
   readonly count: number;
+  private readonly total: number;
   private readonly per: number;
   private readonly acked: Uint8Array;
   private ackedCount = 0;
@@ -52,7 +56,8 @@ export class BulkSender {
   private reject!: (e: Error) => void;
 
   constructor(private readonly clock: Clock, private readonly init: BulkSenderInit) {
-    const total = init.payload.length;
+    const total = init.payload.reduce((n, p) => n + p.length, 0);
+    this.total = total;
     this.count = Math.ceil(total / init.fragmentBytesMax);
     // Equal-sized fragments, so the receiver can place fragment i at i * per.
     this.per = Math.ceil(total / this.count);
@@ -75,7 +80,7 @@ export class BulkSender {
   /** Resends the final fragment: used to poke a receiver whose answer is overdue. */
   poke(): void {
     if (!this.settled) return;
-    this.init.sendFragment(this.encode(this.count - 1));
+    this.send(this.count - 1);
   }
 
   onAck(ack: FragmentAck): void {
@@ -144,7 +149,7 @@ export class BulkSender {
       this.sentAtMs[i] = this.clock.now();
       this.sends[i] = Math.min(255, this.sends[i]! + 1);
       this.inflight++;
-      this.init.sendFragment(this.encode(i));
+      this.send(i);
     }
     if (!this.rtoTimer) this.armRto();
   }
@@ -170,16 +175,24 @@ export class BulkSender {
     this.pump();
   }
 
+  private send(i: number): void {
+    const body = this.encode(i);
+    const digests = this.init.digests;
+    let digest = digests[i];
+    if (!digest) digests[i] = digest = bodyDigest(body);
+    this.init.sendFragment(body, digest);
+  }
+
   private encode(i: number): Buffer[] {
     const start = i * this.per;
     return encodeFragmentParts({
       innerType: this.init.innerType,
       innerFlags: this.init.innerFlags,
       innerStatus: this.init.innerStatus,
-      totalBytes: this.init.payload.length,
+      totalBytes: this.total,
       index: i,
       count: this.count,
-      data: this.init.payload.subarray(start, Math.min(start + this.per, this.init.payload.length)),
+      data: sliceParts(this.init.payload, start, Math.min(start + this.per, this.total)),
     });
   }
 
@@ -202,4 +215,18 @@ export class BulkSender {
     this.deadline?.clear();
     this.deadline = null;
   }
+}
+
+/** Bytes [start, end) of a message given as parts, as views of those parts (no copy). */
+export function sliceParts(parts: Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let offset = 0;
+  for (const p of parts) {
+    const from = Math.max(start, offset);
+    const to = Math.min(end, offset + p.length);
+    if (from < to) out.push(p.subarray(from - offset, to - offset));
+    offset += p.length;
+    if (offset >= end) break;
+  }
+  return out;
 }

@@ -83,7 +83,7 @@ interface Waiter {
 interface Pending {
   to: Addr;
   type: MessageType;
-  body: Buffer;
+  body: Buffer[];
   resolve: (b: Buffer) => void;
   reject: (e: Error) => void;
   attempts: number;
@@ -149,6 +149,8 @@ export class Endpoint {
   /** Outgoing bulk responses, by "peer|requestId". */
   private readonly responseSenders = new Map<string, BulkSender>();
   private readonly reassemblies = new Map<string, Reassembly>();
+  /** Keyed by the body's parts array: gone with the request bodies themselves. */
+  private readonly bodyDigests = new WeakMap<Buffer[], (Buffer | undefined)[]>();
   private reassemblyBytes = 0;
   private readonly ackTimers = new Map<string, TimerHandle>();
   /** Transfers completed recently, so a late fragment gets a "complete" ack: key -> fragment count. */
@@ -204,10 +206,17 @@ export class Endpoint {
     this.sendFrame(to, { type, flags: 0, status: Status.OK, requestId: 0, body });
   }
 
-  /** Sends a request and resolves with the response body; rejects with a CellError. */
-  async request(to: Addr, type: MessageType, body: Buffer, opts: RequestOptions = {}): Promise<Buffer> {
+  /**
+   * Sends a request and resolves with the response body; rejects with a
+   * CellError. A body given as parts is sent without a copy: the parts must
+   * not change until the request is settled.
+   */
+  async request(to: Addr, type: MessageType, payload: Buffer | Buffer[], opts: RequestOptions = {}): Promise<Buffer> {
     if (this.stopped) throw CellError.STOPPED();
-    const isBulk = body.length > this.singleBodyBytesMax;
+    const body = Array.isArray(payload) ? payload : [payload];
+    let bodyBytes = 0;
+    for (const part of body) bodyBytes += part.length;
+    const isBulk = bodyBytes > this.singleBodyBytesMax;
     const timeoutMs = opts.timeoutMs ?? (isBulk ? this.init.wire.bulkTimeoutMs : this.init.wire.requestTimeoutMs);
     await this.acquire(to);
     const peer = this.peer(to);
@@ -278,12 +287,13 @@ export class Endpoint {
 
   // ---- sending ----
 
-  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp' | 'body'> & { body: Buffer | Buffer[] }): void {
+  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp' | 'body'> & { body: Buffer | Buffer[] }, digest?: Buffer): void {
     const { body, ...header } = f;
     const parts = encodeFrameParts(
       this.init.keys,
       { ...header, sender: this.init.id, timestamp: this.stamps.next(this.components.clock.wallNow()) },
       Array.isArray(body) ? body : [body],
+      digest,
     );
     this.counters.framesSent++;
     for (const p of parts) this.counters.bytesSent += p.length;
@@ -329,7 +339,7 @@ export class Endpoint {
     innerType: number,
     innerFlags: number,
     innerStatus: Status,
-    payload: Buffer,
+    payload: Buffer[],
   ): BulkSender {
     const peer = this.peer(to);
     return new BulkSender(this.components.clock, {
@@ -341,11 +351,20 @@ export class Endpoint {
       windowMax: this.init.wire.bulkWindowFragmentsMax,
       deadlineMs: this.init.wire.bulkTimeoutMs,
       rto: (attempt) => peer.rtt.rto(attempt) + ACK_DELAY_MS,
-      sendFragment: (body) =>
-        this.sendFrame(to, { type: MessageType.FRAGMENT, flags: frameFlags, status: Status.OK, requestId, body }),
+      sendFragment: (body, digest) =>
+        this.sendFrame(to, { type: MessageType.FRAGMENT, flags: frameFlags, status: Status.OK, requestId, body }, digest),
+      digests: this.digestsOf(payload, innerFlags),
       onRetransmit: () => this.counters.retransmitted++,
       onRttSample: (ms) => peer.rtt.sample(ms),
     });
+  }
+
+  /** Fragment digests of a request body sent to several cells (a chunk put): shared, so the data is hashed once. */
+  private digestsOf(payload: Buffer[], innerFlags: number): (Buffer | undefined)[] {
+    if (innerFlags & FLAG_RESPONSE) return [];
+    let d = this.bodyDigests.get(payload);
+    if (!d) this.bodyDigests.set(payload, (d = []));
+    return d;
   }
 
   private sendResponse(to: Addr, sender: CellId, requestId: number, type: MessageType, status: Status, body: Buffer): void {
@@ -355,7 +374,7 @@ export class Endpoint {
     }
     const key = `${sender}|${requestId}`;
     if (this.responseSenders.has(key)) return;
-    const s = this.newBulkSender(to, requestId, FLAG_RESPONSE, type, FLAG_RESPONSE, status, body);
+    const s = this.newBulkSender(to, requestId, FLAG_RESPONSE, type, FLAG_RESPONSE, status, [body]);
     this.responseSenders.set(key, s);
     s.done
       .catch((err: Error) => this.log('bulk response to %s failed: %s', to, err.message))

@@ -17,8 +17,13 @@ export interface VersionedRecord {
  * cells before a write returns). A synced commit costs 0.3 ms and serializes
  * on the disk; unsynced, 0.01 ms (see docs/design.md).
  */
+/** Keys remembered as changed between anti-entropy passes; beyond this the next pass is a full one. */
+const CHANGED_KEYS_MAX = 65_536;
+
 export class RecordStore {
   private readonly db: RootDatabase<{ v: string; d: unknown }, string>;
+  /** Keys written since the last takeChanged(), or null once there were too many to remember. */
+  private changed: Set<string> | null = new Set();
 
   constructor(dataDir: string) {
     this.db = openLmdb<{ v: string; d: unknown }, string>({ path: path.join(dataDir, 'records.lmdb'), compression: false, noSync: true });
@@ -39,9 +44,20 @@ export class RecordStore {
     this.db.transactionSync(() => {
       for (const r of records) {
         const cur = this.db.get(r.k);
-        if (!cur || r.v > cur.v) this.db.putSync(r.k, { v: r.v, d: r.d });
+        if (!cur || r.v > cur.v) {
+          this.db.putSync(r.k, { v: r.v, d: r.d });
+          this.changed?.add(r.k);
+        }
       }
     });
+    if (this.changed && this.changed.size > CHANGED_KEYS_MAX) this.changed = null;
+  }
+
+  /** The keys written since the last call (null: more than could be remembered, so look at everything), and forgets them. */
+  takeChanged(): string[] | null {
+    const keys = this.changed ? [...this.changed] : null;
+    this.changed = new Set();
+    return keys;
   }
 
   /** Records whose key starts with prefix and sorts after `after`, ascending, at most limit. */

@@ -1,4 +1,6 @@
 import dgram from 'node:dgram';
+import dns from 'node:dns';
+import { isIPv4 } from 'node:net';
 import { formatAddr, logger, parseAddr, type Addr } from '../core/index.js';
 import type { DatagramHandler, Transport } from './transport.js';
 
@@ -22,7 +24,11 @@ export class UdpTransport implements Transport {
   private constructor(private readonly socket: dgram.Socket) {}
 
   static async bind(init: UdpInit): Promise<UdpTransport> {
-    const socket = dgram.createSocket({ type: 'udp4' });
+    // Numeric addresses are answered at once: that spares every send a trip through dns.lookup and nextTick.
+    const socket = dgram.createSocket({
+      type: 'udp4',
+      lookup: (host, opts, cb) => (isIPv4(host) ? cb(null, host, 4) : dns.lookup(host, opts, cb)),
+    });
     const t = new UdpTransport(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -41,7 +47,10 @@ export class UdpTransport implements Transport {
     const a = socket.address();
     t.address = formatAddr(init.host, a.port);
     socket.on('message', (msg, rinfo) => t.handler(msg, formatAddr(rinfo.address, rinfo.port)));
-    socket.on('error', (err) => log('socket error: %s', err.message));
+    socket.on('error', (err) => {
+      t.sendErrors++;
+      log('socket error: %s', err.message);
+    });
     return t;
   }
 
@@ -55,12 +64,8 @@ export class UdpTransport implements Transport {
       this.sendErrors++;
       return;
     }
-    this.socket.send(data, port, host, (err) => {
-      if (err) {
-        this.sendErrors++;
-        log('send to %s failed: %s', to, err.message);
-      }
-    });
+    // No callback: the send is tried at once and nothing is queued to report it; a failure comes as an 'error' event.
+    this.socket.send(data, port, host);
   }
 
   onDatagram(handler: DatagramHandler): void {

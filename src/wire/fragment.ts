@@ -40,8 +40,8 @@ export function encodeFragment(f: Fragment): Buffer {
   return Buffer.concat(encodeFragmentParts(f));
 }
 
-/** The fragment's header and its data as separate parts (the data is not copied). */
-export function encodeFragmentParts(f: Fragment): [Buffer, Buffer] {
+/** The fragment's header followed by its data parts (the data is not copied). */
+export function encodeFragmentParts(f: Omit<Fragment, 'data'> & { data: Buffer | Buffer[] }): Buffer[] {
   const buf = Buffer.allocUnsafe(FRAGMENT_HEADER_BYTES);
   buf.writeUInt8(f.innerType, 0);
   buf.writeUInt8(f.innerFlags, 1);
@@ -50,7 +50,7 @@ export function encodeFragmentParts(f: Fragment): [Buffer, Buffer] {
   buf.writeUInt32BE(f.totalBytes, 4);
   buf.writeUInt16BE(f.index, 8);
   buf.writeUInt16BE(f.count, 10);
-  return [buf, f.data];
+  return Array.isArray(f.data) ? [buf, ...f.data] : [buf, f.data];
 }
 
 /** Returns null for anything inconsistent; the caller counts it as a bad body. */

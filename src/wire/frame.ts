@@ -1,6 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { CELL_ID_BYTES, type CellId } from '../core/index.js';
-import { isMessageType, type MessageType, type Status } from './types.js';
+import { MessageType, isMessageType, type Status } from './types.js';
 
 /*
  * Frame layout, version 1. Every datagram is exactly one frame.
@@ -17,11 +17,18 @@ import { isMessageType, type MessageType, type Status } from './types.js';
  *  20      8   timestamp: wall ms x 1024 + a per-sender sequence, strictly
  *              increasing per sender (replay window and duplicate detection)
  *  28      n   body
- *  28+n   16   tag: HMAC-SHA-256 with the swarm key over bytes 0..28+n,
- *              truncated to 128 bits
+ *  28+n   16   tag: HMAC-SHA-256 with the swarm key, truncated to 128 bits,
+ *              over bytes 0..28+n; for FRAGMENT frames, over the header
+ *              (bytes 0..28) followed by the SHA-256 of the body
+ *
+ * Why fragments differ: one chunk goes to R cells as R sets of fragments whose
+ * bodies are identical. The body's digest is computed once for all R copies
+ * and each copy's MAC covers only its 28-byte header and that digest, so a
+ * sender hashes the data once instead of R times. Receivers hash each body
+ * once either way. (Version 2: version 1 MACed every body whole.)
  */
 export const FRAME_MAGIC = 0xce11;
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const FRAME_HEADER_BYTES = 28;
 export const FRAME_TAG_BYTES = 16;
 export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_TAG_BYTES;
@@ -52,8 +59,8 @@ export class KeyRing {
     return tag(this.keys[0]!, parts);
   }
 
-  verify(data: Buffer, t: Buffer): boolean {
-    return this.keys.some((k) => timingSafeEqual(tag(k, [data]), t));
+  verify(parts: Buffer[], t: Buffer): boolean {
+    return this.keys.some((k) => timingSafeEqual(tag(k, parts), t));
   }
 }
 
@@ -63,11 +70,19 @@ function tag(key: Buffer, parts: Buffer[]): Buffer {
   return h.digest().subarray(0, FRAME_TAG_BYTES);
 }
 
+/** SHA-256 of a body given as parts: what a FRAGMENT frame's MAC covers. */
+export function bodyDigest(parts: Buffer[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
 /**
  * Encodes a frame as parts to send with one gathered write (no copy of the
- * body): [header, ...bodyParts, tag]. The MAC covers header and body.
+ * body): [header, ...bodyParts, tag]. The MAC covers header and body (for a
+ * FRAGMENT, the body's digest, which may be given when already known).
  */
-export function encodeFrameParts(keys: KeyRing, f: Omit<Frame, 'body'>, bodyParts: Buffer[]): Buffer[] {
+export function encodeFrameParts(keys: KeyRing, f: Omit<Frame, 'body'>, bodyParts: Buffer[], digest?: Buffer): Buffer[] {
   let bodyLength = 0;
   for (const p of bodyParts) bodyLength += p.length;
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
@@ -80,7 +95,8 @@ export function encodeFrameParts(keys: KeyRing, f: Omit<Frame, 'body'>, bodyPart
   header.write(f.sender, 8, CELL_ID_BYTES, 'hex');
   header.writeUInt32BE(f.requestId >>> 0, 16);
   header.writeBigUInt64BE(BigInt(f.timestamp), 20);
-  return [header, ...bodyParts, keys.sign([header, ...bodyParts])];
+  const signed = f.type === MessageType.FRAGMENT ? [header, digest ?? bodyDigest(bodyParts)] : [header, ...bodyParts];
+  return [header, ...bodyParts, keys.sign(signed)];
 }
 
 export function encodeFrame(keys: KeyRing, f: Frame): Buffer {
@@ -116,8 +132,10 @@ export function decodeFrame(keys: KeyRing, buf: Buffer, datagramBytesMax: number
   if (FRAME_OVERHEAD_BYTES + bodyLength !== buf.length) return { ok: false, reason: 'length' };
   const end = FRAME_HEADER_BYTES + bodyLength;
   // Authenticate before trusting any other field.
-  if (!keys.verify(buf.subarray(0, end), buf.subarray(end))) return { ok: false, reason: 'tag' };
   const type = buf.readUInt8(3);
+  const signed =
+    type === MessageType.FRAGMENT ? [buf.subarray(0, FRAME_HEADER_BYTES), bodyDigest([buf.subarray(FRAME_HEADER_BYTES, end)])] : [buf.subarray(0, end)];
+  if (!keys.verify(signed, buf.subarray(end))) return { ok: false, reason: 'tag' };
   if (!isMessageType(type)) return { ok: false, reason: 'type' };
   return {
     ok: true,

@@ -39,13 +39,13 @@ const FLAG_MANIFEST = 0x01;
 const PUT_HEADER_BYTES = KEY_BYTES + 2;
 export const REPLICAS_MAX = 16;
 
-export function encodePut(key: ChunkKey, data: Uint8Array, meta: ChunkMeta): Buffer {
-  const buf = Buffer.allocUnsafe(PUT_HEADER_BYTES + data.length);
-  buf.write(key, 0, KEY_BYTES, 'hex');
-  buf.writeUInt8(meta.isManifest ? FLAG_MANIFEST : 0, KEY_BYTES);
-  buf.writeUInt8(meta.replicas, KEY_BYTES + 1);
-  buf.set(data, PUT_HEADER_BYTES);
-  return buf;
+/** A CHUNK_PUT body as parts: its header, then the data itself (not copied). */
+export function encodePut(key: ChunkKey, data: Buffer, meta: ChunkMeta): Buffer[] {
+  const header = Buffer.allocUnsafe(PUT_HEADER_BYTES);
+  header.write(key, 0, KEY_BYTES, 'hex');
+  header.writeUInt8(meta.isManifest ? FLAG_MANIFEST : 0, KEY_BYTES);
+  header.writeUInt8(meta.replicas, KEY_BYTES + 1);
+  return [header, data];
 }
 
 export function decodePut(body: Buffer): { key: ChunkKey; meta: ChunkMeta; data: Buffer } | null {
