@@ -1019,5 +1019,6 @@ export class SwarmFs {
   /** Every handle released, every buffer written back (unmount). */
   async closeAll(): Promise<void> {
     for (const fd of [...this.handles.keys()]) await this.release(fd).catch((err) => log('release on close failed: %s', (err as Error).message));
+    await this.records.drain();
   }
 }

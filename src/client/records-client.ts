@@ -1,4 +1,4 @@
-import { CellError, logger } from '../core/index.js';
+import { CellError, logger, type Addr } from '../core/index.js';
 import { isEnvelope, newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
 import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
@@ -7,6 +7,10 @@ const log = logger('client:records');
 const RECORD_TIMEOUT_MS = 1_500;
 /** How long the first `need` cells have to answer before the other homes are asked too. */
 const HEDGE_MS = 4;
+/** Copies for the homes beyond the majority wait this long to be batched with later writes... */
+const TRAIL_MS = 10;
+/** ...or until this many records are waiting for one cell. */
+const TRAIL_RECORDS_MAX = 128;
 
 /**
  * Quorum reads and writes of namespace records. A record group lives on the
@@ -15,6 +19,10 @@ const HEDGE_MS = 4;
  * chunk writes), reads merge a majority of answers and keep the newest.
  */
 export class RecordsClient {
+  /** Copies for the homes beyond the majority, batched per cell (bounded: sent at TRAIL_RECORDS_MAX). */
+  private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; timer: NodeJS.Timeout }>();
+  private readonly trailSends = new Set<Promise<void>>();
+
   constructor(private readonly swarm: SwarmClient, private readonly replicas: number) {}
 
   get majority(): number {
@@ -31,14 +39,19 @@ export class RecordsClient {
    * Runs fn on the first R cells in order, replacing failures with later cells,
    * until `need` succeed. Only `need` cells are asked at first, the others if
    * an answer is late (a hedge) or a request fails: on two shared cores, a
-   * third request in the critical path slows the two that matter. A write then
-   * reaches the remaining homes in the background, so R copies exist.
+   * third request in the critical path slows the two that matter. The homes
+   * not asked are returned (`rest`): a write sends them their copy later.
    * With `partialOk` (reads), fewer answers than `need` but at least one are
    * returned rather than failing: when most homes of a record are down at
    * once, a possibly stale answer beats EIO. Writes never settle for less than
    * a majority of R, however few cells are in view.
    */
-  private async quorum<T>(order: MemberView[], need: number, fn: (m: MemberView) => Promise<T>, partialOk = false): Promise<T[]> {
+  private async quorum<T>(
+    order: MemberView[],
+    need: number,
+    fn: (m: MemberView) => Promise<T>,
+    partialOk = false,
+  ): Promise<{ results: T[]; rest: MemberView[] }> {
     const want = Math.min(this.replicas, order.length);
     const required = partialOk ? Math.min(need, want) : need;
     if (want < required) {
@@ -87,14 +100,7 @@ export class RecordsClient {
       launch(required);
       hedge = setTimeout(() => launch(want), HEDGE_MS);
     });
-    if (!partialOk) {
-      // The remaining homes get their copy without holding up the caller.
-      for (let more = want - results.length - running; more > 0 && next < order.length; more--) {
-        const m = order[next++]!;
-        fn(m).catch((err: unknown) => log('background record write to %s failed: %s', m.addr, (err as Error).message));
-      }
-    }
-    return results;
+    return { results, rest: order.slice(next, next + Math.max(0, want - results.length - running)) };
   }
 
   async get(key: string): Promise<RecordEnvelope | null> {
@@ -113,7 +119,7 @@ export class RecordsClient {
     await Promise.all(
       [...groups.values()].map(async (idx) => {
         const groupKeys = idx.map((i) => keys[i]!);
-        const answers = await this.quorum(await this.homes(groupKeys[0]!), this.majority, async (m) => {
+        const { results: answers } = await this.quorum(await this.homes(groupKeys[0]!), this.majority, async (m) => {
           const body = await this.swarm.endpoint.request(m.addr, MessageType.REC_GET, encodeJson(groupKeys), { timeoutMs: RECORD_TIMEOUT_MS });
           const list = decodeJson(body, (v) => (Array.isArray(v) && v.length === groupKeys.length ? v : null));
           if (!list) throw new Error('bad REC_GET answer');
@@ -127,7 +133,12 @@ export class RecordsClient {
     return out;
   }
 
-  /** Writes records, grouped by placement, each group to a majority of its home cells. */
+  /**
+   * Writes records, grouped by placement, each group to a majority of its
+   * home cells; the other homes get their copy a few ms later, batched with
+   * other writes (one message instead of one per write, off the critical
+   * path). If this process dies first, anti-entropy brings them the records.
+   */
   async put(records: RecordEnvelope[]): Promise<void> {
     const groups = new Map<string, RecordEnvelope[]>();
     for (const r of records) {
@@ -138,17 +149,48 @@ export class RecordsClient {
     await Promise.all(
       [...groups.values()].map(async (recs) => {
         const body = encodeJson(recs);
-        await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
+        const { rest } = await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
           this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS }),
         );
+        for (const m of rest) this.trail(m.addr, recs);
       }),
     );
+  }
+
+  private trail(addr: Addr, recs: RecordEnvelope[]): void {
+    let t = this.trailing.get(addr);
+    if (!t) {
+      t = { records: [], timer: setTimeout(() => void this.sendTrailing(addr), TRAIL_MS) };
+      this.trailing.set(addr, t);
+    }
+    t.records.push(...recs);
+    if (t.records.length >= TRAIL_RECORDS_MAX) void this.sendTrailing(addr);
+  }
+
+  private sendTrailing(addr: Addr): Promise<void> {
+    const t = this.trailing.get(addr);
+    if (!t) return Promise.resolve();
+    this.trailing.delete(addr);
+    clearTimeout(t.timer);
+    const sent = this.swarm.endpoint.request(addr, MessageType.REC_PUT, encodeJson(t.records), { timeoutMs: RECORD_TIMEOUT_MS }).then(
+      () => undefined,
+      (err: unknown) => log('trailing record write to %s failed (anti-entropy will bring them): %s', addr, (err as Error).message),
+    );
+    this.trailSends.add(sent);
+    void sent.finally(() => this.trailSends.delete(sent));
+    return sent;
+  }
+
+  /** Sends the batched copies now and waits for them (before the client closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.trailing.keys()].map((a) => this.sendTrailing(a)));
+    await Promise.all(this.trailSends);
   }
 
   /** Every record under a prefix (one placement group), merged across a majority of its home cells. */
   async scan(prefix: string): Promise<RecordEnvelope[]> {
     const merged = new Map<string, RecordEnvelope>();
-    await this.quorum(await this.homes(prefix + 'x'), this.majority, async (m) => {
+    const { results: answers } = await this.quorum(await this.homes(prefix + 'x'), this.majority, async (m) => {
       let after: string | null = null;
       const seen: RecordEnvelope[] = [];
       for (;;) {
@@ -162,9 +204,8 @@ export class RecordsClient {
         after = page[page.length - 1]!.k;
       }
       return seen;
-    }, true).then((answers) => {
-      for (const list of answers) for (const r of list) merged.set(r.k, newer(merged.get(r.k), r)!);
-    });
+    }, true);
+    for (const list of answers) for (const r of list) merged.set(r.k, newer(merged.get(r.k), r)!);
     return [...merged.values()];
   }
 }

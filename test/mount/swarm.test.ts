@@ -53,6 +53,33 @@ test.serial('two mounts: a file closed on one is readable on the other; concurre
   t.deepEqual(creates.stdout.trim().split('\n'), ['80', '80', 'b17', 'a23']);
 });
 
+test.serial('a file still open after create: listed in its own mount, in the other after close; rename and rm of it work', async (t) => {
+  const home = await swarmUp(t, 3);
+  const a = await mountSwarm(t, home);
+  const b = await mountSwarm(t, home);
+  // One process that never forks: every close of a copy of a descriptor (a child's too) is a flush.
+  const r = await sh(`python3 - "${a.mnt}" "${b.mnt}" <<'PY'
+import os, sys
+a, b = sys.argv[1], sys.argv[2]
+f = os.open(a + '/open-file', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(f, b'first\\n')
+print('a:', sorted(os.listdir(a)), 'b:', sorted(os.listdir(b)))
+print(open(a + '/open-file').read().strip())
+os.rename(a + '/open-file', a + '/renamed')
+os.write(f, b'second\\n')
+g = os.open(a + '/doomed', os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(g, b'x')
+os.unlink(a + '/doomed')
+os.write(g, b'y')
+os.close(g)
+os.close(f)
+print('after:', sorted(os.listdir(b)))
+print(open(b + '/renamed').read().replace('\\n', ' ').strip())
+PY`);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n'), ["a: ['open-file'] b: []", 'first', "after: ['renamed']", 'first second']);
+});
+
 test.serial('the swarm full: ENOSPC, and what was stored before stays intact', async (t) => {
   const home = await swarmUp(t, 3, ['--capacity', '6M']);
   const { mnt } = await mountSwarm(t, home);

@@ -125,3 +125,22 @@ test('stop rejects pending requests with STOPPED', async (t) => {
   const err = await t.throwsAsync(pending);
   t.is((err as CellError).code, 'STOPPED');
 });
+
+test('one body given as parts goes to three peers intact, its fragments hashed once for all three', async (t) => {
+  const client = await endpoint(t, { datagramBytesMax: 1200 });
+  const servers = await Promise.all([1, 2, 3].map(() => endpoint(t)));
+  const got: Buffer[] = [];
+  for (const s of servers) {
+    s.ep.handle(MessageType.CHUNK_PUT, (req) => {
+      got.push(Buffer.from(req.body));
+      return Buffer.alloc(0);
+    });
+  }
+  const header = Buffer.from('put-header:');
+  const data = randomBytes(300_000);
+  const parts = [header, data];
+  await Promise.all(servers.map((s) => client.ep.request(s.ep.address, MessageType.CHUNK_PUT, parts)));
+  const whole = Buffer.concat(parts);
+  t.is(got.length, 3);
+  for (const g of got) t.true(g.equals(whole), 'every copy is the concatenated parts');
+});

@@ -15,6 +15,7 @@ import {
   encodeFragment,
   encodeFragmentAck,
   encodeFrame,
+  encodeFrameParts,
   type Frame,
 } from '../../../src/wire/index.js';
 
@@ -110,4 +111,18 @@ test('fragments and acks round-trip and reject inconsistent headers', (t) => {
   const a = decodeFragmentAck(encodeFragmentAck({ count: 10, complete: false, bitmap }));
   t.deepEqual([...a!.bitmap], [0b101, 0b10]);
   t.is(decodeFragmentAck(Buffer.concat([encodeFragmentAck({ count: 10, complete: false, bitmap }), Buffer.alloc(1)])), null);
+});
+
+test('a FRAGMENT frame is MACed over its header and body digest: a changed body or header is refused', (t) => {
+  const body = randomBytes(5000);
+  const f = frame({ type: MessageType.FRAGMENT, body });
+  const good = Buffer.concat(encodeFrameParts(keys, f, [body.subarray(0, 100), body.subarray(100)]));
+  const d = decodeFrame(keys, good, MAX);
+  t.true(d.ok && d.frame.body.equals(body), 'a body sent as parts arrives whole');
+  const flippedBody = Buffer.from(good);
+  flippedBody[28 + 4000]! ^= 1;
+  t.deepEqual(decodeFrame(keys, flippedBody, MAX), { ok: false, reason: 'tag' });
+  const flippedType = Buffer.from(good);
+  flippedType[3] = MessageType.CHUNK_PUT;
+  t.deepEqual(decodeFrame(keys, flippedType, MAX), { ok: false, reason: 'tag' }, 'the MAC mode cannot be switched by the type byte');
 });
