@@ -232,10 +232,7 @@ export class SwarmFs {
     if (cached !== undefined) return cached || null;
     const listing = this.listings.get(parent);
     if (listing && Date.now() - listing.atMs < this.opts.attrTtlMs) return listing.names.get(name) ?? null;
-    if (listing) {
-      const names = await this.list(parent);
-      if (names) return names.get(name) ?? null;
-    }
+    if (listing) return (await this.list(parent)).get(name) ?? null;
     const rec = await this.records.get(direntKey(parent, name));
     if (rec) this.hlc.observe(rec.v);
     const d = (rec?.d as Dirent | null) ?? null;
@@ -727,46 +724,36 @@ export class SwarmFs {
     const h = this.handles.get(fd);
     if (!h?.writable) throw fsError('BAD_HANDLE', `fd ${fd}`);
     const f = this.fileOf(fd);
+    if (length === 0) return 0;
     // FUSE reuses its buffer once we yield. With the file idle and its chunks at hand (a sequential writer),
     // the bytes go straight into the chunks; otherwise they are copied and wait their turn.
-    if (f.lockers === 0 && this.copyIn(f, data.subarray(0, length), position, false)) {
+    if (f.lockers === 0 && this.sourcesAtHand(f, position, length)) {
+      this.copyInNow(f, data.subarray(0, length), position);
       await this.locked(f, () => this.afterWrite(f, position, length));
       return length;
     }
     const bytes = Buffer.from(data.subarray(0, length));
     await this.locked(f, async () => {
-      await this.copyIn(f, bytes, position, true);
+      await this.fetchSources(f, position, length);
+      this.copyInNow(f, bytes, position);
       await this.afterWrite(f, position, length);
     });
     return length;
   }
 
-  /**
-   * Copies bytes into the file's dirty chunks. Without `mayWait`, it does so
-   * only if no chunk has to be fetched first (and then it returns true, having
-   * never yielded); with it, it fetches what a partial write needs.
-   */
-  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: false): boolean;
-  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: true): Promise<boolean>;
-  private copyIn(f: OpenFile, bytes: Buffer, position: number, mayWait: boolean): boolean | Promise<boolean> {
-    const last = Math.floor((position + bytes.length - 1) / f.chunkBytes);
-    const first = Math.floor(position / f.chunkBytes);
-    if (!mayWait) {
-      for (let i = first; i <= last; i++) if (this.chunkSource(f, i, position, bytes.length) === undefined) return false;
-      this.copyInNow(f, bytes, position);
-      return true;
+  /** True if a write of [position, position + length) needs no chunk fetched first. */
+  private sourcesAtHand(f: OpenFile, position: number, length: number): boolean {
+    for (let i = Math.floor(position / f.chunkBytes); i * f.chunkBytes < position + Math.max(1, length); i++) {
+      if (this.chunkSource(f, i, position, length) === undefined) return false;
     }
-    return (async () => {
-      for (let i = first; i <= last; i++) {
-        if (this.chunkSource(f, i, position, bytes.length) === undefined) await this.chunkContent(f, i);
-      }
-      // Fetched chunks sit in the cache now; one evicted meanwhile is fetched again.
-      for (let i = first; i <= last; i++) {
-        if (this.chunkSource(f, i, position, bytes.length) === undefined) this.makeDirty(f, i, await this.chunkContent(f, i), 0);
-      }
-      this.copyInNow(f, bytes, position);
-      return true;
-    })();
+    return true;
+  }
+
+  /** Read-modify-write: makes dirty, from their stored bytes, the chunks a partial write (or a cut, length 0) needs that are not in memory. */
+  private async fetchSources(f: OpenFile, position: number, length: number): Promise<void> {
+    for (let i = Math.floor(position / f.chunkBytes); i * f.chunkBytes < position + Math.max(1, length); i++) {
+      if (this.chunkSource(f, i, position, length) === undefined) this.makeDirty(f, i, await this.chunkContent(f, i), 0);
+    }
   }
 
   private copyInNow(f: OpenFile, bytes: Buffer, position: number): void {
@@ -892,9 +879,7 @@ export class SwarmFs {
       const lastIndex = Math.floor(size / f.chunkBytes);
       const within = size - lastIndex * f.chunkBytes;
       if (within > 0 && lastIndex * f.chunkBytes < f.size) {
-        const start = lastIndex * f.chunkBytes;
-        if (this.chunkSource(f, lastIndex, start, 0) === undefined) await this.chunkContent(f, lastIndex);
-        if (this.chunkSource(f, lastIndex, start, 0) === undefined) this.makeDirty(f, lastIndex, await this.chunkContent(f, lastIndex), 0);
+        await this.fetchSources(f, lastIndex * f.chunkBytes, 0);
         const d = this.writableChunk(f, lastIndex, 0, 0);
         if (within < d.buf.length) d.buf.fill(0, within);
         d.version++;
