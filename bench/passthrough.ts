@@ -1,7 +1,9 @@
 /**
  * A minimal passthrough file system on fuse-native: every op maps straight to
  * node:fs on a backing directory. bench:mount's ceiling for any Node FUSE file
- * system (same binding, same mount options as CellSync's mount).
+ * system (same binding, same mount options as CellSync's mount). It has no
+ * extended attributes (node:fs has none), so the kernel stops asking for them;
+ * CellSync answers a getxattr of security.capability before every write.
  * Usage: node passthrough.js <backing dir> <mount point>
  */
 import Fuse from 'fuse-native';
@@ -43,7 +45,8 @@ const ops = {
   utimens: (x: string, a: number, m: number, cb: Cb) => fs.utimes(p(x), new Date(a), new Date(m), done(cb)),
 };
 
-const fuse = new TunedFuse(mnt, ops, { force: true, mkdir: false, timeout: 60_000 });
+// The options CellSync's mount uses (src/mount/mount.ts): permissions checked by the kernel, other users allowed.
+const fuse = new TunedFuse(mnt, ops, { force: true, mkdir: false, timeout: 60_000, defaultPermissions: true, allowOther: process.getuid?.() === 0 });
 fuse.mount((err) => {
   if (err) {
     console.error(`passthrough: ${err.message}`);
