@@ -730,14 +730,19 @@ export class SwarmFs {
     if (f.lockers === 0 && this.sourcesAtHand(f, position, length)) {
       this.copyInNow(f, data.subarray(0, length), position);
       await this.locked(f, () => this.afterWrite(f, position, length));
-      return length;
+    } else {
+      const bytes = Buffer.from(data.subarray(0, length));
+      await this.locked(f, async () => {
+        await this.fetchSources(f, position, length);
+        this.copyInNow(f, bytes, position);
+        await this.afterWrite(f, position, length);
+      });
     }
-    const bytes = Buffer.from(data.subarray(0, length));
-    await this.locked(f, async () => {
-      await this.fetchSources(f, position, length);
-      this.copyInNow(f, bytes, position);
-      await this.afterWrite(f, position, length);
-    });
+    // A small file just created here is most likely complete: its commit starts now, overlapping the
+    // round trips to the close that follows (whose flush then finds it done or under way).
+    if (f.created && f.size <= this.opts.inlineBytesMax) {
+      this.locked(f, () => this.commitLocked(f)).catch((err: Error) => log('early commit of inode %s failed: %s', f.ino, err.message));
+    }
     return length;
   }
 

@@ -7,6 +7,8 @@ const log = logger('client:records');
 const RECORD_TIMEOUT_MS = 1_500;
 /** How long the first `need` cells have to answer before the other homes are asked too. */
 const HEDGE_MS = 4;
+/** After the storage cells change, records may take this long to reach their new homes (anti-entropy runs at once). */
+const MOVING_WINDOW_MS = 30_000;
 /** Copies for the homes beyond the majority wait this long to be batched with later writes... */
 const TRAIL_MS = 10;
 /** ...or until this many records are waiting for one cell. */
@@ -107,7 +109,13 @@ export class RecordsClient {
     return (await this.getMany([key]))[0] ?? null;
   }
 
-  /** Reads records (one group at a time in parallel), merging a majority of answers per group. */
+  /**
+   * Reads records (one group at a time in parallel), merging a majority of
+   * answers per group. Shortly after the storage cells changed, a record the
+   * majority lacks may not have reached its new homes yet: then the other
+   * homes and the next cells in placement order are asked before "absent"
+   * is believed.
+   */
   async getMany(keys: string[]): Promise<(RecordEnvelope | null)[]> {
     const groups = new Map<string, number[]>();
     keys.forEach((k, i) => {
@@ -119,15 +127,23 @@ export class RecordsClient {
     await Promise.all(
       [...groups.values()].map(async (idx) => {
         const groupKeys = idx.map((i) => keys[i]!);
-        const { results: answers } = await this.quorum(await this.homes(groupKeys[0]!), this.majority, async (m) => {
+        const ask = async (m: MemberView) => {
           const body = await this.swarm.endpoint.request(m.addr, MessageType.REC_GET, encodeJson(groupKeys), { timeoutMs: RECORD_TIMEOUT_MS });
           const list = decodeJson(body, (v) => (Array.isArray(v) && v.length === groupKeys.length ? v : null));
           if (!list) throw new Error('bad REC_GET answer');
-          return list.map((r) => (isEnvelope(r) ? r : null));
-        }, true);
-        idx.forEach((i, j) => {
-          for (const a of answers) out[i] = newer(out[i], a[j]);
-        });
+          return { addr: m.addr, records: list.map((r) => (isEnvelope(r) ? r : null)) };
+        };
+        const order = await this.homes(groupKeys[0]!);
+        const { results } = await this.quorum(order, this.majority, ask, true);
+        const merge = (answers: { records: (RecordEnvelope | null)[] }[]) =>
+          idx.forEach((i, j) => {
+            for (const a of answers) out[i] = newer(out[i], a.records[j]);
+          });
+        merge(results);
+        if (idx.every((i) => out[i] !== null) || Date.now() - this.swarm.storageChangedAtMs > MOVING_WINDOW_MS) return;
+        const answered = new Set(results.map((r) => r.addr));
+        const more = order.slice(0, this.replicas + 2).filter((m) => !answered.has(m.addr));
+        merge((await Promise.allSettled(more.map(ask))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
       }),
     );
     return out;
@@ -187,10 +203,13 @@ export class RecordsClient {
     await Promise.all(this.trailSends);
   }
 
-  /** Every record under a prefix (one placement group), merged across a majority of its home cells. */
+  /**
+   * Every record under a prefix (one placement group), merged across a
+   * majority of its home cells (shortly after the storage cells changed, also
+   * the other homes and the next cells in placement order: see getMany).
+   */
   async scan(prefix: string): Promise<RecordEnvelope[]> {
-    const merged = new Map<string, RecordEnvelope>();
-    const { results: answers } = await this.quorum(await this.homes(prefix + 'x'), this.majority, async (m) => {
+    const scanOne = async (m: MemberView) => {
       let after: string | null = null;
       const seen: RecordEnvelope[] = [];
       for (;;) {
@@ -203,9 +222,18 @@ export class RecordsClient {
         if (page.length < 512) break;
         after = page[page.length - 1]!.k;
       }
-      return seen;
-    }, true);
-    for (const list of answers) for (const r of list) merged.set(r.k, newer(merged.get(r.k), r)!);
+      return { addr: m.addr, records: seen };
+    };
+    const order = await this.homes(prefix + 'x');
+    const { results } = await this.quorum(order, this.majority, scanOne, true);
+    if (Date.now() - this.swarm.storageChangedAtMs <= MOVING_WINDOW_MS) {
+      const answered = new Set(results.map((r) => r.addr));
+      const more = order.slice(0, this.replicas + 2).filter((m) => !answered.has(m.addr));
+      for (const r of await Promise.allSettled(more.map(scanOne))) if (r.status === 'fulfilled') results.push(r.value);
+    }
+    const merged = new Map<string, RecordEnvelope>();
+    for (const { records } of results) for (const r of records) merged.set(r.k, newer(merged.get(r.k), r)!);
     return [...merged.values()];
   }
+
 }

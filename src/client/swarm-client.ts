@@ -72,6 +72,9 @@ export class SwarmClient {
   /** Cells that recently failed to answer us, until when (monotonic ms). */
   private readonly shunned = new Map<Addr, number>();
   private viewAtMs = -Infinity;
+  /** When the set of live storage cells last changed in this client's view (records may be moving to new homes). */
+  storageChangedAtMs = -Infinity;
+  private storageIds: string | null = null;
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
 
@@ -154,6 +157,11 @@ export class SwarmClient {
       throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
     }
     this.viewAtMs = systemClock.now();
+    const storage = storageIds(this.view);
+    if (storage !== this.storageIds) {
+      if (this.storageIds !== null) this.storageChangedAtMs = this.viewAtMs;
+      this.storageIds = storage;
+    }
     return this.view;
   }
 
@@ -264,4 +272,13 @@ export class SwarmClient {
   async close(): Promise<void> {
     await this.endpoint.stop();
   }
+}
+
+/** The live storage cells of a view, as one comparable string. */
+function storageIds(view: MemberView[]): string {
+  return view
+    .filter(isLiveStorage)
+    .map((m) => m.id)
+    .sort()
+    .join(',');
 }

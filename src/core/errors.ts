@@ -41,7 +41,7 @@ export class CellError extends Error {
 
   constructor(readonly code: CellErrorCode, message: string) {
     super(message);
-    Error.captureStackTrace?.(this, CellError);
+    if (Error.stackTraceLimit > 0) Error.captureStackTrace?.(this, CellError);
   }
 
   static TIMEOUT(what = 'request') {

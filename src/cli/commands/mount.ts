@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SwarmFs, defaultFsOptions, type SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
-import { Mount, checkMountPoint, isMounted, unmountPath } from '../../mount/index.js';
+import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
 import { spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
 import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
@@ -90,6 +90,7 @@ function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
       if (finishing) return;
       finishing = true;
       clearInterval(watch);
+      await mount.flushAll().catch(() => undefined);
       await client.close().catch(() => undefined);
       process.exitCode = code;
       resolve();
@@ -97,7 +98,7 @@ function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
       setTimeout(() => process.exit(code), 200).unref();
     };
     const watch = setInterval(async () => {
-      if (!finishing && !(await isMounted(mount.mountPoint))) {
+      if (!finishing && !(await mount.isMounted())) {
         console.log(`${mount.mountPoint} was unmounted`);
         await finish(0);
       }
