@@ -15,11 +15,14 @@ def drop_caches():
     if os.environ.get('FSBENCH_DROP_CMD'):
         subprocess.run(os.environ['FSBENCH_DROP_CMD'], shell=True, check=True, stdout=subprocess.DEVNULL)
 
-block = os.urandom(MiB)
+# Every MiB differs (a counter in its first bytes): a content-addressed store must not
+# get away with storing one chunk 512 times, nor a reader with fetching it once.
+block = bytearray(os.urandom(MiB))
 path = os.path.join(d, 'seq.bin')
 t = time.perf_counter()
 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-for _ in range(seq_mib):
+for i in range(seq_mib):
+    block[0:8] = i.to_bytes(8, 'little')
     os.write(fd, block)
 os.fsync(fd)
 os.close(fd)
