@@ -82,8 +82,8 @@ export interface FsStatfs {
 
 /** Chunk uploads running at once per file while it is written (pipelining). */
 const UPLOADS_PER_FILE_MAX = 8;
-/** Chunks fetched ahead of a sequential reader. */
-const READ_AHEAD_CHUNKS = 2;
+/** Chunks fetched ahead of a sequential reader (spread over the cells that hold them: 8 read 10-20% faster than 2 here). */
+const READ_AHEAD_CHUNKS = 8;
 /** Directories larger than this are not listed for negative lookups (each name is asked instead). */
 const LISTING_ENTRIES_MAX = 4_096;
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 /**
  * Writes a file so that readers see the old or the new content, never a mix,
- * even across a crash: temp file, fsync, rename, fsync the directory.
+ * even across a crash: temp file, fdatasync, rename, fsync the directory.
  * The temp file goes in tmpDir (same file system) or beside the target.
  */
 export async function writeFileAtomic(
@@ -17,7 +17,8 @@ export async function writeFileAtomic(
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    // fdatasync: the data and the size (what reading it back needs), not the times; ~10% faster puts here.
+    await fh.datasync();
   } finally {
     await fh.close();
   }
