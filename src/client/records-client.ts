@@ -10,9 +10,10 @@ const HEDGE_MS = 4;
 /** After the storage cells change, records may take this long to reach their new homes (anti-entropy runs at once). */
 const MOVING_WINDOW_MS = 30_000;
 /** Copies for the homes beyond the majority wait this long to be batched with later writes... */
-const TRAIL_MS = 10;
-/** ...or until this many records are waiting for one cell. */
-const TRAIL_RECORDS_MAX = 128;
+const TRAIL_MS = 50;
+/** ...or until this many records, or bytes of them, are waiting for one cell. */
+const TRAIL_RECORDS_MAX = 384;
+const TRAIL_BYTES_MAX = 1024 * 1024;
 
 /**
  * Quorum reads and writes of namespace records. A record group lives on the
@@ -21,8 +22,8 @@ const TRAIL_RECORDS_MAX = 128;
  * chunk writes), reads merge a majority of answers and keep the newest.
  */
 export class RecordsClient {
-  /** Copies for the homes beyond the majority, batched per cell (bounded: sent at TRAIL_RECORDS_MAX). */
-  private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; timer: NodeJS.Timeout }>();
+  /** Copies for the homes beyond the majority, batched per cell (bounded: sent at TRAIL_RECORDS_MAX or TRAIL_BYTES_MAX). */
+  private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; bytes: number; timer: NodeJS.Timeout }>();
   private readonly trailSends = new Set<Promise<void>>();
 
   constructor(private readonly swarm: SwarmClient, private readonly replicas: number) {}
@@ -168,19 +169,20 @@ export class RecordsClient {
         const { rest } = await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
           this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS }),
         );
-        for (const m of rest) this.trail(m.addr, recs);
+        for (const m of rest) this.trail(m.addr, recs, body.length);
       }),
     );
   }
 
-  private trail(addr: Addr, recs: RecordEnvelope[]): void {
+  private trail(addr: Addr, recs: RecordEnvelope[], bytes: number): void {
     let t = this.trailing.get(addr);
     if (!t) {
-      t = { records: [], timer: setTimeout(() => void this.sendTrailing(addr), TRAIL_MS) };
+      t = { records: [], bytes: 0, timer: setTimeout(() => void this.sendTrailing(addr), TRAIL_MS) };
       this.trailing.set(addr, t);
     }
     t.records.push(...recs);
-    if (t.records.length >= TRAIL_RECORDS_MAX) void this.sendTrailing(addr);
+    t.bytes += bytes;
+    if (t.records.length >= TRAIL_RECORDS_MAX || t.bytes >= TRAIL_BYTES_MAX) void this.sendTrailing(addr);
   }
 
   private sendTrailing(addr: Addr): Promise<void> {
