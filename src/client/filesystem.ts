@@ -978,9 +978,7 @@ export class SwarmFs {
       if (f.dirty.size > 0) throw new CellError('NOT_ENOUGH_CELLS', `could not store every chunk of inode ${f.ino}`);
       f.chunks.length = Math.ceil(f.size / f.chunkBytes);
       for (let i = 0; i < f.chunks.length; i++) f.chunks[i] ??= null;
-      if (f.inline) {
-        f.inline = null;
-      }
+      f.inline = null;
       const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks });
       const put = await this.swarm.putChunk(map, { replicas: this.opts.replicas, isManifest: true }, this.opts.writeQuorum);
       await put.quorum;
@@ -991,16 +989,14 @@ export class SwarmFs {
     f.inode = inode;
     const created = f.created;
     const records = [this.envelope(inodeKey(f.ino), inode)];
-    if (created) {
-      const entry: Dirent = { ino: f.ino, type: 'file' };
-      records.push(this.envelope(direntKey(created.parent, created.name), entry), ...(await this.touchedDir(created.parent)));
-    }
+    const entry: Dirent = { ino: f.ino, type: 'file' };
+    if (created) records.push(this.envelope(direntKey(created.parent, created.name), entry), ...(await this.touchedDir(created.parent)));
     await this.records.put(records);
     this.attrs.set(f.ino, inode);
     if (created) {
       f.created = null;
       this.pendingEntries.delete(`${created.parent}/${created.name}`);
-      this.noteEntry(created.parent, created.name, { ino: f.ino, type: 'file' });
+      this.noteEntry(created.parent, created.name, entry);
     }
     f.changed = false;
     log('committed inode %s: %d bytes', f.ino, f.size);
