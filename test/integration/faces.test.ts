@@ -2,13 +2,14 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { CLI, cli, eventually, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
-test.serial('demo --json --duration 30: exit 0, no file lost, at least one kill and one corruption healed', async (t) => {
+test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at least one kill and one corruption healed', async (t) => {
   const r = await cli(['demo', '--json', '--duration', '30', '--seed', '11'], { timeoutMs: 300_000 });
   t.is(r.code, 0, r.stderr + r.stdout);
   const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | boolean | null>;
   t.log(JSON.stringify(report));
   t.is(report.filesLost, 0);
   t.is(report.readsWrong, 0);
+  t.is(report.readsFailed, 0, 'reads during kills and corruptions all succeed');
   t.is(report.filesVerified, report.filesWritten);
   t.true((report.cellsKilled as number) >= 1);
   t.true((report.corruptionsCaught as number) >= 1);
