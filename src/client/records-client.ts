@@ -141,13 +141,22 @@ export class RecordsClient {
             for (const a of answers) out[i] = newer(out[i], a.records[j]);
           });
         merge(results);
-        if (idx.every((i) => out[i] !== null) || Date.now() - this.swarm.storageChangedAtMs > MOVING_WINDOW_MS) return;
-        const answered = new Set(results.map((r) => r.addr));
-        const more = order.slice(0, this.replicas + 2).filter((m) => !answered.has(m.addr));
-        merge((await Promise.allSettled(more.map(ask))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
+        if (idx.some((i) => out[i] === null) && this.storageMoving()) merge(await this.askBeyond(order, results, ask));
       }),
     );
     return out;
+  }
+
+  /** True shortly after the live storage cells changed: records may not have reached their new homes yet. */
+  private storageMoving(): boolean {
+    return Date.now() - this.swarm.storageChangedAtMs <= MOVING_WINDOW_MS;
+  }
+
+  /** Asks the cells among the first R + 2 in placement order that have not answered yet; failures are skipped. */
+  private async askBeyond<T extends { addr: Addr }>(order: MemberView[], answered: T[], ask: (m: MemberView) => Promise<T>): Promise<T[]> {
+    const seen = new Set(answered.map((a) => a.addr));
+    const more = order.slice(0, this.replicas + 2).filter((m) => !seen.has(m.addr));
+    return (await Promise.allSettled(more.map(ask))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
   /**
@@ -228,11 +237,7 @@ export class RecordsClient {
     };
     const order = await this.homes(prefix + 'x');
     const { results } = await this.quorum(order, this.majority, scanOne, true);
-    if (Date.now() - this.swarm.storageChangedAtMs <= MOVING_WINDOW_MS) {
-      const answered = new Set(results.map((r) => r.addr));
-      const more = order.slice(0, this.replicas + 2).filter((m) => !answered.has(m.addr));
-      for (const r of await Promise.allSettled(more.map(scanOne))) if (r.status === 'fulfilled') results.push(r.value);
-    }
+    if (this.storageMoving()) results.push(...(await this.askBeyond(order, results, scanOne)));
     const merged = new Map<string, RecordEnvelope>();
     for (const { records } of results) for (const r of records) merged.set(r.k, newer(merged.get(r.k), r)!);
     return [...merged.values()];

@@ -218,7 +218,7 @@ export class BulkSender {
 }
 
 /** Bytes [start, end) of a message given as parts, as views of those parts (no copy). */
-export function sliceParts(parts: Buffer[], start: number, end: number): Buffer[] {
+function sliceParts(parts: Buffer[], start: number, end: number): Buffer[] {
   const out: Buffer[] = [];
   let offset = 0;
   for (const p of parts) {
