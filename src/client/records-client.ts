@@ -149,7 +149,7 @@ export class RecordsClient {
 
   /** True shortly after the live storage cells changed: records may not have reached their new homes yet. */
   private storageMoving(): boolean {
-    return Date.now() - this.swarm.storageChangedAtMs <= MOVING_WINDOW_MS;
+    return this.swarm.storageChangedWithin(MOVING_WINDOW_MS);
   }
 
   /** Asks the cells among the first R + 2 in placement order that have not answered yet; failures are skipped. */

@@ -45,6 +45,8 @@ export interface MemberView extends PlacementMember {
 const VIEW_TTL_MS = 1_000;
 /** A replica that has not started answering a GET by then is skipped (well before the failure detector acts). */
 const GET_FIRST_ANSWER_MS = 1_000;
+/** If every replica failed, those that only timed out get one more, patient try: a slow answer beats EIO. */
+const GET_LAST_TRY_MS = 6_000;
 /** A PUT of one chunk to one cell, acks included. */
 const PUT_TIMEOUT_MS = 8_000;
 /** A cell that timed out on us is tried last for this long (ms): we learn faster than the failure detector. */
@@ -72,8 +74,8 @@ export class SwarmClient {
   /** Cells that recently failed to answer us, until when (monotonic ms). */
   private readonly shunned = new Map<Addr, number>();
   private viewAtMs = -Infinity;
-  /** When the set of live storage cells last changed in this client's view (records may be moving to new homes). */
-  storageChangedAtMs = -Infinity;
+  /** When the set of live storage cells last changed in this client's view (monotonic ms). */
+  private storageChangedAtMs = -Infinity;
   private storageIds: string | null = null;
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
@@ -165,6 +167,11 @@ export class SwarmClient {
     return this.view;
   }
 
+  /** True if the set of live storage cells changed in this client's view within the last `ms` (records may still be moving to new homes). */
+  storageChangedWithin(ms: number): boolean {
+    return systemClock.now() - this.storageChangedAtMs <= ms;
+  }
+
   /** Live storage cells in placement order for a key (cells that just failed us last). */
   async placementFor(key: ChunkKey): Promise<MemberView[]> {
     const members = await this.members();
@@ -253,9 +260,10 @@ export class SwarmClient {
     const ranked = order.map((id) => byId.get(id)!);
     const tries = this.shunLast([...ranked.filter(isLiveStorage), ...ranked.filter((m) => !isLiveStorage(m))]);
     let lastError: unknown = CellError.CHUNK_NOT_FOUND(key);
-    for (const m of tries) {
+    const slow: MemberView[] = [];
+    const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
       try {
-        const data = await this.endpoint.request(m.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs: GET_FIRST_ANSWER_MS });
+        const data = await this.endpoint.request(m.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs });
         if (chunkKeyOf(data) === key) return data;
         lastError = CellError.HASH_MISMATCH(key);
         log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
@@ -263,7 +271,17 @@ export class SwarmClient {
         lastError = err;
         this.noteFailure(m.addr, err);
         if (!isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
+        if (isCellError(err, 'TIMEOUT')) slow.push(m);
       }
+      return null;
+    };
+    for (const m of tries) {
+      const data = await tryOne(m, GET_FIRST_ANSWER_MS);
+      if (data) return data;
+    }
+    for (const m of slow.splice(0).filter(isLiveStorage)) {
+      const data = await tryOne(m, GET_LAST_TRY_MS);
+      if (data) return data;
     }
     if (isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
     throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);

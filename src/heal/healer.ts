@@ -143,6 +143,9 @@ export class Healer {
     const byId = new Map(members.map((m) => [m.id, m]));
     const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
     const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
+    // Records first: they are small, and until a record reaches its new
+    // homes, reads of it must ask beyond them (see RecordsClient).
+    await this.syncRecords(self.id, candidates, byId);
     const keys = [...store.keys()];
     let repairs = 0;
     for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
@@ -174,7 +177,6 @@ export class Healer {
       await this.push(pushes);
       await this.dropSurplus(surplus, candidates, byId);
     }
-    await this.syncRecords(self.id, candidates, byId);
     this.stats.passes++;
     this.stats.lastPassRepairs = repairs;
     this.stats.lastPassMs = this.components.clock.now() - started;

@@ -32,6 +32,26 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
   t.regex(w.stdout, /write-ok/);
 });
 
+test.serial('storage cells joining under a mount: every file in every directory stays readable while records move to their new homes', async (t) => {
+  const timing = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
+  const home = await swarmUp(t, 3, timing);
+  const { mnt } = await mountSwarm(t, home);
+  // 40 directories: 40 placement groups, so some get two new cells as their first homes.
+  // The big file gives the cells chunks to move, which used to delay the records.
+  const prep = await sh(`set -e; cd "${mnt}"; for d in $(seq 1 40); do mkdir d$d; echo "file $d" > d$d/f; done; head -c 128M /dev/urandom > big`);
+  t.is(prep.code, 0, prep.stderr);
+  const grow = await cli(['swarm', 'up', '--home', home, '--cells', '7', '--base-port', '0', '--role', 'storage', ...timing]);
+  t.is(grow.code, 0, grow.stderr);
+  const r = await sh(
+    `n=0; bad=0; end=$((SECONDS + 8)); while [ $SECONDS -lt $end ]; do for d in $(seq 1 40); do n=$((n + 1)); [ "$(cat "${mnt}/d$d/f" 2>&1)" = "file $d" ] || { bad=$((bad + 1)); echo "d$d: $(cat "${mnt}/d$d/f" 2>&1)" >&2; }; done; done; echo "$n $bad"`,
+    { timeoutMs: 60_000 },
+  );
+  const [reads, bad] = r.stdout.trim().split(' ').map(Number);
+  t.log(`${reads} reads while 4 storage cells joined`);
+  t.is(bad, 0, r.stderr.split('\n').slice(0, 5).join('\n'));
+  t.true(reads! > 40);
+});
+
 test.serial('two mounts: a file closed on one is readable on the other; concurrent creates in one directory all survive', async (t) => {
   const home = await swarmUp(t, 4);
   const a = await mountSwarm(t, home);

@@ -1,0 +1,52 @@
+import test from 'ava';
+import type { Addr } from '../../../src/core/index.js';
+import { RecordsClient, type MemberView, type SwarmClient } from '../../../src/client/index.js';
+import { direntKey, type RecordEnvelope } from '../../../src/namespace/index.js';
+import { MessageType } from '../../../src/wire/index.js';
+
+/**
+ * Three home cells in placement order, each with its own records, answering
+ * REC_GET and REC_SCAN like a cell; `changedRecently` says whether the set of
+ * storage cells just changed in the client's view.
+ */
+function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean) {
+  const asked: Addr[] = [];
+  const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
+  const swarm = {
+    placementFor: async () => cells.map((c) => ({ addr: c.addr, id: c.addr, role: 'storage', state: 'alive' }) as unknown as MemberView),
+    storageChangedWithin: () => changedRecently,
+    noteFailure: () => undefined,
+    endpoint: {
+      request: async (addr: Addr, type: MessageType, body: Buffer) => {
+        asked.push(addr);
+        const { records } = cells.find((c) => c.addr === addr)!;
+        const q = JSON.parse(body.toString());
+        if (type === MessageType.REC_GET) return Buffer.from(JSON.stringify((q as string[]).map((k) => records.find((r) => r.k === k) ?? null)));
+        if (type === MessageType.REC_SCAN) return Buffer.from(JSON.stringify(records.filter((r) => r.k.startsWith(q.prefix))));
+        throw new Error(`unexpected message ${type}`);
+      },
+    },
+  };
+  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked };
+}
+
+const DIR = 'abcdef0012345678abcdef00';
+const entry: RecordEnvelope = { k: direntKey(DIR, 'report.txt'), v: '0000000000a1.000000.0c', d: { ino: 'abcdef00aaaaaaaabbbbbbbb', type: 'file' } };
+
+test('right after the storage cells changed, a record the two new homes lack is found on the third home (get and scan)', async (t) => {
+  const { client } = fakeSwarm([[], [], [entry]], true);
+  t.deepEqual(await client.get(entry.k), entry);
+  t.deepEqual(await client.scan(`d/${DIR}/`), [entry]);
+});
+
+test('with the storage cells steady, a majority that agrees a record is absent is believed without asking the third home', async (t) => {
+  const { client, asked } = fakeSwarm([[], [], [entry]], false);
+  t.is(await client.get(entry.k), null);
+  t.deepEqual([...new Set(asked)], ['127.0.0.1:7001', '127.0.0.1:7002']);
+});
+
+test('the newest version among the answers wins', async (t) => {
+  const older = { ...entry, v: '0000000000a0.000000.0c', d: { ino: 'abcdef00cccccccccccccccc', type: 'file' } };
+  const { client } = fakeSwarm([[older], [entry], []], false);
+  t.deepEqual(await client.get(entry.k), entry);
+});
