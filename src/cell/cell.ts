@@ -230,11 +230,13 @@ export class Cell {
       await store.put(put.key, put.data, put.meta);
       return Buffer.alloc(0);
     });
-    endpoint.handle(MessageType.CHUNK_GET, (req) => {
+    const chunkGet = (req: { body: Buffer }) => {
       const key = decodeKeyOnly(req.body);
       if (!key) throw CellError.BAD_REQUEST();
       return store.get(key);
-    });
+    };
+    endpoint.handle(MessageType.CHUNK_GET, chunkGet);
+    endpoint.handle(MessageType.CHUNK_PROBE, chunkGet);
     endpoint.handle(MessageType.CHUNK_HAS, (req) => {
       const keys = decodeHas(req.body);
       if (!keys || keys.length > HAS_KEYS_MAX) throw CellError.BAD_REQUEST();

@@ -204,7 +204,7 @@ export class Immune {
     key: ChunkKey,
   ): Promise<{ kind: 'good'; bytes: number } | { kind: 'bad'; bytes: number; digestSeen: string } | { kind: 'absent' } | { kind: 'unreachable' }> {
     try {
-      const data = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs: REQUEST_TIMEOUT_MS });
+      const data = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_PROBE, encodeKey(key), { timeoutMs: REQUEST_TIMEOUT_MS });
       const digest = chunkKeyOf(data);
       return digest === key ? { kind: 'good', bytes: data.length } : { kind: 'bad', bytes: data.length, digestSeen: digest };
     } catch (err) {

@@ -1,5 +1,5 @@
 import { CellError, type Clock, type TimerHandle } from '../core/index.js';
-import { bitGet, bodyDigest, encodeFragmentParts, type FragmentAck } from '../wire/index.js';
+import { bitGet, bodyDigest, encodeFragmentParts, fragmentIsChunkData, type FragmentAck } from '../wire/index.js';
 
 /** Fragments acknowledged after a missing one before it is taken as lost (reordering tolerance). */
 const REORDER_TOLERANCE = 3;
@@ -17,8 +17,8 @@ export interface BulkSenderInit {
   deadlineMs: number;
   /** Current retransmission timeout for this peer, per backoff attempt. */
   rto: (attempt: number) => number;
-  /** Sends one FRAGMENT body, given as parts (header, data), with the digest its MAC covers. */
-  sendFragment: (body: Buffer[], digest: Buffer) => void;
+  /** Sends one FRAGMENT body, given as parts (header, data), with the digest its MAC covers (none for chunk data). */
+  sendFragment: (body: Buffer[], digest: Buffer | undefined) => void;
   /** Body digests by fragment index, shared by every sender of the same payload (computed once for R copies). */
   digests: (Buffer | undefined)[];
   onRetransmit: () => void;
@@ -177,6 +177,7 @@ export class BulkSender {
 
   private send(i: number): void {
     const body = this.encode(i);
+    if (fragmentIsChunkData(this.init.innerType, this.init.innerFlags, i)) return this.init.sendFragment(body, undefined);
     const digests = this.init.digests;
     let digest = digests[i];
     if (!digest) digests[i] = digest = bodyDigest(body);

@@ -47,6 +47,8 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
+  /** Fan-out directories known to exist (at most 256): a mkdir per put cost more than the hash check. */
+  private readonly madeDirs = new Set<string>();
   private corruptFound = 0;
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
@@ -146,10 +148,20 @@ export class ChunkStore {
     if (this.bytesUsed + this.bytesReserved + data.length > this.capacityBytes) throw CellError.STORE_FULL();
     const final = this.pathOf(key);
     const write = (async () => {
-      await mkdir(path.dirname(final), { recursive: true });
+      const dir = path.dirname(final);
+      if (!this.madeDirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.madeDirs.add(dir);
+      }
       // Metadata first: a chunk file never exists without it, except after a crash in between (then defaults apply).
       if (meta) await this.metaDb.put(key, [meta.replicas, meta.isManifest]);
-      await writeFileAtomic(final, data, { tmpDir: path.join(this.init.dir, 'tmp') });
+      const tmpDir = path.join(this.init.dir, 'tmp');
+      await writeFileAtomic(final, data, { tmpDir }).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // The directory was removed behind our back: make it again, once.
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(final, data, { tmpDir });
+      });
     })();
     this.writing.set(key, write);
     this.bytesReserved += data.length;

@@ -6,7 +6,9 @@
  * CHUNK_PUT    request: key (32 bytes, raw SHA-256) + flags u8 + replicas u8 + data
  *                                                                   response: empty
  *              flags bit 0: the chunk is a file manifest (fsck starts from manifests)
- * CHUNK_GET    request: key (32)                                   response: data
+ * CHUNK_GET    request: key (32)                                   response: data (chunk data: see frame.ts)
+ * CHUNK_PROBE  request: key (32)                                   response: data, MACed whole (a guard's
+ *              verdict must not be forgeable in flight: see frame.ts)
  * CHUNK_HAS    request: count u16 + count x key (32)               response: bitmap, ceil(count/8) bytes
  * CHUNK_DELETE request: key (32)                                   response: 1 byte, 1 if it existed
  * CHUNK_LIST   request: after key (32, zeros = from the start) + limit u16

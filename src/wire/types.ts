@@ -22,6 +22,7 @@ export enum MessageType {
   ALERT = 17,
   CONFIRMED = 18,
   FAULTS = 19,
+  CHUNK_PROBE = 20,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -114,7 +114,8 @@ test('fragments and acks round-trip and reject inconsistent headers', (t) => {
 });
 
 test('a FRAGMENT frame is MACed over its header and body digest: a changed body or header is refused', (t) => {
-  const body = randomBytes(5000);
+  // Fragment 1 of a REC_PUT batch: not chunk data, so the whole body counts.
+  const body = encodeFragment({ innerType: MessageType.REC_PUT, innerFlags: 0, innerStatus: 0, totalBytes: 10_000, index: 1, count: 2, data: randomBytes(5000) });
   const f = frame({ type: MessageType.FRAGMENT, body });
   const good = Buffer.concat(encodeFrameParts(keys, f, [body.subarray(0, 100), body.subarray(100)]));
   const d = decodeFrame(keys, good, MAX);
@@ -125,4 +126,24 @@ test('a FRAGMENT frame is MACed over its header and body digest: a changed body 
   const flippedType = Buffer.from(good);
   flippedType[3] = MessageType.CHUNK_PUT;
   t.deepEqual(decodeFrame(keys, flippedType, MAX), { ok: false, reason: 'tag' }, 'the MAC mode cannot be switched by the type byte');
+  const asChunk = Buffer.from(good);
+  asChunk[28] = MessageType.CHUNK_PUT;
+  t.deepEqual(decodeFrame(keys, asChunk, MAX), { ok: false, reason: 'tag' }, 'nor by the fragment\'s inner type');
+});
+
+test('chunk data (fragments after the first of a CHUNK_PUT or a CHUNK_GET answer) is MACed over the headers only; fragment 0 whole', (t) => {
+  const fragment = (index: number) =>
+    encodeFragment({ innerType: MessageType.CHUNK_PUT, innerFlags: 0, innerStatus: 0, totalBytes: 10_000, index, count: 2, data: randomBytes(5000) });
+  const signed = (body: Buffer) => Buffer.concat(encodeFrameParts(keys, frame({ type: MessageType.FRAGMENT, body }), [body]));
+  const data = signed(fragment(1));
+  const changedData = Buffer.from(data);
+  changedData[28 + 4000]! ^= 1;
+  t.true(decodeFrame(keys, changedData, MAX).ok, 'chunk bytes are left to the receiver\'s hash check');
+  const changedIndex = Buffer.from(data);
+  changedIndex[28 + 9]! ^= 1;
+  t.deepEqual(decodeFrame(keys, changedIndex, MAX), { ok: false, reason: 'tag' }, 'the fragment header is covered');
+  const first = signed(fragment(0));
+  const changedFirst = Buffer.from(first);
+  changedFirst[28 + 20]! ^= 1;
+  t.deepEqual(decodeFrame(keys, changedFirst, MAX), { ok: false, reason: 'tag' }, 'fragment 0 (the put\'s key and metadata) is covered whole');
 });
