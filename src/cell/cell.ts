@@ -29,9 +29,11 @@ import {
   decodeKeyOnly,
   decodeList,
   decodePut,
-  encodeListReply,
+  decodeRangeRequest,
   encodeHasReply,
   encodeJson,
+  encodeListReply,
+  encodeRangeAnswer,
 } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
 import type { CellStatus } from './status.js';
@@ -227,7 +229,7 @@ export class Cell {
     endpoint.handle(MessageType.CHUNK_PUT, async (req) => {
       const put = decodePut(req.body);
       if (!put) throw CellError.BAD_REQUEST();
-      await store.put(put.key, put.data, put.meta);
+      await store.put(put.key, put.data, put.meta, put.leafHashes);
       return Buffer.alloc(0);
     });
     const chunkGet = (req: { body: Buffer }) => {
@@ -237,6 +239,12 @@ export class Cell {
     };
     endpoint.handle(MessageType.CHUNK_GET, chunkGet);
     endpoint.handle(MessageType.CHUNK_PROBE, chunkGet);
+    endpoint.handle(MessageType.CHUNK_RANGE, async (req) => {
+      const range = decodeRangeRequest(req.body);
+      if (!range) throw CellError.BAD_REQUEST();
+      const { leafHashes, bytes } = await store.getLeaves(range.key, range.firstLeaf, range.leafCount);
+      return encodeRangeAnswer(leafHashes, bytes);
+    });
     endpoint.handle(MessageType.CHUNK_HAS, (req) => {
       const keys = decodeHas(req.body);
       if (!keys || keys.length > HAS_KEYS_MAX) throw CellError.BAD_REQUEST();

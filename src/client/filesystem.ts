@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { CellError, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
+import { CellError, LEAF_BYTES, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
 import {
   HybridClock,
   NAME_BYTES_MAX,
@@ -84,6 +84,12 @@ export interface FsStatfs {
 const UPLOADS_PER_FILE_MAX = 8;
 /** Chunks fetched ahead of a sequential reader (spread over the cells that hold them: 8 read 10-20% faster than 2 here). */
 const READ_AHEAD_CHUNKS = 8;
+/**
+ * Leaf roots double a chunk map's size; beyond this many chunks (16 GiB at
+ * 1 MiB) a map leaves them out, so it still fits one message up to ~60,000
+ * chunks, and that file is read by whole chunks only.
+ */
+const LEAF_ROOTS_CHUNKS_MAX = 16_384;
 /** Directories larger than this are not listed for negative lookups (each name is asked instead). */
 const LISTING_ENTRIES_MAX = 4_096;
 
@@ -93,6 +99,8 @@ interface OpenFile {
   inode: Inode;
   chunkBytes: number;
   chunks: (ChunkKey | null)[];
+  /** Leaf roots of the chunks, where known (range reads; see LEAF_BYTES). */
+  roots: (string | null)[];
   /** Small files: their whole content (until written as chunks). */
   inline: Buffer | null;
   /** Chunks changed and not yet stored, by index. */
@@ -562,11 +570,13 @@ export class SwarmFs {
       return existing;
     }
     let chunks: (ChunkKey | null)[] = [];
+    let roots: (string | null)[] = [];
     let chunkBytes = this.opts.chunkBytes;
     if (inode.manifest) {
       const m = decodeManifest(await this.fetchChunk(inode.manifest));
       if (!m) throw new CellError('CHUNK_CORRUPT', `the chunk map of inode ${ino} is damaged`);
       chunks = m.chunks;
+      roots = m.roots ?? [];
       chunkBytes = m.chunkBytes;
     }
     const raced = this.files.get(ino);
@@ -579,6 +589,7 @@ export class SwarmFs {
       inode,
       chunkBytes,
       chunks,
+      roots,
       inline: inode.inline !== undefined ? Buffer.from(inode.inline, 'base64') : null,
       dirty: new Map(),
       uploads: new Map(),
@@ -695,16 +706,44 @@ export class SwarmFs {
       const index = Math.floor(pos / f.chunkBytes);
       const within = pos - index * f.chunkBytes;
       const n = Math.min(end - pos, f.chunkBytes - within);
-      const src = await this.chunkContent(f, index);
+      // A random read of a chunk not at hand fetches only the leaves it needs; anything else, the whole chunk.
+      const leaves = this.isRandom(f, index, pos) ? await this.leavesAt(f, index, within, n) : null;
+      const src = leaves?.bytes ?? (await this.chunkContent(f, index));
+      const from = within - (leaves?.offset ?? 0);
       // A stored chunk may be shorter than the chunk (the old end of a file that grew): the rest reads as zeros.
-      const avail = Math.max(0, Math.min(n, src.length - within));
-      if (avail > 0) src.copy(out, copied, within, within + avail);
+      const avail = Math.max(0, Math.min(n, src.length - from));
+      if (avail > 0) src.copy(out, copied, from, from + avail);
       if (avail < n) out.fill(0, copied + avail, copied + n);
       copied += n;
       pos += n;
       this.readAhead(f, index);
     }
     return copied;
+  }
+
+  /** Not the start of the file nor the chunk read last or the one after it. */
+  private isRandom(f: OpenFile, index: number, position: number): boolean {
+    return f.lastReadIndex === -1 ? position !== 0 : index !== f.lastReadIndex && index !== f.lastReadIndex + 1;
+  }
+
+  /**
+   * The leaves of a stored chunk covering [within, within + n), checked
+   * against the chunk's leaf root, with the chunk offset they start at; null
+   * when the chunk is at hand, has no known root, or the range read failed
+   * (the caller then reads the whole chunk).
+   */
+  private async leavesAt(f: OpenFile, index: number, within: number, n: number): Promise<{ bytes: Buffer; offset: number } | null> {
+    const key = f.chunks[index];
+    const root = f.roots[index];
+    if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.chunkCache.has(key) || this.fetching.has(key)) return null;
+    const first = Math.floor(within / LEAF_BYTES);
+    const count = Math.floor((within + n - 1) / LEAF_BYTES) - first + 1;
+    try {
+      return { bytes: await this.swarm.getChunkLeaves(key, root, first, count), offset: first * LEAF_BYTES };
+    } catch (err) {
+      log('range read of chunk %s failed (%s); reading it whole', key.slice(0, 12), (err as Error).message);
+      return null;
+    }
   }
 
   /** Sequential reading of chunk i fetches the next chunks in the background. */
@@ -851,9 +890,10 @@ export class SwarmFs {
     // A buffer shorter than the chunk is stored short: the rest reads as zeros.
     const data = d.buf.subarray(0, Math.min(this.chunkLength(f, index), d.buf.length));
     const upload = (async () => {
-      const key = await this.storeChunk(data);
+      const { key, root } = await this.storeChunk(data);
       if (f.dirty.get(index) === d && d.version === version) {
         f.chunks[index] = key;
+        f.roots[index] = root;
         f.dirty.delete(index);
         this.dirtyBytes -= d.buf.length;
         // Unchanged since it was stored, and no longer dirty: the buffer now belongs to the read cache.
@@ -865,12 +905,12 @@ export class SwarmFs {
     f.uploads.set(index, tracked);
   }
 
-  /** Stores bytes as a chunk (or a hole, if all zeros); resolves with the key once W copies are acknowledged. */
-  private async storeChunk(data: Buffer): Promise<ChunkKey | null> {
-    if (data.length <= this.zeros.length && this.zeros.compare(data, 0, data.length, 0, data.length) === 0) return null;
+  /** Stores bytes as a chunk (or a hole, if all zeros); resolves with its key and leaf root once W copies are acknowledged. */
+  private async storeChunk(data: Buffer): Promise<{ key: ChunkKey | null; root: string | null }> {
+    if (data.length <= this.zeros.length && this.zeros.compare(data, 0, data.length, 0, data.length) === 0) return { key: null, root: null };
     const put = await this.swarm.putChunk(data, { replicas: this.opts.replicas, isManifest: false }, this.opts.writeQuorum);
     await put.quorum;
-    return put.key;
+    return { key: put.key, root: put.root };
   }
 
   /** Over the write-back budget: store this file's dirty chunks now. */
@@ -897,6 +937,7 @@ export class SwarmFs {
         }
       }
       f.chunks.length = Math.min(f.chunks.length, keep);
+      f.roots.length = Math.min(f.roots.length, keep);
       if (f.inline) f.inline = f.inline.subarray(0, size);
     }
     f.size = size;
@@ -971,15 +1012,20 @@ export class SwarmFs {
       for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
       f.dirty.clear();
       f.chunks = [];
+      f.roots = [];
       f.inline = content;
     } else {
       for (const index of [...f.dirty.keys()]) await this.startUpload(f, index);
       await Promise.all(f.uploads.values());
       if (f.dirty.size > 0) throw new CellError('NOT_ENOUGH_CELLS', `could not store every chunk of inode ${f.ino}`);
-      f.chunks.length = Math.ceil(f.size / f.chunkBytes);
-      for (let i = 0; i < f.chunks.length; i++) f.chunks[i] ??= null;
+      f.chunks.length = f.roots.length = Math.ceil(f.size / f.chunkBytes);
+      for (let i = 0; i < f.chunks.length; i++) {
+        f.chunks[i] ??= null;
+        f.roots[i] ??= null;
+      }
       f.inline = null;
-      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks });
+      const roots = f.roots.length <= LEAF_ROOTS_CHUNKS_MAX && f.roots.some((r) => r !== null) ? f.roots : undefined;
+      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, roots });
       const put = await this.swarm.putChunk(map, { replicas: this.opts.replicas, isManifest: true }, this.opts.writeQuorum);
       await put.quorum;
       this.chunkCache.set(put.key, map);

@@ -10,6 +10,8 @@ export interface Manifest {
   chunkBytes: number;
   /** null = a hole (all zeros, never stored): sparse files. */
   chunks: (ChunkKey | null)[];
+  /** Per chunk, the SHA-256 over its leaves' hashes (see LEAF_BYTES), for range reads; null or absent = whole-chunk reads only. */
+  roots?: (string | null)[];
 }
 
 export function encodeManifest(m: Manifest): Buffer {
@@ -28,5 +30,6 @@ export function decodeManifest(data: Buffer): Manifest | null {
   if (m.version !== 1 || !Number.isSafeInteger(m.size) || m.size! < 0 || !Number.isSafeInteger(m.chunkBytes) || m.chunkBytes! <= 0) return null;
   if (!Array.isArray(m.chunks) || !m.chunks.every((k) => k === null || isChunkKey(k))) return null;
   if (m.chunks.length !== Math.ceil(m.size! / m.chunkBytes!)) return null;
+  if (m.roots !== undefined && (!Array.isArray(m.roots) || m.roots.length !== m.chunks.length || !m.roots.every((r) => r === null || isChunkKey(r)))) return null;
   return m as Manifest;
 }

@@ -3,6 +3,9 @@ import {
   chunkKeyOf,
   defaultConfig,
   isCellError,
+  leafHashesOf,
+  leafRootOf,
+  leavesMatch,
   logger,
   newCellId,
   systemClock,
@@ -17,7 +20,7 @@ import { parseMemberInfo, type MemberState } from '../membership/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
-import { KeyRing, MessageType, decodeJson, encodeKey, encodePut } from '../wire/index.js';
+import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
 
 const log = logger('client');
 
@@ -199,9 +202,19 @@ export class SwarmClient {
    * once every attempt has finished. The data is sent without a copy: it must
    * not change until `settled`.
    */
-  async putChunk(data: Buffer, meta: ChunkMeta, writeQuorum = this.placement.writeQuorum): Promise<{ key: ChunkKey; quorum: Promise<number>; settled: Promise<number> }> {
+  /**
+   * Stores a chunk on R cells; `quorum` resolves at W acknowledgements.
+   * The put carries the chunk's leaf hashes (range reads), and `root` is
+   * what a chunk map records for them.
+   */
+  async putChunk(
+    data: Buffer,
+    meta: ChunkMeta,
+    writeQuorum = this.placement.writeQuorum,
+  ): Promise<{ key: ChunkKey; root: string; quorum: Promise<number>; settled: Promise<number> }> {
     const key = chunkKeyOf(data);
-    const body = encodePut(key, data, meta);
+    const leafHashes = leafHashesOf(data);
+    const body = encodePut(key, data, meta, leafHashes);
     const order = await this.placementFor(key);
     if (order.length < writeQuorum) {
       throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
@@ -244,7 +257,7 @@ export class SwarmClient {
       }
       return acked;
     });
-    return { key, quorum, settled };
+    return { key, root: leafRootOf(leafHashes), quorum, settled };
   }
 
   /**
@@ -252,7 +265,24 @@ export class SwarmClient {
    * (live cells first, then the rest, since a hinted copy may sit anywhere),
    * verifying its hash; a timeout or a bad copy moves on to the next.
    */
-  async getChunk(key: ChunkKey): Promise<Buffer> {
+  getChunk(key: ChunkKey): Promise<Buffer> {
+    return this.readReplicas(key, MessageType.CHUNK_GET, encodeKey(key), (data) => (chunkKeyOf(data) === key ? data : null));
+  }
+
+  /**
+   * Leaves [first, first + count) of a chunk (those that exist), checked
+   * against the leaf root its file's chunk map records (see LEAF_BYTES):
+   * a random read fetches and hashes tens of KiB instead of the whole chunk.
+   */
+  getChunkLeaves(key: ChunkKey, root: string, first: number, count: number): Promise<Buffer> {
+    return this.readReplicas(key, MessageType.CHUNK_RANGE, encodeRangeRequest(key, first, count), (body) => {
+      const a = decodeRangeAnswer(body);
+      return a && leafRootOf(a.leafHashes) === root && leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
+    });
+  }
+
+  /** Asks the replicas of a chunk in turn until one answer passes `verify`. */
+  private async readReplicas(key: ChunkKey, type: MessageType, request: Buffer, verify: (answer: Buffer) => Buffer | null): Promise<Buffer> {
     const members = await this.members();
     const storage = members.filter((m) => m.role === 'storage' && m.state !== 'quarantined');
     const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
@@ -263,8 +293,8 @@ export class SwarmClient {
     const slow: MemberView[] = [];
     const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
       try {
-        const data = await this.endpoint.request(m.addr, MessageType.CHUNK_GET, encodeKey(key), { timeoutMs });
-        if (chunkKeyOf(data) === key) return data;
+        const good = verify(await this.endpoint.request(m.addr, type, request, { timeoutMs }));
+        if (good) return good;
         lastError = CellError.HASH_MISMATCH(key);
         log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
       } catch (err) {

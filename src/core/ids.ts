@@ -20,6 +20,49 @@ export function chunkKeyOf(data: Uint8Array): ChunkKey {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * Range reads: a chunk is also seen as leaves of LEAF_BYTES (the last one
+ * shorter). A file's chunk map records, next to each chunk's key, the root
+ * SHA-256 over its leaves' SHA-256s, so a reader can check a few leaves
+ * without the whole chunk (the key stays SHA-256 of the bytes).
+ */
+export const LEAF_BYTES = 32 * 1024;
+const DIGEST_BYTES = 32;
+
+/** SHA-256 of every leaf, concatenated (32 bytes per leaf). */
+export function leafHashesOf(data: Uint8Array): Buffer {
+  const count = Math.ceil(data.length / LEAF_BYTES);
+  const out = Buffer.allocUnsafe(count * DIGEST_BYTES);
+  for (let i = 0; i < count; i++) {
+    createHash('sha256')
+      .update(data.subarray(i * LEAF_BYTES, Math.min(data.length, (i + 1) * LEAF_BYTES)))
+      .digest()
+      .copy(out, i * DIGEST_BYTES);
+  }
+  return out;
+}
+
+/** The root a chunk map records for a chunk: SHA-256 of its leaf hashes. */
+export function leafRootOf(leafHashes: Uint8Array): string {
+  return createHash('sha256').update(leafHashes).digest('hex');
+}
+
+/**
+ * Whether bytes are exactly the leaves [first, first + k) of a chunk, where
+ * k is as many as exist of the `count` asked for: each leaf must match its
+ * hash, and none may be missing (a short answer must not read as zeros).
+ */
+export function leavesMatch(leafHashes: Buffer, first: number, count: number, bytes: Uint8Array): boolean {
+  const leaves = leafHashes.length / DIGEST_BYTES;
+  const expected = Math.max(0, Math.min(first + count, leaves) - first);
+  if (Math.ceil(bytes.length / LEAF_BYTES) !== expected) return false;
+  for (let i = 0; i < expected; i++) {
+    const want = leafHashes.subarray((first + i) * DIGEST_BYTES, (first + i + 1) * DIGEST_BYTES);
+    if (!createHash('sha256').update(bytes.subarray(i * LEAF_BYTES, (i + 1) * LEAF_BYTES)).digest().equals(want)) return false;
+  }
+  return true;
+}
+
 export function isChunkKey(s: unknown): s is ChunkKey {
   return typeof s === 'string' && /^[0-9a-f]{64}$/.test(s);
 }

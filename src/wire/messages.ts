@@ -3,12 +3,19 @@
  * messages (heartbeat, join, status) are JSON, validated field by field after
  * parsing: the frame is authenticated, but a peer may still run buggy code.
  *
- * CHUNK_PUT    request: key (32 bytes, raw SHA-256) + flags u8 + replicas u8 + data
+ * CHUNK_PUT    request: key (32 bytes, raw SHA-256) + flags u8 + replicas u8
+ *              [+ leaf hashes, ceil(data/LEAF_BYTES) x 32, if flags bit 1] + data
  *                                                                   response: empty
  *              flags bit 0: the chunk is a file manifest (fsck starts from manifests)
+ *              flags bit 1: the writer's leaf hashes follow (kept for range reads;
+ *              a cell checks each leaf it serves against them, and recomputes
+ *              them from the whole verified chunk if one does not match)
  * CHUNK_GET    request: key (32)                                   response: data (chunk data: see frame.ts)
  * CHUNK_PROBE  request: key (32)                                   response: data, MACed whole (a guard's
  *              verdict must not be forgeable in flight: see frame.ts)
+ * CHUNK_RANGE  request: key (32) + first leaf u16 + leaf count u16
+ *              response: leaves in the chunk u16 + that many leaf hashes (32 each)
+ *                        + the bytes of the requested leaves that exist (see LEAF_BYTES)
  * CHUNK_HAS    request: count u16 + count x key (32)               response: bitmap, ceil(count/8) bytes
  * CHUNK_DELETE request: key (32)                                   response: 1 byte, 1 if it existed
  * CHUNK_LIST   request: after key (32, zeros = from the start) + limit u16
@@ -23,7 +30,7 @@
  * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
  * FAULTS       request: JSON {lossRate, dupRate, reorderRate}     response: empty (chaos: wire fault injection)
  */
-import { HAS_KEYS_MAX, type ChunkKey, type ChunkMeta } from '../core/index.js';
+import { HAS_KEYS_MAX, LEAF_BYTES, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';
 
 const KEY_BYTES = 32;
@@ -37,29 +44,64 @@ export function decodeKeyOnly(body: Buffer): ChunkKey | null {
   return body.length === KEY_BYTES ? body.toString('hex') : null;
 }
 
+export function encodeRangeRequest(key: ChunkKey, firstLeaf: number, leafCount: number): Buffer {
+  const b = Buffer.allocUnsafe(KEY_BYTES + 4);
+  b.write(key, 0, KEY_BYTES, 'hex');
+  b.writeUInt16BE(firstLeaf, KEY_BYTES);
+  b.writeUInt16BE(leafCount, KEY_BYTES + 2);
+  return b;
+}
+
+export function decodeRangeRequest(body: Buffer): { key: ChunkKey; firstLeaf: number; leafCount: number } | null {
+  if (body.length !== KEY_BYTES + 4) return null;
+  const leafCount = body.readUInt16BE(KEY_BYTES + 2);
+  if (leafCount === 0) return null;
+  return { key: body.toString('hex', 0, KEY_BYTES), firstLeaf: body.readUInt16BE(KEY_BYTES), leafCount };
+}
+
+/** A CHUNK_RANGE answer: every leaf hash of the chunk, then the requested bytes. */
+export function encodeRangeAnswer(leafHashes: Buffer, bytes: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(2);
+  head.writeUInt16BE(leafHashes.length / KEY_BYTES, 0);
+  return Buffer.concat([head, leafHashes, bytes]);
+}
+
+export function decodeRangeAnswer(body: Buffer): { leafHashes: Buffer; bytes: Buffer } | null {
+  if (body.length < 2) return null;
+  const hashBytes = body.readUInt16BE(0) * KEY_BYTES;
+  if (body.length < 2 + hashBytes) return null;
+  return { leafHashes: body.subarray(2, 2 + hashBytes), bytes: body.subarray(2 + hashBytes) };
+}
+
 const FLAG_MANIFEST = 0x01;
+const FLAG_LEAVES = 0x02;
 const PUT_HEADER_BYTES = KEY_BYTES + 2;
 export const REPLICAS_MAX = 16;
 
-/** A CHUNK_PUT body as parts: its header, then the data itself (not copied). */
-export function encodePut(key: ChunkKey, data: Buffer, meta: ChunkMeta): Buffer[] {
+/** A CHUNK_PUT body as parts: its header (and leaf hashes), then the data itself (not copied). */
+export function encodePut(key: ChunkKey, data: Buffer, meta: ChunkMeta, leafHashes?: Buffer): Buffer[] {
   const header = Buffer.allocUnsafe(PUT_HEADER_BYTES);
   header.write(key, 0, KEY_BYTES, 'hex');
-  header.writeUInt8(meta.isManifest ? FLAG_MANIFEST : 0, KEY_BYTES);
+  header.writeUInt8((meta.isManifest ? FLAG_MANIFEST : 0) | (leafHashes ? FLAG_LEAVES : 0), KEY_BYTES);
   header.writeUInt8(meta.replicas, KEY_BYTES + 1);
-  return [header, data];
+  return leafHashes ? [header, leafHashes, data] : [header, data];
 }
 
-export function decodePut(body: Buffer): { key: ChunkKey; meta: ChunkMeta; data: Buffer } | null {
+export function decodePut(body: Buffer): { key: ChunkKey; meta: ChunkMeta; data: Buffer; leafHashes: Buffer | null } | null {
   if (body.length < PUT_HEADER_BYTES) return null;
   const flags = body.readUInt8(KEY_BYTES);
   const replicas = body.readUInt8(KEY_BYTES + 1);
-  if ((flags & ~FLAG_MANIFEST) !== 0 || replicas < 1 || replicas > REPLICAS_MAX) return null;
-  return {
-    key: body.toString('hex', 0, KEY_BYTES),
-    meta: { replicas, isManifest: (flags & FLAG_MANIFEST) !== 0 },
-    data: body.subarray(PUT_HEADER_BYTES),
-  };
+  if ((flags & ~(FLAG_MANIFEST | FLAG_LEAVES)) !== 0 || replicas < 1 || replicas > REPLICAS_MAX) return null;
+  let rest = body.subarray(PUT_HEADER_BYTES);
+  let leafHashes: Buffer | null = null;
+  if (flags & FLAG_LEAVES) {
+    // n leaves of LEAF_BYTES need n x 32 bytes of hashes: solve for n from the rest's length.
+    const leaves = Math.ceil(Math.max(0, rest.length - KEY_BYTES) / (LEAF_BYTES + KEY_BYTES));
+    if (rest.length < leaves * KEY_BYTES || Math.ceil((rest.length - leaves * KEY_BYTES) / LEAF_BYTES) !== leaves) return null;
+    leafHashes = rest.subarray(0, leaves * KEY_BYTES);
+    rest = rest.subarray(leaves * KEY_BYTES);
+  }
+  return { key: body.toString('hex', 0, KEY_BYTES), meta: { replicas, isManifest: (flags & FLAG_MANIFEST) !== 0 }, data: rest, leafHashes };
 }
 
 export const LIST_LIMIT_MAX = 1024;

@@ -23,6 +23,7 @@ export enum MessageType {
   CONFIRMED = 18,
   FAULTS = 19,
   CHUNK_PROBE = 20,
+  CHUNK_RANGE = 21,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -32,6 +32,42 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
   t.regex(w.stdout, /write-ok/);
 });
 
+test.serial('random reads from a mount with nothing cached return the right bytes, also while a cell is SIGKILLed', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 5);
+  const writer = await mountSwarm(t, home);
+  const prep = await sh(`set -e; head -c 24500000 /dev/urandom > big; head -c 70000 /dev/urandom > small; cp big small "${writer.mnt}/"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  // A second mount has nothing cached: random reads fetch the leaves they need from the cells.
+  const reader = await mountSwarm(t, home);
+  const reading = sh(
+    `python3 - "${src}" "${reader.mnt}" <<'PY'
+import os, random, sys
+src, mnt = sys.argv[1], sys.argv[2]
+rng = random.Random(7)
+bad = reads = 0
+for name in ['big', 'small'] * 150:
+    want = open(os.path.join(src, name), 'rb').read()
+    fd = os.open(os.path.join(mnt, name), os.O_RDONLY)
+    for _ in range(5):
+        off = rng.randrange(0, len(want) + 100)
+        n = rng.choice([1, 4096, 40000, 131072])
+        reads += 1
+        bad += os.pread(fd, n, off) != want[off:off + n]
+    os.close(fd)
+print(reads, bad)
+PY`,
+    { timeoutMs: 120_000 },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  process.kill(await pidOf((await swarmCells(home))[2]!), 'SIGKILL');
+  const r = await reading;
+  t.is(r.code, 0, r.stderr);
+  const [reads, bad] = r.stdout.trim().split(' ').map(Number);
+  t.is(reads, 1500);
+  t.is(bad, 0, 'every random read matches the source');
+});
+
 test.serial('storage cells joining under a mount: every file in every directory stays readable while records move to their new homes', async (t) => {
   const timing = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
   const home = await swarmUp(t, 3, timing);

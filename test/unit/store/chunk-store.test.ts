@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, chunkKeyOf, type ChunkKey } from '../../../src/core/index.js';
+import { CellError, LEAF_BYTES, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
@@ -275,4 +275,36 @@ test('a chunk file deleted behind the store is reported as not found and forgott
   t.is(((await t.throwsAsync(store.get(key))) as CellError).code, 'CHUNK_NOT_FOUND');
   t.false(store.has(key));
   t.is(store.stats().bytes, 0);
+});
+
+test('range reads: the leaves asked for and every leaf hash; a leaf corrupted on disk is caught, and wrong writer hashes are replaced', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const reports: CorruptionReport[] = [];
+  store.onCorruption((r) => reports.push(r));
+  const { key, data } = chunk(3 * LEAF_BYTES + 100);
+  await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
+  const r = await store.getLeaves(key, 1, 2);
+  t.true(r.bytes.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)), 'leaves 1 and 2');
+  t.true(r.leafHashes.equals(leafHashesOf(data)));
+  t.true(leavesMatch(r.leafHashes, 1, 2, r.bytes));
+  t.true((await store.getLeaves(key, 3, 5)).bytes.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf; none beyond it');
+
+  // Wrong hashes from a writer: the range falls back to the whole chunk, and the right hashes replace them.
+  const other = chunk(2 * LEAF_BYTES);
+  await store.put(other.key, other.data, { replicas: 3, isManifest: false }, randomBytes(64));
+  const o = await store.getLeaves(other.key, 0, 1);
+  t.true(o.bytes.equals(other.data.subarray(0, LEAF_BYTES)));
+  t.true(o.leafHashes.equals(leafHashesOf(other.data)));
+
+  // One byte flipped inside leaf 2: the range read finds it, and the chunk is moved aside and reported.
+  const fh = await open(chunkPath(dir, key), 'r+');
+  await fh.write(Buffer.from([data[2 * LEAF_BYTES + 5]! ^ 0xff]), 0, 1, 2 * LEAF_BYTES + 5);
+  await fh.close();
+  t.true((await store.getLeaves(key, 0, 1)).bytes.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
+  const err = await t.throwsAsync(store.getLeaves(key, 2, 1));
+  t.is((err as CellError).code, 'CHUNK_CORRUPT');
+  t.is(reports.length, 1);
+  t.false(store.has(key) && (await exists(chunkPath(dir, key))), 'moved out of chunks/');
 });
