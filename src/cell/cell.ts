@@ -85,6 +85,8 @@ const STATUS_EVENTS_MAX = 100;
  */
 export class Cell {
   readonly events = new EventLog(1_024);
+  /** Set when the swarm quarantined this cell: its own view says so too, so clients that ask it do not place data on it. */
+  private quarantinedSelf = false;
   private timers: TimerHandle[] = [];
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
@@ -123,6 +125,7 @@ export class Cell {
         // A confirmed corruption leaves a chunk short of a copy: heal now rather than at the next periodic pass.
         onConfirmed: () => this.healer.schedule(config.heal.settleMs),
         onSelfQuarantined: () => {
+          this.quarantinedSelf = true;
           record('cell-quarantined', id, 'this cell was quarantined: it will scrub its store on its next start');
           void writeFile(path.join(dataDir, QUARANTINE_MARKER), `${clock.wallNow()}\n`).catch(() => undefined);
         },
@@ -326,6 +329,7 @@ export class Cell {
       startedAtMs: this.startedAtMs,
       members: this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
         ...m,
+        state: m.id === this.id && this.quarantinedSelf ? 'quarantined' : m.state,
         lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
       })),
       store: { ...this.store.stats(), records: this.records.count },

@@ -262,8 +262,9 @@ export class SwarmClient {
 
   /**
    * Reads a chunk from the first responsive replica in placement order
-   * (live cells first, then the rest, since a hinted copy may sit anywhere),
-   * verifying its hash; a timeout or a bad copy moves on to the next.
+   * (live storage cells first, then quarantined and dead ones, since a copy
+   * may sit anywhere), verifying its hash; a timeout or a bad copy moves on
+   * to the next.
    */
   getChunk(key: ChunkKey): Promise<Buffer> {
     return this.readReplicas(key, MessageType.CHUNK_GET, encodeKey(key), (data) => (chunkKeyOf(data) === key ? data : null));
@@ -284,11 +285,18 @@ export class SwarmClient {
   /** Asks the replicas of a chunk in turn until one answer passes `verify`. */
   private async readReplicas(key: ChunkKey, type: MessageType, request: Buffer, verify: (answer: Buffer) => Buffer | null): Promise<Buffer> {
     const members = await this.members();
-    const storage = members.filter((m) => m.role === 'storage' && m.state !== 'quarantined');
+    const storage = members.filter((m) => m.role === 'storage');
     const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
     const byId = new Map(storage.map((m) => [m.id, m]));
     const ranked = order.map((id) => byId.get(id)!);
-    const tries = this.shunLast([...ranked.filter(isLiveStorage), ...ranked.filter((m) => !isLiveStorage(m))]);
+    // Then quarantined cells (other chunks of theirs were bad, but a copy that passes `verify` is as good as any),
+    // then cells believed dead (a view can lag a restart).
+    const quarantined = (m: MemberView) => m.state === 'quarantined';
+    const tries = [
+      ...this.shunLast(ranked.filter(isLiveStorage)),
+      ...ranked.filter(quarantined),
+      ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
+    ];
     let lastError: unknown = CellError.CHUNK_NOT_FOUND(key);
     const slow: MemberView[] = [];
     const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {

@@ -184,7 +184,8 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     let timeToFullHealthS: number | null = null;
     for (let i = 0; i < 240 && !o.signal.aborted; i++) {
       const members = await client.members(true).catch(() => []);
-      const allUp = members.length >= o.cells && members.every((m) => m.state === 'alive');
+      // A quarantined cell stays cut off until it is rehabilitated: health is every other cell alive and every chunk at R.
+      const allUp = members.length >= o.cells && members.every((m) => m.state === 'alive' || m.state === 'quarantined');
       const h = await fsck(client).catch(() => null);
       if (allUp && h && h.underReplicated === 0 && h.missing === 0 && h.unreachableCells.length === 0) {
         timeToFullHealthS = (performance.now() - healStart) / 1000;

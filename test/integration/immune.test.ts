@@ -1,9 +1,10 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
-import { cli, eventually, fsckJson, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
 const SCRUB_PERIOD_MS = 3_000;
@@ -14,9 +15,9 @@ interface Swarm {
   client: SwarmClient;
 }
 
-/** 4 pinned storage cells and 1 pinned guard (cell-5), fast scrubbing, quarantine at the first confirmed corruption. */
-async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = []): Promise<Swarm> {
-  const home = await swarmUp(t, 4, [...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1']);
+/** 4 (or `storage`) pinned storage cells and 1 pinned guard, fast scrubbing, quarantine at the first confirmed corruption. */
+async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = [], storage = 4): Promise<Swarm> {
+  const home = await swarmUp(t, storage, [...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1']);
   const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1', ...extra]);
   t.is(r.code, 0, r.stderr);
   t.teardown(() => cli(['cell', 'stop', '--home', home, '--data', path.join(home, 'cells', 'guard')]).then(() => undefined));
@@ -71,6 +72,36 @@ test.serial('a corrupt chunk on disk: found by a guard within a scrub period, co
   t.regex(rehab.stdout, /rehabilitated/);
   await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every((v) => v.members.find((m) => m.id === victimId)?.state === 'alive'), 15_000, 'quarantine lifted', 200);
   t.true((await chunkFiles(victim)).every((f) => !f.endsWith(path.basename(target))), 'the corrupt chunk is gone from its disk');
+});
+
+test.serial('a quarantined cell still serves its good copies when it holds the last ones', async (t) => {
+  const dir = await tmpDir(t);
+  const s = await immuneSwarm(t, [], 3);
+  // Three storage cells and R=3: every chunk is on every cell.
+  const a = await randomFile(dir, 'a', 1024 * 1024 + 10);
+  const b = await randomFile(dir, 'b', 2 * 1024 * 1024 + 10);
+  t.is((await cli(['put', '--home', s.home, a])).code, 0);
+  const putB = await cli(['put', '--home', s.home, b]);
+  t.is(putB.code, 0, putB.stderr);
+  const [victim, ...others] = s.cells;
+  const victimId = JSON.parse(await readFile(path.join(victim!.data, 'identity.json'), 'utf8')).id as string;
+  const aFirst = createHash('sha256').update((await readFile(a)).subarray(0, 1024 * 1024)).digest('hex');
+  const target = path.join(victim!.data, 'chunks', aFirst.slice(0, 2), aFirst);
+  const bytes = await readFile(target);
+  bytes[100] ^= 0xff;
+  await writeFile(target, bytes);
+  const quarantined = (v: CellStatus) => v.members.find((m) => m.id === victimId)?.state === 'quarantined';
+  await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every(quarantined), 3 * SCRUB_PERIOD_MS + 10_000, 'quarantined', 200);
+  // The other two storage cells die: b's only copies are on the quarantined cell, and they are intact.
+  for (const c of others) process.kill(await pidOf(c), 'SIGKILL');
+  await eventually(async () => {
+    const members = await s.client.members(true).catch(() => []);
+    return others.every((c) => members.some((m) => m.addr === `${c.host}:${c.port}` && m.state === 'dead'));
+  }, 15_000, 'the other storage cells dead', 200);
+  const out = path.join(dir, 'b-out');
+  const get = await cli(['get', '--home', s.home, putB.stdout.trim(), '-o', out]);
+  t.is(get.code, 0, get.stderr);
+  t.true((await readFile(out)).equals(await readFile(b)));
 });
 
 test.serial('a guard that sends false alerts does not get a healthy cell quarantined', async (t) => {
