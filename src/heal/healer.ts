@@ -272,7 +272,8 @@ export class Healer {
         }
         await this.bucket.take(data.length);
         try {
-          await this.components.endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, this.components.store.meta(key)), {
+          const { store } = this.components;
+          await this.components.endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, store.meta(key), store.knownLeafHashes(key) ?? undefined), {
             timeoutMs: PUSH_TIMEOUT_MS,
           });
           done++;

@@ -224,6 +224,11 @@ export class ChunkStore {
     return data;
   }
 
+  /** The leaf hashes this cell has for a chunk (the writer's, or computed at a range read), if any: repair copies pass them on. */
+  knownLeafHashes(key: ChunkKey): Buffer | null {
+    return this.leafHashes.get(key) ?? this.metaDb.get(key)?.[2] ?? null;
+  }
+
   /**
    * Leaves [first, first + count) of a chunk (those that exist) and every
    * leaf hash, for a range read. The leaf hashes are the writer's (kept with
@@ -234,7 +239,7 @@ export class ChunkStore {
    */
   async getLeaves(key: ChunkKey, first: number, count: number): Promise<{ leafHashes: Buffer; bytes: Buffer }> {
     const size = this.index.get(key);
-    const cached = this.leafHashes.get(key) ?? this.metaDb.get(key)?.[2];
+    const cached = this.knownLeafHashes(key);
     if (cached && size !== undefined && !this.corrupt.has(key)) {
       const start = Math.min(size, first * LEAF_BYTES);
       const end = Math.min(size, (first + count) * LEAF_BYTES);
