@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CellError, formatAddr, type Addr } from '../core/index.js';
+import { CellError, DATAGRAM_BYTES_MIN, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
 import { SwarmClient } from '../client/index.js';
 import { writeFileAtomic } from '../store/index.js';
 
@@ -93,5 +93,18 @@ export function cellAddr(c: CellEntry): Addr {
 export async function openSwarmClient(home: string): Promise<{ client: SwarmClient; seeds: Addr[] }> {
   const key = await loadKey(home);
   const seeds = (await readSwarm(home)).cells.map(cellAddr);
-  return { client: await SwarmClient.open({ swarmKey: key, seeds }), seeds };
+  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire() }), seeds };
+}
+
+/**
+ * Wire settings for clients (the mount, put, get, fsck, ...): the size of the
+ * datagrams they send follows CELLSYNC_DATAGRAM_BYTES, like the cells'
+ * --datagram-bytes (1200 on real networks, where 60 KiB datagrams would be cut
+ * into IP fragments).
+ */
+function clientWire(): WireConfig {
+  const wire = { ...defaultConfig().wire };
+  const env = Number(process.env.CELLSYNC_DATAGRAM_BYTES);
+  if (Number.isInteger(env) && env >= DATAGRAM_BYTES_MIN && env <= UDP_PAYLOAD_BYTES_MAX) wire.datagramBytesMax = env;
+  return wire;
 }

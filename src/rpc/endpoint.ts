@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
+  UDP_PAYLOAD_BYTES_MAX,
   logger,
   type Addr,
   type CellErrorCode,
@@ -458,7 +459,8 @@ export class Endpoint {
 
   private onDatagram(data: Buffer, from: Addr): void {
     if (this.stopped) return;
-    const decoded = decodeFrame(this.init.keys, data, this.init.wire.datagramBytesMax);
+    // Any size a peer may send is accepted: --datagram-bytes limits what this process sends, and peers may differ.
+    const decoded = decodeFrame(this.init.keys, data, UDP_PAYLOAD_BYTES_MAX);
     if (!decoded.ok) return this.drop(decoded.reason, from);
     const f = decoded.frame;
     const verdict = this.replay.check(f.sender, f.timestamp, this.components.clock.wallNow());

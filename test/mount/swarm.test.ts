@@ -68,6 +68,15 @@ PY`,
   t.is(bad, 0, 'every random read matches the source');
 });
 
+test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount sending 60 KiB ones understand each other', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3, ['--datagram-bytes', '1200']);
+  const { mnt } = await mountSwarm(t, home);
+  const r = await sh(`set -e; head -c 3000000 /dev/urandom > f; cp f "${mnt}/f"; cmp f "${mnt}/f" && echo same`, { cwd: src });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), 'same');
+});
+
 test.serial('storage cells joining under a mount: every file in every directory stays readable while records move to their new homes', async (t) => {
   const timing = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
   const home = await swarmUp(t, 3, timing);
