@@ -9,6 +9,9 @@ command -v fusermount >/dev/null 2>&1 || need_apt+=(fuse)
 ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
 # The tests drive the mount with everyday tools, and the dashboard under tmux.
 for tool in rsync git tmux python3; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
+# A test puts a mount on another "machine": a network namespace (ip, nsenter).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

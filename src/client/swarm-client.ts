@@ -28,7 +28,7 @@ export interface SwarmClientInit {
   swarmKey: Buffer;
   /** Cells to ask first about the swarm (e.g. from swarm.json). */
   seeds?: Addr[];
-  /** Local address to bind; the client is an ephemeral member with a random id. */
+  /** Local address to bind (default: loopback if every seed is on loopback, else any). The client has a random id and is not a member. */
   host?: string;
   wire?: WireConfig;
   placement?: PlacementConfig;
@@ -90,7 +90,10 @@ export class SwarmClient {
 
   static async open(init: SwarmClientInit): Promise<SwarmClient> {
     const wire = init.wire ?? defaultConfig().wire;
-    const transport = await UdpTransport.bind({ host: init.host ?? '127.0.0.1', port: 0, socketBufferBytes: wire.socketBufferBytes });
+    // A socket bound to loopback cannot reach cells on other machines.
+    const local = (init.seeds ?? []).every((a) => a.startsWith('127.'));
+    const host = init.host ?? (local ? '127.0.0.1' : '0.0.0.0');
+    const transport = await UdpTransport.bind({ host, port: 0, socketBufferBytes: wire.socketBufferBytes });
     const endpoint = new Endpoint(
       { clock: systemClock, rng: systemRng, transport },
       { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire },

@@ -30,12 +30,11 @@ interface StatusJson {
   wire: CellStatus['wire'];
 }
 
-const OVERSIZE_BYTES = 62_000;
+/** Bigger than any datagram a default cell sends, still a valid UDP payload. */
+const BIG_BYTES = 62_000;
 
-test('garbage, forged, stale, replayed and oversized datagrams are dropped and counted; the cell keeps serving', async (t) => {
-  // The oversize case relies on the default datagram ceiling (61,440 bytes).
-  t.is(defaultConfig().wire.datagramBytesMax, 61_440);
-  t.true(OVERSIZE_BYTES > defaultConfig().wire.datagramBytesMax);
+test('garbage, forged, stale and replayed datagrams are dropped and counted; one bigger than the cell sends is served; the cell keeps serving', async (t) => {
+  t.true(BIG_BYTES > defaultConfig().wire.datagramBytesMax);
 
   const home = await swarmUp(t, 1);
   const swarm = JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')) as SwarmFile;
@@ -90,9 +89,9 @@ test('garbage, forged, stale, replayed and oversized datagrams are dropped and c
   await send(ping(newCellId(), 3, Buffer.alloc(0), stamps.next(Date.now()), new KeyRing([randomBytes(32)])));
   // 6. A correctly signed frame whose timestamp is an hour old.
   await send(ping(newCellId(), 4, Buffer.alloc(0), new TimestampSource().next(Date.now() - 3_600_000)));
-  // 7. A correctly signed frame larger than the cell accepts.
-  const big = ping(newCellId(), 5, randomBytes(OVERSIZE_BYTES - FRAME_OVERHEAD_BYTES));
-  t.is(big.length, OVERSIZE_BYTES);
+  // 7. A correctly signed frame larger than the cell itself sends: served (peers may set --datagram-bytes differently).
+  const big = ping(newCellId(), 5, randomBytes(BIG_BYTES - FRAME_OVERHEAD_BYTES));
+  t.is(big.length, BIG_BYTES);
   await send(big);
   // 8. A valid PING, sent twice: the first is answered, the copy is dropped as replayed.
   const sender = newCellId();
@@ -105,7 +104,7 @@ test('garbage, forged, stale, replayed and oversized datagrams are dropped and c
   t.is(answer.sender, cellId);
   await send(replayed);
 
-  const expected: Partial<Record<DropReason, number>> = { short: 1, magic: 1, length: 1, tag: 2, stale: 1, oversize: 1, replayed: 1 };
+  const expected: Partial<Record<DropReason, number>> = { short: 1, magic: 1, length: 1, tag: 2, stale: 1, replayed: 1 };
   const delta = (s: CellStatus) => {
     const d: Partial<Record<DropReason, number>> = {};
     for (const [reason, n] of Object.entries(s.wire.dropped) as [DropReason, number][]) {
@@ -126,9 +125,9 @@ test('garbage, forged, stale, replayed and oversized datagrams are dropped and c
   await new Promise((r) => setTimeout(r, 300));
   t.is(answers.filter((f) => f.requestId === 7).length, 1, 'the replayed PING was answered');
   t.deepEqual(
-    answers.map((f) => f.requestId),
-    [7],
-    'only the valid PING got an answer',
+    answers.map((f) => f.requestId).sort(),
+    [5, 7],
+    'only the valid PINGs got an answer',
   );
   t.deepEqual(undecodable, []);
   // Only the PING and our status requests (and any retry of them) were accepted as frames; the bad ones were not.
@@ -148,5 +147,4 @@ test('garbage, forged, stale, replayed and oversized datagrams are dropped and c
     [{ id: cellId, addr, state: 'alive' }],
   );
   t.true((js.wire.dropped.replayed ?? 0) >= 1);
-  t.true((js.wire.dropped.oversize ?? 0) >= 1);
 });

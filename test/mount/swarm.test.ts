@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes while a cell is down', async (t) => {
   const src = await tmpDir(t);
@@ -75,6 +75,32 @@ test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount s
   const r = await sh(`set -e; head -c 3000000 /dev/urandom > f; cp f "${mnt}/f"; cmp f "${mnt}/f" && echo same`, { cwd: src });
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), 'same');
+});
+
+test.serial('a mount on another machine (a network namespace over a veth pair) reaches the cells by their address', async (t) => {
+  // Two "machines": the cells on 10.77.N.1 in this namespace, the mount in a namespace of its own on 10.77.N.2.
+  const ns = `cs${process.pid}`;
+  const net = `10.77.${process.pid % 250}`;
+  t.teardown(() => sh(`ip netns del ${ns} 2>/dev/null; ip link del v${ns}a 2>/dev/null; true`).then(() => undefined));
+  const setup = await sh(`set -e
+    ip netns add ${ns}
+    ip link add v${ns}a type veth peer name v${ns}b
+    ip link set v${ns}b netns ${ns}
+    ip addr add ${net}.1/24 dev v${ns}a && ip link set v${ns}a up
+    ip netns exec ${ns} ip addr add ${net}.2/24 dev v${ns}b
+    ip netns exec ${ns} ip link set v${ns}b up && ip netns exec ${ns} ip link set lo up`);
+  t.is(setup.code, 0, setup.stderr);
+  const home = await swarmUp(t, 3, ['--host', `${net}.1`]);
+  const mnt = path.join(await tmpDir(t, 'cellsync-mnt-'), 'mnt');
+  await mkdir(mnt);
+  t.teardown(() => cli(['umount', '--lazy', mnt]).then(() => undefined));
+  // nsenter --net: the mount's network is the other namespace, its mount is visible here.
+  const mounted = await sh(`nsenter --net=/run/netns/${ns} "${CLI}" mount --home "${home}" "${mnt}" --daemon`);
+  t.is(mounted.code, 0, mounted.stderr);
+  const r = await sh(`set -e; head -c 2500000 /dev/urandom > f; cp f "${mnt}/f"; cmp f "${mnt}/f" && echo same`, { cwd: path.dirname(mnt) });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), 'same');
+  t.is((await cli(['umount', mnt])).code, 0);
 });
 
 test.serial('storage cells joining under a mount: every file in every directory stays readable while records move to their new homes', async (t) => {
