@@ -203,12 +203,8 @@ export class SwarmClient {
    * replaced by the next one in order (hinted handoff: healing later moves the
    * copy home). `quorum` resolves once W copies are acknowledged; `settled`
    * once every attempt has finished. The data is sent without a copy: it must
-   * not change until `settled`.
-   */
-  /**
-   * Stores a chunk on R cells; `quorum` resolves at W acknowledgements.
-   * The put carries the chunk's leaf hashes (range reads), and `root` is
-   * what a chunk map records for them.
+   * not change until `settled`. The put carries the chunk's leaf hashes (range
+   * reads), and `root` is what a chunk map records for them.
    */
   async putChunk(
     data: Buffer,

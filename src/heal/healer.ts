@@ -236,7 +236,6 @@ export class Healer {
     }
   }
 
-
   /** HAS for a batch on every cell at once. */
   private async ask(cells: Member[], batch: ChunkKey[]): Promise<Presence> {
     const body = encodeHas(batch);
@@ -272,8 +271,8 @@ export class Healer {
         }
         await this.bucket.take(data.length);
         try {
-          const { store } = this.components;
-          await this.components.endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, store.meta(key), store.knownLeafHashes(key) ?? undefined), {
+          const { store, endpoint } = this.components;
+          await endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, store.meta(key), store.knownLeafHashes(key) ?? undefined), {
             timeoutMs: PUSH_TIMEOUT_MS,
           });
           done++;
