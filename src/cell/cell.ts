@@ -5,6 +5,7 @@ import {
   EventLog,
   HAS_KEYS_MAX,
   logger,
+  machineId,
   systemClock,
   systemRng,
   type Addr,
@@ -34,6 +35,7 @@ import {
   encodeJson,
   encodeListReply,
   encodeRangeAnswer,
+  type LocalGrant,
 } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
 import type { CellStatus } from './status.js';
@@ -301,6 +303,7 @@ export class Cell {
       return Buffer.alloc(0);
     });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
+    endpoint.handle(MessageType.LOCAL_GRANT, () => encodeJson({ machine: machineId(), chunkDir: path.resolve(store.chunkDir) } satisfies LocalGrant));
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {
       this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });

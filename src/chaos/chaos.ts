@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRng, type Rng } from '../core/index.js';
+import { isChunkKey, seededRng, type Rng } from '../core/index.js';
 
 /** A cell as chaos knows it (swarm.json). */
 export interface ChaosCell {
@@ -143,7 +143,7 @@ async function chunkFiles(cell: ChaosCell): Promise<string[]> {
   const root = path.join(cell.data, 'chunks');
   const out: string[] = [];
   for (const sub of (await readdir(root).catch(() => [] as string[])).sort()) {
-    for (const f of (await readdir(path.join(root, sub)).catch(() => [] as string[])).sort()) out.push(path.join(root, sub, f));
+    for (const f of (await readdir(path.join(root, sub)).catch(() => [] as string[])).sort()) if (isChunkKey(f)) out.push(path.join(root, sub, f));
   }
   return out;
 }

@@ -21,6 +21,7 @@ import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember 
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
 import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import { LocalReads } from './local-reads.js';
 
 const log = logger('client');
 
@@ -32,6 +33,8 @@ export interface SwarmClientInit {
   host?: string;
   wire?: WireConfig;
   placement?: PlacementConfig;
+  /** Read the chunk files of cells on this machine directly when they grant it (default true; see LocalReads). */
+  localReads?: boolean;
 }
 
 /** A member as the client sees it: what some cell told us. */
@@ -52,6 +55,7 @@ const GET_FIRST_ANSWER_MS = 1_000;
 const GET_LAST_TRY_MS = 6_000;
 /** A PUT of one chunk to one cell, acks included. */
 const PUT_TIMEOUT_MS = 8_000;
+const GRANT_TIMEOUT_MS = 1_000;
 /** A cell that timed out on us is tried last for this long (ms): we learn faster than the failure detector. */
 const SHUN_MS = 5_000;
 
@@ -82,10 +86,13 @@ export class SwarmClient {
   private storageIds: string | null = null;
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
+  private readonly local: LocalReads | null;
 
   private constructor(readonly endpoint: Endpoint, init: SwarmClientInit) {
     this.seeds = init.seeds ?? [];
     this.placement = init.placement ?? defaultConfig().placement;
+    this.local =
+      init.localReads === false ? null : new LocalReads((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }));
   }
 
   static async open(init: SwarmClientInit): Promise<SwarmClient> {
@@ -266,7 +273,13 @@ export class SwarmClient {
    * to the next.
    */
   getChunk(key: ChunkKey): Promise<Buffer> {
-    return this.readReplicas(key, MessageType.CHUNK_GET, encodeKey(key), (data) => (chunkKeyOf(data) === key ? data : null));
+    return this.readReplicas(
+      key,
+      MessageType.CHUNK_GET,
+      encodeKey(key),
+      (data) => (chunkKeyOf(data) === key ? data : null),
+      (local, chunkDir) => local.chunk(chunkDir, key),
+    );
   }
 
   /**
@@ -275,14 +288,31 @@ export class SwarmClient {
    * a random read fetches and hashes tens of KiB instead of the whole chunk.
    */
   getChunkLeaves(key: ChunkKey, root: string, first: number, count: number): Promise<Buffer> {
-    return this.readReplicas(key, MessageType.CHUNK_RANGE, encodeRangeRequest(key, first, count), (body) => {
-      const a = decodeRangeAnswer(body);
-      return a && leafRootOf(a.leafHashes) === root && leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
-    });
+    return this.readReplicas(
+      key,
+      MessageType.CHUNK_RANGE,
+      encodeRangeRequest(key, first, count),
+      (body) => {
+        const a = decodeRangeAnswer(body);
+        return a && leafRootOf(a.leafHashes) === root && leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
+      },
+      (local, chunkDir) => local.leaves(chunkDir, key, root, first, count),
+    );
   }
 
-  /** Asks the replicas of a chunk in turn until one answer passes `verify`. */
-  private async readReplicas(key: ChunkKey, type: MessageType, request: Buffer, verify: (answer: Buffer) => Buffer | null): Promise<Buffer> {
+  /**
+   * Asks the replicas of a chunk in turn until one answer passes `verify`.
+   * A replica on this machine that granted local reads is read from its
+   * files first (`readLocal`, verified too), and asked over the network only
+   * if that fails.
+   */
+  private async readReplicas(
+    key: ChunkKey,
+    type: MessageType,
+    request: Buffer,
+    verify: (answer: Buffer) => Buffer | null,
+    readLocal: (local: LocalReads, chunkDir: string) => Promise<Buffer | null>,
+  ): Promise<Buffer> {
     const members = await this.members();
     const storage = members.filter((m) => m.role === 'storage');
     const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
@@ -291,14 +321,24 @@ export class SwarmClient {
     // Then quarantined cells (other chunks of theirs were bad, but a copy that passes `verify` is as good as any),
     // then cells believed dead (a view can lag a restart).
     const quarantined = (m: MemberView) => m.state === 'quarantined';
+    const live = this.shunLast(ranked.filter(isLiveStorage));
+    // Replicas on this machine first: a local read costs no network round trip.
+    const local = this.local;
+    const chunkDirs = new Map(local ? live.map((m) => [m.id, local.chunkDirOf(m)]) : []);
     const tries = [
-      ...this.shunLast(ranked.filter(isLiveStorage)),
+      ...live.filter((m) => chunkDirs.get(m.id)),
+      ...live.filter((m) => !chunkDirs.get(m.id)),
       ...ranked.filter(quarantined),
       ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
     ];
-    let lastError: unknown = CellError.CHUNK_NOT_FOUND(key);
+    let lastError: unknown = null;
     const slow: MemberView[] = [];
     const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
+      const chunkDir = chunkDirs.get(m.id);
+      if (local && chunkDir) {
+        const data = await readLocal(local, chunkDir);
+        if (data) return data;
+      }
       try {
         const good = verify(await this.endpoint.request(m.addr, type, request, { timeoutMs }));
         if (good) return good;
@@ -320,11 +360,12 @@ export class SwarmClient {
       const data = await tryOne(m, GET_LAST_TRY_MS);
       if (data) return data;
     }
-    if (isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
+    if (lastError === null || isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
     throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);
   }
 
   async close(): Promise<void> {
+    this.local?.close();
     await this.endpoint.stop();
   }
 }

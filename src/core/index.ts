@@ -3,6 +3,7 @@ export * from './clock.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './ids.js';
+export * from './layout.js';
 export * from './limits.js';
 export * from './rng.js';
 export * from './log.js';

@@ -6,23 +6,27 @@ import path from 'node:path';
  * Writes a file so that readers see the old or the new content, never a mix,
  * even across a crash: temp file, fdatasync, rename, fsync the directory.
  * The temp file goes in tmpDir (same file system) or beside the target.
+ * With durable: false the syncs are skipped: readers still never see a mix,
+ * but a crash may lose the file (for what can be recomputed).
  */
 export async function writeFileAtomic(
   file: string,
   data: string | Uint8Array,
-  opts: { mode?: number; tmpDir?: string } = {},
+  opts: { mode?: number; tmpDir?: string; durable?: boolean } = {},
 ): Promise<void> {
   const tmp = path.join(opts.tmpDir ?? path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const mode = opts.mode ?? 0o644;
+  const durable = opts.durable ?? true;
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
     // fdatasync: the data and the size (what reading it back needs), not the times; ~10% faster puts here.
-    await fh.datasync();
+    if (durable) await fh.datasync();
   } finally {
     await fh.close();
   }
   await rename(tmp, file);
+  if (!durable) return;
   const dir = await open(path.dirname(file), 'r');
   try {
     await dir.sync();

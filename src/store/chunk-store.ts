@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
@@ -7,10 +7,12 @@ import {
   CellError,
   LEAF_BYTES,
   assert,
+  chunkFileOf,
   chunkKeyOf,
   defaultConfig,
   isCellError,
   isChunkKey,
+  leafFileOf,
   leavesMatch,
   leafHashesOf,
   logger,
@@ -55,14 +57,14 @@ export interface CorruptionReport {
  */
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
-  /** Per-chunk metadata (R, manifest flag), kept in lmdb beside the chunk files. */
+  /** Per-chunk metadata (R, manifest flag), kept in lmdb beside the chunk files. Leaf hashes have files of their own (core/layout.ts). */
   private readonly metaDb: RootDatabase<StoredMeta, ChunkKey>;
   private bytesUsed = 0;
   /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
-  /** Leaf hashes of chunks read by range: 4,096 chunks, 1 KiB each for 1 MiB chunks. */
+  /** Leaf hashes of chunks read by range (from their .leaves files or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
   private readonly madeDirs = new Set<string>();
@@ -104,8 +106,13 @@ export class ChunkStore {
     }
   }
 
+  /** Where chunks live (the directory a LOCAL_GRANT names). */
+  get chunkDir(): string {
+    return path.join(this.init.dir, 'chunks');
+  }
+
   private pathOf(key: ChunkKey): string {
-    return path.join(this.init.dir, 'chunks', key.slice(0, 2), key);
+    return chunkFileOf(this.chunkDir, key);
   }
 
   /** Called for each corrupt chunk found; the immune system listens here. */
@@ -130,8 +137,6 @@ export class ChunkStore {
   private async mergeMeta(key: ChunkKey, meta: ChunkMeta): Promise<void> {
     const cur = this.meta(key);
     const merged: StoredMeta = [Math.max(cur.replicas, meta.replicas), cur.isManifest || meta.isManifest];
-    const leaves = this.metaDb.get(key)?.[2];
-    if (leaves) merged.push(leaves);
     if (merged[0] !== cur.replicas || merged[1] !== cur.isManifest) await this.metaDb.put(key, merged);
   }
 
@@ -173,13 +178,13 @@ export class ChunkStore {
         this.madeDirs.add(dir);
       }
       // Metadata first: a chunk file never exists without it, except after a crash in between (then defaults apply).
-      // The writer's leaf hashes are kept unchecked: getLeaves checks every leaf it serves against them.
-      const leaves = leafHashes && leafHashes.length === Math.ceil(data.length / LEAF_BYTES) * 32 ? Buffer.from(leafHashes) : null;
-      if (meta || leaves) {
-        const m = meta ?? this.meta(key);
-        await this.metaDb.put(key, leaves ? [m.replicas, m.isManifest, leaves] : [m.replicas, m.isManifest]);
-      }
+      if (meta) await this.metaDb.put(key, [meta.replicas, meta.isManifest]);
       const tmpDir = path.join(this.init.dir, 'tmp');
+      // The writer's leaf hashes are kept unchecked (every leaf served is checked against them), and not
+      // fsynced: lost or wrong, they are recomputed from the whole chunk.
+      if (leafHashes && leafHashes.length === leafCountOf(data.length) * 32) {
+        await writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir, durable: false }).catch(() => {});
+      }
       await writeFileAtomic(final, data, { tmpDir }).catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         // The directory was removed behind our back: make it again, once.
@@ -224,9 +229,25 @@ export class ChunkStore {
     return data;
   }
 
-  /** The leaf hashes this cell has for a chunk (the writer's, or computed at a range read), if any: repair copies pass them on. */
+  /**
+   * The leaf hashes this cell has for a chunk (the writer's, or computed at a
+   * range read), if any, unchecked: repair copies pass them on. Read
+   * synchronously: 1 KiB, a few µs from the page cache.
+   */
   knownLeafHashes(key: ChunkKey): Buffer | null {
-    return this.leafHashes.get(key) ?? this.metaDb.get(key)?.[2] ?? null;
+    const size = this.index.get(key);
+    if (size === undefined) return null;
+    const cached = this.leafHashes.get(key);
+    if (cached) return cached;
+    let stored: Buffer;
+    try {
+      stored = readFileSync(leafFileOf(this.chunkDir, key));
+    } catch {
+      return null;
+    }
+    if (stored.length !== leafCountOf(size) * 32) return null;
+    this.leafHashes.set(key, stored);
+    return stored;
   }
 
   /**
@@ -251,8 +272,8 @@ export class ChunkStore {
     const data = await this.get(key);
     const leafHashes = leafHashesOf(data);
     this.leafHashes.set(key, leafHashes);
-    const stored = this.metaDb.get(key);
-    if (stored?.[2] && !stored[2].equals(leafHashes)) await this.metaDb.put(key, [stored[0], stored[1], leafHashes]);
+    // Kept for the next range read here, and for local readers (LOCAL_GRANT).
+    await writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir: path.join(this.init.dir, 'tmp'), durable: false }).catch(() => {});
     return { leafHashes, bytes: data.subarray(Math.min(data.length, first * LEAF_BYTES), Math.min(data.length, (first + count) * LEAF_BYTES)) };
   }
 
@@ -269,6 +290,7 @@ export class ChunkStore {
     this.index.delete(key);
     this.leafHashes.delete(key);
     void this.metaDb.remove(key);
+    void unlink(leafFileOf(this.chunkDir, key)).catch(() => {});
     this.bytesUsed -= size;
     assert(this.bytesUsed >= 0, 'store byte accounting went negative');
   }
@@ -308,8 +330,12 @@ export class ChunkStore {
   }
 }
 
-/** What the metadata database keeps per chunk: R, manifest flag, and the writer's leaf hashes if it sent them. */
-type StoredMeta = [replicas: number, isManifest: boolean, leafHashes?: Buffer];
+/** What the metadata database keeps per chunk: R and the manifest flag. */
+type StoredMeta = [replicas: number, isManifest: boolean];
+
+function leafCountOf(size: number): number {
+  return Math.ceil(size / LEAF_BYTES);
+}
 
 /**
  * Reads bytes.length bytes at position, synchronously: a range is a few leaves

@@ -29,6 +29,9 @@
  * ALERT        request: JSON {accused, key, digestSeen, reporter}     response: empty
  * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
  * FAULTS       request: JSON {lossRate, dupRate, reorderRate}     response: empty (chaos: wire fault injection)
+ * LOCAL_GRANT  request: empty                                      response: JSON {machine, chunkDir}: a client on
+ *              the same machine (same machineId()) may read the cell's chunk files itself (core/layout.ts),
+ *              checking them as it checks CHUNK_GET and CHUNK_RANGE answers
  */
 import { HAS_KEYS_MAX, LEAF_BYTES, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';
@@ -187,4 +190,15 @@ export function decodeJson<T>(body: Buffer, validate: (v: unknown) => T | null):
   } catch {
     return null;
   }
+}
+
+/** A LOCAL_GRANT answer: where a cell on the machine `machine` keeps its chunks (layout: core/layout.ts). */
+export interface LocalGrant {
+  machine: string;
+  chunkDir: string;
+}
+
+export function parseLocalGrant(v: unknown): LocalGrant | null {
+  const g = v as Partial<LocalGrant> | null;
+  return g && typeof g.machine === 'string' && typeof g.chunkDir === 'string' && g.chunkDir.startsWith('/') ? { machine: g.machine, chunkDir: g.chunkDir } : null;
 }

@@ -24,6 +24,7 @@ export enum MessageType {
   FAULTS = 19,
   CHUNK_PROBE = 20,
   CHUNK_RANGE = 21,
+  LOCAL_GRANT = 22,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -4,6 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
+import { isChunkKey } from '../../src/core/index.js';
 import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
@@ -34,7 +35,7 @@ async function views(s: Swarm): Promise<CellStatus[]> {
 async function chunkFiles(cell: SwarmCellEntry): Promise<string[]> {
   const root = path.join(cell.data, 'chunks');
   const out: string[] = [];
-  for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) out.push(path.join(root, sub, f));
+  for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) if (isChunkKey(f)) out.push(path.join(root, sub, f));
   return out;
 }
 

@@ -1,7 +1,14 @@
 import test from 'ava';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { CellStatus } from '../../src/cell/index.js';
+import { SwarmClient } from '../../src/client/index.js';
+import { isChunkKey } from '../../src/core/index.js';
+import { placementOrder } from '../../src/placement/index.js';
 import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+
+/** Chunk reads cross the network even from cells on this machine (no LOCAL_GRANT reads). */
+const NETWORK_READS = { CELLSYNC_LOCAL_READS: '0' };
 
 test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes while a cell is down', async (t) => {
   const src = await tmpDir(t);
@@ -12,8 +19,9 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
     { cwd: src },
   );
   t.is(prep.code, 0, prep.stderr);
-  // A second mount has nothing cached: every read goes to the swarm.
-  const reader = await mountSwarm(t, home);
+  // A second mount has nothing cached: every read goes to the swarm, over the network as on many machines
+  // (local reads would find the killed cells' files still there).
+  const reader = await mountSwarm(t, home, NETWORK_READS);
   const cells = await swarmCells(home);
   const reading = sh(
     `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; done; echo all-reads-ok`,
@@ -38,8 +46,8 @@ test.serial('random reads from a mount with nothing cached return the right byte
   const writer = await mountSwarm(t, home);
   const prep = await sh(`set -e; head -c 24500000 /dev/urandom > big; head -c 70000 /dev/urandom > small; cp big small "${writer.mnt}/"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
-  // A second mount has nothing cached: random reads fetch the leaves they need from the cells.
-  const reader = await mountSwarm(t, home);
+  // A second mount has nothing cached: random reads fetch the leaves they need from the cells, over the network.
+  const reader = await mountSwarm(t, home, NETWORK_READS);
   const reading = sh(
     `python3 - "${src}" "${reader.mnt}" <<'PY'
 import os, random, sys
@@ -66,6 +74,65 @@ PY`,
   const [reads, bad] = r.stdout.trim().split(' ').map(Number);
   t.is(reads, 1500);
   t.is(bad, 0, 'every random read matches the source');
+});
+
+test.serial('chunks held by cells on this machine are read from their files: right bytes, almost nothing crosses the network, corrupt copies still caught', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 5);
+  const cells = await swarmCells(home);
+  const writer = await mountSwarm(t, home);
+  const prep = await sh(`set -e; head -c 12000000 /dev/urandom > big; cp big "${writer.mnt}/"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  const status = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
+  t.teardown(() => status.close());
+  const views = async () => (await status.statusMany(cells.map((c) => `${c.host}:${c.port}`))) as CellStatus[];
+  const sent = async () => (await views()).reduce((sum, v) => sum + v.wire.bytesSent, 0);
+
+  // A fresh mount: sequential and random reads. Over the network they would make the cells send 12 MB at least.
+  const reader = await mountSwarm(t, home);
+  const before = await sent();
+  const read = await sh(
+    `set -e; cmp big "${reader.mnt}/big"; python3 - big "${reader.mnt}/big" <<'PY'
+import os, random, sys
+want = open(sys.argv[1], 'rb').read()
+fd = os.open(sys.argv[2], os.O_RDONLY)
+rng = random.Random(3)
+bad = 0
+for _ in range(300):
+    off, n = rng.randrange(0, len(want)), rng.choice([1, 4096, 70000])
+    bad += os.pread(fd, n, off) != want[off:off + n]
+print('bad', bad)
+PY`,
+    { cwd: src },
+  );
+  t.is(read.code, 0, read.stdout + read.stderr);
+  t.regex(read.stdout, /bad 0/);
+  const crossed = (await sent()) - before;
+  t.true(crossed < 2_000_000, `cells sent ${crossed} bytes while a 12 MB file was read`);
+
+  // The copies of one chunk that a reader tries first and second go bad on disk: a fresh mount still reads the
+  // right bytes, and the cells holding the bad copies find them (the reader asks them over the network when a
+  // local copy fails its check).
+  const holders = new Map<string, { id: string; file: string }[]>();
+  for (const c of cells) {
+    const { id } = JSON.parse(await readFile(path.join(c.data, 'identity.json'), 'utf8')) as { id: string };
+    for (const sub of await readdir(path.join(c.data, 'chunks'))) {
+      for (const f of await readdir(path.join(c.data, 'chunks', sub))) if (isChunkKey(f)) holders.set(f, [...(holders.get(f) ?? []), { id, file: path.join(c.data, 'chunks', sub, f) }]);
+    }
+  }
+  const [key, copies] = [...holders].find(([, fs]) => fs.length >= 3)!;
+  const order = placementOrder(key, (await views())[0]!.members.map((m) => ({ id: m.id, weight: 1 })));
+  const files = order.map((id) => copies.find((c) => c.id === id)?.file).filter((f): f is string => f !== undefined);
+  for (const f of files.slice(0, 2)) {
+    const bytes = await readFile(f);
+    bytes[1000] ^= 0xff;
+    await writeFile(f, bytes);
+  }
+  const again = await mountSwarm(t, home);
+  const r = await sh(`cmp big "${again.mnt}/big" && echo same`, { cwd: src });
+  t.is(r.code, 0, r.stdout + r.stderr);
+  const found = (await views()).reduce((sum, v) => sum + v.store.corruptFound, 0);
+  t.is(found, 2, 'every bad copy read was found by its cell');
 });
 
 test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount sending 60 KiB ones understand each other', async (t) => {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, LEAF_BYTES, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
+import { CellError, LEAF_BYTES, chunkKeyOf, leafFileOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
@@ -307,4 +307,26 @@ test('range reads: the leaves asked for and every leaf hash; a leaf corrupted on
   t.is((err as CellError).code, 'CHUNK_CORRUPT');
   t.is(reports.length, 1);
   t.false(store.has(key) && (await exists(chunkPath(dir, key))), 'moved out of chunks/');
+});
+
+test('leaf hashes live in a file beside their chunk: written with a put or computed at a range read, kept across a reopen, removed with the chunk', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const { key, data } = chunk(2 * LEAF_BYTES + 1);
+  await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
+  t.true((await readFile(leafFileOf(store.chunkDir, key))).equals(leafHashesOf(data)), 'the writer’s hashes');
+  const plain = chunk(LEAF_BYTES + 1);
+  await store.put(plain.key, plain.data);
+  t.false(await exists(leafFileOf(store.chunkDir, plain.key)), 'no hashes sent: none written');
+  await store.getLeaves(plain.key, 1, 1);
+  t.true((await readFile(leafFileOf(store.chunkDir, plain.key))).equals(leafHashesOf(plain.data)), 'computed at the first range read');
+  await store.close();
+
+  const again = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => again.close());
+  t.is(again.stats().chunks, 2, 'leaf files are not chunks');
+  t.true(again.knownLeafHashes(key)?.equals(leafHashesOf(data)));
+  await again.delete(key);
+  await new Promise((r) => setTimeout(r, 50));
+  t.false(await exists(leafFileOf(again.chunkDir, key)), 'removed with its chunk');
 });

@@ -1,0 +1,80 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { LocalReads } from '../../../src/client/index.js';
+import { LEAF_BYTES, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
+import { ChunkStore } from '../../../src/store/index.js';
+import { encodeJson } from '../../../src/wire/index.js';
+import { tmpDir } from '../../helpers/index.js';
+
+async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey }> {
+  const store = await ChunkStore.open({ dir: await tmpDir(t), capacityBytes: 64 << 20 });
+  t.teardown(() => store.close());
+  const key = chunkKeyOf(data);
+  await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
+  return { chunkDir: store.chunkDir, key };
+}
+
+async function flipByte(file: string, at: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0]! ^= 0xff;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
+
+const noGrants = () => Promise.reject(new Error('no network in this test'));
+
+test('a whole chunk from a cell’s files is verified against its key: missing or corrupt gives null', async (t) => {
+  const data = randomBytes(3 * LEAF_BYTES + 10);
+  const { chunkDir, key } = await storeWith(t, data);
+  const local = new LocalReads(noGrants);
+  t.teardown(() => local.close());
+  t.true((await local.chunk(chunkDir, key))?.equals(data));
+  await flipByte(chunkFileOf(chunkDir, key), 7);
+  t.is(await local.chunk(chunkDir, key), null, 'a corrupt file is not returned');
+  await unlink(chunkFileOf(chunkDir, key));
+  t.is(await local.chunk(chunkDir, key), null, 'a missing file is not an error');
+});
+
+test('leaves from a cell’s files are checked against the leaf root and each leaf hash', async (t) => {
+  const data = randomBytes(3 * LEAF_BYTES + 10);
+  const { chunkDir, key } = await storeWith(t, data);
+  const root = leafRootOf(leafHashesOf(data));
+  const local = new LocalReads(noGrants);
+  t.teardown(() => local.close());
+  t.true((await local.leaves(chunkDir, key, root, 1, 2))?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)));
+  t.true((await local.leaves(chunkDir, key, root, 3, 4))?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
+  t.is(await local.leaves(chunkDir, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
+  await flipByte(chunkFileOf(chunkDir, key), 2 * LEAF_BYTES + 3);
+  t.is(await local.leaves(chunkDir, key, root, 2, 1), null, 'a corrupt leaf is not returned');
+  t.true((await local.leaves(chunkDir, key, root, 0, 1))?.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
+
+  // Another chunk whose leaf file is wrong: the leaf root catches it.
+  const otherData = randomBytes(LEAF_BYTES * 2);
+  const other = await storeWith(t, otherData);
+  await writeFile(leafFileOf(other.chunkDir, other.key), randomBytes(64));
+  t.is(await local.leaves(other.chunkDir, other.key, leafRootOf(leafHashesOf(otherData)), 0, 1), null);
+});
+
+test('a grant is used only from a cell on this machine, and asked for once', async (t) => {
+  let asked = 0;
+  const grants: Record<string, unknown> = {
+    '127.0.0.1:1': { machine: machineId(), chunkDir: '/data/a/chunks' },
+    '127.0.0.1:2': { machine: 'elsewhere/123', chunkDir: '/data/b/chunks' },
+  };
+  const local = new LocalReads(async (addr) => {
+    asked++;
+    return encodeJson(grants[addr]);
+  });
+  t.teardown(() => local.close());
+  const a = { id: 'a'.repeat(32), addr: '127.0.0.1:1' };
+  const b = { id: 'b'.repeat(32), addr: '127.0.0.1:2' };
+  t.is(local.chunkDirOf(a), null, 'not known yet: asked in the background');
+  t.is(local.chunkDirOf(b), null);
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(local.chunkDirOf(a), '/data/a/chunks');
+  t.is(local.chunkDirOf(b), null, 'a cell on another machine');
+  t.is(asked, 2);
+});
