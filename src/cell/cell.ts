@@ -25,6 +25,7 @@ import { FaultyTransport, UdpTransport, type Transport } from '../transport/inde
 import {
   KeyRing,
   MessageType,
+  decodeAdopt,
   decodeHas,
   decodeJson,
   decodeKeyOnly,
@@ -79,6 +80,8 @@ async function saveRole(dataDir: string, role: Role, pinned: boolean): Promise<v
 
 /** How often the cell refreshes what it advertises about itself (chunks, bytes). */
 const SELF_REFRESH_MS = 1_000;
+/** A file in the incoming directory not adopted after this long is removed (ms). */
+const INCOMING_MAX_AGE_MS = 60_000;
 const STATUS_EVENTS_MAX = 100;
 
 /**
@@ -303,7 +306,15 @@ export class Cell {
       return Buffer.alloc(0);
     });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
-    endpoint.handle(MessageType.LOCAL_GRANT, () => encodeJson({ machine: machineId(), chunkDir: path.resolve(store.chunkDir) } satisfies LocalGrant));
+    endpoint.handle(MessageType.LOCAL_GRANT, () =>
+      encodeJson({ machine: machineId(), chunkDir: path.resolve(store.chunkDir), incomingDir: path.resolve(store.incomingDir) } satisfies LocalGrant),
+    );
+    endpoint.handle(MessageType.CHUNK_ADOPT, async (req) => {
+      const adopt = decodeAdopt(req.body);
+      if (!adopt) throw CellError.BAD_REQUEST();
+      await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null);
+      return Buffer.alloc(0);
+    });
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
     store.onCorruption((r) => {
       this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
@@ -319,6 +330,8 @@ export class Cell {
         const s = store.stats();
         membership.updateSelf({ chunks: s.chunks, bytes: s.bytes, capacityBytes: s.capacityBytes });
       }, SELF_REFRESH_MS),
+      // Files handed in by clients that died before asking for their adoption.
+      clock.setInterval(() => void store.sweepIncoming(INCOMING_MAX_AGE_MS), INCOMING_MAX_AGE_MS),
     );
   }
 

@@ -93,9 +93,9 @@ export function cellAddr(c: CellEntry): Addr {
 export async function openSwarmClient(home: string): Promise<{ client: SwarmClient; seeds: Addr[] }> {
   const key = await loadKey(home);
   const seeds = (await readSwarm(home)).cells.map(cellAddr);
-  // CELLSYNC_LOCAL_READS=0: every chunk read crosses the network, even from cells on this machine.
-  const localReads = process.env.CELLSYNC_LOCAL_READS !== '0';
-  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire(), localReads }), seeds };
+  // CELLSYNC_LOCAL=0: every chunk crosses the network, even to and from cells on this machine.
+  const localCells = process.env.CELLSYNC_LOCAL !== '0';
+  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire(), localCells }), seeds };
 }
 
 /**

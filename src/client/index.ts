@@ -4,4 +4,4 @@ export { fsck, type FsckReport } from './fsck.js';
 export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { SwarmFs, defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './filesystem.js';
 export { RecordsClient } from './records-client.js';
-export { LocalReads } from './local-reads.js';
+export { LocalCells } from './local-cells.js';

@@ -20,8 +20,8 @@ import { parseMemberInfo, type MemberState } from '../membership/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
-import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
-import { LocalReads } from './local-reads.js';
+import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeAdopt, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import { LocalCells, type StagedFile } from './local-cells.js';
 
 const log = logger('client');
 
@@ -33,8 +33,8 @@ export interface SwarmClientInit {
   host?: string;
   wire?: WireConfig;
   placement?: PlacementConfig;
-  /** Read the chunk files of cells on this machine directly when they grant it (default true; see LocalReads). */
-  localReads?: boolean;
+  /** Read and hand over chunks as files with cells on this machine when they grant it (default true; see LocalCells). */
+  localCells?: boolean;
 }
 
 /** A member as the client sees it: what some cell told us. */
@@ -86,13 +86,13 @@ export class SwarmClient {
   private storageIds: string | null = null;
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
-  private readonly local: LocalReads | null;
+  private readonly local: LocalCells | null;
 
   private constructor(readonly endpoint: Endpoint, init: SwarmClientInit) {
     this.seeds = init.seeds ?? [];
     this.placement = init.placement ?? defaultConfig().placement;
     this.local =
-      init.localReads === false ? null : new LocalReads((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }));
+      init.localCells === false ? null : new LocalCells((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }));
   }
 
   static async open(init: SwarmClientInit): Promise<SwarmClient> {
@@ -226,6 +226,23 @@ export class SwarmClient {
       throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
     }
     const want = Math.min(meta.replicas, order.length);
+    // The first cells asked, where they are on this machine, take the chunk as a file written once; the rest over the network.
+    const local = this.local;
+    const staged = local ? await local.stage(key, data, order.slice(0, want)) : new Map<string, StagedFile>();
+    const send = async (target: MemberView): Promise<void> => {
+      const file = staged.get(target.id);
+      if (local && file) {
+        try {
+          await this.endpoint.request(target.addr, MessageType.CHUNK_ADOPT, encodeAdopt(key, meta, leafHashes, file.name), { timeoutMs: PUT_TIMEOUT_MS });
+          return;
+        } catch (err) {
+          local.unstage(file);
+          if (isCellError(err, 'TIMEOUT') || isCellError(err, 'STORE_FULL')) throw err;
+          log('%s could not adopt chunk %k (%s): sending it', target.addr, key, (err as Error).message);
+        }
+      }
+      await this.endpoint.request(target.addr, MessageType.CHUNK_PUT, body, { timeoutMs: PUT_TIMEOUT_MS });
+    };
     let next = 0;
     let acked = 0;
     let failed = 0;
@@ -241,7 +258,7 @@ export class SwarmClient {
       while (next < order.length) {
         const target = order[next++]!;
         try {
-          await this.endpoint.request(target.addr, MessageType.CHUNK_PUT, body, { timeoutMs: PUT_TIMEOUT_MS });
+          await send(target);
           acked++;
           if (acked === writeQuorum) resolveQuorum(acked);
           return;
@@ -311,7 +328,7 @@ export class SwarmClient {
     type: MessageType,
     request: Buffer,
     verify: (answer: Buffer) => Buffer | null,
-    readLocal: (local: LocalReads, chunkDir: string) => Promise<Buffer | null>,
+    readLocal: (local: LocalCells, chunkDir: string) => Promise<Buffer | null>,
   ): Promise<Buffer> {
     const members = await this.members();
     const storage = members.filter((m) => m.role === 'storage');
@@ -324,7 +341,7 @@ export class SwarmClient {
     const live = this.shunLast(ranked.filter(isLiveStorage));
     // Replicas on this machine first: a local read costs no network round trip.
     const local = this.local;
-    const chunkDirs = new Map(local ? live.map((m) => [m.id, local.chunkDirOf(m)]) : []);
+    const chunkDirs = new Map(local ? live.map((m) => [m.id, local.grantOf(m)?.chunkDir]) : []);
     const tries = [
       ...live.filter((m) => chunkDirs.get(m.id)),
       ...live.filter((m) => !chunkDirs.get(m.id)),

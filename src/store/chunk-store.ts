@@ -81,10 +81,13 @@ export class ChunkStore {
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
-    for (const d of ['chunks', 'tmp', 'corrupt']) await mkdir(path.join(init.dir, d), { recursive: true });
-    // Temp files are writes that never finished: they were never visible, so drop them.
-    await rm(path.join(init.dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(path.join(init.dir, 'tmp'));
+    for (const d of ['chunks', 'corrupt']) await mkdir(path.join(init.dir, d), { recursive: true });
+    // Temp files are writes that never finished: they were never visible, so drop them. Files handed in
+    // (adopt) and never claimed are from clients that gave up.
+    for (const d of ['tmp', 'incoming']) {
+      await rm(path.join(init.dir, d), { recursive: true, force: true });
+      await mkdir(path.join(init.dir, d));
+    }
     const store = new ChunkStore(init, init.capacityBytes);
     await store.scan();
     if (init.capacityBytes === 0) {
@@ -109,6 +112,11 @@ export class ChunkStore {
   /** Where chunks live (the directory a LOCAL_GRANT names). */
   get chunkDir(): string {
     return path.join(this.init.dir, 'chunks');
+  }
+
+  /** Where clients on this machine leave chunks for adopt (the directory a LOCAL_GRANT names). */
+  get incomingDir(): string {
+    return path.join(this.init.dir, 'incoming');
   }
 
   private pathOf(key: ChunkKey): string {
@@ -205,6 +213,37 @@ export class ChunkStore {
       this.bytesUsed += data.length;
     }
     return 'stored';
+  }
+
+  /**
+   * Stores the chunk a client on this machine left as `name` in the incoming
+   * directory, as put would (the bytes must hash to the key), and removes
+   * that file whatever the outcome: the client wrote it once for every cell
+   * it hands the chunk to (hard links), instead of sending each a copy.
+   */
+  async adopt(name: string, key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer | null): Promise<'stored' | 'exists'> {
+    const file = path.join(this.incomingDir, name);
+    if (path.dirname(file) !== this.incomingDir) throw CellError.BAD_REQUEST('not a file name');
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch (err) {
+      throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
+    } finally {
+      await unlink(file).catch(() => {});
+    }
+    return this.put(key, data, meta, leafHashes);
+  }
+
+  /** Removes files in the incoming directory older than maxAgeMs: their clients never asked for them to be adopted. */
+  async sweepIncoming(maxAgeMs: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.incomingDir).catch(() => [] as string[])) {
+      const file = path.join(this.incomingDir, name);
+      const st = await stat(file).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > maxAgeMs && (await unlink(file).then(() => true, () => false))) removed++;
+    }
+    return removed;
   }
 
   /** Reads and verifies a chunk. A mismatch moves the file aside and throws CHUNK_CORRUPT. */

@@ -29,9 +29,13 @@
  * ALERT        request: JSON {accused, key, digestSeen, reporter}     response: empty
  * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
  * FAULTS       request: JSON {lossRate, dupRate, reorderRate}     response: empty (chaos: wire fault injection)
- * LOCAL_GRANT  request: empty                                      response: JSON {machine, chunkDir}: a client on
- *              the same machine (same machineId()) may read the cell's chunk files itself (core/layout.ts),
- *              checking them as it checks CHUNK_GET and CHUNK_RANGE answers
+ * LOCAL_GRANT  request: empty                                      response: JSON {machine, chunkDir, incomingDir}:
+ *              a client on the same machine (same machineId()) may read the cell's chunk files itself
+ *              (core/layout.ts), checking them as it checks CHUNK_GET and CHUNK_RANGE answers, and hand it
+ *              chunks as files in incomingDir (CHUNK_ADOPT)
+ * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
+ *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
+ *              the cell removes the file whatever the outcome)
  */
 import { HAS_KEYS_MAX, LEAF_BYTES, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';
@@ -192,13 +196,35 @@ export function decodeJson<T>(body: Buffer, validate: (v: unknown) => T | null):
   }
 }
 
-/** A LOCAL_GRANT answer: where a cell on the machine `machine` keeps its chunks (layout: core/layout.ts). */
+/** A LOCAL_GRANT answer: where a cell on the machine `machine` keeps its chunks (layout: core/layout.ts) and takes new ones. */
 export interface LocalGrant {
   machine: string;
   chunkDir: string;
+  incomingDir: string;
 }
 
 export function parseLocalGrant(v: unknown): LocalGrant | null {
   const g = v as Partial<LocalGrant> | null;
-  return g && typeof g.machine === 'string' && typeof g.chunkDir === 'string' && g.chunkDir.startsWith('/') ? { machine: g.machine, chunkDir: g.chunkDir } : null;
+  const absolute = (p: unknown): p is string => typeof p === 'string' && p.startsWith('/');
+  return g && typeof g.machine === 'string' && absolute(g.chunkDir) && absolute(g.incomingDir) ? { machine: g.machine, chunkDir: g.chunkDir, incomingDir: g.incomingDir } : null;
+}
+
+/** What a file handed to a cell may be called: one plain name in its incoming directory. */
+export const INCOMING_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function encodeAdopt(key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer, name: string): Buffer {
+  const head = encodePut(key, Buffer.alloc(0), meta)[0]!;
+  const count = Buffer.allocUnsafe(2);
+  count.writeUInt16BE(leafHashes.length / KEY_BYTES, 0);
+  return Buffer.concat([head, count, leafHashes, Buffer.from(name, 'utf8')]);
+}
+
+export function decodeAdopt(body: Buffer): { key: ChunkKey; meta: ChunkMeta; leafHashes: Buffer; name: string } | null {
+  const head = decodePut(body.subarray(0, PUT_HEADER_BYTES));
+  if (!head || body.length < PUT_HEADER_BYTES + 2) return null;
+  const hashBytes = body.readUInt16BE(PUT_HEADER_BYTES) * KEY_BYTES;
+  const nameAt = PUT_HEADER_BYTES + 2 + hashBytes;
+  const name = body.toString('utf8', nameAt);
+  if (body.length <= nameAt || !INCOMING_NAME.test(name) || name === '.' || name === '..') return null;
+  return { key: head.key, meta: head.meta, leafHashes: body.subarray(PUT_HEADER_BYTES + 2, nameAt), name };
 }

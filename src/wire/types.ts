@@ -25,6 +25,7 @@ export enum MessageType {
   CHUNK_PROBE = 20,
   CHUNK_RANGE = 21,
   LOCAL_GRANT = 22,
+  CHUNK_ADOPT = 23,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -43,7 +43,7 @@ test.serial('chaos with a fixed seed does the same actions twice', async (t) => 
   for (let i = 0; i < 2; i++) {
     const dir = await tmpDir(t);
     const home = await swarmUp(t, 4);
-    t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 3 * 1024 * 1024)])).code, 0);
+    t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 8 * 1024 * 1024)])).code, 0);
     const r = await cli(['chaos', '--home', home, '--seed', '42', '--duration', '6', '--kill-every', '2', '--restart-after', '2', '--corrupt-every', '2'], { timeoutMs: 60_000 });
     t.is(r.code, 0, r.stderr);
     // Compare what was done to which cell; times, pids and chunk names differ between swarms.

@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
-import { isChunkKey } from '../../src/core/index.js';
+import { chunkKeyOf, isChunkKey } from '../../src/core/index.js';
 import { placementOrder } from '../../src/placement/index.js';
 import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
-/** Chunk reads cross the network even from cells on this machine (no LOCAL_GRANT reads). */
-const NETWORK_READS = { CELLSYNC_LOCAL_READS: '0' };
+/** Chunks cross the network even to and from cells on this machine (nothing granted by LOCAL_GRANT is used). */
+const NETWORK_READS = { CELLSYNC_LOCAL: '0' };
 
 test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes while a cell is down', async (t) => {
   const src = await tmpDir(t);
@@ -76,19 +76,28 @@ PY`,
   t.is(bad, 0, 'every random read matches the source');
 });
 
-test.serial('chunks held by cells on this machine are read from their files: right bytes, almost nothing crosses the network, corrupt copies still caught', async (t) => {
+test.serial('cells on this machine take chunks as files and serve them from their files: right bytes, almost nothing crosses the network, corrupt copies still caught', async (t) => {
   const src = await tmpDir(t);
   const home = await swarmUp(t, 5);
   const cells = await swarmCells(home);
-  const writer = await mountSwarm(t, home);
-  const prep = await sh(`set -e; head -c 12000000 /dev/urandom > big; cp big "${writer.mnt}/"`, { cwd: src });
-  t.is(prep.code, 0, prep.stderr);
   const status = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
   t.teardown(() => status.close());
   const views = async () => (await status.statusMany(cells.map((c) => `${c.host}:${c.port}`))) as CellStatus[];
   const sent = async () => (await views()).reduce((sum, v) => sum + v.wire.bytesSent, 0);
+  const received = async () => (await views()).reduce((sum, v) => sum + v.wire.bytesReceived, 0);
 
-  // A fresh mount: sequential and random reads. Over the network they would make the cells send 12 MB at least.
+  // Writes: three copies of 12 MB would be 36 MB received over the network. (The first chunk written makes the
+  // mount ask the cells for grants; until they answer, chunks travel over the network.)
+  const writer = await mountSwarm(t, home);
+  t.is((await sh(`head -c 300000 /dev/urandom > "${writer.mnt}/first"`)).code, 0);
+  const beforeWrite = await received();
+  const prep = await sh(`set -e; head -c 12000000 /dev/urandom > big; cp big "${writer.mnt}/"; cmp big "${writer.mnt}/big"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  const written = (await received()) - beforeWrite;
+  t.true(written < 4_000_000, `cells received ${written} bytes while a 12 MB file was written`);
+  for (const c of cells) t.deepEqual(await readdir(path.join(c.data, 'incoming')), [], 'every file handed over was adopted and removed');
+
+  // Reads from a fresh mount, sequential and random. Over the network they would make the cells send 12 MB at least.
   const reader = await mountSwarm(t, home);
   const before = await sent();
   const read = await sh(
@@ -120,7 +129,10 @@ PY`,
       for (const f of await readdir(path.join(c.data, 'chunks', sub))) if (isChunkKey(f)) holders.set(f, [...(holders.get(f) ?? []), { id, file: path.join(c.data, 'chunks', sub, f) }]);
     }
   }
-  const [key, copies] = [...holders].find(([, fs]) => fs.length >= 3)!;
+  // The second chunk of big (chunks are 1 MiB): its key is the hash of those bytes.
+  const key = chunkKeyOf((await readFile(path.join(src, 'big'))).subarray(1 << 20, 2 << 20));
+  const copies = holders.get(key)!;
+  t.is(copies.length, 3);
   const order = placementOrder(key, (await views())[0]!.members.map((m) => ({ id: m.id, weight: 1 })));
   const files = order.map((id) => copies.find((c) => c.id === id)?.file).filter((f): f is string => f !== undefined);
   for (const f of files.slice(0, 2)) {

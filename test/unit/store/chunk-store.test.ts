@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CellError, LEAF_BYTES, chunkKeyOf, leafFileOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
@@ -329,4 +329,32 @@ test('leaf hashes live in a file beside their chunk: written with a put or compu
   await again.delete(key);
   await new Promise((r) => setTimeout(r, 50));
   t.false(await exists(leafFileOf(again.chunkDir, key)), 'removed with its chunk');
+});
+
+test('adopt stores a file left in the incoming directory if it hashes to the key, and removes that file either way', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const { key, data } = chunk(LEAF_BYTES + 3);
+  await writeFile(path.join(store.incomingDir, 'a'), data);
+  t.is(await store.adopt('a', key, { replicas: 3, isManifest: false }, leafHashesOf(data)), 'stored');
+  t.true((await store.get(key)).equals(data));
+  t.true(store.knownLeafHashes(key)?.equals(leafHashesOf(data)));
+  t.deepEqual(await readdir(store.incomingDir), []);
+
+  const other = chunk(100);
+  await writeFile(path.join(store.incomingDir, 'b'), randomBytes(100));
+  const err = await t.throwsAsync(store.adopt('b', other.key, { replicas: 3, isManifest: false }, null));
+  t.is((err as CellError).code, 'HASH_MISMATCH');
+  t.false(store.has(other.key));
+  t.deepEqual(await readdir(store.incomingDir), []);
+  t.is(((await t.throwsAsync(store.adopt('missing', other.key, { replicas: 3, isManifest: false }, null))) as CellError).code, 'BAD_REQUEST');
+  t.is(((await t.throwsAsync(store.adopt('../chunks', other.key, { replicas: 3, isManifest: false }, null))) as CellError).code, 'BAD_REQUEST');
+
+  // Files nobody asked to adopt are swept once old.
+  await writeFile(path.join(store.incomingDir, 'old'), 'x');
+  await writeFile(path.join(store.incomingDir, 'new'), 'y');
+  await utimes(path.join(store.incomingDir, 'old'), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  t.is(await store.sweepIncoming(60_000), 1);
+  t.deepEqual(await readdir(store.incomingDir), ['new']);
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { LEAF_BYTES, chunkKeyOf, leafHashesOf, leafRootOf, leavesMatch } from '../../../src/core/index.js';
-import { decodePut, decodeRangeAnswer, decodeRangeRequest, encodePut, encodeRangeAnswer, encodeRangeRequest } from '../../../src/wire/index.js';
+import { decodeAdopt, decodePut, decodeRangeAnswer, decodeRangeRequest, encodeAdopt, encodePut, encodeRangeAnswer, encodeRangeRequest, parseLocalGrant } from '../../../src/wire/index.js';
 
 test('a put carries the writer\'s leaf hashes, or none; a body whose hashes do not fit its data is refused', (t) => {
   for (const size of [0, 1, LEAF_BYTES, LEAF_BYTES + 1, 1024 * 1024]) {
@@ -32,4 +32,21 @@ test('range requests and answers round-trip; the reader accepts exactly the leav
   changed[7]! ^= 1;
   t.false(leavesMatch(a.leafHashes, 1, 2, changed), 'a changed byte');
   t.true(leavesMatch(hashes, 5, 1, Buffer.alloc(0)), 'nothing beyond the last leaf');
+});
+
+test('an adopt names one file in the incoming directory, with the put header and leaf hashes; other names are refused', (t) => {
+  const data = randomBytes(LEAF_BYTES + 5);
+  const key = chunkKeyOf(data);
+  const meta = { replicas: 2, isManifest: true };
+  const name = `${key}.0a1b2c3d4e5f`;
+  t.deepEqual(decodeAdopt(encodeAdopt(key, meta, leafHashesOf(data), name)), { key, meta, leafHashes: leafHashesOf(data), name });
+  t.deepEqual(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), name))?.leafHashes, Buffer.alloc(0));
+  for (const bad of ['', '..', '.', '../x', 'a/b', '/etc/passwd', 'x'.repeat(129)]) t.is(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), bad)), null, JSON.stringify(bad));
+  t.is(decodeAdopt(Buffer.alloc(20)), null);
+});
+
+test('a local grant names absolute directories', (t) => {
+  t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' }), { machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' });
+  t.is(parseLocalGrant({ machine: 'm', chunkDir: 'd/chunks', incomingDir: '/d/incoming' }), null);
+  t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks' }), null);
 });

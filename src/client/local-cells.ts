@@ -1,4 +1,6 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import {
   LEAF_BYTES,
@@ -13,9 +15,15 @@ import {
   type CellId,
   type ChunkKey,
 } from '../core/index.js';
-import { decodeJson, parseLocalGrant } from '../wire/index.js';
+import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
 
 const log = logger('client');
+
+/** A chunk left for a cell to adopt: a file name in its incoming directory. */
+export interface StagedFile {
+  incomingDir: string;
+  name: string;
+}
 
 /** A cell that did not answer LOCAL_GRANT (or is on another machine) is asked again after this long (ms). */
 const NO_GRANT_TTL_MS = 30_000;
@@ -27,17 +35,20 @@ const LEAF_LISTS_MAX = 4_096;
 const OPEN_FILES_MAX = 128;
 
 /**
- * Short-circuit reads, as HDFS has them: a cell on this machine grants its
- * chunk directory (LOCAL_GRANT), and reads of its chunks open the files
- * there instead of crossing UDP twice through the kernel. Every byte is
+ * Short-circuit reads and writes with cells on this machine. A cell here
+ * grants its chunk directory and an incoming directory (LOCAL_GRANT).
+ * Reads of its chunks open the files there instead of crossing UDP twice
+ * through the kernel (as HDFS's short-circuit reads do); every byte is
  * checked as an answer from the network would be (the chunk key, or the leaf
- * root and leaf hashes); a file that is missing or does not match returns
- * null and the caller asks the cell over the network, which then finds the
- * corruption itself. Grants are asked for in the background: until one
- * arrives, reads use the network.
+ * root and leaf hashes), and a file that is missing or does not match
+ * returns null: the caller then asks the cell over the network, and the
+ * cell finds the corruption itself. Writes leave the chunk once as a file,
+ * hard-linked into each cell's incoming directory, and the cells adopt it
+ * (CHUNK_ADOPT), checking it against its key as they check a put. Grants are
+ * asked for in the background: until one arrives, the network is used.
  */
-export class LocalReads {
-  private readonly grants = new LRUCache<CellId, { chunkDir: string | null }>({ max: GRANTS_MAX });
+export class LocalCells {
+  private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null }>({ max: GRANTS_MAX });
   private readonly asking = new Set<CellId>();
   private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
   /** Open chunk files by path. A file the cell removes stays readable through its handle: its bytes are still checked. */
@@ -50,10 +61,10 @@ export class LocalReads {
   /** `requestGrant` asks a cell for its LOCAL_GRANT and resolves to the answer's body. */
   constructor(private readonly requestGrant: (addr: Addr) => Promise<Buffer>) {}
 
-  /** The chunk directory the cell granted, or null (not on this machine, or not known yet: then it is asked). */
-  chunkDirOf(cell: { id: CellId; addr: Addr }): string | null {
-    const grant = this.grants.get(cell.id);
-    if (grant) return grant.chunkDir;
+  /** What the cell granted, or null (not on this machine, or not known yet: then it is asked). */
+  grantOf(cell: { id: CellId; addr: Addr }): LocalGrant | null {
+    const known = this.grants.get(cell.id);
+    if (known) return known.grant;
     if (!this.asking.has(cell.id)) {
       this.asking.add(cell.id);
       void this.ask(cell).finally(() => this.asking.delete(cell.id));
@@ -62,14 +73,14 @@ export class LocalReads {
   }
 
   private async ask(cell: { id: CellId; addr: Addr }): Promise<void> {
-    let chunkDir: string | null = null;
+    let grant: LocalGrant | null = null;
     try {
-      const grant = decodeJson(await this.requestGrant(cell.addr), parseLocalGrant);
-      if (grant && grant.machine === machineId()) chunkDir = grant.chunkDir;
+      grant = decodeJson(await this.requestGrant(cell.addr), parseLocalGrant);
+      if (grant?.machine !== machineId()) grant = null;
     } catch (err) {
       log('no local grant from %s (%s)', cell.addr, (err as Error).message);
     }
-    this.grants.set(cell.id, { chunkDir }, chunkDir ? {} : { ttl: NO_GRANT_TTL_MS });
+    this.grants.set(cell.id, { grant }, grant ? {} : { ttl: NO_GRANT_TTL_MS });
   }
 
   /** The whole chunk from a granted directory, verified against its key; null if it is not there or does not match. */
@@ -111,6 +122,37 @@ export class LocalReads {
       if (this.openFiles.get(file) === fh) this.openFiles.delete(file);
       return null;
     }
+  }
+
+  /**
+   * Leaves a chunk as a file in the incoming directory of each of `cells`
+   * that granted one: written once, hard-linked into the others (written
+   * again where a link fails, e.g. across file systems). The file per cell
+   * that got one; the others get the chunk over the network.
+   */
+  async stage(key: ChunkKey, data: Buffer, cells: { id: CellId; addr: Addr }[]): Promise<Map<CellId, StagedFile>> {
+    const name = `${key}.${randomBytes(6).toString('hex')}`;
+    const staged = new Map<CellId, StagedFile>();
+    let first: string | null = null;
+    for (const c of cells) {
+      const incomingDir = this.grantOf(c)?.incomingDir;
+      if (!incomingDir) continue;
+      const file = path.join(incomingDir, name);
+      try {
+        if (first) await link(first, file).catch(() => writeFile(file, data));
+        else await writeFile(file, data);
+        first ??= file;
+        staged.set(c.id, { incomingDir, name });
+      } catch (err) {
+        log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
+      }
+    }
+    return staged;
+  }
+
+  /** Removes a staged file the cell did not adopt (if it did, it removed the file: then nothing happens). */
+  unstage(file: StagedFile): void {
+    void unlink(path.join(file.incomingDir, file.name)).catch(() => {});
   }
 
   /** Closes the files kept open. */

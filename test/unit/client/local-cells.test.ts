@@ -1,7 +1,8 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, unlink, writeFile } from 'node:fs/promises';
-import { LocalReads } from '../../../src/client/index.js';
+import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LocalCells } from '../../../src/client/index.js';
 import { LEAF_BYTES, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson } from '../../../src/wire/index.js';
@@ -29,7 +30,7 @@ const noGrants = () => Promise.reject(new Error('no network in this test'));
 test('a whole chunk from a cell’s files is verified against its key: missing or corrupt gives null', async (t) => {
   const data = randomBytes(3 * LEAF_BYTES + 10);
   const { chunkDir, key } = await storeWith(t, data);
-  const local = new LocalReads(noGrants);
+  const local = new LocalCells(noGrants);
   t.teardown(() => local.close());
   t.true((await local.chunk(chunkDir, key))?.equals(data));
   await flipByte(chunkFileOf(chunkDir, key), 7);
@@ -42,7 +43,7 @@ test('leaves from a cell’s files are checked against the leaf root and each le
   const data = randomBytes(3 * LEAF_BYTES + 10);
   const { chunkDir, key } = await storeWith(t, data);
   const root = leafRootOf(leafHashesOf(data));
-  const local = new LocalReads(noGrants);
+  const local = new LocalCells(noGrants);
   t.teardown(() => local.close());
   t.true((await local.leaves(chunkDir, key, root, 1, 2))?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)));
   t.true((await local.leaves(chunkDir, key, root, 3, 4))?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
@@ -61,20 +62,40 @@ test('leaves from a cell’s files are checked against the leaf root and each le
 test('a grant is used only from a cell on this machine, and asked for once', async (t) => {
   let asked = 0;
   const grants: Record<string, unknown> = {
-    '127.0.0.1:1': { machine: machineId(), chunkDir: '/data/a/chunks' },
-    '127.0.0.1:2': { machine: 'elsewhere/123', chunkDir: '/data/b/chunks' },
+    '127.0.0.1:1': { machine: machineId(), chunkDir: '/data/a/chunks', incomingDir: '/data/a/incoming' },
+    '127.0.0.1:2': { machine: 'elsewhere/123', chunkDir: '/data/b/chunks', incomingDir: '/data/b/incoming' },
   };
-  const local = new LocalReads(async (addr) => {
+  const local = new LocalCells(async (addr) => {
     asked++;
     return encodeJson(grants[addr]);
   });
   t.teardown(() => local.close());
   const a = { id: 'a'.repeat(32), addr: '127.0.0.1:1' };
   const b = { id: 'b'.repeat(32), addr: '127.0.0.1:2' };
-  t.is(local.chunkDirOf(a), null, 'not known yet: asked in the background');
-  t.is(local.chunkDirOf(b), null);
+  t.is(local.grantOf(a), null, 'not known yet: asked in the background');
+  t.is(local.grantOf(b), null);
   await new Promise((r) => setTimeout(r, 10));
-  t.is(local.chunkDirOf(a), '/data/a/chunks');
-  t.is(local.chunkDirOf(b), null, 'a cell on another machine');
+  t.is(local.grantOf(a)?.chunkDir, '/data/a/chunks');
+  t.is(local.grantOf(b), null, 'a cell on another machine');
   t.is(asked, 2);
+});
+
+test('a chunk handed to cells on this machine is written once and hard-linked into each incoming directory', async (t) => {
+  const dirs = [await tmpDir(t), await tmpDir(t)];
+  const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
+  t.teardown(() => local.close());
+  const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
+  const data = randomBytes(5000);
+  const key = chunkKeyOf(data);
+  t.is((await local.stage(key, data, cells)).size, 0, 'no grants yet: everything goes over the network');
+  await new Promise((r) => setTimeout(r, 10));
+  const staged = await local.stage(key, data, cells);
+  t.is(staged.size, 2);
+  const [a, b] = cells.map((c) => staged.get(c.id)!);
+  t.is(a!.incomingDir, dirs[0]);
+  t.true((await readFile(path.join(b!.incomingDir, b!.name))).equals(data));
+  t.is((await stat(path.join(a!.incomingDir, a!.name))).ino, (await stat(path.join(b!.incomingDir, b!.name))).ino, 'one file, linked');
+  local.unstage(a!);
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(await readdir(dirs[0]!), []);
 });
