@@ -89,13 +89,13 @@ export function cellAddr(c: CellEntry): Addr {
   return formatAddr(c.host, c.port);
 }
 
-/** A client of the swarm of a home: its key, and its cells as seeds. */
-export async function openSwarmClient(home: string): Promise<{ client: SwarmClient; seeds: Addr[] }> {
+/** A client of the swarm of a home: its key, and its cells as seeds. A mount passes its directory (see LocalCells). */
+export async function openSwarmClient(home: string, ownMount?: string): Promise<{ client: SwarmClient; seeds: Addr[] }> {
   const key = await loadKey(home);
   const seeds = (await readSwarm(home)).cells.map(cellAddr);
   // CELLSYNC_LOCAL=0: every chunk crosses the network, even to and from cells on this machine.
   const localCells = process.env.CELLSYNC_LOCAL !== '0';
-  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire(), localCells }), seeds };
+  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire(), localCells, ownMount }), seeds };
 }
 
 /**

@@ -35,6 +35,8 @@ export interface SwarmClientInit {
   placement?: PlacementConfig;
   /** Read and hand over chunks as files with cells on this machine when they grant it (default true; see LocalCells). */
   localCells?: boolean;
+  /** A mount's own directory, never read as a cell's (see LocalCells). */
+  ownMount?: string;
 }
 
 /** A member as the client sees it: what some cell told us. */
@@ -92,7 +94,9 @@ export class SwarmClient {
     this.seeds = init.seeds ?? [];
     this.placement = init.placement ?? defaultConfig().placement;
     this.local =
-      init.localCells === false ? null : new LocalCells((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }));
+      init.localCells === false
+        ? null
+        : new LocalCells((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }), init.ownMount);
   }
 
   static async open(init: SwarmClientInit): Promise<SwarmClient> {
@@ -313,7 +317,7 @@ export class SwarmClient {
         const a = decodeRangeAnswer(body);
         return a && leafRootOf(a.leafHashes) === root && leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
       },
-      (local, chunkDir) => local.leaves(chunkDir, key, root, first, count),
+      async (local, chunkDir) => local.leaves(chunkDir, key, root, first, count),
     );
   }
 
@@ -382,7 +386,6 @@ export class SwarmClient {
   }
 
   async close(): Promise<void> {
-    this.local?.close();
     await this.endpoint.stop();
   }
 }

@@ -51,7 +51,7 @@ export function registerMount(program: Command): void {
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
       }
-      const { client } = await openSwarmClient(home);
+      const { client } = await openSwarmClient(home, mountPoint);
       const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }), cacheBytesMax: opts.cacheSize });
       let mount: Mount;
       try {

@@ -31,7 +31,6 @@ test('a whole chunk from a cell’s files is verified against its key: missing o
   const data = randomBytes(3 * LEAF_BYTES + 10);
   const { chunkDir, key } = await storeWith(t, data);
   const local = new LocalCells(noGrants);
-  t.teardown(() => local.close());
   t.true((await local.chunk(chunkDir, key))?.equals(data));
   await flipByte(chunkFileOf(chunkDir, key), 7);
   t.is(await local.chunk(chunkDir, key), null, 'a corrupt file is not returned');
@@ -44,19 +43,18 @@ test('leaves from a cell’s files are checked against the leaf root and each le
   const { chunkDir, key } = await storeWith(t, data);
   const root = leafRootOf(leafHashesOf(data));
   const local = new LocalCells(noGrants);
-  t.teardown(() => local.close());
-  t.true((await local.leaves(chunkDir, key, root, 1, 2))?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)));
-  t.true((await local.leaves(chunkDir, key, root, 3, 4))?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
-  t.is(await local.leaves(chunkDir, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
+  t.true(local.leaves(chunkDir, key, root, 1, 2)?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)));
+  t.true(local.leaves(chunkDir, key, root, 3, 4)?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
+  t.is(local.leaves(chunkDir, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
   await flipByte(chunkFileOf(chunkDir, key), 2 * LEAF_BYTES + 3);
-  t.is(await local.leaves(chunkDir, key, root, 2, 1), null, 'a corrupt leaf is not returned');
-  t.true((await local.leaves(chunkDir, key, root, 0, 1))?.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
+  t.is(local.leaves(chunkDir, key, root, 2, 1), null, 'a corrupt leaf is not returned');
+  t.true(local.leaves(chunkDir, key, root, 0, 1)?.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
 
   // Another chunk whose leaf file is wrong: the leaf root catches it.
   const otherData = randomBytes(LEAF_BYTES * 2);
   const other = await storeWith(t, otherData);
   await writeFile(leafFileOf(other.chunkDir, other.key), randomBytes(64));
-  t.is(await local.leaves(other.chunkDir, other.key, leafRootOf(leafHashesOf(otherData)), 0, 1), null);
+  t.is(local.leaves(other.chunkDir, other.key, leafRootOf(leafHashesOf(otherData)), 0, 1), null);
 });
 
 test('a grant is used only from a cell on this machine, and asked for once', async (t) => {
@@ -69,7 +67,6 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
     asked++;
     return encodeJson(grants[addr]);
   });
-  t.teardown(() => local.close());
   const a = { id: 'a'.repeat(32), addr: '127.0.0.1:1' };
   const b = { id: 'b'.repeat(32), addr: '127.0.0.1:2' };
   t.is(local.grantOf(a), null, 'not known yet: asked in the background');
@@ -78,12 +75,17 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   t.is(local.grantOf(a)?.chunkDir, '/data/a/chunks');
   t.is(local.grantOf(b), null, 'a cell on another machine');
   t.is(asked, 2);
+
+  // A mount never reads a cell whose files are inside its own mount point: it would wait for itself.
+  const mounted = new LocalCells(async () => encodeJson({ machine: machineId(), chunkDir: '/mnt/x/cell/chunks', incomingDir: '/mnt/x/cell/incoming' }), '/mnt/x');
+  t.is(mounted.grantOf(a), null);
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(mounted.grantOf(a), null);
 });
 
 test('a chunk handed to cells on this machine is written once and hard-linked into each incoming directory', async (t) => {
   const dirs = [await tmpDir(t), await tmpDir(t)];
   const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
-  t.teardown(() => local.close());
   const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
   const data = randomBytes(5000);
   const key = chunkKeyOf(data);
