@@ -139,9 +139,7 @@ export class LocalCells {
   unstage(file: StagedFile): void {
     void unlink(path.join(file.incomingDir, file.name)).catch(() => {});
   }
-
 }
-
 
 /**
  * Up to `length` bytes of a file at `position` (fewer at its end), or null,

@@ -215,7 +215,8 @@ export class SwarmClient {
    * copy home). `quorum` resolves once W copies are acknowledged; `settled`
    * once every attempt has finished. The data is sent without a copy: it must
    * not change until `settled`. The put carries the chunk's leaf hashes (range
-   * reads), and `root` is what a chunk map records for them.
+   * reads), and `root` is what a chunk map records for them. Cells on this
+   * machine that granted it adopt the chunk from a file instead (LocalCells).
    */
   async putChunk(
     data: Buffer,
