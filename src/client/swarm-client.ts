@@ -358,7 +358,10 @@ export class SwarmClient {
     const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
       const chunkDir = chunkDirs.get(m.id);
       if (local && chunkDir) {
-        const data = await readLocal(local, chunkDir);
+        // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+        const data = await Promise.race([readLocal(local, chunkDir), late]).finally(() => clearTimeout(timer));
         if (data) return data;
       }
       try {
