@@ -8,7 +8,7 @@ import { placementOrder } from '../../src/placement/index.js';
 import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 /** Chunks cross the network even to and from cells on this machine (nothing granted by LOCAL_GRANT is used). */
-const NETWORK_READS = { CELLSYNC_LOCAL: '0' };
+const NETWORK_ONLY = { CELLSYNC_LOCAL: '0' };
 
 test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes while a cell is down', async (t) => {
   const src = await tmpDir(t);
@@ -21,7 +21,7 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
   t.is(prep.code, 0, prep.stderr);
   // A second mount has nothing cached: every read goes to the swarm, over the network as on many machines
   // (local reads would find the killed cells' files still there).
-  const reader = await mountSwarm(t, home, NETWORK_READS);
+  const reader = await mountSwarm(t, home, NETWORK_ONLY);
   const cells = await swarmCells(home);
   const reading = sh(
     `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; done; echo all-reads-ok`,
@@ -47,7 +47,7 @@ test.serial('random reads from a mount with nothing cached return the right byte
   const prep = await sh(`set -e; head -c 24500000 /dev/urandom > big; head -c 70000 /dev/urandom > small; cp big small "${writer.mnt}/"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
   // A second mount has nothing cached: random reads fetch the leaves they need from the cells, over the network.
-  const reader = await mountSwarm(t, home, NETWORK_READS);
+  const reader = await mountSwarm(t, home, NETWORK_ONLY);
   const reading = sh(
     `python3 - "${src}" "${reader.mnt}" <<'PY'
 import os, random, sys
@@ -150,7 +150,7 @@ PY`,
 test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount sending 60 KiB ones understand each other', async (t) => {
   const src = await tmpDir(t);
   const home = await swarmUp(t, 3, ['--datagram-bytes', '1200']);
-  const { mnt } = await mountSwarm(t, home);
+  const { mnt } = await mountSwarm(t, home, NETWORK_ONLY); // the chunks themselves must travel in those datagrams
   const r = await sh(`set -e; head -c 3000000 /dev/urandom > f; cp f "${mnt}/f"; cmp f "${mnt}/f" && echo same`, { cwd: src });
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), 'same');
@@ -174,7 +174,8 @@ test.serial('a mount on another machine (a network namespace over a veth pair) r
   await mkdir(mnt);
   t.teardown(() => cli(['umount', '--lazy', mnt]).then(() => undefined));
   // nsenter --net: the mount's network is the other namespace, its mount is visible here.
-  const mounted = await sh(`nsenter --net=/run/netns/${ns} "${CLI}" mount --home "${home}" "${mnt}" --daemon`);
+  // CELLSYNC_LOCAL=0: as on another machine, no chunk files are shared.
+  const mounted = await sh(`CELLSYNC_LOCAL=0 nsenter --net=/run/netns/${ns} "${CLI}" mount --home "${home}" "${mnt}" --daemon`);
   t.is(mounted.code, 0, mounted.stderr);
   const r = await sh(`set -e; head -c 2500000 /dev/urandom > f; cp f "${mnt}/f"; cmp f "${mnt}/f" && echo same`, { cwd: path.dirname(mnt) });
   t.is(r.code, 0, r.stderr);
