@@ -189,16 +189,18 @@ export class ChunkStore {
       if (meta) await this.metaDb.put(key, [meta.replicas, meta.isManifest]);
       const tmpDir = path.join(this.init.dir, 'tmp');
       // The writer's leaf hashes are kept unchecked (every leaf served is checked against them), and not
-      // fsynced: lost or wrong, they are recomputed from the whole chunk.
-      if (leafHashes && leafHashes.length === leafCountOf(data.length) * 32) {
-        await writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir, durable: false }).catch(() => {});
-      }
+      // fsynced: lost or wrong, they are recomputed from the whole chunk. Written beside the chunk, at once.
+      const leaves =
+        leafHashes && leafHashes.length === leafCountOf(data.length) * 32
+          ? writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir, durable: false }).catch(() => {})
+          : undefined;
       await writeFileAtomic(final, data, { tmpDir }).catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         // The directory was removed behind our back: make it again, once.
         await mkdir(dir, { recursive: true });
         await writeFileAtomic(final, data, { tmpDir });
       });
+      await leaves;
     })();
     this.writing.set(key, write);
     this.bytesReserved += data.length;
