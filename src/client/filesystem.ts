@@ -690,15 +690,22 @@ export class SwarmFs {
 
   /** The current bytes of chunk `index` (dirty, inline, stored or a hole), at least `length` long. */
   private async chunkContent(f: OpenFile, index: number): Promise<Buffer> {
+    return this.chunkAtHand(f, index) ?? this.fetchChunk(f.chunks[index]!);
+  }
+
+  /** The current bytes of chunk `index` if they are in memory (dirty, inline, cached or a hole), else null. */
+  private chunkAtHand(f: OpenFile, index: number): Buffer | null {
     const d = f.dirty.get(index);
     if (d) return d.buf;
     if (f.inline && index === 0) return f.inline;
     const key = f.chunks[index];
     if (!key) return this.zeros;
-    return this.fetchChunk(key);
+    return this.chunkCache.get(key) ?? null;
   }
 
   async read(fd: number, out: Buffer, length: number, position: number): Promise<number> {
+    const now = this.readAtHand(fd, out, length, position);
+    if (now !== null) return now;
     const f = this.fileOf(fd);
     const end = Math.min(f.size, position + length);
     let copied = 0;
@@ -709,11 +716,34 @@ export class SwarmFs {
       // A random read of a chunk not at hand fetches only the leaves it needs; anything else, the whole chunk.
       const leaves = this.isRandom(f, index, pos) ? await this.leavesAt(f, index, within, n) : null;
       const src = leaves?.bytes ?? (await this.chunkContent(f, index));
-      const from = within - (leaves?.offset ?? 0);
-      // A stored chunk may be shorter than the chunk (the old end of a file that grew): the rest reads as zeros.
-      const avail = Math.max(0, Math.min(n, src.length - from));
-      if (avail > 0) src.copy(out, copied, from, from + avail);
-      if (avail < n) out.fill(0, copied + avail, copied + n);
+      copyOut(src, within - (leaves?.offset ?? 0), n, out, copied);
+      copied += n;
+      pos += n;
+      this.readAhead(f, index);
+    }
+    return copied;
+  }
+
+  /**
+   * The read done at once when every chunk it touches is in memory: a
+   * sequential reader's usual case, thanks to read-ahead. The mount answers
+   * these without a promise in between. Null when something must be fetched.
+   */
+  readAtHand(fd: number, out: Buffer, length: number, position: number): number | null {
+    const f = this.fileOf(fd);
+    const end = Math.min(f.size, position + length);
+    const sources: Buffer[] = [];
+    for (let index = Math.floor(position / f.chunkBytes); index * f.chunkBytes < end; index++) {
+      const src = this.chunkAtHand(f, index);
+      if (!src) return null;
+      sources.push(src);
+    }
+    let copied = 0;
+    for (let pos = position, i = 0; pos < end; i++) {
+      const index = Math.floor(pos / f.chunkBytes);
+      const within = pos - index * f.chunkBytes;
+      const n = Math.min(end - pos, f.chunkBytes - within);
+      copyOut(sources[i]!, within, n, out, copied);
       copied += n;
       pos += n;
       this.readAhead(f, index);
@@ -1053,4 +1083,11 @@ export class SwarmFs {
     for (const fd of [...this.handles.keys()]) await this.release(fd).catch((err) => log('release on close failed: %s', (err as Error).message));
     await this.records.drain();
   }
+}
+
+/** n bytes of src from `from` into out at `at`. A stored chunk may be shorter than its chunk (the old end of a file that grew): the rest reads as zeros. */
+function copyOut(src: Buffer, from: number, n: number, out: Buffer, at: number): void {
+  const avail = Math.max(0, Math.min(n, src.length - from));
+  if (avail > 0) src.copy(out, at, from, from + avail);
+  if (avail < n) out.fill(0, at + avail, at + n);
 }

@@ -46,6 +46,10 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
       );
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
+  const fetchingRead = op('read', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
+    const n = await fs.read(fd, buf, len, pos);
+    return (cb: Callback) => cb(n);
+  });
 
   return {
     getattr: op('getattr', async (path: string) => ok(statOf(await fs.getattr(path)))),
@@ -55,10 +59,18 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
     rmdir: op('rmdir', async (path: string) => ok(await fs.rmdir(path))),
     create: op('create', async (path: string, mode: number) => ok(await fs.create(path, mode))),
     open: op('open', async (path: string, flags: number) => ok(await fs.open(path, flags))),
-    read: op('read', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
-      const n = await fs.read(fd, buf, len, pos);
-      return (cb: Callback) => cb(n);
-    }),
+    // What is in memory is answered at once; the rest waits for its chunks.
+    read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
+      let n: number | null;
+      try {
+        n = fs.readAtHand(fd, buf, len, pos);
+      } catch (err) {
+        cb(errnoOf(err, 'read'));
+        return;
+      }
+      if (n === null) fetchingRead(path, fd, buf, len, pos, cb);
+      else cb(n);
+    },
     write: op('write', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
       const n = await fs.write(fd, buf, len, pos);
       return (cb: Callback) => cb(n);
