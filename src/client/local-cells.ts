@@ -12,9 +12,11 @@ import {
   leavesMatch,
   logger,
   machineId,
+  systemClock,
   type Addr,
   type CellId,
   type ChunkKey,
+  type Clock,
 } from '../core/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
 
@@ -28,6 +30,8 @@ export interface StagedFile {
 
 /** A cell that did not answer LOCAL_GRANT (or is on another machine) is asked again after this long (ms). */
 const NO_GRANT_TTL_MS = 30_000;
+/** A grant is asked for again after this long (ms), in the background: a cell restarted on another directory moves its files. */
+const GRANT_TTL_MS = 60_000;
 /** Grants remembered, one per cell. */
 const GRANTS_MAX = 1_024;
 /** Leaf hash lists remembered (1 KiB each for 1 MiB chunks), checked against their chunk's leaf root. */
@@ -49,7 +53,7 @@ const LEAF_FILE_BYTES_MAX = 2_048 * 32;
  * asked for in the background: until one arrives, the network is used.
  */
 export class LocalCells {
-  private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null }>({ max: GRANTS_MAX });
+  private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null; untilMs: number }>({ max: GRANTS_MAX });
   private readonly asking = new Set<CellId>();
   private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
 
@@ -62,28 +66,30 @@ export class LocalCells {
   constructor(
     private readonly requestGrant: (addr: Addr) => Promise<Buffer>,
     private readonly ownMount?: string,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /** What the cell granted, or null (not on this machine, or not known yet: then it is asked). */
+  /** What the cell granted, or null (not on this machine, or not known yet). Asked for when unknown or old. */
   grantOf(cell: { id: CellId; addr: Addr }): LocalGrant | null {
     const known = this.grants.get(cell.id);
-    if (known) return known.grant;
-    if (!this.asking.has(cell.id)) {
+    if ((!known || this.clock.now() > known.untilMs) && !this.asking.has(cell.id)) {
       this.asking.add(cell.id);
-      void this.ask(cell).finally(() => this.asking.delete(cell.id));
+      void this.ask(cell, known?.grant ?? null).finally(() => this.asking.delete(cell.id));
     }
-    return null;
+    return known?.grant ?? null;
   }
 
-  private async ask(cell: { id: CellId; addr: Addr }): Promise<void> {
-    let grant: LocalGrant | null = null;
+  private async ask(cell: { id: CellId; addr: Addr }, had: LocalGrant | null): Promise<void> {
+    let grant: LocalGrant | null;
     try {
       grant = decodeJson(await this.requestGrant(cell.addr), parseLocalGrant);
       if (grant?.machine !== machineId() || (this.ownMount && [grant.chunkDir, grant.incomingDir].some((d) => isWithin(d, this.ownMount!)))) grant = null;
     } catch (err) {
+      // No answer is no news: a grant held stays (reads check every byte anyway).
       log('no local grant from %s (%s)', cell.addr, (err as Error).message);
+      grant = had;
     }
-    this.grants.set(cell.id, { grant }, grant ? {} : { ttl: NO_GRANT_TTL_MS });
+    this.grants.set(cell.id, { grant, untilMs: this.clock.now() + (grant ? GRANT_TTL_MS : NO_GRANT_TTL_MS) });
   }
 
   /** The whole chunk from a granted directory, verified against its key; null if it is not there or does not match. */

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalCells } from '../../../src/client/index.js';
-import { LEAF_BYTES, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
+import { LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson } from '../../../src/wire/index.js';
 import { tmpDir } from '../../helpers/index.js';
@@ -75,6 +75,28 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   t.is(local.grantOf(a)?.chunkDir, '/data/a/chunks');
   t.is(local.grantOf(b), null, 'a cell on another machine');
   t.is(asked, 2);
+
+  // A grant is asked for again after a minute (a cell restarted on another directory); no answer keeps the old one.
+  const clock = new SimClock();
+  let dir = '/data/one';
+  let answering = true;
+  const refreshed = new LocalCells(async () => {
+    if (!answering) throw new Error('timeout');
+    return encodeJson({ machine: machineId(), chunkDir: `${dir}/chunks`, incomingDir: `${dir}/incoming` });
+  }, undefined, clock);
+  refreshed.grantOf(a);
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(refreshed.grantOf(a)?.chunkDir, '/data/one/chunks');
+  dir = '/data/two';
+  clock.advance(61_000);
+  t.is(refreshed.grantOf(a)?.chunkDir, '/data/one/chunks', 'the old grant serves while the new one is asked for');
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(refreshed.grantOf(a)?.chunkDir, '/data/two/chunks');
+  answering = false;
+  clock.advance(61_000);
+  refreshed.grantOf(a);
+  await new Promise((r) => setTimeout(r, 10));
+  t.is(refreshed.grantOf(a)?.chunkDir, '/data/two/chunks', 'no answer is no news');
 
   // A mount never reads a cell whose files are inside its own mount point: it would wait for itself.
   const mounted = new LocalCells(async () => encodeJson({ machine: machineId(), chunkDir: '/mnt/x/cell/chunks', incomingDir: '/mnt/x/cell/incoming' }), '/mnt/x');
