@@ -210,7 +210,7 @@ export function parseLocalGrant(v: unknown): LocalGrant | null {
 }
 
 /** What a file handed to a cell may be called: one plain name in its incoming directory. */
-export const INCOMING_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+const INCOMING_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export function encodeAdopt(key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer, name: string): Buffer {
   const head = encodePut(key, Buffer.alloc(0), meta)[0]!;
