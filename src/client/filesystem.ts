@@ -14,6 +14,8 @@ import {
   type RecordEnvelope,
 } from '../namespace/index.js';
 import { isLiveStorage } from '../placement/index.js';
+import { BufferPool } from './buffer-pool.js';
+import { LOCAL_READ_BUFFER_BYTES } from './local-cells.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
 import { RecordsClient } from './records-client.js';
 import type { SwarmClient } from './swarm-client.js';
@@ -168,6 +170,8 @@ export class SwarmFs {
   private entriesGen = 0;
   private readonly chunkCache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
+  /** Buffers for chunks read whole from local cells; the chunk cache is their one holder. */
+  private readonly readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES);
   private readonly files = new Map<string, OpenFile>();
   private readonly handles = new Map<number, Handle>();
   private nextFd = 1;
@@ -180,7 +184,13 @@ export class SwarmFs {
     this.attrs = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
     this.entries = new LRUCache({ max: 65_536, ttl: opts.attrTtlMs });
     this.listings = new LRUCache({ max: 1_024, maxSize: 262_144, sizeCalculation: (l) => l.names.size + 1 });
-    this.chunkCache = new LRUCache({ max: 4_096, maxSize: opts.cacheBytesMax, sizeCalculation: (b) => Math.max(1, b.length) });
+    this.chunkCache = new LRUCache({
+      max: 4_096,
+      maxSize: opts.cacheBytesMax,
+      sizeCalculation: (b) => Math.max(1, b.length),
+      // Chunks read into the pool's buffers go back to it when dropped (anything else is ignored).
+      dispose: (b) => this.readBuffers.give(b),
+    });
     this.zeros = Buffer.alloc(opts.chunkBytes);
   }
 
@@ -672,7 +682,7 @@ export class SwarmFs {
     if (cached) return cached;
     let p = this.fetching.get(key);
     if (!p) {
-      p = this.swarm.getChunk(key).then(
+      p = this.swarm.getChunk(key, this.readBuffers).then(
         (data) => {
           this.chunkCache.set(key, data);
           this.fetching.delete(key);

@@ -21,6 +21,7 @@ import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember 
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
 import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeAdopt, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import type { BufferPool } from './buffer-pool.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 
 const log = logger('client');
@@ -292,15 +293,16 @@ export class SwarmClient {
    * Reads a chunk from the first responsive replica in placement order
    * (live storage cells first, then quarantined and dead ones, since a copy
    * may sit anywhere), verifying its hash; a timeout or a bad copy moves on
-   * to the next.
+   * to the next. A chunk read from a local cell's file goes into a buffer
+   * lent from `pool` if one is given (see BufferPool).
    */
-  getChunk(key: ChunkKey): Promise<Buffer> {
+  getChunk(key: ChunkKey, pool?: BufferPool): Promise<Buffer> {
     return this.readReplicas(
       key,
       MessageType.CHUNK_GET,
       encodeKey(key),
       (data) => (chunkKeyOf(data) === key ? data : null),
-      (local, chunkDir) => local.chunk(chunkDir, key),
+      (local, chunkDir) => local.chunk(chunkDir, key, pool),
     );
   }
 

@@ -145,7 +145,7 @@ function isMountedNow(dir: string): boolean {
  * Teardown always detaches it (lazily if something still uses it, aborting
  * the connection if its process is gone) and kills the mount process.
  */
-export async function mountSwarm(t: ExecutionContext, home: string, env?: NodeJS.ProcessEnv): Promise<{ mnt: string; pid: number }> {
+export async function mountSwarm(t: ExecutionContext, home: string, env?: NodeJS.ProcessEnv, args: string[] = []): Promise<{ mnt: string; pid: number }> {
   const mnt = path.join(await tmpDir(t, 'cellsync-mnt-'), 'mnt');
   await mkdir(mnt);
   let pid = 0;
@@ -156,7 +156,7 @@ export async function mountSwarm(t: ExecutionContext, home: string, env?: NodeJS
     }
     if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
-  const r = await cli(['mount', '--home', home, mnt, '--daemon'], { env });
+  const r = await cli(['mount', '--home', home, mnt, '--daemon', ...args], { env });
   if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
   pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
   return { mnt, pid };

@@ -2,7 +2,10 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
+import { BufferPool } from '../../../src/client/buffer-pool.js';
+import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
 import { LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson } from '../../../src/wire/index.js';
@@ -36,6 +39,25 @@ test('a whole chunk from a cell’s files is verified against its key: missing o
   t.is(await local.chunk(chunkDir, key), null, 'a corrupt file is not returned');
   await unlink(chunkFileOf(chunkDir, key));
   t.is(await local.chunk(chunkDir, key), null, 'a missing file is not an error');
+});
+
+test('a whole chunk read with a pool is lent from its buffers; a failed read puts the buffer back', async (t) => {
+  const data = randomBytes(LEAF_BYTES * 12);
+  const { chunkDir, key } = await storeWith(t, data);
+  const local = new LocalCells(noGrants);
+  const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES);
+  const got = await local.chunk(chunkDir, key, pool);
+  t.true(got?.equals(data));
+  pool.give(got!);
+  await nextMacrotask();
+  t.is(pool.idle, 1, 'given back by its holder');
+  const reused = pool.take();
+  pool.put(reused);
+  await flipByte(chunkFileOf(chunkDir, key), 5);
+  t.is(await local.chunk(chunkDir, key, pool), null);
+  await nextMacrotask();
+  t.is(pool.idle, 1, 'the buffer of a corrupt read is back in the pool');
+  t.is(pool.take(), reused);
 });
 
 test('leaves from a cell’s files are checked against the leaf root and each leaf hash', async (t) => {
