@@ -20,9 +20,9 @@ export class BufferPool {
   /** `freeMax` bounds the buffers kept idle; more are left to the garbage collector. */
   constructor(readonly bufferBytes: number, private readonly freeMax = 16) {}
 
-  /** A buffer of `bufferBytes` (contents undefined). */
+  /** A buffer of `bufferBytes` (contents undefined), in shared memory: a hashing thread can read it in place. */
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
+    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.bufferBytes));
   }
 
   /** Puts back a taken buffer that nobody else has seen (a read that failed or was copied). */

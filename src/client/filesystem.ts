@@ -194,8 +194,12 @@ export class SwarmFs {
     this.zeros = Buffer.alloc(opts.chunkBytes);
   }
 
-  /** Creates the root directory if the swarm has none yet. */
+  /** Makes the root directory if the swarm has none, and learns which cells this machine can read from directly. */
   async init(): Promise<void> {
+    await Promise.all([this.makeRoot(), this.swarm.askLocalGrants()]);
+  }
+
+  private async makeRoot(): Promise<void> {
     const root = await this.records.get(inodeKey(ROOT_INO));
     if (root && root.d) return;
     const now = Date.now();

@@ -20,6 +20,7 @@ import {
 } from '../core/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
 import type { BufferPool } from './buffer-pool.js';
+import { OffThreadHasher } from './hasher.js';
 
 const log = logger('client');
 
@@ -55,8 +56,9 @@ const LEAF_FILE_BYTES_MAX = 2_048 * 32;
  */
 export class LocalCells {
   private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null; untilMs: number }>({ max: GRANTS_MAX });
-  private readonly asking = new Set<CellId>();
+  private readonly asking = new Map<CellId, Promise<void>>();
   private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
+  private readonly hasher = new OffThreadHasher();
 
   /**
    * `requestGrant` asks a cell for its LOCAL_GRANT and resolves to the
@@ -73,11 +75,28 @@ export class LocalCells {
   /** What the cell granted, or null (not on this machine, or not known yet). Asked for when unknown or old. */
   grantOf(cell: { id: CellId; addr: Addr }): LocalGrant | null {
     const known = this.grants.get(cell.id);
-    if ((!known || this.clock.now() > known.untilMs) && !this.asking.has(cell.id)) {
-      this.asking.add(cell.id);
-      void this.ask(cell, known?.grant ?? null).finally(() => this.asking.delete(cell.id));
-    }
+    if (!known || this.clock.now() > known.untilMs) void this.asked(cell);
     return known?.grant ?? null;
+  }
+
+  /**
+   * Asks the cells whose grant is not known yet, and waits for their answers:
+   * a client about to read (a mount starting) reads locally from the first
+   * read on. Its hashing thread starts too.
+   */
+  async askAll(cells: { id: CellId; addr: Addr }[]): Promise<void> {
+    this.hasher.start();
+    await Promise.all(cells.filter((c) => !this.grants.has(c.id)).map((c) => this.asked(c)));
+  }
+
+  /** The ask under way for a cell, or a new one. */
+  private asked(cell: { id: CellId; addr: Addr }): Promise<void> {
+    let asking = this.asking.get(cell.id);
+    if (!asking) {
+      asking = this.ask(cell, this.grants.get(cell.id)?.grant ?? null).finally(() => this.asking.delete(cell.id));
+      this.asking.set(cell.id, asking);
+    }
+    return asking;
   }
 
   private async ask(cell: { id: CellId; addr: Addr }, had: LocalGrant | null): Promise<void> {
@@ -100,7 +119,7 @@ export class LocalCells {
    */
   async chunk(chunkDir: string, key: ChunkKey, pool?: BufferPool): Promise<Buffer | null> {
     const data = await readWhole(chunkFileOf(chunkDir, key), pool);
-    if (data && chunkKeyOf(data) === key) return data;
+    if (data && (await this.hasher.keyOf(data)) === key) return data;
     if (data) pool?.give(data);
     return null;
   }
@@ -146,6 +165,11 @@ export class LocalCells {
       }
     }
     return staged;
+  }
+
+  /** Stops the hashing thread. */
+  close(): Promise<void> {
+    return this.hasher.close();
   }
 
   /** Removes a staged file the cell did not adopt (if it did, it removed the file: then nothing happens). */

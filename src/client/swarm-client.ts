@@ -185,6 +185,11 @@ export class SwarmClient {
     return this.view;
   }
 
+  /** Learns which live storage cells grant local reads and writes (see LocalCells), waiting for their answers. */
+  async askLocalGrants(): Promise<void> {
+    if (this.local) await this.local.askAll((await this.members()).filter(isLiveStorage));
+  }
+
   /** True if the set of live storage cells changed in this client's view within the last `ms` (records may still be moving to new homes). */
   storageChangedWithin(ms: number): boolean {
     return systemClock.now() - this.storageChangedAtMs <= ms;
@@ -393,6 +398,7 @@ export class SwarmClient {
 
   async close(): Promise<void> {
     await this.endpoint.stop();
+    await this.local?.close();
   }
 }
 

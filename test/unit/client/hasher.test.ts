@@ -1,0 +1,23 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { OffThreadHasher } from '../../../src/client/hasher.js';
+import { chunkKeyOf } from '../../../src/core/index.js';
+import { eventually } from '../../helpers/index.js';
+
+test('keys of buffers in shared memory come from the thread once it is up, and equal those hashed in place', async (t) => {
+  const hasher = new OffThreadHasher();
+  t.teardown(() => hasher.close());
+  const shared = Buffer.from(new SharedArrayBuffer(300_000));
+  randomBytes(300_000).copy(shared);
+  const view = shared.subarray(1_000, 250_000);
+  t.is(await hasher.keyOf(view), chunkKeyOf(view), 'before the thread is up: hashed in place');
+  await eventually(async () => (await hasher.keyOf(view)) === chunkKeyOf(view) && hasher.hashedOffThread > 0, 5_000, 'the thread hashing');
+  const plain = randomBytes(1_000);
+  const before = hasher.hashedOffThread;
+  t.is(await hasher.keyOf(plain), chunkKeyOf(plain));
+  t.is(hasher.hashedOffThread, before, 'a buffer not in shared memory is hashed in place');
+  const keys = await Promise.all([0, 1, 2, 3].map((i) => hasher.keyOf(shared.subarray(i * 1000, 200_000))));
+  t.deepEqual(keys, [0, 1, 2, 3].map((i) => chunkKeyOf(shared.subarray(i * 1000, 200_000))), 'answers go to their own requests');
+  await hasher.close();
+  t.is(await hasher.keyOf(view), chunkKeyOf(view), 'after close: hashed in place');
+});
