@@ -26,11 +26,15 @@ export async function writeFileAtomic(
     await fh.close();
   }
   await rename(tmp, file);
-  if (!durable) return;
-  const dir = await open(path.dirname(file), 'r');
+  if (durable) await syncFile(path.dirname(file));
+}
+
+/** fsync of a file or directory (one renamed into); `dataOnly`: fdatasync, for a file's content and size. */
+export async function syncFile(file: string, dataOnly = false): Promise<void> {
+  const fh = await open(file, 'r');
   try {
-    await dir.sync();
+    await (dataOnly ? fh.datasync() : fh.sync());
   } finally {
-    await dir.close();
+    await fh.close();
   }
 }

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, LEAF_BYTES, chunkKeyOf, leafFileOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
+import { CellError, LEAF_BYTES, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
@@ -329,6 +329,32 @@ test('leaf hashes live in a file beside their chunk: written with a put or compu
   await again.delete(key);
   await new Promise((r) => setTimeout(r, 50));
   t.false(await exists(leafFileOf(again.chunkDir, key)), 'removed with its chunk');
+});
+
+test('adopt by cells sharing a hard-linked file: the last link becomes its cell’s chunk, the others copy it', async (t) => {
+  const root = await tmpDir(t);
+  const [a, b] = await Promise.all(['a', 'b'].map((n) => ChunkStore.open({ dir: path.join(root, n), capacityBytes: 64 * MiB })));
+  t.teardown(() => Promise.all([a!.close(), b!.close()]));
+  const { key, data } = chunk(3 * LEAF_BYTES);
+  await writeFile(path.join(a!.incomingDir, 'x'), data);
+  await link(path.join(a!.incomingDir, 'x'), path.join(b!.incomingDir, 'x'));
+  const staged = (await stat(path.join(a!.incomingDir, 'x'))).ino;
+  const meta = { replicas: 3, isManifest: false };
+  t.is(await a!.adopt('x', key, meta, leafHashesOf(data)), 'stored');
+  t.is(await b!.adopt('x', key, meta, leafHashesOf(data)), 'stored');
+  const [fa, fb] = [chunkFileOf(a!.chunkDir, key), chunkFileOf(b!.chunkDir, key)];
+  t.not((await stat(fa)).ino, staged, 'a took a copy');
+  t.is((await stat(fb)).ino, staged, 'b, holding the last link, took the file itself');
+  t.is((await stat(fb)).nlink, 1);
+  t.deepEqual([...(await readdir(a!.incomingDir)), ...(await readdir(b!.incomingDir))], []);
+  await writeFile(fa, randomBytes(data.length));
+  t.true((await b!.get(key)).equals(data), 'corrupting one copy leaves the other whole');
+
+  // A chunk the cell has already: the staged file is removed, the chunk stays.
+  await writeFile(path.join(b!.incomingDir, 'y'), data);
+  t.is(await b!.adopt('y', key, meta, null), 'exists');
+  t.deepEqual(await readdir(b!.incomingDir), []);
+  t.true((await b!.get(key)).equals(data));
 });
 
 test('adopt stores a file left in the incoming directory if it hashes to the key, and removes that file either way', async (t) => {
