@@ -238,8 +238,8 @@ export class ChunkStore {
    * Stores the chunk a client on this machine left as `name` in the incoming
    * directory, as put would (the bytes must hash to the key). The client
    * wrote it once and hard-linked it into the incoming directory of every
-   * cell it hands it to. A cell that finds other links takes a copy and
-   * removes its link; the cell holding the last link (and owning the file)
+   * cell it hands it to. A cell that finds other links on opening it removes
+   * its link and takes a copy; the cell holding the last link (and owning the file)
    * makes that file its chunk: synced and renamed into place, neither
    * written again nor freed. Each copy is still a file of its own cell.
    * (Freeing an inode per chunk also made ext4 without a journal scan past
@@ -253,9 +253,11 @@ export class ChunkStore {
     try {
       const fh = await open(file, 'r');
       try {
-        data = await fh.readFile();
         const st = await fh.stat();
         last = st.nlink === 1 && st.uid === process.getuid?.();
+        // A link dropped as soon as the file is open lets the cell that opens it last find itself alone.
+        if (!last) await unlink(file).catch(() => {});
+        data = await fh.readFile();
       } finally {
         await fh.close();
       }
@@ -263,7 +265,6 @@ export class ChunkStore {
       await unlink(file).catch(() => {});
       throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
     }
-    if (!last) await unlink(file).catch(() => {});
     let moved = false;
     try {
       if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
