@@ -3,7 +3,7 @@
  * Every new 1 MiB Buffer is external memory to V8: reading ~450 of them a
  * second made it run a mark-compact every 25-70 ms and fault in fresh pages,
  * and reusing them cut the mount's CPU for a sequential read from ~3.0 to
- * ~2.2 ms per MiB (see docs/design.md, "Where the time goes").
+ * ~2.4 ms per MiB (see docs/design.md, "Local reads and writes").
  *
  * A buffer is `lend`-ed to exactly one holder (the mount's chunk cache),
  * which `give`s it back when it drops it. It is handed out again only after

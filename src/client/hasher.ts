@@ -42,8 +42,9 @@ export class OffThreadHasher {
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
     worker.once('online', () => (this.online = true));
     worker.on('message', (m: { id: number; key: ChunkKey }) => this.answer(m.id, m.key));
-    worker.on('error', (err) => {
-      log('hashing thread failed (%s); hashing on the event loop', err.message);
+    worker.on('error', (err) => log('hashing thread failed (%s); hashing on the event loop', err.message));
+    // However it ends (an error, or terminated by close), what waits is hashed on the event loop.
+    worker.once('exit', () => {
       this.failed = true;
       for (const id of [...this.waiting.keys()]) this.answer(id, null);
     });
