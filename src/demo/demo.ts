@@ -38,7 +38,10 @@ export interface SurvivalReport {
   readErrors: string[];
   cellsKilled: number;
   corruptionsInjected: number;
+  /** Injected corruptions found (by a guard, or by the cell reading its own disk)... */
   corruptionsCaught: number;
+  /** ...and those another cell confirmed by looking for itself (a confirmer killed meanwhile, or the copy repaired first, leaves one unconfirmed). */
+  corruptionsConfirmed: number;
   chunksReplicated: number;
   timeToFullHealthS: number | null;
   seed: number;
@@ -204,7 +207,9 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     }
     await sleep(1_200); // one more poll, so the last events are counted
     const events = (collector ?? quietCollector!.collector).seenEvents;
-    const corruptionsCaught = new Set(events.filter((e) => e.type === 'alert-confirmed').map((e) => `${e.cellId}|${(e.detail ?? '').slice(0, 18)}`)).size;
+    const distinct = (type: string) => new Set(events.filter((e) => e.type === type).map((e) => `${e.cellId}|${(e.detail ?? '').slice(0, 18)}`)).size;
+    const corruptionsCaught = distinct('corruption-detected');
+    const corruptionsConfirmed = distinct('alert-confirmed');
     const report: SurvivalReport = {
       filesWritten: files.length,
       bytesWritten,
@@ -217,6 +222,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       cellsKilled: summary.kills,
       corruptionsInjected: summary.corruptions,
       corruptionsCaught,
+      corruptionsConfirmed,
       chunksReplicated: (collector ?? quietCollector!.collector).chunksRepaired,
       timeToFullHealthS: timeToFullHealthS === null ? null : Math.round(timeToFullHealthS * 10) / 10,
       seed: o.seed,
@@ -265,7 +271,7 @@ export function formatReport(r: SurvivalReport): string {
     `  reads                ${r.readsAttempted} attempted, ${r.readsFailed} failed, ${r.readsWrong} wrong`,
     ...r.readErrors.map((e) => `                       ${e}`),
     `  cells killed         ${r.cellsKilled}`,
-    `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught and confirmed`,
+    `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught, ${r.corruptionsConfirmed} confirmed by another cell`,
     `  chunks re-replicated ${r.chunksReplicated}`,
     `  time to full health  ${r.timeToFullHealthS === null ? 'not reached' : `${r.timeToFullHealthS} s`}`,
     `  verdict              ${r.ok ? 'no byte lost' : 'DATA LOST'} (seed ${r.seed})`,

@@ -63,6 +63,10 @@ export interface ScrubStats {
 
 const CONFIRMERS_MAX = 2;
 const REQUEST_TIMEOUT_MS = 2_000;
+/** An alert no confirmer took (none alive, or killed meanwhile) is offered again this often, to whoever is alive then... */
+const ALERT_RETRY_MS = 3_000;
+/** ...this many times in all. */
+const ALERT_TRIES = 4;
 
 function parseAlert(v: unknown): Alert | null {
   const o = v as Partial<Confirmation> | null;
@@ -89,7 +93,8 @@ export class Immune {
   readonly stats: ScrubStats = { passes: 0, chunks: 0, bytes: 0, alertsRaised: 0, confirmed: 0, rejected: 0, passProgress: 0 };
   private readonly log;
   private readonly bucket: TokenBucket;
-  private readonly timers: TimerHandle[] = [];
+  /** Pending timers; each removes itself when it fires. */
+  private readonly timers = new Set<TimerHandle>();
   /** Confirmed corrupt keys per accused cell (bounded). */
   private readonly confirmedKeys = new LRUCache<CellId, Set<ChunkKey>>({ max: 1024 });
   /** Alerts checked recently, so repeats are not fetched again. */
@@ -124,15 +129,24 @@ export class Immune {
       void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
     });
     const period = this.init.config.scrubPeriodMs;
-    this.timers.push(clock.setTimeout(() => this.scrubLoop(), rng.int(Math.min(period, 2_000))));
+    this.later(() => this.scrubLoop(), rng.int(Math.min(period, 2_000)));
     if (this.init.config.testFalseAlertMs > 0) {
-      this.timers.push(clock.setInterval(() => void this.falseAlert(), this.init.config.testFalseAlertMs));
+      this.timers.add(clock.setInterval(() => void this.falseAlert(), this.init.config.testFalseAlertMs));
     }
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const timer = this.components.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.splice(0)) t.clear();
+    for (const t of this.timers) t.clear();
+    this.timers.clear();
     await this.scrubbing?.catch(() => {});
   }
 
@@ -146,7 +160,7 @@ export class Immune {
       .finally(() => {
         this.scrubbing = null;
         const elapsed = this.components.clock.now() - started;
-        if (!this.stopped) this.timers.push(this.components.clock.setTimeout(() => this.scrubLoop(), Math.max(1_000, this.init.config.scrubPeriodMs - elapsed)));
+        if (!this.stopped) this.later(() => this.scrubLoop(), Math.max(1_000, this.init.config.scrubPeriodMs - elapsed));
       });
   }
 
@@ -216,8 +230,11 @@ export class Immune {
 
   // ---- alerts ----
 
-  /** Sends an alert to those who can confirm it: another guard, or else the holders of other copies. */
-  private async raise(alert: Alert): Promise<void> {
+  /**
+   * Sends an alert to those who can confirm it: another guard, or else the
+   * holders of other copies. If none takes it, it is sent again later.
+   */
+  private async raise(alert: Alert, tries = 1): Promise<void> {
     const { membership, endpoint } = this.components;
     const others = membership.members().filter((m) => m.state === 'alive' && m.id !== alert.accused && m.id !== alert.reporter);
     let confirmers = others.filter((m) => m.role === 'guard');
@@ -237,11 +254,13 @@ export class Immune {
       confirmers = holders.filter((m): m is Member => m !== null);
     }
     confirmers = confirmers.slice(0, CONFIRMERS_MAX);
-    this.stats.alertsRaised++;
-    this.init.onEvent('alert-raised', alert.accused, `chunk ${alert.key.slice(0, 12)} by ${alert.reporter.slice(0, 8)}, to ${confirmers.length} confirmer(s)`);
-    await Promise.all(
-      confirmers.map((m) => endpoint.request(m.addr, MessageType.ALERT, encodeJson(alert), { timeoutMs: REQUEST_TIMEOUT_MS }).catch(() => undefined)),
+    if (tries === 1) this.stats.alertsRaised++;
+    const again = tries > 1 ? ` (try ${tries} of ${ALERT_TRIES})` : '';
+    this.init.onEvent('alert-raised', alert.accused, `chunk ${alert.key.slice(0, 12)} by ${alert.reporter.slice(0, 8)}, to ${confirmers.length} confirmer(s)${again}`);
+    const taken = await Promise.all(
+      confirmers.map((m) => endpoint.request(m.addr, MessageType.ALERT, encodeJson(alert), { timeoutMs: REQUEST_TIMEOUT_MS }).then(() => true, () => false)),
     );
+    if (!taken.includes(true) && tries < ALERT_TRIES && !this.stopped) this.later(() => void this.raise(alert, tries + 1), ALERT_RETRY_MS);
   }
 
   /** Checks an alert against the accused itself; only what we see with our own request counts. */

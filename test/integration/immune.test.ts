@@ -4,7 +4,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
-import { isChunkKey } from '../../src/core/index.js';
+import { isChunkKey, type CellError } from '../../src/core/index.js';
+import { MessageType, encodeKey } from '../../src/wire/index.js';
 import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
@@ -17,9 +18,9 @@ interface Swarm {
 }
 
 /** 4 (or `storage`) pinned storage cells and 1 pinned guard, fast scrubbing, quarantine at the first confirmed corruption. */
-async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = [], storage = 4): Promise<Swarm> {
-  const home = await swarmUp(t, storage, [...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1']);
-  const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(SCRUB_PERIOD_MS), '--quarantine-after', '1', ...extra]);
+async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = [], storage = 4, scrubPeriodMs = SCRUB_PERIOD_MS): Promise<Swarm> {
+  const home = await swarmUp(t, storage, [...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1']);
+  const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1', ...extra]);
   t.is(r.code, 0, r.stderr);
   t.teardown(() => cli(['cell', 'stop', '--home', home, '--data', path.join(home, 'cells', 'guard')]).then(() => undefined));
   const client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds: (await swarmCells(home)).map((c) => `${c.host}:${c.port}`) });
@@ -73,6 +74,28 @@ test.serial('a corrupt chunk on disk: found by a guard within a scrub period, co
   t.regex(rehab.stdout, /rehabilitated/);
   await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every((v) => v.members.find((m) => m.id === victimId)?.state === 'alive'), 15_000, 'quarantine lifted', 200);
   t.true((await chunkFiles(victim)).every((f) => !f.endsWith(path.basename(target))), 'the corrupt chunk is gone from its disk');
+});
+
+test.serial('an alert sent to a guard that just died is sent again, to the holders of other copies, who check it', async (t) => {
+  const dir = await tmpDir(t);
+  // Guards scrub only every 10 minutes here: the only alert is the cell's report of its own corruption.
+  const s = await immuneSwarm(t, [], 4, 600_000);
+  const put = await cli(['put', '--home', s.home, await randomFile(dir, 'data', 2 * 1024 * 1024)]);
+  t.is(put.code, 0, put.stderr);
+  const victim = s.cells[0]!;
+  const target = (await chunkFiles(victim))[0]!;
+  const bytes = await readFile(target);
+  bytes[100] ^= 0xff;
+  await writeFile(target, bytes);
+  // The guard dies just before: the others still believe it alive when the cell reports itself to it.
+  process.kill(Number((await readFile(path.join(s.home, 'cells', 'guard', 'cell.pid'), 'utf8')).trim()), 'SIGKILL');
+  const asked = s.client.endpoint.request(`${victim.host}:${victim.port}`, MessageType.CHUNK_GET, encodeKey(path.basename(target)), { timeoutMs: 2_000 });
+  t.is(((await t.throwsAsync(asked)) as CellError).code, 'CHUNK_CORRUPT');
+  const events = async () => (await views(s)).flatMap((v) => v.events);
+  await eventually(async () => (await events()).some((e) => e.type === 'alert-raised' && /to 2 confirmer\(s\) \(try 2 of \d+\)$/.test(e.detail ?? '')), 20_000, 'the alert sent again', 200);
+  // By then the cell has its good copy back: the holders check the accused's copy as it is now.
+  const key = path.basename(target).slice(0, 12);
+  await eventually(async () => (await events()).filter((e) => /^alert-(rejected|confirmed)$/.test(e.type) && e.detail?.includes(key)).length >= 2, 10_000, 'both holders checked it', 200);
 });
 
 test.serial('a quarantined cell still serves its good copies when it holds the last ones', async (t) => {
