@@ -8,7 +8,7 @@ const WAITING_MAX = 64;
 /**
  * The chunk key (SHA-256) of buffers in shared memory, computed on a worker
  * thread that reads them in place: nothing is copied, and the event loop,
- * which answers the mount's FUSE requests one at a time, is not held for the
+ * where every FUSE request of the mount waits its turn, is not held for the
  * ~0.6 ms a MiB takes. Other buffers, or a thread that failed, are hashed on
  * the event loop.
  */
