@@ -31,6 +31,11 @@ export interface ChunkStoreInit {
   logPrefix?: string;
 }
 
+/** Staged chunks up to this size are read into a reused buffer (a default chunk)... */
+const ADOPT_BUFFER_BYTES = 1 << 20;
+/** ...of which this many are kept between adopts. */
+const ADOPT_BUFFERS_IDLE_MAX = 4;
+
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
 const CORRUPT_MARKS_MAX = 4096;
 
@@ -64,6 +69,7 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
+  private readonly adoptBuffers: Buffer[] = [];
   /** Leaf hashes of chunks read by range (from their .leaves files or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
@@ -249,24 +255,26 @@ export class ChunkStore {
     const file = path.join(this.incomingDir, name);
     if (path.dirname(file) !== this.incomingDir) throw CellError.BAD_REQUEST('not a file name');
     let data: Buffer;
-    let last: boolean;
-    try {
-      const fh = await open(file, 'r');
-      try {
-        const st = await fh.stat();
-        last = st.nlink === 1 && st.uid === process.getuid?.();
-        // A link dropped as soon as the file is open lets the cell that opens it last find itself alone.
-        if (!last) await unlink(file).catch(() => {});
-        data = await fh.readFile();
-      } finally {
-        await fh.close();
-      }
-    } catch (err) {
-      await unlink(file).catch(() => {});
-      throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
-    }
+    let last = false;
+    // Reused: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing.
+    const buf = this.adoptBuffers.pop() ?? Buffer.allocUnsafeSlow(ADOPT_BUFFER_BYTES);
     let moved = false;
     try {
+      try {
+        const fh = await open(file, 'r');
+        try {
+          const st = await fh.stat();
+          last = st.nlink === 1 && st.uid === process.getuid?.();
+          // A link dropped as soon as the file is open lets the cell that opens it last find itself alone.
+          if (!last) await unlink(file).catch(() => {});
+          data = st.size <= buf.length ? buf.subarray(0, (await fh.read(buf, 0, st.size, 0)).bytesRead) : await fh.readFile();
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        await unlink(file).catch(() => {});
+        throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
+      }
       if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
       return await this.store(key, data.length, meta, leafHashes, async (final) => {
         if (!last) return writeFileAtomic(final, data, { tmpDir: this.tmpDir });
@@ -277,6 +285,8 @@ export class ChunkStore {
       });
     } finally {
       if (last && !moved) await unlink(file).catch(() => {});
+      // Nothing holds the bytes once the chunk is stored (or refused).
+      if (this.adoptBuffers.length < ADOPT_BUFFERS_IDLE_MAX) this.adoptBuffers.push(buf);
     }
   }
 

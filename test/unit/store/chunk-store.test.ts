@@ -357,6 +357,22 @@ test('adopt by cells sharing a hard-linked file: the last link becomes its cellâ
   t.true((await b!.get(key)).equals(data));
 });
 
+test('adopts one after another and at once, of chunks of different sizes, each store exactly their own bytes', async (t) => {
+  // Staged chunks are read into reused buffers: no chunk may keep another's bytes.
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 256 * MiB });
+  t.teardown(() => store.close());
+  const chunks = [MiB, 3 * LEAF_BYTES + 5, MiB - 1, 100, 2 * MiB, ...Array.from({ length: 10 }, () => MiB)].map((n) => chunk(n));
+  const adopt = async ({ key, data }: { key: ChunkKey; data: Buffer }, i: number) => {
+    await writeFile(path.join(store.incomingDir, `c${i}`), data);
+    return store.adopt(`c${i}`, key, { replicas: 3, isManifest: false }, null);
+  };
+  for (const [i, c] of chunks.slice(0, 5).entries()) t.is(await adopt(c, i), 'stored');
+  const together = await Promise.all(chunks.slice(5).map((c, i) => adopt(c, i + 5)));
+  t.true(together.every((r) => r === 'stored'));
+  for (const c of chunks) t.true((await store.get(c.key)).equals(c.data));
+});
+
 test('adopt stores a file left in the incoming directory if it hashes to the key, and removes that file either way', async (t) => {
   const dir = await tmpDir(t);
   const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
