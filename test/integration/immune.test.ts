@@ -92,7 +92,7 @@ test.serial('an alert sent to a guard that just died is sent again, to the holde
   const asked = s.client.endpoint.request(`${victim.host}:${victim.port}`, MessageType.CHUNK_GET, encodeKey(path.basename(target)), { timeoutMs: 2_000 });
   t.is(((await t.throwsAsync(asked)) as CellError).code, 'CHUNK_CORRUPT');
   const events = async () => (await views(s)).flatMap((v) => v.events);
-  await eventually(async () => (await events()).some((e) => e.type === 'alert-raised' && /to 2 confirmer\(s\) \(try 2 of \d+\)$/.test(e.detail ?? '')), 20_000, 'the alert sent again', 200);
+  await eventually(async () => (await events()).some((e) => e.type === 'alert-raised' && /to 2 confirmer\(s\) \(try \d+ of \d+\)$/.test(e.detail ?? '')), 20_000, 'the alert sent again', 200);
   // By then the cell has its good copy back: the holders check the accused's copy as it is now.
   const key = path.basename(target).slice(0, 12);
   await eventually(async () => (await events()).filter((e) => /^alert-(rejected|confirmed)$/.test(e.type) && e.detail?.includes(key)).length >= 2, 10_000, 'both holders checked it', 200);
