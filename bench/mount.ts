@@ -5,6 +5,11 @@
  * read (caches dropped before reads, and CellSync remounted so that its chunk
  * cache is cold too), small files created and listed, random 4 KiB reads and
  * writes. Ratios are to the passthrough.
+ *
+ * The targets run in turn, BENCH_ROUNDS times (default 2), and each figure is
+ * the mean of its rounds: this VM's speed drifts by tens of percent within
+ * minutes, and a target measured only after the others would carry that
+ * drift into its ratio.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -15,6 +20,7 @@ import { CLI, ROOT, run } from './run.js';
 const SEQ_MIB = Number(process.env.BENCH_SEQ_MIB ?? 512);
 const FILES = Number(process.env.BENCH_FILES ?? 2000);
 const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 1000);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 
 interface Figures {
   seqWriteMBs: number;
@@ -48,17 +54,30 @@ async function main(): Promise<void> {
     await run(CLI, ['swarm', 'up', '--home', home, '--cells', '5', '--base-port', '0']);
     await run(CLI, ['mount', '--home', home, cmnt, '--daemon']);
 
-    const results: [string, Figures][] = [];
     // Reads must come from the cells, not from the chunk cache the mount filled while writing: remount.
     const remount = `"${CLI}" umount "${cmnt}" && "${CLI}" mount --home "${home}" "${cmnt}" --daemon`;
-    for (const [name, target, dropCmd] of [
+    const targets = [
       ['local disk', local, undefined],
       ['passthrough (Node FUSE)', pmnt, undefined],
       ['CellSync (R=3, 5 cells)', cmnt, remount],
-    ] as const) {
-      process.stderr.write(`bench:mount: ${name}...\n`);
-      results.push([name, await workload(target, dropCmd)]);
+    ] as const;
+    const rounds: Figures[][] = targets.map(() => []);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [i, [name, target, dropCmd]] of targets.entries()) {
+        process.stderr.write(`bench:mount: round ${round} of ${ROUNDS}: ${name}...\n`);
+        // Each round in a directory of its own: removing the last round's files would make ext4 (without a
+        // journal, as here) scan past the freed inodes at every creation of the next round, for some targets only.
+        const dir = path.join(target, `round-${round}`);
+        await mkdir(dir);
+        rounds[i]!.push(await workload(dir, dropCmd));
+      }
     }
+    const mean = (figs: Figures[]): Figures => {
+      const out = { ...figs[0]! };
+      for (const k of Object.keys(out) as (keyof Figures)[]) out[k] = figs.reduce((sum, f) => sum + f[k], 0) / figs.length;
+      return out;
+    };
+    const results: [string, Figures][] = targets.map(([name], i) => [name, mean(rounds[i]!)]);
     const base = results[1]![1];
     const rows: [keyof Figures, string, number | null][] = [
       ['seqWriteMBs', 'sequential write MB/s', 0.5],
@@ -67,12 +86,13 @@ async function main(): Promise<void> {
       ['randReadIops', 'random 4 KiB read IOPS', 0.8],
       ['randWriteIops', 'random 4 KiB write IOPS', null],
     ];
-    console.log(`bench:mount  ${SEQ_MIB} MiB sequential, ${FILES} small files, ${RANDOM_OPS} random 4 KiB ops`);
+    console.log(`bench:mount  ${SEQ_MIB} MiB sequential, ${FILES} small files, ${RANDOM_OPS} random 4 KiB ops; means of ${ROUNDS} alternating round(s)`);
     console.log(`${'workload'.padEnd(40)}${results.map(([n]) => n.padStart(26)).join('')}   CellSync/passthrough (target)`);
     for (const [key, label, target] of rows) {
       const vals = results.map(([, f]) => f[key].toFixed(1).padStart(26)).join('');
       const ratio = results[2]![1][key] / base[key];
-      console.log(`${label.padEnd(40)}${vals}   ${ratio.toFixed(2)}${target === null ? '' : ` (>= ${target})`}`);
+      const byRound = ROUNDS > 1 ? `   rounds: ${rounds[2]!.map((f, r) => (f[key] / rounds[1]![r]![key]).toFixed(2)).join(', ')}` : '';
+      console.log(`${label.padEnd(40)}${vals}   ${ratio.toFixed(2)}${target === null ? '' : ` (>= ${target})`}${byRound}`);
     }
   } finally {
     await run(CLI, ['umount', cmnt]).catch(() => run(CLI, ['umount', '--lazy', cmnt]).catch(() => undefined));
