@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, type ChaosEnv, type ChaosSummary } from '../chaos/index.js';
 import { fsck, SwarmClient } from '../client/index.js';
-import { seededRng } from '../core/index.js';
+import { seededRng, type SwarmEvent } from '../core/index.js';
 import { Top, formatBytes, type SwarmCollector } from '../dashboard/index.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -158,6 +158,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     let chaosDone = false;
     const reader = readAll(() => chaosDone || o.signal.aborted);
     let summary: ChaosSummary;
+    const chaosStartMs = Date.now();
     try {
       summary = await runChaos(
         o.chaosEnv(home, client),
@@ -207,9 +208,9 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     }
     await sleep(1_200); // one more poll, so the last events are counted
     const events = (collector ?? quietCollector!.collector).seenEvents;
-    const distinct = (type: string) => new Set(events.filter((e) => e.type === type).map((e) => `${e.cellId}|${(e.detail ?? '').slice(0, 18)}`)).size;
-    const corruptionsCaught = distinct('corruption-detected');
-    const corruptionsConfirmed = distinct('alert-confirmed');
+    const injected = summary.actions.filter((a) => a.kind === 'corrupt').map((a) => ({ chunk: a.detail, atMs: chaosStartMs + a.atMs }));
+    const corruptionsCaught = followedBy(injected, events, 'corruption-detected');
+    const corruptionsConfirmed = followedBy(injected, events, 'alert-confirmed');
     const report: SurvivalReport = {
       filesWritten: files.length,
       bytesWritten,
@@ -277,4 +278,17 @@ export function formatReport(r: SurvivalReport): string {
     `  verdict              ${r.ok ? 'no byte lost' : 'DATA LOST'} (seed ${r.seed})`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * How many injected corruptions (`chunk <12 hex>` at a wall-clock time) an
+ * event of `type` about the same chunk followed before that chunk was
+ * corrupted again (chaos may corrupt the same chunk twice).
+ */
+function followedBy(injected: { chunk: string; atMs: number }[], events: SwarmEvent[], type: string): number {
+  const slackMs = 1_000; // cells' and the demo's clocks are the same machine's, read at different moments
+  return injected.filter((c, i) => {
+    const again = injected.slice(i + 1).find((d) => d.chunk === c.chunk)?.atMs ?? Infinity;
+    return events.some((e) => e.type === type && e.detail?.startsWith(c.chunk) && e.atMs >= c.atMs - slackMs && e.atMs < again - slackMs);
+  }).length;
 }
