@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { CellError, LEAF_BYTES, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
+import { BufferPool, CellError, LEAF_BYTES, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
 import {
   HybridClock,
   NAME_BYTES_MAX,
@@ -14,7 +14,6 @@ import {
   type RecordEnvelope,
 } from '../namespace/index.js';
 import { isLiveStorage } from '../placement/index.js';
-import { BufferPool } from './buffer-pool.js';
 import { LOCAL_READ_BUFFER_BYTES } from './local-cells.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
 import { RecordsClient } from './records-client.js';
@@ -196,7 +195,7 @@ export class SwarmFs {
 
   /** Makes the root directory if the swarm has none, and learns which cells this machine can read from directly. */
   async init(): Promise<void> {
-    await Promise.all([this.makeRoot(), this.swarm.askLocalGrants()]);
+    await Promise.all([this.makeRoot(), this.swarm.prepareLocal()]);
   }
 
   private async makeRoot(): Promise<void> {

@@ -14,12 +14,12 @@ import {
   machineId,
   systemClock,
   type Addr,
+  type BufferPool,
   type CellId,
   type ChunkKey,
   type Clock,
 } from '../core/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
-import type { BufferPool } from './buffer-pool.js';
 import { OffThreadHasher } from './hasher.js';
 
 const log = logger('client');
@@ -80,11 +80,11 @@ export class LocalCells {
   }
 
   /**
-   * Asks the cells whose grant is not known yet, and waits for their answers:
-   * a client about to read (a mount starting) reads locally from the first
-   * read on. Its hashing thread starts too.
+   * For a client about to read (a mount starting): asks the cells whose
+   * grant is not known yet and waits for their answers, and starts the
+   * hashing thread, so that local reads happen from the first read on.
    */
-  async askAll(cells: { id: CellId; addr: Addr }[]): Promise<void> {
+  async prepare(cells: { id: CellId; addr: Addr }[]): Promise<void> {
     this.hasher.start();
     await Promise.all(cells.filter((c) => !this.grants.has(c.id)).map((c) => this.asked(c)));
   }

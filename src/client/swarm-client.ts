@@ -11,6 +11,7 @@ import {
   systemClock,
   systemRng,
   type Addr,
+  type BufferPool,
   type ChunkKey,
   type ChunkMeta,
   type PlacementConfig,
@@ -21,7 +22,6 @@ import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember 
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
 import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeAdopt, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
-import type { BufferPool } from './buffer-pool.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 
 const log = logger('client');
@@ -185,9 +185,9 @@ export class SwarmClient {
     return this.view;
   }
 
-  /** Learns which live storage cells grant local reads and writes (see LocalCells), waiting for their answers. */
-  async askLocalGrants(): Promise<void> {
-    if (this.local) await this.local.askAll((await this.members()).filter(isLiveStorage));
+  /** Readies local reads and writes before first use (see LocalCells.prepare). */
+  async prepareLocal(): Promise<void> {
+    if (this.local) await this.local.prepare((await this.members()).filter(isLiveStorage));
   }
 
   /** True if the set of live storage cells changed in this client's view within the last `ms` (records may still be moving to new homes). */

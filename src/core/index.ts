@@ -1,4 +1,5 @@
 export * from './assert.js';
+export * from './buffer-pool.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './errors.js';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
+  BufferPool,
   CellError,
   LEAF_BYTES,
   assert,
@@ -31,10 +32,8 @@ export interface ChunkStoreInit {
   logPrefix?: string;
 }
 
-/** Staged chunks up to this size are read into a reused buffer (a default chunk)... */
+/** Staged chunks up to this size (a default chunk) are read into a reused buffer; a few are kept between adopts. */
 const ADOPT_BUFFER_BYTES = 1 << 20;
-/** ...of which this many are kept between adopts. */
-const ADOPT_BUFFERS_IDLE_MAX = 4;
 
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
 const CORRUPT_MARKS_MAX = 4096;
@@ -69,7 +68,7 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
-  private readonly adoptBuffers: Buffer[] = [];
+  private readonly adoptBuffers = new BufferPool(ADOPT_BUFFER_BYTES, 4);
   /** Leaf hashes of chunks read by range (from their .leaves files or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
@@ -257,7 +256,7 @@ export class ChunkStore {
     let data: Buffer;
     let last = false;
     // Reused: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing.
-    const buf = this.adoptBuffers.pop() ?? Buffer.allocUnsafeSlow(ADOPT_BUFFER_BYTES);
+    const buf = this.adoptBuffers.take();
     let moved = false;
     try {
       try {
@@ -286,7 +285,7 @@ export class ChunkStore {
     } finally {
       if (last && !moved) await unlink(file).catch(() => {});
       // Nothing holds the bytes once the chunk is stored (or refused).
-      if (this.adoptBuffers.length < ADOPT_BUFFERS_IDLE_MAX) this.adoptBuffers.push(buf);
+      this.adoptBuffers.put(buf);
     }
   }
 

@@ -277,6 +277,11 @@ os.unlink(a + '/doomed')
 os.write(g, b'y')
 os.close(g)
 os.close(f)
+# libfuse hides a file unlinked while open as .fuse_hidden* and removes it at release, which comes after close().
+import time
+deadline = time.time() + 5
+while any(n.startswith('.fuse_hidden') for n in os.listdir(b)) and time.time() < deadline:
+    time.sleep(0.05)
 print('after:', sorted(os.listdir(b)))
 print(open(b + '/renamed').read().replace('\\n', ' ').strip())
 PY`);

@@ -4,9 +4,8 @@ import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
-import { BufferPool } from '../../../src/client/buffer-pool.js';
 import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
-import { LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
+import { BufferPool, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson } from '../../../src/wire/index.js';
 import { tmpDir } from '../../helpers/index.js';

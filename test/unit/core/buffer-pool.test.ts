@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import { BufferPool } from '../../../src/client/buffer-pool.js';
+import { BufferPool } from '../../../src/core/index.js';
 
 test('a lent buffer comes back only after the current macrotask, and is then reused', async (t) => {
   const pool = new BufferPool(1024);

@@ -1,14 +1,15 @@
 /**
- * Chunk-sized buffers for whole-chunk reads, reused instead of allocated.
- * Every new 1 MiB Buffer is external memory to V8: reading ~450 of them a
- * second made it run a mark-compact every 25-70 ms and fault in fresh pages,
- * and reusing them cut the mount's CPU for a sequential read from ~3.0 to
- * ~2.4 ms per MiB (see docs/design.md, "Local reads and writes").
+ * Chunk-sized buffers, reused instead of allocated. Every new 1 MiB Buffer
+ * is external memory to V8: allocating hundreds a second made it run a
+ * mark-compact every few tens of ms (~10-15% of a process's CPU in the
+ * mount's sequential reads and the cells' adopts; see docs/design.md).
  *
- * A buffer is `lend`-ed to exactly one holder (the mount's chunk cache),
- * which `give`s it back when it drops it. It is handed out again only after
- * the current macrotask: whoever was given a cached chunk copies out of it
- * before awaiting anything else, so by then nobody can still be reading it.
+ * A buffer used and finished with inside one operation goes back with
+ * `put`. One handed on is `lend`-ed to exactly one holder (the mount's
+ * chunk cache), which `give`s it back when it drops it; it is handed out
+ * again only after the current macrotask: whoever was given a cached chunk
+ * copies out of it before awaiting anything else, so by then nobody can
+ * still be reading it.
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
