@@ -209,8 +209,9 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     await sleep(1_200); // one more poll, so the last events are counted
     const events = (collector ?? quietCollector!.collector).seenEvents;
     const injected = summary.actions.filter((a) => a.kind === 'corrupt').map((a) => ({ chunk: a.detail, atMs: chaosStartMs + a.atMs }));
-    const corruptionsCaught = followedBy(injected, events, 'corruption-detected');
-    const corruptionsConfirmed = followedBy(injected, events, 'alert-confirmed');
+    // A cell killed right after finding one may take its own event with it: an alert or a confirmation shows it was caught too.
+    const corruptionsCaught = followedBy(injected, events, ['corruption-detected', 'alert-raised', 'alert-confirmed']);
+    const corruptionsConfirmed = followedBy(injected, events, ['alert-confirmed']);
     const report: SurvivalReport = {
       filesWritten: files.length,
       bytesWritten,
@@ -282,13 +283,13 @@ export function formatReport(r: SurvivalReport): string {
 
 /**
  * How many injected corruptions (`chunk <12 hex>` at a wall-clock time) an
- * event of `type` about the same chunk followed before that chunk was
+ * event of one of `types` about the same chunk followed before that chunk was
  * corrupted again (chaos may corrupt the same chunk twice).
  */
-function followedBy(injected: { chunk: string; atMs: number }[], events: SwarmEvent[], type: string): number {
+function followedBy(injected: { chunk: string; atMs: number }[], events: SwarmEvent[], types: string[]): number {
   const slackMs = 1_000; // cells' and the demo's clocks are the same machine's, read at different moments
   return injected.filter((c, i) => {
     const again = injected.slice(i + 1).find((d) => d.chunk === c.chunk)?.atMs ?? Infinity;
-    return events.some((e) => e.type === type && e.detail?.startsWith(c.chunk) && e.atMs >= c.atMs - slackMs && e.atMs < again - slackMs);
+    return events.some((e) => types.includes(e.type) && e.detail?.startsWith(c.chunk) && e.atMs >= c.atMs - slackMs && e.atMs < again - slackMs);
   }).length;
 }
