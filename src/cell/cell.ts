@@ -26,12 +26,14 @@ import {
   KeyRing,
   MessageType,
   decodeAdopt,
+  decodeCollect,
   decodeHas,
   decodeJson,
   decodeKeyOnly,
   decodeList,
   decodePut,
   decodeRangeRequest,
+  encodeCollectReply,
   encodeHasReply,
   encodeJson,
   encodeListReply,
@@ -262,6 +264,11 @@ export class Cell {
       const key = decodeKeyOnly(req.body);
       if (!key) throw CellError.BAD_REQUEST();
       return Buffer.from([(await store.delete(key)) ? 1 : 0]);
+    });
+    endpoint.handle(MessageType.CHUNK_COLLECT, async (req) => {
+      const q = decodeCollect(req.body);
+      if (!q) throw CellError.BAD_REQUEST();
+      return encodeCollectReply(await store.collect(q.keys, q.minAgeMs));
     });
     endpoint.handle(MessageType.CHUNK_LIST, (req) => {
       const q = decodeList(req.body);

@@ -94,6 +94,15 @@ const LEAF_ROOTS_CHUNKS_MAX = 16_384;
 /** Directories larger than this are not listed for negative lookups (each name is asked instead). */
 const LISTING_ENTRIES_MAX = 4_096;
 
+/**
+ * An open file changed and not committed for about this long is committed
+ * (ms), as the kernel writes back dirty pages after 30 s: it bounds what a
+ * crashed mount loses, and how long the chunks it stored wait for a record
+ * to name them (garbage collection spares chunks for its grace period only).
+ */
+const COMMIT_AFTER_MS = 30_000;
+const COMMIT_CHECK_MS = 10_000;
+
 /** A file open in this mount: shared by every handle on it, so they see each other's writes. */
 interface OpenFile {
   ino: string;
@@ -109,6 +118,8 @@ interface OpenFile {
   uploads: Map<number, Promise<void>>;
   size: number;
   changed: boolean;
+  /** When the periodic check first saw it changed since its last commit (ms), or null. */
+  changedSeenMs: number | null;
   unlinked: boolean;
   refs: number;
   /** A file created here and not yet written back: its entry exists only in this mount until the first commit. */
@@ -176,6 +187,7 @@ export class SwarmFs {
   private nextFd = 1;
   private dirtyBytes = 0;
   private readonly zeros: Buffer;
+  private readonly commitTimer: NodeJS.Timeout;
 
   constructor(readonly swarm: SwarmClient, readonly opts: FsOptions) {
     this.hlc = new HybridClock(systemClock, swarm.endpoint.id);
@@ -191,6 +203,20 @@ export class SwarmFs {
       dispose: (b) => this.readBuffers.give(b),
     });
     this.zeros = Buffer.alloc(opts.chunkBytes);
+    this.commitTimer = setInterval(() => this.commitOld(), COMMIT_CHECK_MS).unref();
+  }
+
+  /** Commits open files changed COMMIT_AFTER_MS ago or more, in the background. */
+  private commitOld(): void {
+    const now = Date.now();
+    for (const f of this.files.values()) {
+      if (!f.changed || f.unlinked) f.changedSeenMs = null;
+      else if (f.changedSeenMs === null) f.changedSeenMs = now;
+      else if (now - f.changedSeenMs >= COMMIT_AFTER_MS - COMMIT_CHECK_MS) {
+        f.changedSeenMs = null;
+        this.locked(f, () => this.commitLocked(f)).catch((err: Error) => log('periodic commit of inode %s failed: %s', f.ino, err.message));
+      }
+    }
   }
 
   /** Makes the root directory if the swarm has none, and learns which cells this machine can read from directly. */
@@ -608,6 +634,7 @@ export class SwarmFs {
       uploads: new Map(),
       size: inode.size,
       changed: false,
+      changedSeenMs: null,
       unlinked: false,
       refs: 1,
       created: null,
@@ -1068,7 +1095,7 @@ export class SwarmFs {
       }
       f.inline = null;
       const roots = f.roots.length <= LEAF_ROOTS_CHUNKS_MAX && f.roots.some((r) => r !== null) ? f.roots : undefined;
-      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, roots });
+      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, roots, inode: f.ino });
       const put = await this.swarm.putChunk(map, { replicas: this.opts.replicas, isManifest: true }, this.opts.writeQuorum);
       await put.quorum;
       this.chunkCache.set(put.key, map);
@@ -1088,11 +1115,13 @@ export class SwarmFs {
       this.noteEntry(created.parent, created.name, entry);
     }
     f.changed = false;
+    f.changedSeenMs = null;
     log('committed inode %s: %d bytes', f.ino, f.size);
   }
 
   /** Every handle released, every buffer written back (unmount). */
   async closeAll(): Promise<void> {
+    clearInterval(this.commitTimer);
     for (const fd of [...this.handles.keys()]) await this.release(fd).catch((err) => log('release on close failed: %s', (err as Error).message));
     await this.records.drain();
   }

@@ -1,6 +1,6 @@
 import { isCellError, type ChunkKey } from '../core/index.js';
 import { isLiveStorage } from '../placement/index.js';
-import { LIST_LIMIT_MAX, MessageType, decodeListReply, encodeList } from '../wire/index.js';
+import { listChunks } from './inventory.js';
 import { decodeManifest } from './manifest.js';
 import type { SwarmClient } from './swarm-client.js';
 
@@ -27,20 +27,13 @@ export async function fsck(client: SwarmClient): Promise<FsckReport> {
   const unreachableCells: string[] = [];
   await Promise.all(
     members.map(async (m) => {
-      let after: ChunkKey | null = null;
       try {
-        for (;;) {
-          const page = decodeListReply(await client.endpoint.request(m.addr, MessageType.CHUNK_LIST, encodeList(after, LIST_LIMIT_MAX)));
-          if (!page) throw new Error('bad list');
-          for (const e of page) {
-            const h = holders.get(e.key) ?? { copies: 0, replicas: 0, isManifest: false };
-            h.copies++;
-            h.replicas = Math.max(h.replicas, e.meta.replicas);
-            h.isManifest ||= e.meta.isManifest;
-            holders.set(e.key, h);
-          }
-          if (page.length < LIST_LIMIT_MAX) break;
-          after = page[page.length - 1]!.key;
+        for (const e of await listChunks(client, m.addr)) {
+          const h = holders.get(e.key) ?? { copies: 0, replicas: 0, isManifest: false };
+          h.copies++;
+          h.replicas = Math.max(h.replicas, e.meta.replicas);
+          h.isManifest ||= e.meta.isManifest;
+          holders.set(e.key, h);
         }
       } catch {
         unreachableCells.push(m.addr);

@@ -12,6 +12,12 @@ export interface Manifest {
   chunks: (ChunkKey | null)[];
   /** Per chunk, the SHA-256 over its leaves' hashes (see LEAF_BYTES), for range reads; null or absent = whole-chunk reads only. */
   roots?: (string | null)[];
+  /**
+   * A mount's chunk map names its file's inode. Garbage collection treats a
+   * manifest without one (from `cellsync put`) as a root, kept for good; a
+   * chunk map lives only while an inode record names it.
+   */
+  inode?: string;
 }
 
 export function encodeManifest(m: Manifest): Buffer {
@@ -31,5 +37,6 @@ export function decodeManifest(data: Buffer): Manifest | null {
   if (!Array.isArray(m.chunks) || !m.chunks.every((k) => k === null || isChunkKey(k))) return null;
   if (m.chunks.length !== Math.ceil(m.size! / m.chunkBytes!)) return null;
   if (m.roots !== undefined && (!Array.isArray(m.roots) || m.roots.length !== m.chunks.length || !m.roots.every((r) => r === null || isChunkKey(r)))) return null;
+  if (m.inode !== undefined && (typeof m.inode !== 'string' || !/^[0-9a-f]{16,24}$/.test(m.inode))) return null;
   return m as Manifest;
 }

@@ -1,6 +1,7 @@
 import { CellError, logger, type Addr } from '../core/index.js';
 import { isEnvelope, newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
 import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
+import { scanRecords } from './inventory.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
 
 const log = logger('client:records');
@@ -220,21 +221,7 @@ export class RecordsClient {
    * the other homes and the next cells in placement order: see getMany).
    */
   async scan(prefix: string): Promise<RecordEnvelope[]> {
-    const scanOne = async (m: MemberView) => {
-      let after: string | null = null;
-      const seen: RecordEnvelope[] = [];
-      for (;;) {
-        const body = await this.swarm.endpoint.request(m.addr, MessageType.REC_SCAN, encodeJson({ prefix, after, limit: 512 }), {
-          timeoutMs: RECORD_TIMEOUT_MS,
-        });
-        const page = decodeJson(body, (v) => (Array.isArray(v) ? v.filter(isEnvelope) : null));
-        if (!page) throw new Error('bad REC_SCAN answer');
-        seen.push(...page);
-        if (page.length < 512) break;
-        after = page[page.length - 1]!.k;
-      }
-      return { addr: m.addr, records: seen };
-    };
+    const scanOne = async (m: MemberView) => ({ addr: m.addr, records: await scanRecords(this.swarm, m.addr, prefix, RECORD_TIMEOUT_MS) });
     const order = await this.homes(prefix + 'x');
     const { results } = await this.quorum(order, this.majority, scanOne, true);
     if (this.storageMoving()) results.push(...(await this.askBeyond(order, results, scanOne)));

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
@@ -191,6 +191,7 @@ export class ChunkStore {
     writeChunk: (final: string) => Promise<void>,
   ): Promise<'stored' | 'exists'> {
     if (this.index.has(key)) {
+      this.touch(key);
       if (meta) await this.mergeMeta(key, meta);
       return 'exists';
     }
@@ -371,10 +372,61 @@ export class ChunkStore {
   }
 
   async delete(key: ChunkKey): Promise<boolean> {
-    if (!this.index.has(key)) return false;
+    return this.remove(key) !== null;
+  }
+
+  /**
+   * A chunk's file and index entry, gone in one synchronous step: a put of
+   * the same key that comes next writes it anew (an unlink left for later
+   * could remove that new file). The chunk's size, or null if not held.
+   */
+  private remove(key: ChunkKey): number | null {
+    const size = this.index.get(key);
+    if (size === undefined || this.writing.has(key)) return null;
     this.forget(key);
-    await unlink(this.pathOf(key)).catch(() => {});
-    return true;
+    try {
+      unlinkSync(this.pathOf(key));
+    } catch {
+      // Gone already.
+    }
+    return size;
+  }
+
+  /**
+   * A put of a chunk held already claims it again: its file's mtime is when
+   * it was last stored or claimed, and garbage collection spares chunks
+   * claimed within its grace period (a writer may reference them any moment).
+   * Synchronous, so that no collect can come between the check and the claim.
+   */
+  private touch(key: ChunkKey): void {
+    const now = new Date();
+    try {
+      utimesSync(this.pathOf(key), now, now);
+    } catch {
+      // A missing file is found by the next read.
+    }
+  }
+
+  /**
+   * Garbage collection: removes each chunk that was stored or claimed at
+   * least `minAgeMs` ago (by its file's mtime) and is not being written.
+   * The bytes freed per key, 0 where it was kept or not held.
+   */
+  async collect(keys: ChunkKey[], minAgeMs: number): Promise<number[]> {
+    const freed: number[] = [];
+    for (const [i, key] of keys.entries()) {
+      // Unlinks are synchronous (see remove): give other requests a turn now and then.
+      if (i > 0 && i % 64 === 0) await new Promise((r) => setImmediate(r));
+      let old = false;
+      try {
+        old = Date.now() - statSync(this.pathOf(key)).mtimeMs >= minAgeMs;
+      } catch {
+        // Not here.
+      }
+      freed.push(old ? (this.remove(key) ?? 0) : 0);
+    }
+    if (freed.some((n) => n > 0)) this.log('collected %d chunks, %d bytes', freed.filter((n) => n > 0).length, freed.reduce((a, b) => a + b, 0));
+    return freed;
   }
 
   private forget(key: ChunkKey): void {

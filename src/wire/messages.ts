@@ -36,6 +36,10 @@
  * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
  *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
  *              the cell removes the file whatever the outcome)
+ * CHUNK_COLLECT request: min age u32 (seconds) + count u16 + count x key (32)
+ *              response: count x u32, the bytes freed per key (0: kept, because it was
+ *              stored, or put again, less than min age ago, or is not held). Garbage
+ *              collection (client/gc.ts) sends it for chunks that nothing references.
  */
 import { HAS_KEYS_MAX, LEAF_BYTES, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';
@@ -170,6 +174,28 @@ export function decodeHas(body: Buffer): ChunkKey[] | null {
   const keys: ChunkKey[] = [];
   for (let i = 0; i < n; i++) keys.push(body.toString('hex', 2 + i * KEY_BYTES, 2 + (i + 1) * KEY_BYTES));
   return keys;
+}
+
+export function encodeCollect(minAgeMs: number, keys: ChunkKey[]): Buffer {
+  const age = Buffer.allocUnsafe(4);
+  age.writeUInt32BE(Math.min(0xffffffff, Math.ceil(minAgeMs / 1000)), 0);
+  return Buffer.concat([age, encodeHas(keys)]);
+}
+
+export function decodeCollect(body: Buffer): { minAgeMs: number; keys: ChunkKey[] } | null {
+  const keys = body.length >= 4 ? decodeHas(body.subarray(4)) : null;
+  return keys ? { minAgeMs: body.readUInt32BE(0) * 1000, keys } : null;
+}
+
+export function encodeCollectReply(freed: number[]): Buffer {
+  const buf = Buffer.allocUnsafe(freed.length * 4);
+  freed.forEach((n, i) => buf.writeUInt32BE(Math.min(0xffffffff, n), i * 4));
+  return buf;
+}
+
+export function decodeCollectReply(body: Buffer, count: number): number[] | null {
+  if (body.length !== count * 4) return null;
+  return Array.from({ length: count }, (_, i) => body.readUInt32BE(i * 4));
 }
 
 export function encodeHasReply(present: boolean[]): Buffer {

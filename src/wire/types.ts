@@ -26,6 +26,7 @@ export enum MessageType {
   CHUNK_RANGE = 21,
   LOCAL_GRANT = 22,
   CHUNK_ADOPT = 23,
+  CHUNK_COLLECT = 24,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -3,11 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
+import { collectGarbage, fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
 import { defaultConfig, isChunkKey } from '../../core/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
-import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
+import { homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
   const { client } = await openSwarmClient(home);
@@ -80,5 +80,27 @@ export function registerFiles(program: Command): void {
         if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
       }
       if (report.underReplicated > 0 || report.missing > 0) process.exitCode = 1;
+    });
+
+  program
+    .command('gc')
+    .description(
+      'free the space of chunks no file uses any more (deleted or overwritten files); files stored with put are kept. ' +
+        'Every cell must be alive; chunks stored within the grace period are kept, as a writer may be about to use them',
+    )
+    .addOption(homeOption())
+    .addOption(new Option('--grace <duration>', 'keep chunks stored or reused within this long, e.g. 10m, 1h, 0 (0: only when nothing is writing)').argParser(parseDuration).default(3_600_000, '1h'))
+    .option('--dry-run', 'count the garbage, remove nothing')
+    .option('--allow-dead', 'go on although some cells are dead (only for cells gone for good: records only they hold are not read)')
+    .option('--json', 'print {"cells","chunks","garbage","copiesRemoved","bytesFreed","copiesKept"}')
+    .action(async (opts: { home: string; grace: number; dryRun?: boolean; allowDead?: boolean; json?: boolean }) => {
+      const report = await withClient(resolveHome(opts), (c) => collectGarbage(c, { graceMs: opts.grace, dryRun: opts.dryRun, allowDead: opts.allowDead }));
+      if (opts.json) console.log(JSON.stringify(report));
+      else if (opts.dryRun) console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused (dry run: nothing removed)`);
+      else {
+        const mib = (report.bytesFreed / 2 ** 20).toFixed(1);
+        console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused; removed ${report.copiesRemoved} copies, freeing ${mib} MiB`);
+        if (report.copiesKept > 0) console.log(`${report.copiesKept} copies kept: stored or reused within the grace period (or their cell did not answer)`);
+      }
     });
 }

@@ -400,3 +400,29 @@ test('adopt stores a file left in the incoming directory if it hashes to the key
   t.is(await store.sweepIncoming(60_000), 1);
   t.deepEqual(await readdir(store.incomingDir), ['new']);
 });
+
+test('collect removes chunks stored or put again at least min age ago, keeps younger ones, and frees their bytes', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const old = chunk(70_000);
+  const claimed = chunk(50_000);
+  const fresh = chunk(30_000);
+  for (const c of [old, claimed, fresh]) await store.put(c.key, c.data);
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  for (const c of [old, claimed]) await utimes(chunkPath(dir, c.key), hourAgo, hourAgo);
+  // Put again (a writer reusing the chunk): it counts as new.
+  t.is(await store.put(claimed.key, claimed.data), 'exists');
+  const missing = chunk(10).key;
+
+  t.deepEqual(await store.collect([old.key, claimed.key, fresh.key, missing], 600_000), [70_000, 0, 0, 0]);
+  t.false(store.has(old.key));
+  t.false(await exists(chunkPath(dir, old.key)));
+  t.is(store.stats().bytes, 80_000);
+  await t.throwsAsync(store.get(old.key), { instanceOf: CellError, message: /not found/ });
+  t.deepEqual(await store.get(claimed.key), claimed.data);
+  // Stored again after collection, it is whole again.
+  t.is(await store.put(old.key, old.data), 'stored');
+  t.deepEqual(await store.get(old.key), old.data);
+  t.deepEqual(await store.collect([fresh.key], 0), [30_000]);
+});

@@ -1,7 +1,21 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { LEAF_BYTES, chunkKeyOf, leafHashesOf, leafRootOf, leavesMatch } from '../../../src/core/index.js';
-import { decodeAdopt, decodePut, decodeRangeAnswer, decodeRangeRequest, encodeAdopt, encodePut, encodeRangeAnswer, encodeRangeRequest, parseLocalGrant } from '../../../src/wire/index.js';
+import {
+  decodeAdopt,
+  decodeCollect,
+  decodeCollectReply,
+  decodePut,
+  decodeRangeAnswer,
+  decodeRangeRequest,
+  encodeAdopt,
+  encodeCollect,
+  encodeCollectReply,
+  encodePut,
+  encodeRangeAnswer,
+  encodeRangeRequest,
+  parseLocalGrant,
+} from '../../../src/wire/index.js';
 
 test('a put carries the writer\'s leaf hashes, or none; a body whose hashes do not fit its data is refused', (t) => {
   for (const size of [0, 1, LEAF_BYTES, LEAF_BYTES + 1, 1024 * 1024]) {
@@ -49,4 +63,14 @@ test('a local grant names absolute directories', (t) => {
   t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' }), { machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' });
   t.is(parseLocalGrant({ machine: 'm', chunkDir: 'd/chunks', incomingDir: '/d/incoming' }), null);
   t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks' }), null);
+});
+
+test('a collect carries a minimum age in whole seconds and its keys; the answer one count per key; malformed bodies are refused', (t) => {
+  const keys = [chunkKeyOf(Buffer.from('a')), chunkKeyOf(Buffer.from('b'))];
+  t.deepEqual(decodeCollect(encodeCollect(3_600_000, keys)), { minAgeMs: 3_600_000, keys });
+  t.deepEqual(decodeCollect(encodeCollect(1, keys))?.minAgeMs, 1_000, 'rounded up: never younger than asked');
+  t.is(decodeCollect(encodeCollect(0, keys).subarray(0, 40)), null);
+  t.is(decodeCollect(Buffer.alloc(3)), null);
+  t.deepEqual(decodeCollectReply(encodeCollectReply([1_048_576, 0]), 2), [1_048_576, 0]);
+  t.is(decodeCollectReply(encodeCollectReply([1]), 2), null);
 });

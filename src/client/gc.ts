@@ -1,0 +1,148 @@
+import { CellError, HAS_KEYS_MAX, logger, type Addr, type ChunkKey } from '../core/index.js';
+import type { Inode } from '../namespace/index.js';
+import { MessageType, decodeCollectReply, encodeCollect } from '../wire/index.js';
+import { listChunks, scanRecords } from './inventory.js';
+import { decodeManifest, type Manifest } from './manifest.js';
+import type { SwarmClient } from './swarm-client.js';
+
+const log = logger('client:gc');
+
+/** Manifests read at once. */
+const READS_IN_FLIGHT = 8;
+
+export interface GcOptions {
+  /** Chunks stored or claimed (put again) more recently than this are kept: a writer may be about to name them. */
+  graceMs: number;
+  /** Find the garbage, remove nothing. */
+  dryRun?: boolean;
+  /** Go on although cells are dead. Their records are not read, so only for cells that are gone for good. */
+  allowDead?: boolean;
+}
+
+export interface GcReport {
+  /** Cells whose chunks and records were read. */
+  cells: number;
+  /** Distinct chunks held. */
+  chunks: number;
+  /** Distinct chunks nothing references. */
+  garbage: number;
+  /** Copies removed and the bytes that freed (0 in a dry run). */
+  copiesRemoved: number;
+  bytesFreed: number;
+  /** Copies of garbage kept because they were stored or claimed within the grace period (or a cell did not answer). */
+  copiesKept: number;
+}
+
+/**
+ * Garbage collection, mark and sweep, run by a client (`cellsync gc`).
+ * Mark: every cell lists its chunks and its inode records (every version
+ * any cell holds, so a record not yet merged everywhere still counts). Live
+ * are the chunk maps those inodes name, manifests no mount wrote (`cellsync
+ * put`: kept for good), and every chunk these list. Sweep: each holder of
+ * any other chunk removes its copy unless it was stored or put again within
+ * the grace period, which covers writes under way (chunks are stored before
+ * the record that names them; a mount commits open files every 30 s).
+ * Anything that cannot be read (a suspect cell, a manifest with no readable
+ * copy) stops the collection before it removes anything.
+ */
+export async function collectGarbage(client: SwarmClient, opts: GcOptions): Promise<GcReport> {
+  const members = await client.members(true);
+  const suspect = members.filter((m) => m.state === 'suspect');
+  if (suspect.length > 0) {
+    throw new CellError('BUSY', `${names(suspect)} not answering heartbeats: garbage collection reads every cell; try again when they are alive or dead`);
+  }
+  const dead = members.filter((m) => m.state === 'dead');
+  if (dead.length > 0 && !opts.allowDead) {
+    throw new CellError(
+      'NOT_ENOUGH_CELLS',
+      `${names(dead)} dead: records only they hold would not be seen. Start them again, or pass --allow-dead if they are gone for good`,
+    );
+  }
+  const cells = members.filter((m) => m.state !== 'dead');
+
+  // Mark: what each cell holds, and the chunk maps every inode record names.
+  const holders = new Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>();
+  const named = new Set<ChunkKey>();
+  await Promise.all(
+    cells.map(async (m) => {
+      let chunks, inodes;
+      try {
+        [chunks, inodes] = await Promise.all([listChunks(client, m.addr), scanRecords(client, m.addr, 'i/')]);
+      } catch (err) {
+        throw new CellError('NO_CELL_REACHABLE', `cell ${m.addr} did not list its chunks and records (${(err as Error).message}): nothing removed`);
+      }
+      for (const { key, meta } of chunks) {
+        const h = holders.get(key) ?? { addrs: [], isManifest: false };
+        h.addrs.push(m.addr);
+        h.isManifest ||= meta.isManifest;
+        holders.set(key, h);
+      }
+      for (const r of inodes) {
+        const manifest = (r.d as Partial<Inode> | null)?.manifest;
+        if (typeof manifest === 'string') named.add(manifest);
+      }
+    }),
+  );
+  const live = new Set<ChunkKey>();
+  const unnamed = [...holders].filter(([k, h]) => h.isManifest && !named.has(k)).map(([k]) => k);
+  await inTurn([...named, ...unnamed], READS_IN_FLIGHT, async (key) => {
+    const m = await readManifest(client, key);
+    // A mount's chunk map that no inode names any more is garbage; any other manifest is a root.
+    if (!named.has(key) && m.inode !== undefined) return;
+    live.add(key);
+    for (const c of m.chunks) if (c !== null) live.add(c);
+  });
+
+  const garbage = [...holders.keys()].filter((k) => !live.has(k));
+  const report: GcReport = { cells: cells.length, chunks: holders.size, garbage: garbage.length, copiesRemoved: 0, bytesFreed: 0, copiesKept: 0 };
+  if (opts.dryRun) return report;
+
+  // Sweep: each holder removes its copies that are old enough.
+  const byCell = new Map<Addr, ChunkKey[]>();
+  for (const k of garbage) for (const a of holders.get(k)!.addrs) byCell.set(a, [...(byCell.get(a) ?? []), k]);
+  await Promise.all(
+    [...byCell].map(async ([addr, keys]) => {
+      for (let i = 0; i < keys.length; i += HAS_KEYS_MAX) {
+        const batch = keys.slice(i, i + HAS_KEYS_MAX);
+        let freed: number[] | null = null;
+        try {
+          freed = decodeCollectReply(await client.endpoint.request(addr, MessageType.CHUNK_COLLECT, encodeCollect(opts.graceMs, batch), { timeoutMs: 30_000 }), batch.length);
+        } catch (err) {
+          log('cell %s did not collect (%s): its copies stay until the next run', addr, (err as Error).message);
+        }
+        for (let j = 0; j < batch.length; j++) {
+          const n = freed?.[j] ?? 0;
+          if (n > 0) {
+            report.copiesRemoved++;
+            report.bytesFreed += n;
+          } else report.copiesKept++;
+        }
+      }
+    }),
+  );
+  return report;
+}
+
+async function readManifest(client: SwarmClient, key: ChunkKey): Promise<Manifest> {
+  let m: Manifest | null;
+  try {
+    m = decodeManifest(await client.getChunk(key));
+  } catch (err) {
+    throw new CellError('NO_CELL_REACHABLE', `manifest ${key} cannot be read (${(err as Error).message}): its chunks would look unused, so nothing was removed`);
+  }
+  if (!m) throw new CellError('BAD_REQUEST', `chunk ${key} is flagged as a manifest but is not one: nothing removed`);
+  return m;
+}
+
+/** Runs fn over items with at most `width` calls under way; the first failure stops it. */
+async function inTurn<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+function names(ms: { addr: Addr }[]): string {
+  return ms.length === 1 ? `cell ${ms[0]!.addr} is` : `cells ${ms.map((m) => m.addr).join(', ')} are`;
+}
