@@ -265,6 +265,11 @@ export class Cell {
       if (!key) throw CellError.BAD_REQUEST();
       return Buffer.from([(await store.delete(key)) ? 1 : 0]);
     });
+    endpoint.handle(MessageType.CHUNK_CLAIM, (req) => {
+      const keys = decodeHas(req.body);
+      if (!keys) throw CellError.BAD_REQUEST();
+      return encodeHasReply(store.claim(keys));
+    });
     endpoint.handle(MessageType.CHUNK_COLLECT, async (req) => {
       const q = decodeCollect(req.body);
       if (!q) throw CellError.BAD_REQUEST();

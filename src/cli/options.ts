@@ -15,11 +15,11 @@ export function parseBytes(v: string): number {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "90s", "10m", "1h", "2d", "0" -> ms. */
+/** "90s", "10m", "1h", "2d", "0" -> ms (units in lower case: "10M" is not ten minutes). */
 export function parseDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(v.trim());
-  if (!m || (Number(m[1]) > 0 && !m[2])) throw new InvalidArgumentError('expected a duration such as 0, 90s, 10m, 1h or 2d');
-  return Math.round(Number(m[1]) * (m[2] ? DURATION_UNITS[m[2].toLowerCase()]! : 1));
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m || (Number(m[1]) > 0 && !m[2])) throw new InvalidArgumentError('expected a duration such as 90s, 10m, 1h or 2d');
+  return Math.round(Number(m[1]) * (m[2] ? DURATION_UNITS[m[2]]! : 1));
 }
 
 export function parseIntArg(min: number, max: number) {

@@ -6,6 +6,12 @@ import type { SwarmClient } from './swarm-client.js';
 
 /** Chunks read ahead of the writer, and chunks waiting for their write quorum: bounds memory to a few chunk sizes. */
 const WINDOW_CHUNKS = 8;
+/**
+ * A long put claims the chunks it stored so far this often (ms): none is
+ * named until the manifest at its end, and garbage collection spares
+ * chunks for its grace period (at least 5 min) after they were stored or claimed.
+ */
+const CLAIM_EVERY_MS = 60_000;
 
 export interface PutFileOptions {
   replicas: number;
@@ -31,6 +37,7 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
   const quorums: Promise<number>[] = [];
   const settling = new Set<Promise<number>>();
   let size = 0;
+  let claimedAtMs = Date.now();
   try {
     for (;;) {
       const buf = Buffer.allocUnsafe(opts.chunkBytes);
@@ -50,6 +57,13 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
       if (quorums.length >= WINDOW_CHUNKS) await quorums.shift();
       while (settling.size > 2 * WINDOW_CHUNKS) await Promise.race(settling);
       if (filled < buf.length) break;
+      if (Date.now() - claimedAtMs >= CLAIM_EVERY_MS) {
+        claimedAtMs = Date.now();
+        // The last chunks may still be on their way: only those whose quorum came are claimed.
+        const stored = chunks.slice(0, chunks.length - quorums.length);
+        const missing = await client.claimChunks([...new Set(stored)].filter((k): k is ChunkKey => k !== null));
+        if (missing.length > 0) throw new CellError('CHUNK_NOT_FOUND', `${missing.length} chunk(s) this put stored are gone: try again`);
+      }
     }
     await Promise.all(quorums);
   } finally {

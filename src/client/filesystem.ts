@@ -118,6 +118,8 @@ interface OpenFile {
   uploads: Map<number, Promise<void>>;
   size: number;
   changed: boolean;
+  /** Chunks this mount stored for the file since its last commit; any other chunk it names is claimed at the commit. */
+  storedSinceCommit: Set<ChunkKey>;
   /** When the periodic check first saw it changed since its last commit (ms), or null. */
   changedSeenMs: number | null;
   unlinked: boolean;
@@ -634,6 +636,7 @@ export class SwarmFs {
       uploads: new Map(),
       size: inode.size,
       changed: false,
+      storedSinceCommit: new Set(),
       changedSeenMs: null,
       unlinked: false,
       refs: 1,
@@ -961,6 +964,7 @@ export class SwarmFs {
     const data = d.buf.subarray(0, Math.min(this.chunkLength(f, index), d.buf.length));
     const upload = (async () => {
       const { key, root } = await this.storeChunk(data);
+      if (key) f.storedSinceCommit.add(key);
       if (f.dirty.get(index) === d && d.version === version) {
         f.chunks[index] = key;
         f.roots[index] = root;
@@ -1094,6 +1098,13 @@ export class SwarmFs {
         f.roots[i] ??= null;
       }
       f.inline = null;
+      // Chunks kept from an earlier version (an edit in place) were stored long ago: had another mount replaced
+      // this file meanwhile, garbage collection could have freed them. Claim them before naming them again.
+      const carried = [...new Set(f.chunks)].filter((k): k is ChunkKey => k !== null && !f.storedSinceCommit.has(k));
+      const missing = carried.length > 0 ? await this.swarm.claimChunks(carried) : [];
+      if (missing.length > 0) {
+        throw new CellError('CHUNK_NOT_FOUND', `inode ${f.ino}: ${missing.length} chunk(s) of the version this mount opened are gone (replaced elsewhere and collected)`);
+      }
       const roots = f.roots.length <= LEAF_ROOTS_CHUNKS_MAX && f.roots.some((r) => r !== null) ? f.roots : undefined;
       const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, roots, inode: f.ino });
       const put = await this.swarm.putChunk(map, { replicas: this.opts.replicas, isManifest: true }, this.opts.writeQuorum);
@@ -1116,6 +1127,7 @@ export class SwarmFs {
     }
     f.changed = false;
     f.changedSeenMs = null;
+    f.storedSinceCommit.clear();
     log('committed inode %s: %d bytes', f.ino, f.size);
   }
 

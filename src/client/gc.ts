@@ -1,6 +1,6 @@
-import { CellError, HAS_KEYS_MAX, logger, type Addr, type ChunkKey } from '../core/index.js';
+import { CellError, HAS_KEYS_MAX, chunkKeyOf, logger, type Addr, type ChunkKey } from '../core/index.js';
 import type { Inode } from '../namespace/index.js';
-import { MessageType, decodeCollectReply, encodeCollect } from '../wire/index.js';
+import { MessageType, decodeCollectReply, encodeCollect, encodeKey } from '../wire/index.js';
 import { listChunks, scanRecords } from './inventory.js';
 import { decodeManifest, type Manifest } from './manifest.js';
 import type { SwarmClient } from './swarm-client.js';
@@ -49,13 +49,13 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   const members = await client.members(true);
   const suspect = members.filter((m) => m.state === 'suspect');
   if (suspect.length > 0) {
-    throw new CellError('BUSY', `${names(suspect)} not answering heartbeats: garbage collection reads every cell; try again when they are alive or dead`);
+    throw new CellError('BUSY', `${names(suspect)} not answering heartbeats: garbage collection reads every cell; try again when it is alive or dead`);
   }
   const dead = members.filter((m) => m.state === 'dead');
   if (dead.length > 0 && !opts.allowDead) {
     throw new CellError(
       'NOT_ENOUGH_CELLS',
-      `${names(dead)} dead: records only they hold would not be seen. Start them again, or pass --allow-dead if they are gone for good`,
+      `${names(dead)} dead: records that only a dead cell holds would go unseen. Start it again, or pass --allow-dead if it is gone for good`,
     );
   }
   const cells = members.filter((m) => m.state !== 'dead');
@@ -69,7 +69,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
       try {
         [chunks, inodes] = await Promise.all([listChunks(client, m.addr), scanRecords(client, m.addr, 'i/')]);
       } catch (err) {
-        throw new CellError('NO_CELL_REACHABLE', `cell ${m.addr} did not list its chunks and records (${(err as Error).message}): nothing removed`);
+        throw new CellError('NO_CELL_REACHABLE', `${names([m])} not listing its chunks and records (${(err as Error).message}): nothing removed`);
       }
       for (const { key, meta } of chunks) {
         const h = holders.get(key) ?? { addrs: [], isManifest: false };
@@ -86,7 +86,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   const live = new Set<ChunkKey>();
   const unnamed = [...holders].filter(([k, h]) => h.isManifest && !named.has(k)).map(([k]) => k);
   await inTurn([...named, ...unnamed], READS_IN_FLIGHT, async (key) => {
-    const m = await readManifest(client, key);
+    const m = await readManifest(client, key, holders.get(key)?.addrs ?? []);
     // A mount's chunk map that no inode names any more is garbage; any other manifest is a root.
     if (!named.has(key) && m.inode !== undefined) return;
     live.add(key);
@@ -99,7 +99,13 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
 
   // Sweep: each holder removes its copies that are old enough.
   const byCell = new Map<Addr, ChunkKey[]>();
-  for (const k of garbage) for (const a of holders.get(k)!.addrs) byCell.set(a, [...(byCell.get(a) ?? []), k]);
+  for (const k of garbage) {
+    for (const a of holders.get(k)!.addrs) {
+      const list = byCell.get(a) ?? [];
+      list.push(k);
+      byCell.set(a, list);
+    }
+  }
   await Promise.all(
     [...byCell].map(async ([addr, keys]) => {
       for (let i = 0; i < keys.length; i += HAS_KEYS_MAX) {
@@ -123,13 +129,27 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   return report;
 }
 
-async function readManifest(client: SwarmClient, key: ChunkKey): Promise<Manifest> {
-  let m: Manifest | null;
+/**
+ * A manifest, read as any client reads a chunk or else from the cells that
+ * listed it (a cell that is not a storage cell now, which readers skip).
+ */
+async function readManifest(client: SwarmClient, key: ChunkKey, holders: Addr[]): Promise<Manifest> {
+  let data: Buffer | null = null;
+  let why = '';
   try {
-    m = decodeManifest(await client.getChunk(key));
+    data = await client.getChunk(key);
   } catch (err) {
-    throw new CellError('NO_CELL_REACHABLE', `manifest ${key} cannot be read (${(err as Error).message}): its chunks would look unused, so nothing was removed`);
+    why = (err as Error).message;
+    for (const addr of holders) {
+      const answer = await client.endpoint.request(addr, MessageType.CHUNK_GET, encodeKey(key)).catch(() => null);
+      if (answer && chunkKeyOf(answer) === key) {
+        data = answer;
+        break;
+      }
+    }
   }
+  if (!data) throw new CellError('NO_CELL_REACHABLE', `manifest ${key} cannot be read (${why}): its chunks would look unused, so nothing was removed`);
+  const m = decodeManifest(data);
   if (!m) throw new CellError('BAD_REQUEST', `chunk ${key} is flagged as a manifest but is not one: nothing removed`);
   return m;
 }
@@ -143,6 +163,8 @@ async function inTurn<T>(items: T[], width: number, fn: (item: T) => Promise<voi
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
-function names(ms: { addr: Addr }[]): string {
-  return ms.length === 1 ? `cell ${ms[0]!.addr} is` : `cells ${ms.map((m) => m.addr).join(', ')} are`;
+/** "cell 1a2b3c4d (127.0.0.1:7401) is", or "cells ... are". */
+function names(ms: { id: string; addr: Addr }[]): string {
+  const each = ms.map((m) => `${m.id.slice(0, 8)} (${m.addr})`).join(', ');
+  return ms.length === 1 ? `cell ${each} is` : `cells ${each} are`;
 }

@@ -1,5 +1,6 @@
 import {
   CellError,
+  HAS_KEYS_MAX,
   chunkKeyOf,
   defaultConfig,
   isCellError,
@@ -21,7 +22,7 @@ import { parseMemberInfo, type MemberState } from '../membership/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
-import { KeyRing, MessageType, decodeJson, decodeRangeAnswer, encodeAdopt, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import { KeyRing, MessageType, decodeHasReply, decodeJson, decodeRangeAnswer, encodeAdopt, encodeHas, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 
 const log = logger('client');
@@ -200,6 +201,47 @@ export class SwarmClient {
     const members = await this.members();
     const byId = new Map(members.map((m) => [m.id, m]));
     return this.shunLast(placementOrder(key, storageCandidates(members, this.placement.weightByCapacity)).map((id) => byId.get(id)!));
+  }
+
+  /**
+   * Claims chunks this client names without having stored them (the
+   * unchanged chunks of a file it edits): each holder counts them as stored
+   * now, so garbage collection spares them while the record that names them
+   * is written. Asks each key's R home cells, then the other storage cells
+   * for keys none of those holds. Returns the keys no cell holds.
+   */
+  async claimChunks(keys: ChunkKey[]): Promise<ChunkKey[]> {
+    const members = (await this.members()).filter(isLiveStorage);
+    const ask = async (byCell: Map<Addr, ChunkKey[]>): Promise<Set<ChunkKey>> => {
+      const held = new Set<ChunkKey>();
+      await Promise.all(
+        [...byCell].map(async ([addr, ks]) => {
+          for (let i = 0; i < ks.length; i += HAS_KEYS_MAX) {
+            const batch = ks.slice(i, i + HAS_KEYS_MAX);
+            try {
+              const bits = decodeHasReply(await this.endpoint.request(addr, MessageType.CHUNK_CLAIM, encodeHas(batch)), batch.length);
+              bits?.forEach((b, j) => b && held.add(batch[j]!));
+            } catch (err) {
+              log('claim of %d chunks on %s failed (%s)', batch.length, addr, (err as Error).message);
+            }
+          }
+        }),
+      );
+      return held;
+    };
+    const homes = new Map<Addr, ChunkKey[]>();
+    for (const k of keys) {
+      for (const m of (await this.placementFor(k)).slice(0, this.placement.replicas)) {
+        const list = homes.get(m.addr) ?? [];
+        list.push(k);
+        homes.set(m.addr, list);
+      }
+    }
+    const atHome = await ask(homes);
+    const rest = keys.filter((k) => !atHome.has(k));
+    if (rest.length === 0) return [];
+    const elsewhere = await ask(new Map(members.map((m) => [m.addr, rest])));
+    return rest.filter((k) => !elsewhere.has(k));
   }
 
   /** Called by anyone whose request to a cell failed. */

@@ -87,9 +87,11 @@ export class Differentiator {
         return this.announce(null);
       }
       this.log('becoming %s', wanted);
-      this.init.onEvent('role-changed', `${self.role} -> ${wanted}`);
+      const from = self.role;
       this.intent = null;
+      // The new role first: listeners (the cell saving it for its next start) read it from membership.
       this.components.membership.updateSelf({ role: wanted, intent: null, intentAtMs: 0 });
+      this.init.onEvent('role-changed', `${from} -> ${wanted}`);
     }, delayMs);
   }
 

@@ -407,6 +407,15 @@ export class ChunkStore {
     }
   }
 
+  /** Claims each chunk held (see touch); whether it is held. */
+  claim(keys: ChunkKey[]): boolean[] {
+    return keys.map((key) => {
+      if (!this.index.has(key)) return false;
+      this.touch(key);
+      return true;
+    });
+  }
+
   /**
    * Garbage collection: removes each chunk that was stored or claimed at
    * least `minAgeMs` ago (by its file's mtime) and is not being written.

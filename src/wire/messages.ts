@@ -40,6 +40,9 @@
  *              response: count x u32, the bytes freed per key (0: kept, because it was
  *              stored, or put again, less than min age ago, or is not held). Garbage
  *              collection (client/gc.ts) sends it for chunks that nothing references.
+ * CHUNK_CLAIM  request: as CHUNK_HAS                               response: as CHUNK_HAS; each chunk held
+ *              counts as stored now (garbage collection spares it for its grace period):
+ *              a writer names chunks it did not store itself (the unchanged chunks of a file it edits)
  */
 import { HAS_KEYS_MAX, LEAF_BYTES, type ChunkKey, type ChunkMeta } from '../core/index.js';
 import { bitGet, bitSet } from './fragment.js';

@@ -27,6 +27,7 @@ export enum MessageType {
   LOCAL_GRANT = 22,
   CHUNK_ADOPT = 23,
   CHUNK_COLLECT = 24,
+  CHUNK_CLAIM = 25,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -153,6 +153,18 @@ test.serial('8 stem cells settle to R storage and a guard, stay put for a steady
   }, 30_000, 'roles settled', 250);
   if (!settled) return;
   t.log(`settled: ${settled.map((c) => c.role).sort().join(', ')}`);
+  // Each cell keeps the role it took for its next start.
+  const saved = async () => {
+    const out: [string, string][] = [];
+    for (const c of await swarmCells(home)) {
+      const { id } = JSON.parse(await readFile(path.join(c.data, 'identity.json'), 'utf8')) as { id: string };
+      const role = await readFile(path.join(c.data, 'role.json'), 'utf8').then((s) => (JSON.parse(s) as { role: string }).role, () => 'stem');
+      out.push([id, role]);
+    }
+    return JSON.stringify(out.sort());
+  };
+  const current = JSON.stringify(settled.map((c) => [c.id, c.role]).sort());
+  await eventually(async () => (await saved()) === current, 5_000, 'roles saved');
   const snapshot = JSON.stringify(settled.map((c) => [c.id, c.role]).sort());
   const steadyUntil = Date.now() + 60_000;
   while (Date.now() < steadyUntil) {

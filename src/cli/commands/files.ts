@@ -18,6 +18,10 @@ async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): 
   }
 }
 
+/** The shortest grace period gc takes: chunks are stored before the records that name them (see client/gc.ts). */
+const GRACE_MIN_MS = 5 * 60_000;
+const GRACE_MIN = '5m';
+
 export function registerFiles(program: Command): void {
   const d = defaultConfig().placement;
 
@@ -89,11 +93,14 @@ export function registerFiles(program: Command): void {
         'Every cell must be alive; chunks stored within the grace period are kept, as a writer may be about to use them',
     )
     .addOption(homeOption())
-    .addOption(new Option('--grace <duration>', 'keep chunks stored or reused within this long, e.g. 10m, 1h, 0 (0: only when nothing is writing)').argParser(parseDuration).default(3_600_000, '1h'))
+    .addOption(new Option('--grace <duration>', `keep chunks stored or reused within this long, e.g. 30m, 1h, 2d (at least ${GRACE_MIN})`).argParser(parseDuration).default(3_600_000, '1h'))
     .option('--dry-run', 'count the garbage, remove nothing')
     .option('--allow-dead', 'go on although some cells are dead (only for cells gone for good: records only they hold are not read)')
     .option('--json', 'print {"cells","chunks","garbage","copiesRemoved","bytesFreed","copiesKept"}')
     .action(async (opts: { home: string; grace: number; dryRun?: boolean; allowDead?: boolean; json?: boolean }) => {
+      if (opts.grace < GRACE_MIN_MS) {
+        usage(`--grace must be at least ${GRACE_MIN}: a mount names the chunks it stores within about 30 s, a big put or a slow swarm takes longer`);
+      }
       const report = await withClient(resolveHome(opts), (c) => collectGarbage(c, { graceMs: opts.grace, dryRun: opts.dryRun, allowDead: opts.allowDead }));
       if (opts.json) console.log(JSON.stringify(report));
       else if (opts.dryRun) console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused (dry run: nothing removed)`);
