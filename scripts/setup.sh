@@ -8,6 +8,8 @@ need_apt=()
 command -v fusermount >/dev/null 2>&1 || need_apt+=(fuse)
 ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || need_apt+=(libfuse2)
 # The tests drive the mount with everyday tools, and the dashboard under tmux.
+# fuse-native is rebuilt from source with a fix (scripts/patch-fuse-native.sh): a C compiler and make.
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
 for tool in rsync git tmux python3; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
 # A test puts a mount on another "machine": a network namespace (ip, nsenter).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
@@ -24,6 +26,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+./scripts/patch-fuse-native.sh
 echo "setup: build"
 npm run --silent build
 echo "setup: done; run bin/cellsync --help"

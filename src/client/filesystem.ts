@@ -8,6 +8,7 @@ import {
   direntPrefix,
   inodeKey,
   newIno,
+  dirInoOf,
   type Dirent,
   type Inode,
   type InodeType,
@@ -26,6 +27,8 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const O_ACCMODE = 3;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
 const O_RDONLY = 0;
 
 export interface FsOptions {
@@ -66,6 +69,8 @@ export interface FsStat {
   uid: number;
   gid: number;
   size: number;
+  /** Bytes the file occupies: its size, less its holes. */
+  storedBytes: number;
   nlink: number;
   atimeMs: number;
   mtimeMs: number;
@@ -319,22 +324,40 @@ export class SwarmFs {
     let ino = ROOT_INO;
     let parent = ROOT_INO;
     let name = '';
-    for (const [i, part] of parts.entries()) {
+    let inode = await this.loadInode(ino);
+    if (!inode) throw fsError('NO_ENTRY', path);
+    for (const part of parts) {
       if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
-      const dir = await this.loadInode(ino);
-      if (!dir) throw fsError('NO_ENTRY', path);
-      if (dir.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+      if (inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
       const d = await this.lookup(ino, part);
       if (!d) throw fsError('NO_ENTRY', path);
       parent = ino;
       name = part;
       ino = d.ino;
-      if (i === parts.length - 1) break;
+      const open = this.files.get(ino);
+      inode = open ? open.inode : await this.loadInode(ino, fresh && part === parts[parts.length - 1]);
+      if (!inode) {
+        // A cached entry naming an inode that is gone: the name was replaced meanwhile (a rename over it,
+        // here or in another mount). Ask for the entry itself, once, as an NFS client does on ESTALE.
+        const again = await this.lookupFresh(parent, part);
+        if (!again || again.ino === ino) throw fsError('NO_ENTRY', path);
+        ino = again.ino;
+        inode = this.files.get(ino)?.inode ?? (await this.loadInode(ino, true));
+        if (!inode) throw fsError('NO_ENTRY', path);
+      }
     }
-    const open = this.files.get(ino);
-    const inode = open ? open.inode : await this.loadInode(ino, fresh);
-    if (!inode) throw fsError('NO_ENTRY', path);
     return { ino, inode, parent, name };
+  }
+
+  /** An entry as the swarm has it now, bypassing (and replacing) what is cached. */
+  private async lookupFresh(parent: string, name: string): Promise<Dirent | null> {
+    if (this.pendingEntries.has(`${parent}/${name}`)) return this.pendingEntries.get(`${parent}/${name}`)!;
+    const rec = await this.records.get(direntKey(parent, name));
+    if (rec) this.hlc.observe(rec.v);
+    const d = (rec?.d as Dirent | null) ?? null;
+    this.entries.set(`${parent}/${name}`, d ?? false);
+    this.listings.delete(parent);
+    return d;
   }
 
   /** The parent directory of a path that is about to be created, and the new name. */
@@ -351,8 +374,18 @@ export class SwarmFs {
   private async newNode(path: string, inode: Inode): Promise<string> {
     const { parent, name } = await this.resolveParent(path);
     if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
-    const ino = newIno(inode.type, parent);
-    if (inode.type === 'dir') inode.parent = parent;
+    let ino: string;
+    if (inode.type === 'dir') {
+      // The entry as the swarm has it (a quorum read): its tombstone's version names the new directory.
+      const rec = await this.records.get(direntKey(parent, name));
+      if (rec?.d) {
+        // Made meanwhile by another mount: known from now on (mkdir -p goes on to stat it).
+        this.noteEntry(parent, name, rec.d as Dirent);
+        throw fsError('ENTRY_EXISTS', path);
+      }
+      ino = dirInoOf(parent, name, rec?.v ?? null);
+      inode.parent = parent;
+    } else ino = newIno(inode.type, parent);
     // All records in one parallel write: an entry whose inode is missing reads as absent.
     await this.records.put([
       this.envelope(inodeKey(ino), inode),
@@ -411,11 +444,20 @@ export class SwarmFs {
       uid: inode.uid,
       gid: inode.gid,
       size: open ? open.size : inode.size,
+      storedBytes: open?.changed ? this.storedBytesOf(open) : (inode.storedBytes ?? inode.size),
       nlink: inode.type === 'dir' ? 2 : 1,
       atimeMs: inode.atimeMs,
       mtimeMs: inode.mtimeMs,
       ctimeMs: inode.ctimeMs,
     };
+  }
+
+  /** An open file's bytes outside holes: every chunk stored or dirty, counted at its length. */
+  private storedBytesOf(f: OpenFile): number {
+    if (f.inline) return f.size;
+    let n = 0;
+    for (let i = 0; i * f.chunkBytes < f.size; i++) if (f.chunks[i] || f.dirty.has(i)) n += Math.min(f.chunkBytes, f.size - i * f.chunkBytes);
+    return n;
   }
 
   async readdir(path: string): Promise<string[]> {
@@ -500,7 +542,6 @@ export class SwarmFs {
           throw fsError('DIRECTORY_NOT_EMPTY', dest);
         }
         writes.push(this.envelope(inodeKey(existing.ino), null));
-        this.attrs.delete(existing.ino);
         const open = this.files.get(existing.ino);
         if (open) open.unlinked = true;
       }
@@ -515,6 +556,8 @@ export class SwarmFs {
     writes.push(...(await this.touchedDir(from.parent)));
     if (to.parent !== from.parent) writes.push(...(await this.touchedDir(to.parent)));
     await this.records.put(writes);
+    // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic).
+    if (existing) this.attrs.delete(existing.ino);
     this.noteEntry(to.parent, to.name, { ino: from.ino, type: from.inode.type });
     this.noteEntry(from.parent, from.name, null);
   }
@@ -522,12 +565,18 @@ export class SwarmFs {
   private async updateInode(path: string, change: (inode: Inode) => void): Promise<void> {
     const r = await this.resolve(path, true);
     await this.materialize(r.ino);
+    const update = async () => {
+      const open = this.files.get(r.ino);
+      const inode = { ...(open?.inode ?? r.inode) };
+      change(inode);
+      inode.ctimeMs = Date.now();
+      if (open) open.inode = inode;
+      await this.putInode(r.ino, inode);
+    };
+    // An open file's commits (the early one of a small file runs in the background) write its whole
+    // inode: a change between them must not be overwritten with what a commit read before it (tar's utimens).
     const open = this.files.get(r.ino);
-    const inode = { ...(open?.inode ?? r.inode) };
-    change(inode);
-    inode.ctimeMs = Date.now();
-    if (open) open.inode = inode;
-    await this.putInode(r.ino, inode);
+    await (open ? this.locked(open, update) : update());
   }
 
   async chmod(path: string, mode: number): Promise<void> {
@@ -544,15 +593,27 @@ export class SwarmFs {
     });
   }
 
-  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  /** Sets either time or both; null keeps it (UTIME_OMIT). */
+  async utimens(path: string, atimeMs: number | null, mtimeMs: number | null): Promise<void> {
     await this.updateInode(path, (i) => {
-      i.atimeMs = atimeMs;
-      i.mtimeMs = mtimeMs;
+      if (atimeMs !== null) i.atimeMs = atimeMs;
+      if (mtimeMs !== null) i.mtimeMs = mtimeMs;
     });
   }
 
-  async setxattr(path: string, name: string, value: Buffer): Promise<void> {
+  /**
+   * Sets an extended attribute; `flags` as setxattr(2): XATTR_CREATE fails
+   * on an existing name (EEXIST), XATTR_REPLACE on a missing one (ENODATA).
+   * Only the user, trusted and security namespaces are kept: system.* (POSIX
+   * ACLs) is refused as on a file system without ACLs, so that `cp -p` falls
+   * back to chmod instead of storing an ACL that nothing applies.
+   */
+  async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    if (!/^(user|trusted|security)\../.test(name)) throw fsError('NOT_SUPPORTED', `${path}: ${name}`);
     await this.updateInode(path, (i) => {
+      const exists = i.xattrs?.[name] !== undefined;
+      if (flags & XATTR_CREATE && exists) throw fsError('ENTRY_EXISTS', `${path}: ${name}`);
+      if (flags & XATTR_REPLACE && !exists) throw fsError('NO_ATTRIBUTE', `${path}: ${name}`);
       i.xattrs = { ...i.xattrs, [name]: value.toString('base64') };
     });
   }
@@ -1083,6 +1144,7 @@ export class SwarmFs {
       }
       inode.inline = content.toString('base64');
       delete inode.manifest;
+      delete inode.storedBytes;
       for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
       f.dirty.clear();
       f.chunks = [];
@@ -1111,6 +1173,7 @@ export class SwarmFs {
       await put.quorum;
       this.chunkCache.set(put.key, map);
       inode.manifest = put.key;
+      inode.storedBytes = this.storedBytesOf(f);
       delete inode.inline;
     }
     f.inode = inode;

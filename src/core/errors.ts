@@ -29,6 +29,7 @@ export type CellErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_PERMITTED'
   | 'NO_ATTRIBUTE'
+  | 'NOT_SUPPORTED'
   | 'BAD_HANDLE'
   | 'TOO_MANY_OPEN';
 

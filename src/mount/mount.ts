@@ -1,6 +1,7 @@
 import Fuse from 'fuse-native';
 import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SwarmFs } from '../client/index.js';
@@ -19,7 +20,35 @@ class TunedFuse extends Fuse {
     const extra = `big_writes,max_write=131072,max_read=131072,fsname=${MOUNT_SOURCE},subtype=cellsync`;
     return base ? `${base},${extra}` : `-o${extra}`;
   }
+
+  // fuse-native copies a value or a name list into libfuse's buffer without looking at its size: a list
+  // longer than the buffer threw on the event loop and killed the mount, and a long value came back
+  // cut short as EIO. A caller whose buffer is too small must get ERANGE (and then asks the size).
+  override _op_getxattr(signal: Cb, path: string, name: string, valueBuf: Buffer, position: number): void {
+    this.ops.getxattr!(path, name, position, (err: number, value?: Buffer) => {
+      if (err) return signal(err, valueBuf.buffer);
+      if (!value) return signal(-ERRNO.ENODATA!, valueBuf.buffer);
+      if (valueBuf.length === 0) return signal(value.length, valueBuf.buffer);
+      if (value.length > valueBuf.length) return signal(-ERRNO.ERANGE!, valueBuf.buffer);
+      value.copy(valueBuf);
+      return signal(value.length, valueBuf.buffer);
+    });
+  }
+
+  override _op_listxattr(signal: Cb, path: string, listBuf: Buffer): void {
+    this.ops.listxattr!(path, (err: number, list?: string[]) => {
+      if (err || !list) return signal(err, listBuf.buffer);
+      const names = Buffer.from(list.map((n) => `${n}\0`).join(''));
+      if (listBuf.length === 0) return signal(names.length, listBuf.buffer);
+      if (names.length > listBuf.length) return signal(-ERRNO.ERANGE!, listBuf.buffer);
+      names.copy(listBuf);
+      return signal(names.length, listBuf.buffer);
+    });
+  }
 }
+
+type Cb = (...args: any[]) => void;
+const ERRNO = os.constants.errno as Record<string, number>;
 
 export interface MountInit {
   mountPoint: string;

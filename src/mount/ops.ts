@@ -14,7 +14,8 @@ function statOf(s: FsStat) {
     size: s.size,
     nlink: s.nlink,
     blksize: 4096,
-    blocks: Math.ceil(s.size / 512),
+    // 512-byte units of whole 4 KiB blocks, as ext4 counts them; holes take none.
+    blocks: Math.ceil(s.storedBytes / 4096) * 8,
     atime: new Date(s.atimeMs),
     mtime: new Date(s.mtimeMs),
     ctime: new Date(s.ctimeMs),
@@ -87,7 +88,10 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
     link: op('link', async (src: string, dest: string) => ok(await fs.link(src, dest))),
     chmod: op('chmod', async (path: string, mode: number) => ok(await fs.chmod(path, mode))),
     chown: op('chown', async (path: string, uid: number, gid: number) => ok(await fs.chown(path, uid, gid))),
-    utimens: op('utimens', async (path: string, atime: number | Date, mtime: number | Date) => ok(await fs.utimens(path, +atime, +mtime))),
+    utimens: op('utimens', async (path: string, atime: number | Date, mtime: number | Date) => {
+      const now = Date.now();
+      return ok(await fs.utimens(path, timeArg(atime, now), timeArg(mtime, now)));
+    }),
     statfs: op('statfs', async () => {
       const s = await fs.statfs();
       return ok({
@@ -104,9 +108,24 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
         namemax: s.nameBytesMax,
       });
     }),
-    setxattr: op('setxattr', async (path: string, name: string, value: Buffer) => ok(await fs.setxattr(path, name, Buffer.from(value)))),
+    setxattr: op('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
+      ok(await fs.setxattr(path, name, Buffer.from(value), flags)),
+    ),
     getxattr: op('getxattr', async (path: string, name: string) => ok(await fs.getxattr(path, name))),
     listxattr: op('listxattr', async (path: string) => ok(await fs.listxattr(path))),
     removexattr: op('removexattr', async (path: string, name: string) => ok(await fs.removexattr(path, name))),
   };
+}
+
+/**
+ * A utimens time from fuse-native as scripts/patch-fuse-native.sh rebuilds
+ * it: ms since the epoch, or 2^53-1 for UTIME_OMIT (keep) and 2^53-2 for
+ * UTIME_NOW. The prebuilt binary sends 1073 for both (0 s and their
+ * nanosecond codes), taken as now. Null: keep the time as it is.
+ */
+export function timeArg(t: number | Date, now: number): number | null {
+  const ms = +t;
+  if (ms === 2 ** 53 - 1) return null;
+  if (ms === 2 ** 53 - 2 || ms === 1073) return now;
+  return ms;
 }

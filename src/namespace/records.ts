@@ -35,6 +35,8 @@ export interface Inode {
   inline?: string;
   /** Larger files: the chunk map (a manifest object) holding the chunk list. */
   manifest?: ChunkKey;
+  /** Larger files: bytes in stored chunks, holes not counted (st_blocks: `du` of a sparse file). */
+  storedBytes?: number;
   /** Symlinks: the target. */
   target?: string;
   /** Extended attributes, base64 values. */
@@ -66,6 +68,18 @@ const GROUP_TAG_CHARS = 8;
 export function newIno(type: InodeType, parent: string): string {
   const rest = randomBytes(8).toString('hex');
   return (type === 'dir' ? randomBytes(GROUP_TAG_CHARS / 2).toString('hex') : parent.slice(0, GROUP_TAG_CHARS)) + rest;
+}
+
+/**
+ * The ino of a directory made as `name` in `parent` when that entry's last
+ * version (a tombstone, or none) is `after`. Two mounts making the same
+ * directory at once make the same one, so `mkdir -p` from both and then
+ * files in it from both all survive (random inos had one directory's entry
+ * win and the other's files vanish with it); a name removed or renamed away
+ * since has a newer tombstone, so a directory made there later is new.
+ */
+export function dirInoOf(parent: string, name: string, after: string | null): string {
+  return createHash('sha256').update(`dir\0${parent}\0${name}\0${after ?? ''}`).digest('hex').slice(0, GROUP_TAG_CHARS + 16);
 }
 
 export const inodeKey = (ino: string) => `i/${ino}`;

@@ -20,6 +20,9 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     _fuseOptions(): string;
+    ops: Record<string, Cb>;
+    _op_getxattr(signal: Cb, path: string, name: string, valueBuf: Buffer, position: number): void;
+    _op_listxattr(signal: Cb, path: string, listBuf: Buffer): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
   export default Fuse;

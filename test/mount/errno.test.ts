@@ -19,6 +19,9 @@ const CASES: [string, string][] = [
   ['os.readlink(M + "/file")', 'EINVAL'],
   ['os.getxattr(M + "/file", "user.none")', 'ENODATA'],
   ['os.symlink("x", M + "/file")', 'EEXIST'],
+  ['os.setxattr(M + "/file", "user.a", b"2", os.XATTR_CREATE)', 'EEXIST'],
+  ['os.setxattr(M + "/file", "user.none", b"2", os.XATTR_REPLACE)', 'ENODATA'],
+  ['os.setxattr(M + "/file", "bogus.a", b"2")', 'ENOTSUP'],
 ];
 
 test('errors are the errno a local file system gives', async (t) => {
@@ -28,7 +31,7 @@ test('errors are the errno a local file system gives', async (t) => {
 import errno, os, sys
 M = sys.argv[1]
 os.mkdir(M + "/dir"); os.mkdir(M + "/full"); os.mkdir(M + "/empty2")
-open(M + "/full/f", "w").close(); open(M + "/file", "w").close()
+open(M + "/full/f", "w").close(); open(M + "/file", "w").close(); os.setxattr(M + "/file", "user.a", b"1")
 for line in sys.stdin.read().splitlines():
     try:
         exec(line)
