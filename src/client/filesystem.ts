@@ -326,7 +326,7 @@ export class SwarmFs {
     let name = '';
     let inode = await this.loadInode(ino);
     if (!inode) throw fsError('NO_ENTRY', path);
-    for (const part of parts) {
+    for (const [i, part] of parts.entries()) {
       if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
       if (inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
       const d = await this.lookup(ino, part);
@@ -335,7 +335,7 @@ export class SwarmFs {
       name = part;
       ino = d.ino;
       const open = this.files.get(ino);
-      inode = open ? open.inode : await this.loadInode(ino, fresh && part === parts[parts.length - 1]);
+      inode = open ? open.inode : await this.loadInode(ino, fresh && i === parts.length - 1);
       if (!inode) {
         // A cached entry naming an inode that is gone: the name was replaced meanwhile (a rename over it,
         // here or in another mount). Ask for the entry itself, once, as an NFS client does on ESTALE.
