@@ -273,7 +273,7 @@ export class Cell {
     endpoint.handle(MessageType.CHUNK_COLLECT, async (req) => {
       const q = decodeCollect(req.body);
       if (!q) throw CellError.BAD_REQUEST();
-      return encodeCollectReply(await store.collect(q.keys, q.minAgeMs));
+      return encodeCollectReply(await store.collect(q.keys, q.minAgeMs, q.dryRun));
     });
     endpoint.handle(MessageType.CHUNK_LIST, (req) => {
       const q = decodeList(req.body);

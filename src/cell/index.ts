@@ -1,3 +1,3 @@
 export { Cell, QUARANTINE_MARKER, loadRole, type CellInit, type CellComponents } from './cell.js';
 export type { CellStatus } from './status.js';
-export { isProcessAlive, readPid, lockDataDir, PID_FILE } from './lock.js';
+export { cellPid, isProcessAlive, readPid, lockDataDir, PID_FILE } from './lock.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CellError } from '../core/index.js';
 
@@ -34,8 +34,30 @@ export async function readPid(dataDir: string): Promise<number | null> {
 }
 
 /**
- * One live cell per data directory: the pid file is created exclusively; a
- * pid file left by a dead process is taken over.
+ * The pid of the cell serving a data directory, or null. The pid file's
+ * process must be alive and hold that file open (a cell keeps it open while
+ * it runs): a pid reused by another process after a crash or a reboot is not
+ * the cell, and must not be signalled or block a start. Where /proc cannot
+ * be read, the pid file is trusted.
+ */
+export async function cellPid(dataDir: string): Promise<number | null> {
+  const pid = await readPid(dataDir);
+  if (pid === null || !isProcessAlive(pid)) return null;
+  const file = path.resolve(dataDir, PID_FILE);
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return pid;
+  }
+  for (const fd of fds) if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === file) return pid;
+  return null;
+}
+
+/**
+ * One live cell per data directory: the pid file is created exclusively and
+ * kept open while the cell runs (see cellPid); a pid file whose process is
+ * gone, or is not that cell, is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = path.join(dataDir, PID_FILE);
@@ -43,14 +65,14 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     try {
       const fh = await open(file, 'wx', 0o644);
       await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
       return async () => {
+        await fh.close().catch(() => {});
         if ((await readPid(dataDir)) === process.pid) await unlink(file).catch(() => {});
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = await readPid(dataDir);
-      if (pid !== null && pid !== process.pid && isProcessAlive(pid)) {
+      const pid = await cellPid(dataDir);
+      if (pid !== null && pid !== process.pid) {
         throw new CellError('DATA_DIR_IN_USE', `data dir ${dataDir} is in use by a live cell (pid ${pid})`);
       }
       await unlink(file).catch(() => {});

@@ -30,7 +30,8 @@ export interface ChaosEnv {
   restart(cell: ChaosCell): Promise<void>;
   setFaults(faults: ChaosOptions['packets']): Promise<void>;
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Resolves after ms, or at once when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export interface ChaosAction {
@@ -85,17 +86,34 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
     await env.setFaults(opts.packets);
     act({ kind: 'faults', cell: '*', detail: `loss ${opts.packets.lossRate}, dup ${opts.packets.dupRate}, reorder ${opts.packets.reorderRate}` });
   }
+  const restart = async (cell: ChaosCell) => {
+    await env.restart(cell);
+    dead.delete(cell.name);
+    summary.restarts++;
+    act({ kind: 'restart', cell: cell.name, detail: 'started again' });
+    if (faulty) await env.setFaults(opts.packets);
+  };
   try {
     for (;;) {
       queue.sort((a, b) => a.atMs - b.atMs);
+      if (signal?.aborted) {
+        // Stopped early: the cells it killed start again now. Chaos leaves every cell running.
+        for (const p of queue) if (p.kind === 'restart') await restart(p.cell!);
+        break;
+      }
       const next = queue.shift();
-      if (!next || signal?.aborted) break;
+      if (!next) {
+        // Only faults on the wire: they stay for the whole run.
+        const left = opts.durationMs - (env.now() - start);
+        if (faulty && left > 0) await env.sleep(left, signal);
+        break;
+      }
       const inRun = next.atMs <= opts.durationMs;
       // Restarts still happen after the run ends: chaos leaves every cell running.
       if (!inRun && next.kind !== 'restart') continue;
       const wait = next.atMs - (env.now() - start);
-      if (wait > 0) await env.sleep(wait);
-      if (signal?.aborted && next.kind !== 'restart') break;
+      if (wait > 0) await env.sleep(wait, signal);
+      if (signal?.aborted && next.kind !== 'restart') continue;
       if (next.kind === 'kill') {
         queue.push({ atMs: next.atMs + gap(rng, opts.killEveryMs), kind: 'kill' });
         const alive = cells.filter((c) => !dead.has(c.name));
@@ -114,11 +132,7 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
         act({ kind: 'kill', cell: victim.name, detail: `SIGKILL pid ${pid}` });
         queue.push({ atMs: next.atMs + opts.restartAfterMs, kind: 'restart', cell: victim });
       } else if (next.kind === 'restart') {
-        await env.restart(next.cell!);
-        dead.delete(next.cell!.name);
-        summary.restarts++;
-        act({ kind: 'restart', cell: next.cell!.name, detail: 'started again' });
-        if (faulty) await env.setFaults(opts.packets);
+        await restart(next.cell!);
       } else {
         queue.push({ atMs: next.atMs + gap(rng, opts.corruptEveryMs), kind: 'corrupt' });
         const alive = cells.filter((c) => !dead.has(c.name));

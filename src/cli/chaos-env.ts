@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ChaosCell, ChaosEnv, ChaosOptions } from '../chaos/index.js';
-import { isProcessAlive, readPid } from '../cell/index.js';
+import { cellPid } from '../cell/index.js';
 import type { SwarmClient } from '../client/index.js';
 import { MessageType, encodeJson } from '../wire/index.js';
 import { spawnCellDaemon } from './daemon.js';
@@ -11,8 +11,8 @@ export function homeChaosEnv(home: string, client: SwarmClient): ChaosEnv {
   return {
     cells: async () => (await readSwarm(home)).cells.map((c) => ({ name: c.name, data: c.data })),
     kill: async (cell: ChaosCell) => {
-      const pid = await readPid(cell.data);
-      if (pid === null || !isProcessAlive(pid)) return null;
+      const pid = await cellPid(cell.data);
+      if (pid === null) return null;
       process.kill(pid, 'SIGKILL');
       return pid;
     },
@@ -27,6 +27,16 @@ export function homeChaosEnv(home: string, client: SwarmClient): ChaosEnv {
       await Promise.all(addrs.map((a) => client.endpoint.request(a, MessageType.FAULTS, encodeJson(faults), { timeoutMs: 1_000 }).catch(() => undefined)));
     },
     now: () => performance.now(),
-    sleep: (ms: number) => new Promise((r) => setTimeout(r, ms)),
+    sleep: (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener('abort', done, { once: true });
+      }),
   };
 }

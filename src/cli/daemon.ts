@@ -3,7 +3,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CellError } from '../core/index.js';
-import { isProcessAlive, readPid } from '../cell/index.js';
+import { cellPid, isProcessAlive } from '../cell/index.js';
 
 export const LOG_FILE = 'cell.log';
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -73,8 +73,8 @@ export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: str
 
 /** SIGTERM the cell of a data dir and wait for it to exit (SIGKILL after a timeout). Returns its pid, or null if none ran. */
 export async function stopCellDaemon(dataDir: string): Promise<number | null> {
-  const pid = await readPid(dataDir);
-  if (pid === null || !isProcessAlive(pid)) return null;
+  const pid = await cellPid(dataDir);
+  if (pid === null) return null;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (isProcessAlive(pid)) {

@@ -48,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`cellsync: ${err.message}\n(add --help for usage)`);
       return 2;
     }
+    // The reader of our output went away (`get ID | head -c 10`): quiet, as a program killed by SIGPIPE.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 128 + 13;
     const message = err instanceof CellError ? err.message : (err as Error).message;
     console.error(`cellsync: ${message}`);
     if (process.env.DEBUG?.includes('cellsync')) console.error((err as Error).stack);
@@ -57,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
 
 // Run when executed directly (bin/cellsync), not when imported by tests.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  // A closed pipe on stdout (`swarm up | head -1`) ends the output, not the command: further output is dropped.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -102,6 +102,34 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   return c;
 }
 
+/** "--anti-entropy-ms" -> "antiEntropyMs": the key commander keeps an option under. */
+function optionKey(flag: string): string {
+  return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The cell options given on this command line or in the environment (not defaults), as arguments. */
+export function givenCellConfigArgs(cmd: Command): string[] {
+  const all = cellConfigArgs(cmd.opts() as CellConfigOptions);
+  const given: string[] = [];
+  for (let i = 0; i < all.length; i += 2) {
+    const source = cmd.getOptionValueSource(optionKey(all[i]!));
+    if (source === 'cli' || source === 'env') given.push(all[i]!, all[i + 1]!);
+  }
+  return given;
+}
+
+/**
+ * A cell started again keeps the settings it was first started with (saved
+ * in swarm.json): each option left at its default takes the saved value.
+ */
+export function applySavedCellConfig(cmd: Command, saved: string[]): void {
+  for (let i = 0; i + 1 < saved.length; i += 2) {
+    const key = optionKey(saved[i]!);
+    const value = Number(saved[i + 1]);
+    if (cmd.getOptionValueSource(key) === 'default' && Number.isFinite(value)) cmd.setOptionValueWithSource(key, value, 'config');
+  }
+}
+
 /** The same options as arguments, to hand to a daemon child. */
 export function cellConfigArgs(o: CellConfigOptions): string[] {
   return [

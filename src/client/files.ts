@@ -106,9 +106,23 @@ export async function getFile(client: SwarmClient, id: ChunkKey, out: Writable):
     const data = await fetches.shift()!;
     fill();
     written += data.length;
-    if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    if (!out.write(data)) await drained(out);
   }
   if (written !== manifest.size) throw new CellError('BAD_REQUEST', `file ${id.slice(0, 12)} has ${written} bytes, its manifest says ${manifest.size}`);
   return manifest;
 }
 
+/** Resolves when `out` takes more; throws if it is gone (the reader of a pipe went away: EPIPE). */
+async function drained(out: Writable): Promise<void> {
+  const gone = () => Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+  if (out.destroyed) throw gone();
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown) => {
+      out.off('drain', done).off('close', closed).off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const closed = () => done(gone());
+    out.on('drain', done).on('close', closed).on('error', done);
+  });
+}

@@ -13,7 +13,7 @@ const READS_IN_FLIGHT = 8;
 export interface GcOptions {
   /** Chunks stored or claimed (put again) more recently than this are kept: a writer may be about to name them. */
   graceMs: number;
-  /** Find the garbage, remove nothing. */
+  /** Find the garbage and what a run would remove, remove nothing. */
   dryRun?: boolean;
   /** Go on although cells are dead. Their records are not read, so only for cells that are gone for good. */
   allowDead?: boolean;
@@ -26,7 +26,7 @@ export interface GcReport {
   chunks: number;
   /** Distinct chunks nothing references. */
   garbage: number;
-  /** Copies removed and the bytes that freed (0 in a dry run). */
+  /** Copies removed and the bytes that freed (in a dry run: that would be removed, and would free). */
   copiesRemoved: number;
   bytesFreed: number;
   /** Copies of garbage kept because they were stored or claimed within the grace period (or a cell did not answer). */
@@ -95,9 +95,8 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
 
   const garbage = [...holders.keys()].filter((k) => !live.has(k));
   const report: GcReport = { cells: cells.length, chunks: holders.size, garbage: garbage.length, copiesRemoved: 0, bytesFreed: 0, copiesKept: 0 };
-  if (opts.dryRun) return report;
 
-  // Sweep: each holder removes its copies that are old enough.
+  // Sweep: each holder removes its copies that are old enough (in a dry run, says which it would remove).
   const byCell = new Map<Addr, ChunkKey[]>();
   for (const k of garbage) {
     for (const a of holders.get(k)!.addrs) {
@@ -112,7 +111,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
         const batch = keys.slice(i, i + HAS_KEYS_MAX);
         let freed: number[] | null = null;
         try {
-          freed = decodeCollectReply(await client.endpoint.request(addr, MessageType.CHUNK_COLLECT, encodeCollect(opts.graceMs, batch), { timeoutMs: 30_000 }), batch.length);
+          freed = decodeCollectReply(await client.endpoint.request(addr, MessageType.CHUNK_COLLECT, encodeCollect(opts.graceMs, batch, opts.dryRun), { timeoutMs: 30_000 }), batch.length);
         } catch (err) {
           log('cell %s did not collect (%s): its copies stay until the next run', addr, (err as Error).message);
         }

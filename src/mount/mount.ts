@@ -141,6 +141,8 @@ export class Mount {
 export async function unmountPath(mountPoint: string, opts: { lazy?: boolean } = {}): Promise<void> {
   const target = path.resolve(mountPoint);
   if (!(await isMounted(target))) throw new CellError('BAD_CONFIG', `${target} is not mounted`);
+  const source = (await mountEntry(target))?.source ?? '';
+  if (!source.startsWith('cellsync:')) throw new CellError('BAD_CONFIG', `${target} is not a CellSync mount (${source || 'unknown source'}): use umount`);
   try {
     await run('fusermount', opts.lazy ? ['-u', '-z', target] : ['-u', target]);
   } catch (err) {

@@ -419,9 +419,10 @@ export class ChunkStore {
   /**
    * Garbage collection: removes each chunk that was stored or claimed at
    * least `minAgeMs` ago (by its file's mtime) and is not being written.
-   * The bytes freed per key, 0 where it was kept or not held.
+   * The bytes freed per key, 0 where it was kept or not held. A dry run
+   * removes nothing and answers what it would free.
    */
-  async collect(keys: ChunkKey[], minAgeMs: number): Promise<number[]> {
+  async collect(keys: ChunkKey[], minAgeMs: number, dryRun = false): Promise<number[]> {
     const freed: number[] = [];
     for (const [i, key] of keys.entries()) {
       // Unlinks are synchronous (see remove): give other requests a turn now and then.
@@ -432,9 +433,11 @@ export class ChunkStore {
       } catch {
         // Not here.
       }
-      freed.push(old ? (this.remove(key) ?? 0) : 0);
+      if (!old) freed.push(0);
+      else if (dryRun) freed.push(this.writing.has(key) ? 0 : (this.index.get(key) ?? 0));
+      else freed.push(this.remove(key) ?? 0);
     }
-    if (freed.some((n) => n > 0)) this.log('collected %d chunks, %d bytes', freed.filter((n) => n > 0).length, freed.reduce((a, b) => a + b, 0));
+    if (!dryRun && freed.some((n) => n > 0)) this.log('collected %d chunks, %d bytes', freed.filter((n) => n > 0).length, freed.reduce((a, b) => a + b, 0));
     return freed;
   }
 

@@ -36,10 +36,11 @@
  * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
  *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
  *              the cell removes the file whatever the outcome)
- * CHUNK_COLLECT request: min age u32 (seconds) + count u16 + count x key (32)
- *              response: count x u32, the bytes freed per key (0: kept, because it was
- *              stored, or put again, less than min age ago, or is not held). Garbage
- *              collection (client/gc.ts) sends it for chunks that nothing references.
+ * CHUNK_COLLECT request: flags u8 (bit 0: dry run, remove nothing) + min age u32 (seconds)
+ *              + count u16 + count x key (32)
+ *              response: count x u32, the bytes freed (or that would be) per key (0: kept,
+ *              because it was stored, or put again, less than min age ago, or is not held).
+ *              Garbage collection (client/gc.ts) sends it for chunks that nothing references.
  * CHUNK_CLAIM  request: as CHUNK_HAS                               response: as CHUNK_HAS; each chunk held
  *              counts as stored now (garbage collection spares it for its grace period):
  *              a writer names chunks it did not store itself (the unchanged chunks of a file it edits)
@@ -179,15 +180,19 @@ export function decodeHas(body: Buffer): ChunkKey[] | null {
   return keys;
 }
 
-export function encodeCollect(minAgeMs: number, keys: ChunkKey[]): Buffer {
-  const age = Buffer.allocUnsafe(4);
-  age.writeUInt32BE(Math.min(0xffffffff, Math.ceil(minAgeMs / 1000)), 0);
-  return Buffer.concat([age, encodeHas(keys)]);
+const COLLECT_DRY_RUN = 0x01;
+
+export function encodeCollect(minAgeMs: number, keys: ChunkKey[], dryRun = false): Buffer {
+  const head = Buffer.allocUnsafe(5);
+  head.writeUInt8(dryRun ? COLLECT_DRY_RUN : 0, 0);
+  head.writeUInt32BE(Math.min(0xffffffff, Math.ceil(minAgeMs / 1000)), 1);
+  return Buffer.concat([head, encodeHas(keys)]);
 }
 
-export function decodeCollect(body: Buffer): { minAgeMs: number; keys: ChunkKey[] } | null {
-  const keys = body.length >= 4 ? decodeHas(body.subarray(4)) : null;
-  return keys ? { minAgeMs: body.readUInt32BE(0) * 1000, keys } : null;
+export function decodeCollect(body: Buffer): { minAgeMs: number; keys: ChunkKey[]; dryRun: boolean } | null {
+  if (body.length < 5 || (body.readUInt8(0) & ~COLLECT_DRY_RUN) !== 0) return null;
+  const keys = decodeHas(body.subarray(5));
+  return keys ? { minAgeMs: body.readUInt32BE(1) * 1000, keys, dryRun: (body.readUInt8(0) & COLLECT_DRY_RUN) !== 0 } : null;
 }
 
 export function encodeCollectReply(freed: number[]): Buffer {

@@ -53,7 +53,8 @@ test.serial('cellsync gc frees the chunks of deleted and overwritten files, afte
   const dry = await gc(home, '--dry-run');
   // gone: 3 chunks and a chunk map; old: 3 chunks and a map; shared: its map (its chunks belong to the put file too).
   t.is(dry.garbage, 9);
-  t.is(dry.copiesRemoved, 0);
+  t.is(dry.copiesRemoved, 9 * 3, 'a dry run says what a run would remove...');
+  t.is(await chunkBytesOnDisk(home), onDisk, '...and removes nothing');
   const swept = await gc(home);
   t.is(swept.garbage, 9);
   t.is(swept.copiesRemoved, 9 * 3);
@@ -62,6 +63,7 @@ test.serial('cellsync gc frees the chunks of deleted and overwritten files, afte
   t.is((await gc(home)).garbage, 0, 'a later run finds nothing');
   const young = await sh(`head -c ${2 * MiB} /dev/urandom > "${mnt}/d/young" && rm "${mnt}/d/young"`);
   t.is(young.code, 0, young.stderr);
+  t.is((await gc(home, '--dry-run')).copiesRemoved, 0, 'a dry run sees the grace period too');
   const spared = await gc(home);
   t.is(spared.garbage, 3, 'the chunks and map of a file written and removed moments ago are garbage...');
   t.is(spared.copiesRemoved, 0, '...but younger than the grace period (1 h by default)');

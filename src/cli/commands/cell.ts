@@ -9,6 +9,7 @@ import { usage } from '../errors.js';
 import { cellAddr, loadKey, readSwarm, recordCell } from '../home.js';
 import {
   addCellConfigOptions,
+  applySavedCellConfig,
   cellConfigArgs,
   cellConfigFrom,
   homeOption,
@@ -43,9 +44,19 @@ export function registerCell(program: Command): void {
       .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
       .option('--print-config', 'print the effective configuration as JSON and exit'),
-  ).action(async (opts: StartOptions) => {
+  ).action(async (opts: StartOptions, cmd: Command) => {
     const home = resolveHome(opts);
     const dataDir = path.resolve(opts.data);
+    // A cell of this home started again keeps its address and settings, unless given anew.
+    const entry = (await readSwarm(home).catch(() => null))?.cells.find((c) => path.resolve(c.data) === dataDir);
+    if (entry) {
+      if (cmd.getOptionValueSource('port') === 'default') opts.port = entry.port;
+      if (cmd.getOptionValueSource('host') === 'default') opts.host = entry.host;
+      if (entry.args) {
+        applySavedCellConfig(cmd, entry.args);
+        Object.assign(opts, cmd.opts());
+      }
+    }
     const config = cellConfigFrom(opts);
     if (opts.printConfig) {
       console.log(JSON.stringify(config, null, 2));

@@ -103,10 +103,10 @@ export function registerFiles(program: Command): void {
       }
       const report = await withClient(resolveHome(opts), (c) => collectGarbage(c, { graceMs: opts.grace, dryRun: opts.dryRun, allowDead: opts.allowDead }));
       if (opts.json) console.log(JSON.stringify(report));
-      else if (opts.dryRun) console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused (dry run: nothing removed)`);
       else {
         const mib = (report.bytesFreed / 2 ** 20).toFixed(1);
-        console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused; removed ${report.copiesRemoved} copies, freeing ${mib} MiB`);
+        const removed = opts.dryRun ? `would remove ${report.copiesRemoved} copies, freeing ${mib} MiB (dry run: nothing removed)` : `removed ${report.copiesRemoved} copies, freeing ${mib} MiB`;
+        console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused; ${removed}`);
         if (report.copiesKept > 0) console.log(`${report.copiesKept} copies kept: stored or reused within the grace period (or their cell did not answer)`);
       }
     });

@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { isProcessAlive, readPid, type CellStatus } from '../../cell/index.js';
+import { cellPid, type CellStatus } from '../../cell/index.js';
 import { SwarmClient } from '../../client/index.js';
 import { parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry } from '../home.js';
-import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
+import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
 interface UpOptions extends CellConfigOptions {
   home: string;
@@ -27,7 +27,7 @@ export function registerSwarm(program: Command): void {
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
       .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
       .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
-  ).action(async (opts: UpOptions) => {
+  ).action(async (opts: UpOptions, cmd: Command) => {
     const home = resolveHome(opts);
     cellConfigFrom(opts); // validate before starting anything
     if (!(await isInitialized(home))) {
@@ -42,19 +42,20 @@ export function registerSwarm(program: Command): void {
     }
     const live: Addr[] = [];
     for (const e of entries) {
-      const pid = await readPid(e.data);
-      if (pid !== null && isProcessAlive(pid)) {
+      const pid = await cellPid(e.data);
+      if (pid !== null) {
         console.log(`${e.name}  already running  ${cellAddr(e)}  pid ${pid}`);
         live.push(cellAddr(e));
       }
     }
     for (const e of entries) {
-      const pid = await readPid(e.data);
-      if (pid !== null && isProcessAlive(pid)) continue;
-      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...cellConfigArgs(opts)];
+      if ((await cellPid(e.data)) !== null) continue;
+      // A cell started before keeps its settings; options given now are added to them (the last one wins).
+      const config = e.args ? [...e.args, ...givenCellConfigArgs(cmd)] : cellConfigArgs(opts);
+      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...config];
       const ready = await spawnCellDaemon(e.data, args);
       const { host, port } = parseAddr(ready.addr);
-      await recordCell(home, { ...e, host, port, args: cellConfigArgs(opts) });
+      await recordCell(home, { ...e, host, port, args: config });
       live.push(ready.addr);
       console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
     }

@@ -415,6 +415,8 @@ test('collect removes chunks stored or put again at least min age ago, keeps you
   t.is(await store.put(claimed.key, claimed.data), 'exists');
   const missing = chunk(10).key;
 
+  t.deepEqual(await store.collect([old.key, claimed.key, fresh.key, missing], 600_000, true), [70_000, 0, 0, 0], 'a dry run answers the same');
+  t.true(store.has(old.key), '...and removes nothing');
   t.deepEqual(await store.collect([old.key, claimed.key, fresh.key, missing], 600_000), [70_000, 0, 0, 0]);
   t.false(store.has(old.key));
   t.false(await exists(chunkPath(dir, old.key)));

@@ -67,10 +67,12 @@ test('a local grant names absolute directories', (t) => {
 
 test('a collect carries a minimum age in whole seconds and its keys; the answer one count per key; malformed bodies are refused', (t) => {
   const keys = [chunkKeyOf(Buffer.from('a')), chunkKeyOf(Buffer.from('b'))];
-  t.deepEqual(decodeCollect(encodeCollect(3_600_000, keys)), { minAgeMs: 3_600_000, keys });
+  t.deepEqual(decodeCollect(encodeCollect(3_600_000, keys)), { minAgeMs: 3_600_000, keys, dryRun: false });
+  t.deepEqual(decodeCollect(encodeCollect(60_000, keys, true)), { minAgeMs: 60_000, keys, dryRun: true });
   t.deepEqual(decodeCollect(encodeCollect(1, keys))?.minAgeMs, 1_000, 'rounded up: never younger than asked');
   t.is(decodeCollect(encodeCollect(0, keys).subarray(0, 40)), null);
   t.is(decodeCollect(Buffer.alloc(3)), null);
+  t.is(decodeCollect(Buffer.concat([Buffer.from([0x80]), encodeCollect(0, keys).subarray(1)])), null, 'unknown flags');
   t.deepEqual(decodeCollectReply(encodeCollectReply([1_048_576, 0]), 2), [1_048_576, 0]);
   t.is(decodeCollectReply(encodeCollectReply([1]), 2), null);
 });

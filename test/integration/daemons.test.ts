@@ -1,0 +1,75 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CLI, cli, eventually, isAlive, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+
+/** The --capacity a running cell was started with, from its command line. */
+async function capacityOf(data: string): Promise<string | undefined> {
+  const pid = Number((await sh(`cat "${data}/cell.pid"`)).stdout.trim());
+  const args = (await sh(`tr '\\0' ' ' < /proc/${pid}/cmdline`)).stdout.split(' ');
+  return args[args.lastIndexOf('--capacity') + 1];
+}
+
+test.serial('cells started again keep their settings and address: swarm down and up, and cell start --daemon after SIGKILL', async (t) => {
+  const home = await swarmUp(t, 3, ['--capacity', '8388608']);
+  t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
+  const up = await cli(['swarm', 'up', '--home', home, '--cells', '3', '--base-port', '0', '--role', 'storage']);
+  t.is(up.code, 0, up.stderr);
+  const cells = await swarmCells(home);
+  for (const c of cells) t.is(await capacityOf(c.data), '8388608', `${c.name} after swarm up`);
+  const victim = cells[2]!;
+  process.kill(await pidOf(victim), 'SIGKILL');
+  await eventually(async () => !isAlive(await pidOf(victim)), 5_000, 'the cell to die');
+  const start = await cli(['cell', 'start', '--home', home, '--data', victim.data, '--daemon']);
+  t.is(start.code, 0, start.stderr);
+  t.regex(start.stdout, new RegExp(`serving on ${victim.host}:${victim.port} `), 'the same address');
+  t.is(await capacityOf(victim.data), '8388608');
+});
+
+test.serial('a pid file naming an unrelated live process (a pid reused after a crash) is not the cell: it is started, the process is left alone', async (t) => {
+  const home = await swarmUp(t, 2);
+  const cell = (await swarmCells(home))[1]!;
+  process.kill(await pidOf(cell), 'SIGKILL');
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => other.kill('SIGKILL'));
+  await eventually(async () => {
+    await writeFile(path.join(cell.data, 'cell.pid'), `${other.pid}\n`);
+    return (await sh(`cat "${cell.data}/cell.pid"`)).stdout.trim() === String(other.pid);
+  }, 5_000, 'pid file rewritten');
+  const up = await cli(['swarm', 'up', '--home', home, '--cells', '2', '--base-port', '0', '--role', 'storage']);
+  t.is(up.code, 0, up.stderr);
+  t.notRegex(up.stdout, /cell-2 +already running/);
+  t.true(isAlive(other.pid!), 'the unrelated process was not touched');
+  t.not(await pidOf(cell), other.pid);
+});
+
+test.serial('output into a closed pipe ends quietly; chaos stopped with Ctrl-C starts again the cells it killed', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const file = await randomFile(src, 'big', 3_000_000);
+  const id = (await cli(['put', '--home', home, file])).stdout.trim();
+  const piped = await sh(`"${CLI}" get --home "${home}" ${id} | head -c 10 >/dev/null; echo "get \${PIPESTATUS[0]}"; "${CLI}" swarm status --home "${home}" | head -1 >/dev/null; echo "status \${PIPESTATUS[0]}"`);
+  t.is(piped.stdout.trim(), 'get 141\nstatus 0');
+  t.is(piped.stderr, '', 'no stack trace');
+
+  const chaos = spawn(CLI, ['chaos', '--home', home, '--duration', '60', '--kill-every', '1', '--restart-after', '30', '--corrupt-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  chaos.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually(() => /kill cell-/.test(out), 15_000, 'a kill');
+  chaos.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => chaos.once('exit', r));
+  t.is(code, 0, out);
+  t.regex(out, /restart cell-\d: started again/);
+  for (const c of await swarmCells(home)) t.true(isAlive(await pidOf(c)), `${c.name} runs`);
+});
+
+test('umount refuses a mount that is not CellSync’s', async (t) => {
+  const dir = await tmpDir(t);
+  t.is((await sh(`mount -t tmpfs none "${dir}"`)).code, 0);
+  t.teardown(() => sh(`umount "${dir}"`));
+  const r = await cli(['umount', dir]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /is not a CellSync mount/);
+  t.is((await sh(`grep -c " ${dir} " /proc/mounts`)).stdout.trim(), '1', 'still mounted');
+});
