@@ -42,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      // Help asked for (`cellsync help put`) is not wrong use; help shown for a missing command (`cellsync`, `cellsync swarm`) is.
+      if (err.code === 'commander.help') return argv[0] === 'help' ? 0 : 2;
       return 2;
     }
     if (err instanceof UsageError) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { cli, isAlive, tmpDir } from '../helpers/index.js';
 
 test('--help explains every command and exits 0', async (t) => {
-  for (const args of [['--help'], ['swarm', 'up', '--help'], ['cell', 'start', '--help'], ['init', '--help']]) {
+  for (const args of [['--help'], ['swarm', 'up', '--help'], ['cell', 'start', '--help'], ['init', '--help'], ['help', 'put'], ['gc', '--help']]) {
     const r = await cli(args);
     t.is(r.code, 0, args.join(' '));
     t.regex(r.stdout, /Usage: cellsync/);
@@ -25,6 +25,9 @@ test('a runtime failure exits 1 with one clear line', async (t) => {
   t.is(r.code, 1);
   t.is(r.stderr.trim().split('\n').length, 1);
   t.regex(r.stderr, /cellsync init/);
+  const stop = await cli(['cell', 'stop', '--data', path.join(home, 'missing')]);
+  t.is(stop.code, 1);
+  t.regex(stop.stderr, /is not a data directory/);
 });
 
 test('init writes a 32-byte key readable only by its owner, and refuses to overwrite it', async (t) => {

@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { Cell, QUARANTINE_MARKER, loadRole } from '../../cell/index.js';
-import { parseAddr, type Addr } from '../../core/index.js';
+import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
@@ -111,6 +111,7 @@ export function registerCell(program: Command): void {
     .requiredOption('--data <dir>', "the cell's data directory")
     .action(async (opts: { data: string }) => {
       const dataDir = path.resolve(opts.data);
+      if (!(await stat(dataDir).catch(() => null))?.isDirectory()) throw new CellError('BAD_CONFIG', `${dataDir} is not a data directory`);
       const pid = await stopCellDaemon(dataDir);
       console.log(pid === null ? `no cell running in ${dataDir}` : `stopped cell in ${dataDir} (pid ${pid})`);
     });
