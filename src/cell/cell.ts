@@ -1,6 +1,7 @@
-import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  makeDirs,
   CellError,
   EventLog,
   HAS_KEYS_MAX,
@@ -168,7 +169,7 @@ export class Cell {
   static async start(init: CellInit, components: CellComponents = {}): Promise<Cell> {
     const clock = components.clock ?? systemClock;
     const rng = components.rng ?? systemRng;
-    await mkdir(init.dataDir, { recursive: true });
+    await makeDirs(init.dataDir);
     const unlock = await lockDataDir(init.dataDir);
     let transport: Transport | null = null;
     try {

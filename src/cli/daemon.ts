@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CellError } from '../core/index.js';
+import { CellError, makeDirs } from '../core/index.js';
 import { cellPid, isProcessAlive } from '../cell/index.js';
 
 export const LOG_FILE = 'cell.log';
@@ -23,7 +23,7 @@ export interface ReadyMessage {
  * <data>/cell.log, and waits until it says it is serving (or fails).
  */
 export async function spawnCellDaemon(dataDir: string, args: string[]): Promise<ReadyMessage> {
-  await mkdir(dataDir, { recursive: true });
+  await makeDirs(dataDir);
   return spawnDaemon(['cell', 'start', ...args], path.join(dataDir, LOG_FILE), `cell in ${dataDir}`);
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CellError, DATAGRAM_BYTES_MIN, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
+import { CellError, DATAGRAM_BYTES_MIN, makeDirs, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
 import { SwarmClient } from '../client/index.js';
 import { writeFileAtomic } from '../store/index.js';
 
@@ -43,7 +43,7 @@ export async function initHome(home: string): Promise<void> {
   if (await isInitialized(home)) {
     throw new CellError('BAD_CONFIG', `${home} is already initialized (it has ${KEY_FILE}); use another --home`);
   }
-  await mkdir(home, { recursive: true, mode: 0o700 });
+  await makeDirs(home, 0o700);
   await writeFileAtomic(path.join(home, KEY_FILE), randomBytes(SWARM_KEY_BYTES), { mode: 0o600 });
   await writeSwarm(home, { version: 1, createdAtMs: Date.now(), cells: [] });
 }

@@ -2,6 +2,7 @@ export * from './assert.js';
 export * from './buffer-pool.js';
 export * from './clock.js';
 export * from './config.js';
+export * from './dirs.js';
 export * from './errors.js';
 export * from './ids.js';
 export * from './layout.js';

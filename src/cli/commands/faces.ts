@@ -10,7 +10,7 @@ import { homeOption, parseIntArg, parseRate, resolveHome } from '../options.js';
 export function registerFaces(program: Command): void {
   program
     .command('top')
-    .description('live dashboard of the swarm (plain event lines when not a terminal)')
+    .description('live dashboard of the swarm (plain event lines when not a terminal); q or Ctrl-C quits')
     .addOption(homeOption())
     .option('--json', 'stream events as JSON lines')
     .option('--plain', 'timestamped event lines even on a terminal')
@@ -24,7 +24,18 @@ export function registerFaces(program: Command): void {
         const done = () => resolve();
         process.once('SIGINT', done);
         process.once('SIGTERM', done);
+        // On a terminal, q (or Ctrl-C typed as a key) quits too.
+        if (mode === 'tty' && process.stdin.isTTY) {
+          process.stdin.setRawMode(true);
+          process.stdin.on('data', (key: Buffer) => {
+            if (key[0] === 0x71 || key[0] === 0x51 || key[0] === 0x03) done();
+          });
+        }
       });
+      if (process.stdin.isTTY) {
+        process.stdin.setRawMode(false);
+        process.stdin.pause();
+      }
       top.stop();
       await client.close();
     });
