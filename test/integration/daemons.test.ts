@@ -73,3 +73,14 @@ test('umount refuses a mount that is not CellSync’s', async (t) => {
   t.regex(r.stderr, /is not a CellSync mount/);
   t.is((await sh(`grep -c " ${dir} " /proc/mounts`)).stdout.trim(), '1', 'still mounted');
 });
+
+test.serial('put asking for more copies than there are storage cells stores the file and says how many copies it has', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const file = await randomFile(src, 'f', 100_000);
+  const r = await cli(['put', '--home', home, '--replicas', '5', file]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /only 3 storage cells: each chunk has 3 copies, not 5/);
+  const get = await sh(`"${CLI}" get --home "${home}" ${r.stdout.trim()} | cmp - "${file}"`);
+  t.is(get.code, 0, get.stderr);
+});

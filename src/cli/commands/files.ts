@@ -5,6 +5,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { collectGarbage, fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
 import { defaultConfig, isChunkKey } from '../../core/index.js';
+import { isLiveStorage } from '../../placement/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
 import { homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
@@ -36,10 +37,14 @@ export function registerFiles(program: Command): void {
     .action(async (file: string, opts: { home: string; replicas: number; writeQuorum: number; chunkSize: number }) => {
       if (opts.writeQuorum > opts.replicas) usage('--write-quorum cannot exceed --replicas');
       if (opts.chunkSize < 4096 || opts.chunkSize > 4 * 1024 * 1024) usage('--chunk-size must be between 4K and 4M');
-      const result = await withClient(resolveHome(opts), (c) =>
-        putFile(c, path.resolve(file), { replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }),
-      );
+      const { result, storage } = await withClient(resolveHome(opts), async (c) => ({
+        result: await putFile(c, path.resolve(file), { replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }),
+        storage: (await c.members()).filter(isLiveStorage).length,
+      }));
       console.log(result.id);
+      if (storage < opts.replicas) {
+        console.error(`cellsync: warning: only ${storage} storage cells: each chunk has ${storage} copies, not ${opts.replicas}, until more join (fsck reports it under-replicated)`);
+      }
     });
 
   program
