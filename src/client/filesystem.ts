@@ -287,11 +287,7 @@ export class SwarmFs {
     const listing = this.listings.get(parent);
     if (listing && Date.now() - listing.atMs < this.opts.attrTtlMs) return listing.names.get(name) ?? null;
     if (listing) return (await this.list(parent)).get(name) ?? null;
-    const rec = await this.records.get(direntKey(parent, name));
-    if (rec) this.hlc.observe(rec.v);
-    const d = (rec?.d as Dirent | null) ?? null;
-    this.entries.set(key, d ?? false);
-    return d;
+    return this.lookupFresh(parent, name);
   }
 
   /** Reads a directory's entries from the swarm and keeps them as its listing (unless it is large or changed meanwhile). */
@@ -351,7 +347,8 @@ export class SwarmFs {
 
   /** An entry as the swarm has it now, bypassing (and replacing) what is cached. */
   private async lookupFresh(parent: string, name: string): Promise<Dirent | null> {
-    if (this.pendingEntries.has(`${parent}/${name}`)) return this.pendingEntries.get(`${parent}/${name}`)!;
+    const pending = this.pendingEntries.get(`${parent}/${name}`);
+    if (pending) return pending;
     const rec = await this.records.get(direntKey(parent, name));
     if (rec) this.hlc.observe(rec.v);
     const d = (rec?.d as Dirent | null) ?? null;
