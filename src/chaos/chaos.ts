@@ -6,6 +6,8 @@ import { isChunkKey, seededRng, type Rng } from '../core/index.js';
 export interface ChaosCell {
   name: string;
   data: string;
+  /** Where it listens (host:port), as members name it. */
+  addr: string;
 }
 
 export interface ChaosOptions {
@@ -46,6 +48,8 @@ export interface ChaosSummary {
   kills: number;
   restarts: number;
   corruptions: number;
+  /** Every corrupted copy: the chunk, the file flipped on disk, when (ms since the start). */
+  corrupted: { key: string; file: string; addr: string; atMs: number }[];
   actions: ChaosAction[];
 }
 
@@ -69,7 +73,7 @@ function gap(rng: Rng, meanMs: number): number {
  */
 export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: ChaosAction) => void, signal?: AbortSignal): Promise<ChaosSummary> {
   const rng = seededRng(opts.seed);
-  const summary: ChaosSummary = { kills: 0, restarts: 0, corruptions: 0, actions: [] };
+  const summary: ChaosSummary = { kills: 0, restarts: 0, corruptions: 0, corrupted: [], actions: [] };
   const start = env.now();
   const act = (a: Omit<ChaosAction, 'atMs'>) => {
     const action = { ...a, atMs: Math.round(env.now() - start) };
@@ -141,6 +145,7 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
         const done = await corruptOne(alive, pick, fileIndex);
         if (done) {
           summary.corruptions++;
+          summary.corrupted.push({ key: done.key, file: done.file, addr: done.addr, atMs: Math.round(env.now() - start) });
           act({ kind: 'corrupt', cell: done.cell, detail: `chunk ${done.key.slice(0, 12)}` });
         } else {
           act({ kind: 'skip', cell: '-', detail: 'corrupt skipped: no chunk on a running cell' });
@@ -163,7 +168,7 @@ async function chunkFiles(cell: ChaosCell): Promise<string[]> {
 }
 
 /** Flips bytes in the middle of one chunk file, in place (as a failing disk would). */
-async function corruptOne(cells: ChaosCell[], pick: number, fileIndex: number): Promise<{ cell: string; key: string } | null> {
+async function corruptOne(cells: ChaosCell[], pick: number, fileIndex: number): Promise<{ cell: string; key: string; file: string; addr: string } | null> {
   const holders: { cell: ChaosCell; files: string[] }[] = [];
   for (const c of cells) {
     const files = await chunkFiles(c);
@@ -183,5 +188,5 @@ async function corruptOne(cells: ChaosCell[], pick: number, fileIndex: number): 
   } finally {
     await fh.close();
   }
-  return { cell: h.cell.name, key: path.basename(file) };
+  return { cell: h.cell.name, key: path.basename(file), file, addr: h.cell.addr };
 }

@@ -9,7 +9,7 @@ import { cellAddr, readSwarm } from './home.js';
 /** Chaos acting on the cells of a home: SIGKILL by pid file, restart as a daemon, faults over the wire. */
 export function homeChaosEnv(home: string, client: SwarmClient): ChaosEnv {
   return {
-    cells: async () => (await readSwarm(home)).cells.map((c) => ({ name: c.name, data: c.data })),
+    cells: async () => (await readSwarm(home)).cells.map((c) => ({ name: c.name, data: c.data, addr: cellAddr(c) })),
     kill: async (cell: ChaosCell) => {
       const pid = await cellPid(cell.data);
       if (pid === null) return null;

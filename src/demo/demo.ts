@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, type ChaosEnv, type ChaosSummary } from '../chaos/index.js';
-import { fsck, SwarmClient } from '../client/index.js';
+import { fsck, SwarmClient, type MemberView } from '../client/index.js';
 import { seededRng, type SwarmEvent } from '../core/index.js';
 import { Top, formatBytes, type SwarmCollector } from '../dashboard/index.js';
 
@@ -42,6 +42,10 @@ export interface SurvivalReport {
   corruptionsCaught: number;
   /** ...and those another cell confirmed by looking for itself (a confirmer killed meanwhile, or the copy repaired first, leaves one unconfirmed). */
   corruptionsConfirmed: number;
+  /** Corrupted copies gone from disk before any check reached them (healing drops a surplus copy without reading it). */
+  corruptionsDroppedUnchecked: number;
+  /** Corrupted copies still on disk, undetected, when the report was made: 0 unless healing timed out. */
+  corruptionsUndetected: number;
   chunksReplicated: number;
   timeToFullHealthS: number | null;
   seed: number;
@@ -191,7 +195,9 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       // A quarantined cell stays cut off until it is rehabilitated: health is every other cell alive and every chunk at R.
       const allUp = members.length >= o.cells && members.every((m) => m.state === 'alive' || m.state === 'quarantined');
       const h = await fsck(client).catch(() => null);
-      if (allUp && h && h.underReplicated === 0 && h.missing === 0 && h.unreachableCells.length === 0) {
+      // Health includes no corrupted copy left unnoticed on disk: guards' scrubs find the ones no read reached.
+      const latent = await undetected(summary.corrupted, members);
+      if (allUp && h && h.underReplicated === 0 && h.missing === 0 && h.unreachableCells.length === 0 && latent.length === 0) {
         timeToFullHealthS = (performance.now() - healStart) / 1000;
         break;
       }
@@ -212,6 +218,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     // A cell killed right after finding one may take its own event with it: an alert or a confirmation shows it was caught too.
     const corruptionsCaught = followedBy(injected, events, ['corruption-detected', 'alert-raised', 'alert-confirmed']);
     const corruptionsConfirmed = followedBy(injected, events, ['alert-confirmed']);
+    const corruptionsUndetected = (await undetected(summary.corrupted, await client.members(true).catch(() => []))).length;
     const report: SurvivalReport = {
       filesWritten: files.length,
       bytesWritten,
@@ -225,6 +232,8 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       corruptionsInjected: summary.corruptions,
       corruptionsCaught,
       corruptionsConfirmed,
+      corruptionsDroppedUnchecked: summary.corruptions - corruptionsCaught - corruptionsUndetected,
+      corruptionsUndetected,
       chunksReplicated: (collector ?? quietCollector!.collector).chunksRepaired,
       timeToFullHealthS: timeToFullHealthS === null ? null : Math.round(timeToFullHealthS * 10) / 10,
       seed: o.seed,
@@ -273,12 +282,25 @@ export function formatReport(r: SurvivalReport): string {
     `  reads                ${r.readsAttempted} attempted, ${r.readsFailed} failed, ${r.readsWrong} wrong`,
     ...r.readErrors.map((e) => `                       ${e}`),
     `  cells killed         ${r.cellsKilled}`,
-    `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught, ${r.corruptionsConfirmed} confirmed by another cell`,
+    `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught, ${r.corruptionsConfirmed} confirmed by another cell` +
+      (r.corruptionsDroppedUnchecked > 0 ? `, ${r.corruptionsDroppedUnchecked} removed before any check reached it` : '') +
+      (r.corruptionsUndetected > 0 ? `, ${r.corruptionsUndetected} STILL UNDETECTED on disk` : ''),
     `  chunks re-replicated ${r.chunksReplicated}`,
     `  time to full health  ${r.timeToFullHealthS === null ? 'not reached' : `${r.timeToFullHealthS} s`}`,
     `  verdict              ${r.ok ? 'no byte lost' : 'DATA LOST'} (seed ${r.seed})`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * The corrupted copies still on disk as they were left: not moved aside, not
+ * replaced by a good copy. A quarantined cell's do not count: it serves
+ * nothing, its chunks are copied elsewhere, and its store is scrubbed at rehab.
+ */
+async function undetected(corrupted: ChaosSummary['corrupted'], members: MemberView[]): Promise<ChaosSummary['corrupted']> {
+  const quarantined = new Set(members.filter((m) => m.state === 'quarantined').map((m) => m.addr));
+  const still = await Promise.all(corrupted.map(async (c) => !quarantined.has(c.addr) && (await readFile(c.file).then(sha256, () => c.key)) !== c.key));
+  return corrupted.filter((_, i) => still[i]);
 }
 
 /**
