@@ -25,11 +25,13 @@ const log = logger('client:fs');
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
+const S_ISGID = 0o2000;
 const S_IFLNK = 0o120000;
 const O_ACCMODE = 3;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const O_RDONLY = 0;
+const O_APPEND = 0o2000;
 
 export interface FsOptions {
   replicas: number;
@@ -136,6 +138,8 @@ interface OpenFile {
   /** Holders of and waiters for the lock: 0 means a write may proceed without waiting. */
   lockers: number;
   lastReadIndex: number;
+  /** When its inode was last read from the swarm (ms): an unchanged open file is brought up to date after attrTtlMs. */
+  checkedAtMs: number;
 }
 
 /**
@@ -153,6 +157,8 @@ interface DirtyChunk {
 interface Handle {
   ino: string;
   writable: boolean;
+  /** Opened with O_APPEND: every write goes to the end of the file as this mount knows it, not where the kernel says. */
+  append: boolean;
 }
 
 interface Resolved {
@@ -358,19 +364,20 @@ export class SwarmFs {
   }
 
   /** The parent directory of a path that is about to be created, and the new name. */
-  private async resolveParent(path: string): Promise<{ parent: string; name: string }> {
+  private async resolveParent(path: string): Promise<{ parent: string; name: string; dir: Inode }> {
     const parts = splitPath(path);
     const name = parts.pop();
     if (!name) throw fsError('ENTRY_EXISTS', path);
     if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
     const dir = await this.resolve('/' + parts.join('/'));
     if (dir.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
-    return { parent: dir.ino, name };
+    return { parent: dir.ino, name, dir: dir.inode };
   }
 
   private async newNode(path: string, inode: Inode): Promise<string> {
-    const { parent, name } = await this.resolveParent(path);
+    const { parent, name, dir } = await this.resolveParent(path);
     if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
+    inheritGroup(inode, dir);
     let ino: string;
     if (inode.type === 'dir') {
       // The entry as the swarm has it (a quorum read): its tombstone's version names the new directory.
@@ -425,11 +432,14 @@ export class SwarmFs {
 
   async getattr(path: string): Promise<FsStat> {
     const r = await this.resolve(path);
-    return this.statOf(r.ino, r.inode);
+    const open = this.files.get(r.ino);
+    if (open) await this.refreshOpen(open, false);
+    return this.statOf(r.ino, open?.inode ?? r.inode);
   }
 
   async fgetattr(fd: number): Promise<FsStat> {
     const f = this.fileOf(fd);
+    await this.refreshOpen(f, false);
     return this.statOf(f.ino, f.inode);
   }
 
@@ -441,7 +451,8 @@ export class SwarmFs {
       uid: inode.uid,
       gid: inode.gid,
       size: open ? open.size : inode.size,
-      storedBytes: open?.changed ? this.storedBytesOf(open) : (inode.storedBytes ?? inode.size),
+      // A symlink's target lives in its inode record, as a fast symlink's in an ext4 inode: no blocks.
+      storedBytes: inode.type === 'symlink' ? 0 : open?.changed ? this.storedBytesOf(open) : (inode.storedBytes ?? inode.size),
       nlink: inode.type === 'dir' ? 2 : 1,
       atimeMs: inode.atimeMs,
       mtimeMs: inode.mtimeMs,
@@ -668,16 +679,7 @@ export class SwarmFs {
       existing.refs++;
       return existing;
     }
-    let chunks: (ChunkKey | null)[] = [];
-    let roots: (string | null)[] = [];
-    let chunkBytes = this.opts.chunkBytes;
-    if (inode.manifest) {
-      const m = decodeManifest(await this.fetchChunk(inode.manifest));
-      if (!m) throw new CellError('CHUNK_CORRUPT', `the chunk map of inode ${ino} is damaged`);
-      chunks = m.chunks;
-      roots = m.roots ?? [];
-      chunkBytes = m.chunkBytes;
-    }
+    const { chunks, roots, chunkBytes } = await this.chunkMapOf(ino, inode);
     const raced = this.files.get(ino);
     if (raced) {
       raced.refs++;
@@ -702,17 +704,48 @@ export class SwarmFs {
       lock: Promise.resolve(),
       lockers: 0,
       lastReadIndex: -1,
+      checkedAtMs: Date.now(),
     };
     this.files.set(ino, f);
     return f;
   }
 
-  private addHandle(ino: string, writable: boolean): number {
+  private async chunkMapOf(ino: string, inode: Inode): Promise<{ chunks: (ChunkKey | null)[]; roots: (string | null)[]; chunkBytes: number }> {
+    if (!inode.manifest) return { chunks: [], roots: [], chunkBytes: this.opts.chunkBytes };
+    const m = decodeManifest(await this.fetchChunk(inode.manifest));
+    if (!m) throw new CellError('CHUNK_CORRUPT', `the chunk map of inode ${ino} is damaged`);
+    return { chunks: m.chunks, roots: m.roots ?? [], chunkBytes: m.chunkBytes };
+  }
+
+  /**
+   * Brings a file open here, and not changed here, up to date with the swarm:
+   * another mount may have written it since (close-to-open consistency for a
+   * new open, and attributes that age as for any file: \`tail -f\` of a file
+   * another mount appends to). A file with changes of its own keeps them.
+   */
+  private async refreshOpen(f: OpenFile, always: boolean): Promise<void> {
+    const clean = () => !f.changed && !f.created && !f.unlinked && f.dirty.size === 0;
+    if (!clean() || (!always && Date.now() - f.checkedAtMs < this.opts.attrTtlMs)) return;
+    await this.locked(f, async () => {
+      if (!clean()) return;
+      const inode = await this.loadInode(f.ino, true);
+      f.checkedAtMs = Date.now();
+      if (!inode || !clean()) return;
+      if (inode.manifest !== f.inode.manifest || inode.inline !== f.inode.inline || inode.size !== f.inode.size) {
+        Object.assign(f, await this.chunkMapOf(f.ino, inode));
+        f.inline = inode.inline !== undefined ? Buffer.from(inode.inline, 'base64') : null;
+        f.size = inode.size;
+      }
+      f.inode = inode;
+    });
+  }
+
+  private addHandle(ino: string, writable: boolean, append = false): number {
     if (this.handles.size >= this.opts.handlesMax) throw fsError('TOO_MANY_OPEN', `inode ${ino}`);
     while (this.handles.has(this.nextFd)) this.nextFd = (this.nextFd % 0x7fffffff) + 1;
     const fd = this.nextFd;
     this.nextFd = (this.nextFd % 0x7fffffff) + 1;
-    this.handles.set(fd, { ino, writable });
+    this.handles.set(fd, { ino, writable, append });
     return fd;
   }
 
@@ -722,9 +755,10 @@ export class SwarmFs {
    * record write: creating a small file costs one round trip to the swarm.
    */
   async create(path: string, mode: number): Promise<number> {
-    const { parent, name } = await this.resolveParent(path);
+    const { parent, name, dir } = await this.resolveParent(path);
     if (await this.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
     const inode = this.newInode('file', mode);
+    inheritGroup(inode, dir);
     const ino = newIno('file', parent);
     const f = await this.openFile(ino, inode);
     const fd = this.addHandle(ino, true);
@@ -745,8 +779,10 @@ export class SwarmFs {
     const r = await this.resolve(path, true);
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     if (r.inode.type === 'dir' && writable) throw fsError('IS_A_DIRECTORY', path);
-    await this.openFile(r.ino, r.inode);
-    return this.addHandle(r.ino, writable);
+    const wasOpen = this.files.get(r.ino);
+    const f = await this.openFile(r.ino, r.inode);
+    if (f === wasOpen) await this.refreshOpen(f, true);
+    return this.addHandle(r.ino, writable, (flags & O_APPEND) !== 0);
   }
 
   /** Runs fn with the file's lock held: writes, truncates and commits of one file never interleave. */
@@ -895,17 +931,21 @@ export class SwarmFs {
     if (!h?.writable) throw fsError('BAD_HANDLE', `fd ${fd}`);
     const f = this.fileOf(fd);
     if (length === 0) return 0;
+    // The kernel places an append at the end of the file as it last heard of it, which another mount may have moved since.
+    const at = () => (h.append ? f.size : position);
     // FUSE reuses its buffer once we yield. With the file idle and its chunks at hand (a sequential writer),
     // the bytes go straight into the chunks; otherwise they are copied and wait their turn.
-    if (f.lockers === 0 && this.sourcesAtHand(f, position, length)) {
-      this.copyInNow(f, data.subarray(0, length), position);
-      await this.locked(f, () => this.afterWrite(f, position, length));
+    if (f.lockers === 0 && this.sourcesAtHand(f, at(), length)) {
+      const pos = at();
+      this.copyInNow(f, data.subarray(0, length), pos);
+      await this.locked(f, () => this.afterWrite(f, pos, length));
     } else {
       const bytes = Buffer.from(data.subarray(0, length));
       await this.locked(f, async () => {
-        await this.fetchSources(f, position, length);
-        this.copyInNow(f, bytes, position);
-        await this.afterWrite(f, position, length);
+        const pos = at();
+        await this.fetchSources(f, pos, length);
+        this.copyInNow(f, bytes, pos);
+        await this.afterWrite(f, pos, length);
       });
     }
     // A small file just created here is most likely complete: its commit starts now, overlapping the
@@ -1204,4 +1244,11 @@ function copyOut(src: Buffer, from: number, n: number, out: Buffer, at: number):
   const avail = Math.max(0, Math.min(n, src.length - from));
   if (avail > 0) src.copy(out, at, from, from + avail);
   if (avail < n) out.fill(0, at + avail, at + n);
+}
+
+/** In a set-group-ID directory, new entries take the directory's group, and new directories stay set-group-ID (as on Linux). */
+function inheritGroup(inode: Inode, dir: Inode): void {
+  if ((dir.mode & S_ISGID) === 0) return;
+  inode.gid = dir.gid;
+  if (inode.type === 'dir') inode.mode |= S_ISGID;
 }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mountSwarm, sh, swarmUp, tmpDir } from '../helpers/index.js';
 
-test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from atime; du counts no holes', async (t) => {
+test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from atime; du counts no holes or symlinks; a setgid directory passes on its group', async (t) => {
   const src = await tmpDir(t);
   const home = await swarmUp(t, 3);
   const { mnt } = await mountSwarm(t, home);
@@ -12,7 +12,10 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
      stat -c '%a %Y' s "${mnt}/s" tree/f "${mnt}/tree/f"; stat -c '%a' tree "${mnt}/tree"
      python3 -c 'import os, sys; p = sys.argv[1] + "/u"; open(p, "w").close(); os.utime(p, (1e9, 1.2e9)); st = os.stat(p); print(int(st.st_atime), int(st.st_mtime))' "${mnt}"
      truncate -s 1G "${mnt}/sparse"; head -c 100000 /dev/urandom | dd of="${mnt}/sparse" bs=100000 seek=5000 conv=notrunc status=none
-     du -k "${mnt}/sparse" | cut -f1`,
+     du -k "${mnt}/sparse" | cut -f1
+     mkdir "${mnt}/g"; chgrp 100 "${mnt}/g"; chmod 2775 "${mnt}/g"; mkdir "${mnt}/g/sub"; touch "${mnt}/g/f"
+     stat -c '%g %a' "${mnt}/g/sub" "${mnt}/g/f"
+     ln -s some/where "${mnt}/sl"; stat -c %b "${mnt}/sl"`,
     { cwd: src },
   );
   t.is(r.code, 0, r.stderr);
@@ -22,6 +25,8 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
   t.is(lines[5], lines[4], 'cp -a: a directory keeps its mode');
   t.is(lines[6], '1000000000 1200000000');
   t.true(Number(lines[7]) <= 2 * 1024, `du shows the one chunk written, not 1 GiB: ${lines[7]} KiB`);
+  t.deepEqual(lines.slice(8, 10), ['100 2755', '100 644'], 'in a setgid directory: the group, and setgid on a new directory');
+  t.is(lines[10], '0', 'a symlink takes no blocks (du)');
 });
 
 test.serial('many extended attributes: listed whole; a buffer too small gets ERANGE and the mount keeps serving', async (t) => {
@@ -72,4 +77,24 @@ test.serial('a file replaced by rename in one mount is read at once by another t
     echo $fails`);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), '0');
+});
+
+test.serial('two mounts: an append lands at the end another mount made, and a file held open sees the other mount change it', async (t) => {
+  const home = await swarmUp(t, 3);
+  const a = await mountSwarm(t, home);
+  const b = await mountSwarm(t, home);
+  const r = await sh(`set -e
+    printf 'line0\\n' > "${a.mnt}/log"; sleep 1.2
+    # b has the old size cached (stat) when a appends: the kernel would place b's append over a's line.
+    for i in 1 2; do stat "${b.mnt}/log" > /dev/null; echo "A $i" >> "${a.mnt}/log"; echo "B $i" >> "${b.mnt}/log"; sleep 1.2; done
+    cat "${a.mnt}/log" | paste -sd ' '
+    echo first > "${a.mnt}/f"; sleep 1.2
+    exec 9< "${b.mnt}/f"
+    echo A1 >> "${a.mnt}/f"; sleep 1.5
+    python3 -c 'import os; print(os.fstat(9).st_size)'
+    echo B >> "${b.mnt}/f"
+    exec 9<&-
+    cat "${a.mnt}/f" | paste -sd ' '`);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n'), ['line0 A 1 B 1 A 2 B 2', '9', 'first A1 B'], 'no line lost; fstat of the held file shows the append');
 });
