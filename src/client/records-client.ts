@@ -15,8 +15,6 @@ const TRAIL_MS = 50;
 /** ...or until this many records, or bytes of them, are waiting for one cell. */
 const TRAIL_RECORDS_MAX = 384;
 const TRAIL_BYTES_MAX = 1024 * 1024;
-/** Records gathered into one write at most (a record holds up to a few KiB inline). */
-const BATCH_RECORDS_MAX = 64;
 
 /**
  * Quorum reads and writes of namespace records. A record group lives on the
@@ -28,9 +26,6 @@ export class RecordsClient {
   /** Copies for the homes beyond the majority, batched per cell (bounded: sent at TRAIL_RECORDS_MAX or TRAIL_BYTES_MAX). */
   private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; bytes: number; timer: NodeJS.Timeout }>();
   private readonly trailSends = new Set<Promise<void>>();
-  /** Per record group: the write in flight, and the writes gathered to go when it ends (bounded: BATCH_RECORDS_MAX each). */
-  private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly waiting = new Map<string, { records: RecordEnvelope[]; done: Promise<void> }>();
 
   constructor(private readonly swarm: SwarmClient, private readonly replicas: number) {}
 
@@ -178,47 +173,15 @@ export class RecordsClient {
       if (!groups.has(g)) groups.set(g, []);
       groups.get(g)!.push(r);
     }
-    await Promise.all([...groups].map(([g, recs]) => this.putGroup(g, recs)));
-  }
-
-  /**
-   * Group commit: while a write to a group is in flight, later writes to it
-   * wait and then go together, in one message to each home (a mount writing
-   * many small files into one directory sends one write per round trip, not
-   * one per file). A write to an idle group is sent at once.
-   */
-  private putGroup(group: string, recs: RecordEnvelope[]): Promise<void> {
-    const waiting = this.waiting.get(group);
-    if (waiting && waiting.records.length + recs.length <= BATCH_RECORDS_MAX) {
-      waiting.records.push(...recs);
-      return waiting.done;
-    }
-    if (waiting || this.inFlight.has(group)) {
-      // A full batch goes on its own; the next ones gather behind it.
-      const batch = { records: [...recs], done: null as unknown as Promise<void> };
-      batch.done = (waiting?.done ?? this.inFlight.get(group)!).catch(() => undefined).then(() => this.sendBatch(group, batch));
-      this.waiting.set(group, batch);
-      return batch.done;
-    }
-    return this.sendBatch(group, { records: recs, done: Promise.resolve() });
-  }
-
-  private async sendBatch(group: string, batch: { records: RecordEnvelope[]; done: Promise<void> }): Promise<void> {
-    if (this.waiting.get(group) === batch) this.waiting.delete(group);
-    const recs = newestPerKey(batch.records);
-    const sending = (async () => {
-      const body = encodeJson(recs);
-      const { rest } = await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
-        this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS }),
-      );
-      for (const m of rest) this.trail(m.addr, recs, body.length);
-    })();
-    this.inFlight.set(group, sending);
-    try {
-      await sending;
-    } finally {
-      if (this.inFlight.get(group) === sending) this.inFlight.delete(group);
-    }
+    await Promise.all(
+      [...groups.values()].map(async (recs) => {
+        const body = encodeJson(recs);
+        const { rest } = await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
+          this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS }),
+        );
+        for (const m of rest) this.trail(m.addr, recs, body.length);
+      }),
+    );
   }
 
   private trail(addr: Addr, recs: RecordEnvelope[], bytes: number): void {
@@ -267,14 +230,4 @@ export class RecordsClient {
     return [...merged.values()];
   }
 
-}
-
-/** A batch may name a record twice (every file made in a directory touches it): only the newest version goes. */
-function newestPerKey(records: RecordEnvelope[]): RecordEnvelope[] {
-  const byKey = new Map<string, RecordEnvelope>();
-  for (const r of records) {
-    const had = byKey.get(r.k);
-    byKey.set(r.k, newer(had, r)!);
-  }
-  return byKey.size === records.length ? records : [...byKey.values()];
 }
