@@ -32,6 +32,8 @@ export class Top {
   private last: SwarmSnapshot | null = null;
   private running = false;
   private polling = false;
+  /** No cell answered the last poll: said once, not redrawn silently as an empty swarm. */
+  private silent = false;
   private readonly onResize = () => this.draw();
 
   constructor(private readonly init: TopInit) {
@@ -69,6 +71,9 @@ export class Top {
       const { snapshot, events } = await this.collector.poll();
       if (!this.running) return;
       this.last = snapshot;
+      const silent = snapshot.reports.size === 0;
+      if (silent !== this.silent && this.init.mode === 'plain') this.init.out.write(silent ? `${this.noAnswer()}\n` : 'cells answer again\n');
+      this.silent = silent;
       for (const e of events) {
         if (this.init.mode === 'json') this.init.out.write(JSON.stringify(e) + '\n');
         else if (this.init.mode === 'plain') this.init.out.write(formatEventLine(e, false) + '\n');
@@ -87,8 +92,12 @@ export class Top {
     if (this.init.mode !== 'tty' || !this.last || !this.running) return;
     const width = this.init.out.columns || 100;
     const height = this.init.out.rows || 30;
-    const extra = this.init.status?.();
-    const screen = renderScreen(this.last, this.log, width, height - (extra ? 1 : 0), this.init.title ?? '');
+    const extra = [this.silent ? `\u001b[31m${this.noAnswer()}\u001b[0m` : '', this.init.status?.() ?? ''].filter(Boolean).join('\n');
+    const screen = renderScreen(this.last, this.log, width, height - (extra ? extra.split('\n').length : 0), this.init.title ?? '');
     this.init.out.write(`\u001b[H\u001b[2J${extra ? extra + '\n' : ''}${screen}`);
+  }
+
+  private noAnswer(): string {
+    return `no cell answers at ${this.init.seeds.join(', ')}: is the swarm up (cellsync swarm status)? Asking again every second.`;
   }
 }

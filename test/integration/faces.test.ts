@@ -19,7 +19,7 @@ test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at
   t.deepEqual(left.stdout.trim().split('\n').map(Number), [0, 0], 'no mount or process left behind');
 });
 
-test.serial('top in plain mode shows a death and a heal when a cell is killed', async (t) => {
+test.serial('top in plain mode shows a death and a heal when a cell is killed, and says so when no cell answers', async (t) => {
   const dir = await tmpDir(t);
   const home = await swarmUp(t, 5, ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000']);
   t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 4 * 1024 * 1024)])).code, 0);
@@ -34,6 +34,8 @@ test.serial('top in plain mode shows a death and a heal when a cell is killed', 
   await eventually(() => /member-died/.test(out) && /repair-finished/.test(out), 20_000, 'death and heal lines', 200);
   t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
   t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
+  t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
+  await eventually(() => /no cell answers at 127\.0\.0\.1:\d+/.test(out), 10_000, 'top says so when no cell answers', 200);
   top.kill('SIGINT');
   t.is(await new Promise<number | null>((r) => top.on('exit', (c) => r(c))), 0);
 });
