@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { cli, isAlive, tmpDir } from '../helpers/index.js';
+import { cli, isAlive, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 test('--help explains every command and exits 0', async (t) => {
   for (const args of [['--help'], ['swarm', 'up', '--help'], ['cell', 'start', '--help'], ['init', '--help'], ['help', 'put'], ['gc', '--help']]) {
@@ -79,4 +79,17 @@ test('--print-config shows the effective settings, env overrides included', asyn
   const bad = await cli(['cell', 'start', '--data', '/x', '--print-config', '--heartbeat-ms', '3000']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /exceed 3 heartbeat/);
+});
+
+test.serial('cell start --join: a cell that hears from no cell (another swarm there) warns, and one that joins does not', async (t) => {
+  const a = await swarmUp(t, 1);
+  const b = await swarmUp(t, 1);
+  const [cellA] = await swarmCells(a);
+  const [cellB] = await swarmCells(b);
+  const wrong = await cli(['cell', 'start', '--home', b, '--data', path.join(b, 'x1'), '--port', '0', '--join', `${cellA!.host}:${cellA!.port}`, '--daemon']);
+  t.is(wrong.code, 0, 'the cell runs and keeps trying');
+  t.regex(wrong.stderr, /warning: no cell at 127\.0\.0\.1:\d+ has answered in 5 s.*swarm\.key/);
+  const right = await cli(['cell', 'start', '--home', b, '--data', path.join(b, 'x2'), '--port', '0', '--join', `${cellB!.host}:${cellB!.port}`, '--daemon']);
+  t.is(right.code, 0);
+  t.is(right.stderr, '');
 });

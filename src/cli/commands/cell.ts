@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
-import { Cell, QUARANTINE_MARKER, loadRole } from '../../cell/index.js';
+import { Cell, QUARANTINE_MARKER, loadRole, type CellStatus } from '../../cell/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
-import { cellAddr, loadKey, readSwarm, recordCell } from '../home.js';
+import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell } from '../home.js';
 import {
   addCellConfigOptions,
   applySavedCellConfig,
@@ -70,6 +70,14 @@ export function registerCell(program: Command): void {
       const ready = await spawnCellDaemon(dataDir, args);
       await record(home, dataDir, ready, cellConfigArgs(opts));
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
+      if (joined) {
+        const { client } = await openSwarmClient(home);
+        try {
+          await warnIfAlone(home, joined, async () => ((await client.status([ready.addr], 500)) as CellStatus).members.length - 1);
+        } finally {
+          await client.close();
+        }
+      }
       return;
     }
     const saved = opts.role ? null : await loadRole(dataDir);
@@ -81,6 +89,8 @@ export function registerCell(program: Command): void {
     if (process.send) {
       process.send(ready);
       process.disconnect();
+    } else if (joined) {
+      void warnIfAlone(home, joined, async () => c.membership.members().length - 1);
     }
     await untilSignal(c);
   });
@@ -163,3 +173,22 @@ function untilSignal(c: Cell): Promise<void> {
   });
 }
 
+/** How long a cell started with --join may go without hearing from another before the CLI says so. */
+const JOIN_WAIT_MS = 5_000;
+
+/**
+ * A cell told to join that hears from no other cell says so: a wrong address,
+ * cells not running, or cells of another swarm, which drop every message they
+ * cannot authenticate with their key, unanswered.
+ */
+async function warnIfAlone(home: string, seeds: Addr[], others: () => Promise<number>): Promise<void> {
+  for (let waited = 0; waited < JOIN_WAIT_MS; waited += 250) {
+    if ((await others().catch(() => 0)) > 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.error(
+    `cellsync: warning: no cell at ${seeds.join(', ')} has answered in ${JOIN_WAIT_MS / 1000} s. Check the addresses, that those cells run, ` +
+      `and that they belong to the swarm whose key is ${path.join(home, 'swarm.key')} (a cell drops what another swarm's key signed). ` +
+      `This cell keeps running and trying.`,
+  );
+}
