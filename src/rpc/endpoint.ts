@@ -94,6 +94,8 @@ interface Pending {
   bulk: BulkSender | null;
   /** Set once the first fragment of a bulk response arrives: the peer is answering. */
   isAnswering: boolean;
+  /** While it answers: fails the request when no fragment has come for a while (a peer cut off mid-answer). */
+  stall: TimerHandle | null;
 }
 
 type Executed = { state: 'running' } | { state: 'done'; status: Status; body: Buffer | null };
@@ -237,6 +239,7 @@ export class Endpoint {
           deadline: null,
           bulk: null,
           isAnswering: false,
+          stall: null,
         };
         this.pending.set(requestId, p);
         p.deadline = this.components.clock.setTimeout(() => {
@@ -389,6 +392,7 @@ export class Endpoint {
     this.pending.delete(requestId);
     p.retransmit?.clear();
     p.deadline?.clear();
+    p.stall?.clear();
     // Most bulk requests finished sending long ago: build the error (and its stack) only for one still running.
     if (p.bulk && !p.bulk.isSettled) p.bulk.cancel(CellError.STOPPED());
     const reas = `r|${requestId}`;
@@ -554,6 +558,13 @@ export class Endpoint {
           this.settle(f.requestId, CellError.TIMEOUT(`${MessageType[p.type]} answer from ${p.to}`));
         }, this.init.wire.bulkTimeoutMs);
       }
+      // A live sender resends what is missing within its longest RTO: two of them without a fragment mean
+      // it is gone (killed, or cut off), and the caller's next replica should not wait out the whole deadline.
+      p.stall?.clear();
+      p.stall = this.components.clock.setTimeout(() => {
+        this.counters.requestsTimedOut++;
+        this.settle(f.requestId, CellError.TIMEOUT(`${MessageType[p.type]} answer from ${p.to} stalled`));
+      }, Math.min(this.init.wire.bulkTimeoutMs, 2 * this.init.wire.rtoMaxMs));
     } else {
       const seen = this.executed.get(`${f.sender}|${f.requestId}`);
       if (seen) {

@@ -150,3 +150,22 @@ test('one body given as parts goes to three peers intact, its fragments hashed o
   t.is(got.length, 3);
   for (const g of got) t.true(g.equals(whole), 'every copy is the concatenated parts');
 });
+
+test('an answer cut off mid-transfer fails after two of the longest RTOs, not the whole bulk deadline', async (t) => {
+  const over = { datagramBytesMax: 1200, rtoMaxMs: 300, bulkTimeoutMs: 20_000 };
+  const server = await endpoint(t, over);
+  const client = await endpoint(t, over);
+  server.ep.handle(MessageType.CHUNK_GET, () => randomBytes(4 * 1024 * 1024));
+  // The server drops off the network once the client has some of the answer.
+  const cut = setInterval(() => {
+    if (client.ep.counters.framesReceived < 20) return;
+    server.transport.faults = { ...server.transport.faults, lossRate: 1 };
+    clearInterval(cut);
+  }, 1);
+  t.teardown(() => clearInterval(cut));
+  const started = Date.now();
+  const err = await t.throwsAsync(client.ep.request(server.ep.address, MessageType.CHUNK_GET, Buffer.alloc(32), { timeoutMs: 10_000 }));
+  t.is((err as CellError).code, 'TIMEOUT');
+  t.regex(err!.message, /stalled/);
+  t.true(Date.now() - started < 3_000, `failed after ${Date.now() - started} ms`);
+});
