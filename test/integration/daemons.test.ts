@@ -11,12 +11,15 @@ async function capacityOf(data: string): Promise<string | undefined> {
   return args[args.lastIndexOf('--capacity') + 1];
 }
 
-test.serial('cells started again keep their settings and address: swarm down and up, and cell start --daemon after SIGKILL', async (t) => {
+test.serial('cells started again keep their settings and address: swarm down and up (all recorded cells, no more), and cell start --daemon after SIGKILL', async (t) => {
   const home = await swarmUp(t, 3, ['--capacity', '8388608']);
   t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
-  const up = await cli(['swarm', 'up', '--home', home, '--cells', '3', '--base-port', '0', '--role', 'storage']);
+  // No --cells: the cells recorded, not the default of 5 for a new swarm.
+  const up = await cli(['swarm', 'up', '--home', home, '--base-port', '0', '--role', 'storage']);
   t.is(up.code, 0, up.stderr);
+  t.regex(up.stdout, /swarm of 3 cells up/);
   const cells = await swarmCells(home);
+  t.is(cells.length, 3);
   for (const c of cells) t.is(await capacityOf(c.data), '8388608', `${c.name} after swarm up`);
   const victim = cells[2]!;
   process.kill(await pidOf(victim), 'SIGKILL');

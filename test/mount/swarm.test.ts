@@ -189,7 +189,7 @@ test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount s
   t.is(r.stdout.trim(), 'same');
 });
 
-test.serial('a mount on another machine (a network namespace over a veth pair) reaches the cells by their address', async (t) => {
+test.serial('a mount and swarm status on another machine (a network namespace over a veth pair) reach the cells by their address', async (t) => {
   // Two "machines": the cells on 10.77.N.1 in this namespace, the mount in a namespace of its own on 10.77.N.2.
   const ns = `cs${process.pid}`;
   const net = `10.77.${process.pid % 250}`;
@@ -214,6 +214,9 @@ test.serial('a mount on another machine (a network namespace over a veth pair) r
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), 'same');
   t.is((await cli(['umount', mnt])).code, 0);
+  const status = await sh(`nsenter --net=/run/netns/${ns} "${CLI}" swarm status --home "${home}" --json`);
+  t.is(status.code, 0, `swarm status from the other machine: ${status.stderr}`);
+  t.is((JSON.parse(status.stdout) as { cells: unknown[] }).cells.length, 3);
 });
 
 test.serial('storage cells joining under a mount: every file in every directory stays readable while records move to their new homes', async (t) => {

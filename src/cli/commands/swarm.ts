@@ -4,12 +4,12 @@ import { cellPid, type CellStatus } from '../../cell/index.js';
 import { SwarmClient } from '../../client/index.js';
 import { parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
-import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry } from '../home.js';
+import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
 import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
 interface UpOptions extends CellConfigOptions {
   home: string;
-  cells: number;
+  cells?: number;
   basePort: number;
   host: string;
   role?: string;
@@ -23,7 +23,7 @@ export function registerSwarm(program: Command): void {
       .command('up')
       .description('start N cells as daemons under <home>/cells (initializes home if needed; restarts stopped cells)')
       .addOption(homeOption())
-      .addOption(new Option('--cells <n>', 'number of cells').argParser(parseIntArg(1, 256)).default(5))
+      .addOption(new Option('--cells <n>', 'number of cells (default: those recorded in swarm.json, or 5 for a new swarm)').argParser(parseIntArg(1, 256)))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
       .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
       .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
@@ -35,8 +35,9 @@ export function registerSwarm(program: Command): void {
       console.log(`initialized ${home}`);
     }
     const s = await readSwarm(home);
-    const entries: CellEntry[] = s.cells.slice(0, opts.cells);
-    for (let i = entries.length; i < opts.cells; i++) {
+    const count = opts.cells ?? (s.cells.length || 5);
+    const entries: CellEntry[] = s.cells.slice(0, count);
+    for (let i = entries.length; i < count; i++) {
       const name = `cell-${i + 1}`;
       entries.push({ name, data: path.join(home, 'cells', name), host: opts.host, port: opts.basePort === 0 ? 0 : opts.basePort + i });
     }
@@ -70,9 +71,8 @@ export function registerSwarm(program: Command): void {
     .option('--json', 'print {"cells":[{id,addr,pid,role,state,chunks,bytes,lastHeardMs}], ...} for scripts')
     .action(async (opts: { home: string; json?: boolean }) => {
       const home = resolveHome(opts);
-      const key = await loadKey(home);
-      const addrs = (await readSwarm(home)).cells.map(cellAddr);
-      const client = await SwarmClient.open({ swarmKey: key });
+      // Seeded with the cells' addresses: a client bound to loopback could not reach cells on other machines.
+      const { client, seeds: addrs } = await openSwarmClient(home);
       try {
         const st = trustedView((await client.statusMany(addrs)) as CellStatus[]);
         const cells = st.members.map((m) => ({
