@@ -28,6 +28,9 @@ test('a runtime failure exits 1 with one clear line', async (t) => {
   const stop = await cli(['cell', 'stop', '--data', path.join(home, 'missing')]);
   t.is(stop.code, 1);
   t.regex(stop.stderr, /is not a data directory/);
+  const down = await cli(['swarm', 'down', '--home', home]);
+  t.is(down.code, 1, 'swarm down of a home that is not one');
+  t.regex(down.stderr, /has no swarm key/);
 });
 
 test('init writes a 32-byte key readable only by its owner, and refuses to overwrite it', async (t) => {

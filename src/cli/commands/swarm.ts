@@ -104,6 +104,7 @@ export function registerSwarm(program: Command): void {
     .addOption(homeOption())
     .action(async (opts: { home: string }) => {
       const home = resolveHome(opts);
+      await loadKey(home); // a home that is not one (a typo) is an error, not "0 cells stopped"
       const s = await readSwarm(home);
       const stopped = await Promise.all(s.cells.map(async (c) => ({ c, pid: await stopCellDaemon(c.data) })));
       for (const { c, pid } of stopped) if (pid !== null) console.log(`stopped ${c.name} (pid ${pid})`);
