@@ -55,7 +55,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   if (dead.length > 0 && !opts.allowDead) {
     throw new CellError(
       'NOT_ENOUGH_CELLS',
-      `${names(dead)} dead: records that only a dead cell holds would go unseen. Start it again, or pass --allow-dead if it is gone for good`,
+      `${names(dead)} dead: records that only a dead cell holds would go unseen. Start it again; if it is gone for good, retire it with "cellsync cell forget" (or pass --allow-dead for this run)`,
     );
   }
   const cells = members.filter((m) => m.state !== 'dead');

@@ -68,6 +68,8 @@ const FULL_RECORD_SYNC_EVERY = 6;
  *    it: the first holder pushes it home (hinted handoff returning);
  *  - every home cell has it and this cell is not a home cell: this cell drops
  *    its surplus copy, after re-confirming the home copies just before.
+ * A cell that is not storage holds no home copy: it pushes a chunk home only
+ * when no storage cell has it, and drops it once the homes have it.
  * A pass runs on every membership change (after a short settle) and
  * periodically; pushes share a bandwidth bucket.
  */
@@ -139,14 +141,17 @@ export class Healer {
     const { membership, store } = this.components;
     const members = membership.members();
     const self = members[0]!;
-    if (self.role !== 'storage') return;
+    // A cell that is not storage (a stem or guard now, or a new cell at the address of one that died) holds
+    // chunks no placement sends readers to: it hands each to its home cells and then drops it as surplus.
+    const isStorage = self.role === 'storage';
+    const keys = [...store.keys()];
+    if (!isStorage && keys.length === 0) return;
     const byId = new Map(members.map((m) => [m.id, m]));
     const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
     const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
     // Records first: they are small, and until a record reaches its new
     // homes, reads of it must ask beyond them (see RecordsClient).
-    await this.syncRecords(self.id, candidates, byId);
-    const keys = [...store.keys()];
+    if (isStorage) await this.syncRecords(self.id, candidates, byId);
     let repairs = 0;
     for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
       const batch = keys.slice(i, i + HAS_KEYS_MAX);
@@ -161,7 +166,8 @@ export class Healer {
         const holders = order.filter(holds);
         const replicas = Math.min(store.meta(key).replicas, order.length);
         const home = order.slice(0, replicas);
-        const isFirstHolder = holders[0] === self.id;
+        // Not storage: this copy pushes only when no storage cell has one.
+        const isFirstHolder = isStorage ? holders[0] === self.id : holders.length === 0;
         if (holders.length < replicas) {
           repairs++;
           if (isFirstHolder) {

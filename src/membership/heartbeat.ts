@@ -50,13 +50,16 @@ function parseHeartbeat(v: unknown): HeartbeatBody | null {
   return { self, known, quarantined };
 }
 
-function parseMemberList(v: unknown): MemberInfo[] | null {
+/** A member in a JOIN answer: what it says of itself, and whether the answering cell holds it dead. */
+type ListedMember = MemberInfo & { dead: boolean };
+
+function parseMemberList(v: unknown): ListedMember[] | null {
   if (!Array.isArray(v) || v.length > MEMBERS_MAX) return null;
-  const out: MemberInfo[] = [];
+  const out: ListedMember[] = [];
   for (const m of v) {
     const info = parseMemberInfo(m);
     if (!info) return null;
-    out.push(info);
+    out.push({ ...info, dead: (m as { dead?: unknown }).dead === true });
   }
   return out;
 }
@@ -72,6 +75,8 @@ export class HeartbeatMembership implements Membership {
   private readonly table = new Map<CellId, Member>();
   /** Quarantined members and the incarnation they were quarantined at. */
   private readonly quarantines = new Map<CellId, number>();
+  /** Members retired by their operator (bounded like the table): second-hand news of them is ignored. */
+  private readonly forgotten = new Set<CellId>();
   private readonly listeners: ((e: MembershipEvent) => void)[] = [];
   private readonly timers: TimerHandle[] = [];
   private self: MemberInfo;
@@ -90,6 +95,7 @@ export class HeartbeatMembership implements Membership {
     endpoint.onNotify(MessageType.HEARTBEAT, (msg) => {
       const hb = decodeJson(msg.body, parseHeartbeat);
       if (!hb || hb.self.id !== msg.sender) return;
+      this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
       this.heard(hb.self);
       for (const k of hb.known) this.learn(k);
       for (const q of hb.quarantined ?? []) this.quarantine(q.id, q.incarnation);
@@ -97,8 +103,16 @@ export class HeartbeatMembership implements Membership {
     endpoint.handle(MessageType.JOIN, (req) => {
       const info = decodeJson(req.body, parseMemberInfo);
       if (!info || info.id !== req.sender) throw new Error('bad join');
+      this.forgotten.delete(info.id);
       this.heard(info);
-      return encodeJson(this.members().map((m) => this.infoOf(m)));
+      // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
+      // and one not told of them at all would not know the swarm is missing a cell.
+      return encodeJson(this.members().map((m) => ({ ...this.infoOf(m), ...(m.state === 'dead' ? { dead: true } : {}) })));
+    });
+    endpoint.handle(MessageType.FORGET, (req) => {
+      const q = decodeJson(req.body, (v) => v as { id?: unknown });
+      if (typeof q?.id !== 'string') throw new Error('bad forget');
+      return encodeJson({ forgotten: this.forget(q.id) });
     });
     await this.join();
     const cfg = this.init.config;
@@ -156,6 +170,23 @@ export class HeartbeatMembership implements Membership {
     return this.quarantines.has(id);
   }
 
+  forget(id: CellId): boolean {
+    const m = this.table.get(id);
+    if (!m || m.state !== 'dead') return false;
+    this.table.delete(id);
+    if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
+    this.forgotten.add(id);
+    this.log('forgot %k at %s', id, m.addr);
+    return true;
+  }
+
+  /** A member another cell holds dead: known as dead here too, without waiting out its silence again. */
+  private addDead(info: MemberInfo): void {
+    if (this.table.has(info.id) || this.table.size >= MEMBERS_MAX) return;
+    const now = this.components.clock.now();
+    this.table.set(info.id, { ...info, state: 'dead', lastHeardAtMs: now, stateSinceMs: now });
+  }
+
   private infoOf(m: MemberInfo): MemberInfo {
     const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = m;
     return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs };
@@ -177,7 +208,11 @@ export class HeartbeatMembership implements Membership {
       this.log('no seed answered (%o): starting alone', seeds);
       return;
     }
-    for (const m of list) this.heard(m);
+    for (const m of list) {
+      if (m.id === this.self.id || this.forgotten.has(m.id)) continue;
+      if (m.dead) this.addDead(m);
+      else this.heard(m);
+    }
     this.log('joined through %o: %d members', seeds, list.length);
   }
 
@@ -203,6 +238,7 @@ export class HeartbeatMembership implements Membership {
       const fresh: Member = { ...info, state: q !== undefined && info.incarnation <= q ? 'quarantined' : 'alive', lastHeardAtMs: now, stateSinceMs: now };
       this.table.set(info.id, fresh);
       this.emit('member-joined', fresh);
+      this.replacedAt(fresh);
       return;
     }
     if (info.incarnation < m.incarnation) return;
@@ -226,9 +262,25 @@ export class HeartbeatMembership implements Membership {
     }
   }
 
+  /**
+   * One address serves one cell: a new cell speaking from a member's address
+   * (its data directory was wiped, so it came back with a new id) means that
+   * member is gone. Dead at once: chunks sent to that address would reach a
+   * cell that is not their home.
+   */
+  private replacedAt(newcomer: Member): void {
+    for (const m of this.table.values()) {
+      if (m.id === newcomer.id || m.addr !== newcomer.addr || m.state === 'dead' || m.state === 'quarantined') continue;
+      m.state = 'dead';
+      m.stateSinceMs = this.components.clock.now();
+      this.log('%k replaced at %s by %k', m.id, m.addr, newcomer.id);
+      this.emit('member-died', m);
+    }
+  }
+
   /** Second-hand news: only used to discover members we have never heard of. */
   private learn(k: { id: CellId; addr: Addr; incarnation: number }): void {
-    if (k.id === this.self.id || this.table.has(k.id)) return;
+    if (k.id === this.self.id || this.table.has(k.id) || this.forgotten.has(k.id)) return;
     this.heard({ ...k, role: 'stem', pid: 0, chunks: 0, bytes: 0, capacityBytes: 0 });
   }
 

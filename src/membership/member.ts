@@ -64,6 +64,12 @@ export interface Membership {
    */
   quarantine(id: CellId, incarnation: number): void;
   isQuarantined(id: CellId): boolean;
+  /**
+   * Drops a dead member for good (retired by its operator): second-hand news
+   * of it is ignored from then on; only the cell itself, speaking again,
+   * brings it back. False if it is not dead.
+   */
+  forget(id: CellId): boolean;
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;

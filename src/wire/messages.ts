@@ -42,6 +42,7 @@
  *              because it was stored, or put again, less than min age ago, or is not held).
  *              Garbage collection (client/gc.ts) sends it for chunks that nothing references.
  * CHUNK_CLAIM  request: as CHUNK_HAS                               response: as CHUNK_HAS; each chunk held
+ * FORGET       request: JSON {id} of a dead member                 response: JSON {forgotten: boolean}
  *              counts as stored now (garbage collection spares it for its grace period):
  *              a writer names chunks it did not store itself (the unchanged chunks of a file it edits)
  */

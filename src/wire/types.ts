@@ -28,6 +28,7 @@ export enum MessageType {
   CHUNK_ADOPT = 23,
   CHUNK_COLLECT = 24,
   CHUNK_CLAIM = 25,
+  FORGET = 26,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

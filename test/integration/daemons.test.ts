@@ -87,3 +87,34 @@ test.serial('put asking for more copies than there are storage cells stores the 
   const get = await sh(`"${CLI}" get --home "${home}" ${r.stdout.trim()} | cmp - "${file}"`);
   t.is(get.code, 0, get.stderr);
 });
+
+test.serial('a cell retired for good: cell forget drops it from every cell and swarm.json, and gc runs again; a storage cell restarted as a guard hands its chunks over and drops them', async (t) => {
+  const dir = await tmpDir(t);
+  const timing = ['--heartbeat-ms', '300', '--failure-timeout-ms', '1200', '--anti-entropy-ms', '1000'];
+  const home = await swarmUp(t, 5, timing);
+  t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 6 * 1024 * 1024)])).code, 0);
+  const [, , , guardToBe, retired] = await swarmCells(home);
+  const status = async () => JSON.parse((await cli(['swarm', 'status', '--home', home, '--json'])).stdout) as { cells: { id: string; addr: string; state: string; role: string; chunks: number }[] };
+  const idOf = async (addr: string) => (await status()).cells.find((c) => c.addr === addr)!.id;
+  const retiredAddr = `${retired!.host}:${retired!.port}`;
+  const retiredId = await idOf(retiredAddr);
+  t.is((await cli(['cell', 'stop', '--home', home, '--data', retired!.data])).code, 0);
+  await eventually(async () => (await status()).cells.find((c) => c.id === retiredId)?.state === 'dead', 15_000, 'the stopped cell to be dead');
+  t.regex((await cli(['gc', '--home', home, '--dry-run'])).stderr, /cell forget/, 'gc refuses, and says how to retire the cell');
+  const forgot = await cli(['cell', 'forget', '--home', home, retiredId.slice(0, 8)]);
+  t.is(forgot.code, 0, forgot.stderr);
+  t.regex(forgot.stdout, /forgot cell .*: 4 of 4 cells dropped it/);
+  t.false((await status()).cells.some((c) => c.id === retiredId));
+  t.false((await swarmCells(home)).some((c) => c.name === retired!.name), 'swarm up will not start it again');
+  const gc = await cli(['gc', '--home', home, '--dry-run']);
+  t.is(gc.code, 0, gc.stderr);
+  // A storage cell started again as a guard: no placement sends readers to it, so what it holds goes home.
+  const guardAddr = `${guardToBe!.host}:${guardToBe!.port}`;
+  t.is((await cli(['cell', 'stop', '--home', home, '--data', guardToBe!.data])).code, 0);
+  t.is((await cli(['cell', 'start', '--home', home, '--data', guardToBe!.data, '--role', 'guard', '--daemon'])).code, 0);
+  await eventually(async () => (await status()).cells.find((c) => c.addr === guardAddr)?.chunks === 0, 20_000, 'the guard to drop its chunks');
+  await eventually(async () => {
+    const r = JSON.parse((await cli(['fsck', '--home', home, '--json'])).stdout) as { underReplicated: number; missing: number; healthy: number; chunks: number };
+    return r.underReplicated === 0 && r.missing === 0 && r.healthy === r.chunks;
+  }, 20_000, 'every chunk at R on the storage cells');
+});

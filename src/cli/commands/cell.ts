@@ -1,12 +1,13 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
-import { Cell, QUARANTINE_MARKER, loadRole, type CellStatus } from '../../cell/index.js';
+import { Cell, QUARANTINE_MARKER, cellPid, loadRole, type CellStatus } from '../../cell/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
+import { MessageType, encodeJson } from '../../wire/index.js';
 import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
-import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell } from '../home.js';
+import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
   addCellConfigOptions,
   applySavedCellConfig,
@@ -124,6 +125,46 @@ export function registerCell(program: Command): void {
       if (!(await stat(dataDir).catch(() => null))?.isDirectory()) throw new CellError('BAD_CONFIG', `${dataDir} is not a data directory`);
       const pid = await stopCellDaemon(dataDir);
       console.log(pid === null ? `no cell running in ${dataDir}` : `stopped cell in ${dataDir} (pid ${pid})`);
+    });
+
+  cell
+    .command('forget')
+    .description(
+      'retire a dead cell for good: every cell drops it from its members (so gc runs again without --allow-dead) and swarm up no longer starts it; ' +
+        'its data directory is left where it is. A forgotten cell started again simply rejoins',
+    )
+    .addOption(homeOption())
+    .argument('<cell>', 'its id (or the start of it, as swarm status shows it) or its address host:port')
+    .action(async (which: string, opts: { home: string }) => {
+      const home = resolveHome(opts);
+      const { client } = await openSwarmClient(home);
+      try {
+        const members = await client.members(true);
+        let matches = members.filter((m) => m.addr === which || (which.length >= 4 && m.id.startsWith(which)));
+        // A wiped cell restarted at the same address is another member: the dead one is meant.
+        if (matches.length > 1) matches = matches.filter((m) => m.state === 'dead');
+        if (matches.length !== 1) {
+          throw new CellError('BAD_REQUEST', `${matches.length === 0 ? 'no' : 'more than one'} member matches ${which} (see cellsync swarm status)`);
+        }
+        const gone = matches[0]!;
+        if (gone.state !== 'dead') {
+          throw new CellError('BAD_REQUEST', `cell ${gone.id} (${gone.addr}) is ${gone.state}: only a dead cell can be forgotten (cellsync cell stop --data DIR first)`);
+        }
+        const asked = members.filter((m) => m.state === 'alive' || m.state === 'suspect');
+        const answers = await Promise.all(
+          asked.map((m) => client.endpoint.request(m.addr, MessageType.FORGET, encodeJson({ id: gone.id }), { timeoutMs: 1_500 }).then(() => true, () => false)),
+        );
+        const missed = asked.filter((_, i) => !answers[i]).map((m) => m.addr);
+        const s = await readSwarm(home);
+        const entry = s.cells.find((c) => cellAddr(c) === gone.addr);
+        const dropped = entry && (await cellPid(entry.data)) === null;
+        if (dropped) await writeSwarm(home, { ...s, cells: s.cells.filter((c) => c !== entry) });
+        console.log(`forgot cell ${gone.id} (${gone.addr}): ${asked.length - missed.length} of ${asked.length} cells dropped it`);
+        if (dropped) console.log(`removed ${entry.name} from ${path.join(home, 'swarm.json')}; its data directory ${entry.data} is kept`);
+        if (missed.length > 0) console.error(`cellsync: warning: ${missed.join(', ')} did not answer; run cell forget again once they are back`);
+      } finally {
+        await client.close();
+      }
     });
 }
 

@@ -36,7 +36,20 @@ function cluster(n: number) {
       await new Promise((r) => setImmediate(r));
     }
   };
-  return { clock, net, nodes, events, run, config };
+  /** A cell that was not there at the start: a new id at `addr`, joining through the first member. */
+  const joiner = async (addr: string) => {
+    const endpoint = new Endpoint({ clock, rng, transport: net.transport(addr) }, { id: newCellId(), keys, wire: config.wire });
+    const m = new HeartbeatMembership(
+      { clock, rng, endpoint },
+      { self: { id: endpoint.id, addr, incarnation: 1, role: 'stem', pid: 9, chunks: 0, bytes: 0, capacityBytes: 1 }, seeds: [nodes[0]!.addr], config: config.membership },
+    );
+    m.onEvent((e) => events.push({ ...e, at: clock.now(), observer: -1 }));
+    const started = m.start();
+    await run(100);
+    await started;
+    return { addr, endpoint, m };
+  };
+  return { clock, net, nodes, events, run, config, joiner };
 }
 
 async function startAll(c: ReturnType<typeof cluster>) {
@@ -135,4 +148,42 @@ test('a restarted member with a higher incarnation replaces stale news', async (
   t.is(seen.state, 'alive');
   t.is(seen.incarnation, 2);
   t.is(seen.pid, 2);
+});
+
+test('a joiner takes a dead member as dead; a forgotten member stays gone until it speaks again', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(3_000);
+  const gone = c.nodes[2]!;
+  await gone.m.stop();
+  await c.run(12_000);
+  t.is(statesSeenBy(c, 0)[gone.addr], 'dead');
+  const late = await c.joiner('10.0.0.9:7400');
+  t.is(late.m.get(gone.endpoint.id)?.state, 'dead', 'known dead at once, not alive until its silence is timed again');
+  t.false(c.nodes[0]!.m.forget(c.nodes[1]!.endpoint.id), 'a live member is not forgotten');
+  for (const m of [c.nodes[0]!.m, c.nodes[1]!.m, late.m]) t.true(m.forget(gone.endpoint.id));
+  await c.run(5_000);
+  const again = await c.joiner('10.0.0.10:7400');
+  for (const m of [c.nodes[0]!.m, late.m, again.m]) t.is(m.get(gone.endpoint.id), undefined);
+  const back = gone.m.start(); // it speaks again: back
+  await c.run(100);
+  await back;
+  await c.run(3_000);
+  t.is(c.nodes[0]!.m.get(gone.endpoint.id)?.state, 'alive');
+});
+
+test('a new cell at a member’s address (its data wiped, a new id) makes that member dead at once', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(3_000);
+  const old = c.nodes[2]!;
+  await old.m.stop();
+  await old.endpoint.stop();
+  const replacedAt = c.clock.now();
+  const fresh = await c.joiner(old.addr);
+  await c.run(1_500);
+  const died = c.events.find((e) => e.observer === 0 && e.type === 'member-died' && e.member.id === old.endpoint.id);
+  t.truthy(died);
+  t.true(died!.at - replacedAt < c.config.membership.failureTimeoutMs, `dead ${died!.at - replacedAt} ms after; the failure timeout is ${c.config.membership.failureTimeoutMs}`);
+  t.is(c.nodes[1]!.m.get(fresh.endpoint.id)?.state, 'alive');
 });
