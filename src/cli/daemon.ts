@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CellError, makeDirs } from '../core/index.js';
@@ -9,6 +10,37 @@ export const LOG_FILE = 'cell.log';
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
+
+/** A daemon's log grows to this size, then the one before it is kept as <log>.1 and a new one starts. */
+const LOG_BYTES_MAX = 4 * 1024 * 1024;
+
+/**
+ * How a daemon writes its log: lines stamped with the date and time, and the
+ * file rotated at LOG_BYTES_MAX also while it runs (its inherited stdout keeps
+ * the first file: only what escapes this log, a crash's stack, goes there).
+ * In the foreground: stamped lines on stdout.
+ */
+export function daemonLog(logPath: string): (line: string) => void {
+  const stamp = (line: string) => `${new Date().toISOString()} ${line}\n`;
+  if (process.env.CELLSYNC_DAEMON_CHILD !== '1') return (line) => process.stdout.write(stamp(line));
+  let fd = -1;
+  let bytes = 0;
+  return (line) => {
+    try {
+      if (fd < 0 || bytes > LOG_BYTES_MAX) {
+        if (fd >= 0) {
+          closeSync(fd);
+          renameSync(logPath, `${logPath}.1`);
+        }
+        fd = openSync(logPath, 'a');
+        bytes = statSync(logPath).size;
+      }
+      bytes += writeSync(fd, stamp(line));
+    } catch {
+      // A log that cannot be written (disk full) must not stop the cell.
+    }
+  };
+}
 
 /** What a cell started in the foreground tells its daemonizing parent once it serves. */
 export interface ReadyMessage {
@@ -41,6 +73,7 @@ export const NODE_FLAGS = ['--always-sparkplug'];
  * first, the last line of its log is the error.
  */
 export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: string, what: string): Promise<T> {
+  if (((await stat(logPath).catch(() => null))?.size ?? 0) > LOG_BYTES_MAX) await rename(logPath, `${logPath}.1`);
   const log = await open(logPath, 'a');
   const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], {
     detached: true,

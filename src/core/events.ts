@@ -18,8 +18,12 @@ export class EventLog {
 
   constructor(private readonly capacity = 256) {}
 
+  /** Called with every event as it is recorded (a cell's log file). */
+  onRecord: ((e: SwarmEvent) => void) | null = null;
+
   record(e: SwarmEvent): void {
     this.total++;
+    this.onRecord?.(e);
     if (this.ring.length < this.capacity) this.ring.push(e);
     else {
       this.ring[this.next] = e;

@@ -53,6 +53,8 @@ const ERRNO = os.constants.errno as Record<string, number>;
 export interface MountInit {
   mountPoint: string;
   fs: SwarmFs;
+  /** Where a line about each EIO or ENOSPC answer goes (the mount's log). */
+  report?: (line: string) => void;
 }
 
 /** The mounts in /proc/mounts at a path (there may be a stale one from a killed process). */
@@ -109,7 +111,7 @@ export class Mount {
   static async mount(init: MountInit): Promise<Mount> {
     const mountPoint = path.resolve(init.mountPoint);
     await checkMountPoint(mountPoint);
-    const fuse = new TunedFuse(mountPoint, fuseOps(init.fs), {
+    const fuse = new TunedFuse(mountPoint, fuseOps(init.fs, init.report), {
       force: false,
       mkdir: false,
       defaultPermissions: true,

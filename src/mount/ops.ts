@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { FsStat, SwarmFs } from '../client/index.js';
 import { logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
@@ -27,7 +28,8 @@ function statOf(s: FsStat) {
  * answers through the callback; nothing blocks the event loop. Errors become
  * negative errno values through the one table in errno.ts.
  */
-export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
+export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => undefined): Record<string, (...args: any[]) => void> {
+  const failures = failureReport(report);
   /** Wraps an async op: success answers (0, ...values) or the op's own return shape. */
   const op =
     <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) =>
@@ -42,6 +44,7 @@ export function fuseOps(fs: SwarmFs): Record<string, (...args: any[]) => void> {
         (err: unknown) => {
           const code = errnoOf(err, name);
           log('%s(%o) -> %d', name, args, code);
+          failures(name, args[0], code, err);
           cb(code);
         },
       );
@@ -128,4 +131,37 @@ export function timeArg(t: number | Date, now: number): number | null {
   if (ms === 2 ** 53 - 1) return null;
   if (ms === 2 ** 53 - 2 || ms === 1073) return now;
   return ms;
+}
+
+/** Failures a user may want explained later, kept out of a log flooded by one bad moment. */
+const REPORTED = new Map([
+  [-os.constants.errno.EIO, 'EIO'],
+  [-os.constants.errno.ENOSPC, 'ENOSPC'],
+]);
+const REPORTS_PER_MINUTE_MAX = 20;
+
+/**
+ * EIO and ENOSPC answers, each as one line (operation, path, and why) for the
+ * mount's log: the program that got the error only saw the errno. At most
+ * REPORTS_PER_MINUTE_MAX a minute; how many more there were is said after.
+ */
+function failureReport(report: (line: string) => void): (op: string, path: unknown, code: number, err: unknown) => void {
+  let windowStartMs = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return (op, path, code, err) => {
+    if (!REPORTED.has(code)) return;
+    const now = Date.now();
+    if (now - windowStartMs > 60_000) {
+      if (suppressed > 0) report(`... and ${suppressed} more such errors in that minute`);
+      windowStartMs = now;
+      inWindow = 0;
+      suppressed = 0;
+    }
+    if (++inWindow > REPORTS_PER_MINUTE_MAX) {
+      suppressed++;
+      return;
+    }
+    report(`${op} ${typeof path === 'string' ? path : ''}: ${REPORTED.get(code)} (${(err as Error)?.message ?? String(err)})`);
+  };
 }

@@ -45,7 +45,7 @@ test('init writes a 32-byte key readable only by its owner, and refuses to overw
   t.regex(again.stderr, /already initialized/);
 });
 
-test('a daemon cell keeps its id across restarts with a higher incarnation, and one data dir serves one cell', async (t) => {
+test('a daemon cell keeps its id across restarts with a higher incarnation, logs its events with their date, and one data dir serves one cell', async (t) => {
   const dir = await tmpDir(t);
   const home = path.join(dir, 'home');
   const data = path.join(home, 'cells', 'a');
@@ -66,7 +66,9 @@ test('a daemon cell keeps its id across restarts with a higher incarnation, and 
   const stop = await cli(['cell', 'stop', '--home', home, '--data', data]);
   t.is(stop.code, 0);
   t.false(isAlive(pid), 'cell stop waits for the exit');
-  t.regex(await readFile(path.join(data, 'cell.log'), 'utf8'), /stopped/);
+  const log = await readFile(path.join(data, 'cell.log'), 'utf8');
+  t.regex(log, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z cell-started [0-9a-f]{8} incarnation 1$/m, 'events in the log, stamped with date and time');
+  t.regex(log, /Z cell [0-9a-f]{16} stopped$/m);
   t.is((await start()).code, 0);
   const id2 = JSON.parse(await readFile(path.join(data, 'identity.json'), 'utf8'));
   t.is(id2.id, id1.id);

@@ -309,7 +309,7 @@ test.serial('umount and mount again at once on the same directory: the old mount
   t.is((await sh(`cat "${first.mnt}/f"`)).stdout.trim(), 'kept');
 });
 
-test.serial('the swarm full: ENOSPC, and what was stored before stays intact', async (t) => {
+test.serial('the swarm full: ENOSPC, what was stored before stays intact, and the mount log says what failed', async (t) => {
   const home = await swarmUp(t, 3, ['--capacity', '6M']);
   const { mnt } = await mountSwarm(t, home);
   const r = await sh(`
@@ -319,6 +319,9 @@ test.serial('the swarm full: ENOSPC, and what was stored before stays intact', a
   `);
   t.regex(r.stdout + r.stderr, /No space left on device/);
   t.regex(r.stdout, /keep-ok/);
+  // The program saw only the errno: the mount's log says which operation on which file failed, and why.
+  const log = await sh(`cat "${home}"/mounts/*.log`);
+  t.regex(log.stdout, /Z \w+ \/too-big: ENOSPC \(.+\)$/m);
 });
 
 test.serial('mount refuses a missing or non-empty directory and a swarm with no reachable cell; umount reports busy; a killed mount is cleaned by umount', async (t) => {

@@ -2,10 +2,10 @@ import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
 import { Cell, QUARANTINE_MARKER, cellPid, loadRole, type CellStatus } from '../../cell/index.js';
-import { CellError, parseAddr, type Addr } from '../../core/index.js';
+import { CellError, parseAddr, type Addr, type SwarmEvent } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { MessageType, encodeJson } from '../../wire/index.js';
-import { spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
+import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
@@ -86,14 +86,19 @@ export function registerCell(program: Command): void {
     const c = await Cell.start({ dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true });
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid };
     await record(home, dataDir, ready);
-    console.log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
+    // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
+    const log = daemonLog(path.join(dataDir, LOG_FILE));
+    log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
+    const logEvent = (e: SwarmEvent) => log(`${e.type} ${(e.cellId ?? '').slice(0, 8)} ${e.detail ?? ''}`);
+    c.events.recent().forEach(logEvent);
+    c.events.onRecord = logEvent;
     if (process.send) {
       process.send(ready);
       process.disconnect();
     } else if (joined) {
       void warnIfAlone(home, joined, async () => c.membership.members().length - 1);
     }
-    await untilSignal(c);
+    await untilSignal(c, log);
   });
 
   cell
@@ -191,20 +196,20 @@ async function record(home: string, dataDir: string, ready: ReadyMessage, args?:
 }
 
 /** Serves until SIGTERM or SIGINT, then stops in order; a second signal forces exit. */
-function untilSignal(c: Cell): Promise<void> {
+function untilSignal(c: Cell, log: (line: string) => void): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopping) process.exit(1);
       stopping = true;
-      console.log(`${sig}: stopping cell ${c.id}`);
+      log(`${sig}: stopping cell ${c.id}`);
       c.stop().then(
         () => {
-          console.log(`cell ${c.id} stopped`);
+          log(`cell ${c.id} stopped`);
           resolve();
         },
         (err: Error) => {
-          console.error(`cellsync: stopping failed: ${err.message}`);
+          log(`stopping failed: ${err.message}`);
           process.exit(1);
         },
       );

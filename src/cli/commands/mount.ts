@@ -5,7 +5,7 @@ import path from 'node:path';
 import { SwarmFs, defaultFsOptions, type SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
 import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
-import { spawnDaemon } from '../daemon.js';
+import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
 import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
 
@@ -43,11 +43,9 @@ export function registerMount(program: Command): void {
       await checkMountPoint(mountPoint);
       await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
-        const logDir = path.join(home, 'mounts');
-        await mkdir(logDir, { recursive: true });
-        const name = createHash('sha256').update(mountPoint).digest('hex').slice(0, 12);
+        await mkdir(path.join(home, 'mounts'), { recursive: true });
         const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize)];
-        const ready = await spawnDaemon<MountReady>(args, path.join(logDir, `${name}.log`), `mount of ${mountPoint}`);
+        const ready = await spawnDaemon<MountReady>(args, mountLogPath(home, mountPoint), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
       }
@@ -56,7 +54,7 @@ export function registerMount(program: Command): void {
       let mount: Mount;
       try {
         await fs.init();
-        mount = await Mount.mount({ mountPoint, fs });
+        mount = await Mount.mount({ mountPoint, fs, report: daemonLog(mountLogPath(home, mountPoint)) });
       } catch (err) {
         await client.close();
         throw err;
@@ -117,4 +115,9 @@ function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** A daemon mount's log: under the home, named by its mount point. */
+function mountLogPath(home: string, mountPoint: string): string {
+  return path.join(home, 'mounts', `${createHash('sha256').update(mountPoint).digest('hex').slice(0, 12)}.log`);
 }
