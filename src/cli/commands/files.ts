@@ -80,12 +80,12 @@ export function registerFiles(program: Command): void {
     .command('fsck')
     .description("check every chunk's live copies against its target; exits 1 while any is under-replicated or missing")
     .addOption(homeOption())
-    .option('--json', 'print {"chunks","healthy","underReplicated","missing","overReplicated",...}')
+    .option('--json', 'print {"chunks","healthy","underReplicated","missing","overReplicated","files" (chunk maps: put files, and files of a mount stored as chunks, old versions too until gc),...}')
     .action(async (opts: { home: string; json?: boolean }) => {
       const report = await withClient(resolveHome(opts), (c) => fsck(c));
       if (opts.json) console.log(JSON.stringify(report));
       else {
-        console.log(`${report.files} files, ${report.chunks} chunks: ${report.healthy} healthy, ${report.underReplicated} under-replicated, ${report.missing} missing, ${report.overReplicated} over-replicated`);
+        console.log(`${report.files} chunk maps, ${report.chunks} chunks: ${report.healthy} healthy, ${report.underReplicated} under-replicated, ${report.missing} missing, ${report.overReplicated} over-replicated`);
         if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
       }
       if (report.underReplicated > 0 || report.missing > 0) process.exitCode = 1;
