@@ -720,7 +720,7 @@ export class SwarmFs {
   /**
    * Brings a file open here, and not changed here, up to date with the swarm:
    * another mount may have written it since (close-to-open consistency for a
-   * new open, and attributes that age as for any file: \`tail -f\` of a file
+   * new open, and attributes that age as for any file: `tail -f` of a file
    * another mount appends to). A file with changes of its own keeps them.
    */
   private async refreshOpen(f: OpenFile, always: boolean): Promise<void> {
