@@ -132,7 +132,7 @@ interface OpenFile {
   unlinked: boolean;
   refs: number;
   /** A file created here and not yet written back: its entry exists only in this mount until the first commit. */
-  created: { parent: string; name: string } | null;
+  created: { parent: string; name: string; atMs: number } | null;
   /** Serializes writes, truncates and commits of this file. */
   lock: Promise<void>;
   /** Holders of and waiters for the lock: 0 means a write may proceed without waiting. */
@@ -403,12 +403,17 @@ export class SwarmFs {
     return ino;
   }
 
-  /** A directory's mtime changes when its entries do: the record to write along with the change. */
-  private async touchedDir(ino: string): Promise<RecordEnvelope[]> {
+  /**
+   * A directory's mtime changes when its entries do: the record to write along
+   * with the change. `atMs`: when the entry changed, if before now (a file made
+   * here is entered at its first commit, after its writes: its directory must
+   * not look newer than it, as `find -newer` would show).
+   */
+  private async touchedDir(ino: string, atMs = Date.now()): Promise<RecordEnvelope[]> {
     const dir = await this.loadInode(ino);
     if (!dir) return [];
-    const now = Date.now();
-    const touched = { ...dir, mtimeMs: now, ctimeMs: now };
+    const at = Math.max(atMs, dir.mtimeMs);
+    const touched = { ...dir, mtimeMs: at, ctimeMs: Math.max(atMs, dir.ctimeMs) };
     this.attrs.set(ino, touched);
     return [this.envelope(inodeKey(ino), touched)];
   }
@@ -762,7 +767,7 @@ export class SwarmFs {
     const ino = newIno('file', parent);
     const f = await this.openFile(ino, inode);
     const fd = this.addHandle(ino, true);
-    f.created = { parent, name };
+    f.created = { parent, name, atMs: inode.ctimeMs };
     f.changed = true;
     this.pendingEntries.set(`${parent}/${name}`, { ino, type: 'file' });
     this.entriesGen++;
@@ -1217,7 +1222,7 @@ export class SwarmFs {
     const created = f.created;
     const records = [this.envelope(inodeKey(f.ino), inode)];
     const entry: Dirent = { ino: f.ino, type: 'file' };
-    if (created) records.push(this.envelope(direntKey(created.parent, created.name), entry), ...(await this.touchedDir(created.parent)));
+    if (created) records.push(this.envelope(direntKey(created.parent, created.name), entry), ...(await this.touchedDir(created.parent, created.atMs)));
     await this.records.put(records);
     this.attrs.set(f.ino, inode);
     if (created) {

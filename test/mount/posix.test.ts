@@ -15,7 +15,8 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
      du -k "${mnt}/sparse" | cut -f1
      mkdir "${mnt}/g"; chgrp 100 "${mnt}/g"; chmod 2775 "${mnt}/g"; mkdir "${mnt}/g/sub"; touch "${mnt}/g/f"
      stat -c '%g %a' "${mnt}/g/sub" "${mnt}/g/f"
-     ln -s some/where "${mnt}/sl"; stat -c %b "${mnt}/sl"`,
+     ln -s some/where "${mnt}/sl"; stat -c %b "${mnt}/sl"
+     sleep 0.01; echo x > "${mnt}/fresh"; find "${mnt}" -maxdepth 1 -newer "${mnt}/fresh" | wc -l`,
     { cwd: src },
   );
   t.is(r.code, 0, r.stderr);
@@ -27,6 +28,7 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
   t.true(Number(lines[7]) <= 2 * 1024, `du shows the one chunk written, not 1 GiB: ${lines[7]} KiB`);
   t.deepEqual(lines.slice(8, 10), ['100 2755', '100 644'], 'in a setgid directory: the group, and setgid on a new directory');
   t.is(lines[10], '0', 'a symlink takes no blocks (du)');
+  t.is(lines[11], '0', 'find -newer a new file: its directory is not newer than it');
 });
 
 test.serial('many extended attributes: listed whole; a buffer too small gets ERANGE and the mount keeps serving', async (t) => {
