@@ -10,6 +10,9 @@ const log = logger('client:gc');
 /** Manifests read at once. */
 const READS_IN_FLIGHT = 8;
 
+/** The grace period unless one is given: chunks stored or reused within the last hour are kept. */
+export const GC_GRACE_DEFAULT_MS = 3_600_000;
+
 export interface GcOptions {
   /** Chunks stored or claimed (put again) more recently than this are kept: a writer may be about to name them. */
   graceMs: number;

@@ -1,7 +1,7 @@
 export { SwarmClient, type SwarmClientInit, type MemberView } from './swarm-client.js';
 export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
 export { fsck, type FsckReport } from './fsck.js';
-export { collectGarbage, type GcOptions, type GcReport } from './gc.js';
+export { GC_GRACE_DEFAULT_MS, collectGarbage, type GcOptions, type GcReport } from './gc.js';
 export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { SwarmFs, defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './filesystem.js';
 export { RecordsClient } from './records-client.js';

@@ -170,3 +170,17 @@ PY`,
   const seconds = Number(r.stdout.trim());
   t.true(seconds < 45, `seen after ${seconds} s`);
 });
+
+test.serial('a mount runs gc itself (--gc-every): a deleted file frees its space without a cron job, and the mount log says so', async (t) => {
+  const home = await swarmUp(t, 3);
+  const { mnt } = await mountSwarm(t, home, undefined, ['--gc-every', '2s']);
+  const made = await sh(`set -e; head -c 3000000 /dev/urandom > "${mnt}/gone"; echo kept > "${mnt}/kept"`);
+  t.is(made.code, 0, made.stderr);
+  const full = await chunkBytesOnDisk(home);
+  t.true(full >= 3 * 3_000_000, `${full} bytes of chunks`);
+  t.is((await sh(`rm "${mnt}/gone"`)).code, 0);
+  await ageChunks(home);
+  await eventually(async () => (await chunkBytesOnDisk(home)) < 100_000, 20_000, 'the mount to collect the removed file');
+  t.is((await sh(`cat "${mnt}/kept"`)).stdout, 'kept\n');
+  t.regex((await sh(`cat "${home}"/mounts/*.log`)).stdout, /Z gc: removed \d+ copies of \d+ unused chunks, freeing [\d.]+ MiB/);
+});

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { collectGarbage, fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
+import { GC_GRACE_DEFAULT_MS, collectGarbage, fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
 import { defaultConfig, isChunkKey } from '../../core/index.js';
 import { isLiveStorage } from '../../placement/index.js';
 import { usage } from '../errors.js';
@@ -98,7 +98,7 @@ export function registerFiles(program: Command): void {
         'Every cell must be alive; chunks stored within the grace period are kept, as a writer may be about to use them',
     )
     .addOption(homeOption())
-    .addOption(new Option('--grace <duration>', `keep chunks stored or reused within this long, e.g. 30m, 1h, 2d (at least ${GRACE_MIN})`).argParser(parseDuration).default(3_600_000, '1h'))
+    .addOption(new Option('--grace <duration>', `keep chunks stored or reused within this long, e.g. 30m, 1h, 2d (at least ${GRACE_MIN})`).argParser(parseDuration).default(GC_GRACE_DEFAULT_MS, '1h'))
     .option('--dry-run', 'count the garbage, remove nothing')
     .option('--allow-dead', 'go on although some cells are dead (only for cells gone for good: records only they hold are not read)')
     .option('--json', 'print {"cells","chunks","garbage","copiesRemoved","bytesFreed","copiesKept"}')

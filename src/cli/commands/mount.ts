@@ -2,12 +2,12 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SwarmFs, defaultFsOptions, type SwarmClient } from '../../client/index.js';
+import { GC_GRACE_DEFAULT_MS, SwarmFs, collectGarbage, defaultFsOptions, type SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
 import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
-import { homeOption, parseBytes, parseIntArg, resolveHome } from '../options.js';
+import { homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions {
   home: string;
@@ -15,6 +15,7 @@ interface MountOptions {
   replicas: number;
   writeQuorum: number;
   cacheSize: number;
+  gcEvery: number;
 }
 
 interface MountReady {
@@ -22,6 +23,9 @@ interface MountReady {
   mountPoint: string;
   pid: number;
 }
+
+/** How often a mount collects garbage unless told otherwise. */
+const GC_EVERY_DEFAULT_MS = 3_600_000;
 
 /** How often the mount process checks that it is still mounted (someone may have run umount). */
 const MOUNTED_CHECK_MS = 1_000;
@@ -37,6 +41,11 @@ export function registerMount(program: Command): void {
     .addOption(new Option('--replicas <n>', 'copies of each chunk and record written through this mount (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
     .addOption(new Option('--write-quorum <n>', 'chunk copies acknowledged before a write returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
     .addOption(new Option('--cache-size <bytes>', 'verified chunks kept in memory for reads').argParser(parseBytes).default(defaultFsOptions(d).cacheBytesMax, '256M'))
+    .addOption(
+      new Option('--gc-every <duration>', 'run cellsync gc (1 h grace) this often, so that deleted files free their space; 0 = never (then run it from cron)')
+        .argParser(parseDuration)
+        .default(GC_EVERY_DEFAULT_MS, '1h'),
+    )
     .action(async (dir: string, opts: MountOptions) => {
       const home = resolveHome(opts);
       const mountPoint = path.resolve(dir);
@@ -44,7 +53,7 @@ export function registerMount(program: Command): void {
       await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
         await mkdir(path.join(home, 'mounts'), { recursive: true });
-        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize)];
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--gc-every', `${opts.gcEvery}ms`];
         const ready = await spawnDaemon<MountReady>(args, mountLogPath(home, mountPoint), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
@@ -64,7 +73,8 @@ export function registerMount(program: Command): void {
         process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
         process.disconnect();
       }
-      await serveUntilUnmounted(mount, client);
+      const stopGc = opts.gcEvery > 0 ? collectEvery(client, opts.gcEvery, daemonLog(mountLogPath(home, mountPoint))) : () => undefined;
+      await serveUntilUnmounted(mount, client, stopGc);
     });
 
   program
@@ -81,13 +91,14 @@ export function registerMount(program: Command): void {
 }
 
 /** Serves until unmounted: by a signal here (busy is reported, a second signal detaches lazily) or by umount elsewhere. */
-function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
+function serveUntilUnmounted(mount: Mount, client: SwarmClient, stopGc: () => void): Promise<void> {
   return new Promise((resolve) => {
     let finishing = false;
     const finish = async (code: number) => {
       if (finishing) return;
       finishing = true;
       clearInterval(watch);
+      stopGc();
       await mount.flushAll().catch(() => undefined);
       await client.close().catch(() => undefined);
       process.exitCode = code;
@@ -115,6 +126,31 @@ function serveUntilUnmounted(mount: Mount, client: SwarmClient): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/**
+ * The mount runs garbage collection now and then (as `cellsync gc`, with the
+ * default grace), so that deleted and overwritten files free their space
+ * without a cron job. Several mounts of one swarm may each run it: two
+ * collections at once remove the same unused copies. A collection that
+ * cannot run (a cell down) says why in the log and waits for the next time.
+ */
+function collectEvery(client: SwarmClient, everyMs: number, log: (line: string) => void): () => void {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      const r = await collectGarbage(client, { graceMs: GC_GRACE_DEFAULT_MS });
+      if (r.copiesRemoved > 0) log(`gc: removed ${r.copiesRemoved} copies of ${r.garbage} unused chunks, freeing ${(r.bytesFreed / 2 ** 20).toFixed(1)} MiB`);
+    } catch (err) {
+      log(`gc skipped: ${(err as Error).message}`);
+    } finally {
+      running = false;
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** A daemon mount's log: under the home, named by its mount point. */
