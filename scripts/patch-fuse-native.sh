@@ -2,9 +2,10 @@
 # Rebuilds fuse-native 2.2.6 from its own source with one fix (see
 # native-notes/README.md, "Timestamps"): its C layer hands utimens the
 # access time twice, so the modification time a program sets (cp -p,
-# tar x, rsync -a, touch -d with two times) was lost. The fix passes the
+# rsync -a, touch -d with two times) was lost. The fix passes the
 # modification time, and UTIME_OMIT and UTIME_NOW as values JavaScript can
-# tell apart. Idempotent; if the build cannot run here (no C compiler or no
+# tell apart (tar x, which sets mtime alone, still loses it: libfuse 2
+# drops a change of one time). Idempotent; if the build cannot run here (no C compiler or no
 # Node headers), the prebuilt binary stays and setup says what is lost.
 set -euo pipefail
 cd "$(dirname "$0")/../node_modules/fuse-native"

@@ -107,9 +107,9 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
       }
       const next = queue.shift();
       if (!next) {
-        // Only faults on the wire: they stay for the whole run.
+        // Nothing more to do: the run still lasts its duration (faults on the wire stay for all of it).
         const left = opts.durationMs - (env.now() - start);
-        if (faulty && left > 0) await env.sleep(left, signal);
+        if (left > 0) await env.sleep(left, signal);
         break;
       }
       const inRun = next.atMs <= opts.durationMs;

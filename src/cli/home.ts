@@ -55,7 +55,7 @@ export async function loadKey(home: string): Promise<Buffer> {
     return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CellError('NOT_INITIALIZED', `${home} has no swarm key: run "cellsync init --home ${home}" first`);
+      throw new CellError('NOT_INITIALIZED', `${home} has no swarm key: check --home (or CELLSYNC_HOME); to make a new swarm there, run "cellsync init --home ${home}"`);
     }
     throw err;
   }

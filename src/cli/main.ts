@@ -24,6 +24,15 @@ export function buildProgram(): Command {
   registerMount(program);
   registerFaces(program);
   registerDemo(program);
+  program.addHelpText(
+    'after',
+    `
+Environment (clients: mount, put, get, fsck, gc, top, ...):
+  CELLSYNC_HOME            the default for --home (~/.cellsync otherwise)
+  CELLSYNC_DATAGRAM_BYTES  largest datagram a client sends (1200 across real networks; cells take --datagram-bytes)
+  CELLSYNC_LOCAL=0         reach cells on this machine over UDP too, not through their files
+  DEBUG=cellsync:*         debug logs (namespaces in README.md)`,
+  );
   // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.
   const override = (cmd: Command) => {
     cmd.exitOverride();

@@ -48,7 +48,7 @@ export function resolveHome(opts: { home: string }): string {
 export function addCellConfigOptions(cmd: Command): Command {
   const d = defaultConfig();
   return cmd
-    .addOption(new Option('--capacity <bytes>', 'bytes of chunks this cell may hold (0 = free disk space)').argParser(parseBytes).env('CELLSYNC_CAPACITY').default(d.store.capacityBytes))
+    .addOption(new Option('--capacity <bytes>', 'bytes of chunks each cell may hold (0 = free disk space)').argParser(parseBytes).env('CELLSYNC_CAPACITY').default(d.store.capacityBytes))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').argParser(parseIntArg(10, 600_000)).env('CELLSYNC_HEARTBEAT_MS').default(d.membership.heartbeatIntervalMs))
     .addOption(new Option('--failure-timeout-ms <ms>', 'silence after which a member is suspect (> 3 heartbeats)').argParser(parseIntArg(10, 3_600_000)).env('CELLSYNC_FAILURE_TIMEOUT_MS').default(d.membership.failureTimeoutMs))
     .addOption(new Option('--datagram-bytes <n>', 'largest datagram sent (1200 for real networks)').argParser(parseIntArg(1_200, 65_507)).env('CELLSYNC_DATAGRAM_BYTES').default(d.wire.datagramBytesMax))

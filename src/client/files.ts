@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { CellError, type ChunkKey } from '../core/index.js';
+import { CellError, isCellError, type ChunkKey } from '../core/index.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import type { SwarmClient } from './swarm-client.js';
 
@@ -77,7 +77,10 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
 }
 
 export async function readManifest(client: SwarmClient, id: ChunkKey): Promise<Manifest> {
-  const manifest = decodeManifest(await client.getChunk(id));
+  const bytes = await client.getChunk(id).catch((err: unknown) => {
+    throw isCellError(err, 'CHUNK_NOT_FOUND') ? new CellError('CHUNK_NOT_FOUND', `no file with id ${id} in this swarm (put prints the id of each file it stores)`) : err;
+  });
+  const manifest = decodeManifest(bytes);
   if (!manifest) throw new CellError('BAD_REQUEST', `${id} is not a file id (its object is not a manifest)`);
   return manifest;
 }

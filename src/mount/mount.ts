@@ -66,8 +66,11 @@ export async function isMounted(mountPoint: string): Promise<boolean> {
 
 /** Checks a mount point the way a user needs to hear about it: exists, is a directory, is empty, is not mounted. */
 export async function checkMountPoint(mountPoint: string): Promise<void> {
-  const st = await stat(mountPoint).catch(() => null);
-  if (!st) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} does not exist (create it with mkdir)`);
+  const err = await stat(mountPoint).then(() => null, (e: NodeJS.ErrnoException) => e);
+  // A mount whose process died answers ENOTCONN: it is there, and only umount clears it.
+  if (err?.code === 'ENOTCONN') throw new CellError('BAD_CONFIG', `${mountPoint} is a mount whose process is gone: cellsync umount ${mountPoint} first`);
+  if (err) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} does not exist (create it with mkdir)`);
+  const st = await stat(mountPoint);
   if (!st.isDirectory()) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} is not a directory`);
   if (await isMounted(mountPoint)) throw new CellError('BAD_CONFIG', `${mountPoint} is already mounted (cellsync umount ${mountPoint})`);
   if ((await readdir(mountPoint)).length > 0) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} is not empty`);

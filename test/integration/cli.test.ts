@@ -30,7 +30,12 @@ test('a runtime failure exits 1 with one clear line', async (t) => {
   t.regex(stop.stderr, /is not a data directory/);
   const down = await cli(['swarm', 'down', '--home', home]);
   t.is(down.code, 1, 'swarm down of a home that is not one');
-  t.regex(down.stderr, /has no swarm key/);
+  t.regex(down.stderr, /has no swarm key: check --home/);
+  const real = path.join(path.dirname(home), 'real');
+  await cli(['init', '--home', real]);
+  const put = await cli(['put', '--home', real, path.join(real, 'no-such-file')]);
+  t.is(put.code, 1);
+  t.regex(put.stderr, /^cellsync: .*no-such-file: no such file\n$/);
 });
 
 test('init writes a 32-byte key readable only by its owner, and refuses to overwrite it', async (t) => {

@@ -118,3 +118,15 @@ test.serial('a cell retired for good: cell forget drops it from every cell and s
     return r.underReplicated === 0 && r.missing === 0 && r.healthy === r.chunks;
   }, 20_000, 'every chunk at R on the storage cells');
 });
+
+test.serial('swarm up gives new cells ports that no recorded cell has (one started by hand on base + 1)', async (t) => {
+  const home = path.join(await tmpDir(t), 'home');
+  t.teardown(() => cli(['swarm', 'down', '--home', home]).then(() => undefined));
+  const base = 20_000 + (process.pid % 20_000);
+  t.is((await cli(['init', '--home', home])).code, 0);
+  const byHand = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'by-hand'), '--port', String(base + 1), '--daemon']);
+  t.is(byHand.code, 0, byHand.stderr);
+  const up = await cli(['swarm', 'up', '--home', home, '--cells', '3', '--base-port', String(base), '--role', 'storage']);
+  t.is(up.code, 0, up.stderr);
+  t.deepEqual((await swarmCells(home)).map((c) => c.port).sort(), [base, base + 1, base + 2]);
+});

@@ -348,6 +348,9 @@ test.serial('mount refuses a missing or non-empty directory and a swarm with no 
   t.false(isAlive(pid));
   const stale = await sh(`ls "${mnt}" 2>&1`);
   t.regex(stale.stdout, /not connected/);
+  const again = await cli(['mount', '--home', home, mnt]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /is a mount whose process is gone: cellsync umount/, 'mounting over it says what to do');
   const cleaned = await cli(['umount', mnt]);
   t.is(cleaned.code, 0, cleaned.stderr);
   t.is((await sh(`grep -c " ${mnt} " /proc/mounts`)).stdout.trim(), '0');

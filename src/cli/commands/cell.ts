@@ -153,7 +153,11 @@ export function registerCell(program: Command): void {
         }
         const gone = matches[0]!;
         if (gone.state !== 'dead') {
-          throw new CellError('BAD_REQUEST', `cell ${gone.id} (${gone.addr}) is ${gone.state}: only a dead cell can be forgotten (cellsync cell stop --data DIR first)`);
+          const when = gone.state === 'alive' ? 'stop it first (cellsync cell stop --data DIR); a cell' : 'a cell stopped or';
+          throw new CellError(
+            'BAD_REQUEST',
+            `cell ${gone.id} (${gone.addr}) is ${gone.state}: only a dead cell can be forgotten; ${when} cut off is declared dead once the others have not heard from it for the failure timeout (about 10 s by default)`,
+          );
         }
         const asked = members.filter((m) => m.state === 'alive' || m.state === 'suspect');
         const answers = await Promise.all(

@@ -46,7 +46,7 @@ export function registerFaces(program: Command): void {
     .description('kill and restart random cells, corrupt random chunks, inject packet faults, for a while; prints every action')
     .addOption(homeOption())
     .addOption(new Option('--duration <s>', 'seconds to run').argParser(parseIntArg(1, 86_400)).default(60))
-    .addOption(new Option('--seed <n>', 'random seed: the same seed does the same actions').argParser(parseIntArg(0, 2 ** 31 - 1)))
+    .addOption(new Option('--seed <n>', 'random seed: the same seed does the same actions (default: a random one, printed)').argParser(parseIntArg(0, 2 ** 31 - 1)))
     .addOption(new Option('--kill-every <s>', 'mean seconds between kills (0 = none)').argParser(parseIntArg(0, 86_400)).default(15))
     .addOption(new Option('--restart-after <s>', 'seconds before a killed cell is restarted').argParser(parseIntArg(0, 86_400)).default(10))
     .addOption(new Option('--corrupt-every <s>', 'mean seconds between chunk corruptions (0 = none)').argParser(parseIntArg(0, 86_400)).default(20))
@@ -88,9 +88,9 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('the survival show: a local swarm, a mount, files copied in, chaos while every file is re-read and checked, healing, a report; exit 0 only if no byte was lost')
     .option('--home <dir>', 'swarm home to use (kept afterwards; default: a fresh temp dir, removed afterwards)')
-    .addOption(new Option('--cells <n>', 'cells to start').argParser(parseIntArg(4, 64)).default(6))
+    .addOption(new Option('--cells <n>', 'cells to start (4 to 64: three storage cells and a guard at least)').argParser(parseIntArg(4, 64)).default(6))
     .addOption(new Option('--duration <s>', 'seconds of chaos').argParser(parseIntArg(5, 3_600)).default(60))
-    .addOption(new Option('--seed <n>', 'random seed (files and chaos)').argParser(parseIntArg(0, 2 ** 31 - 1)))
+    .addOption(new Option('--seed <n>', 'random seed of the files and the chaos (default: a random one, shown in the report)').argParser(parseIntArg(0, 2 ** 31 - 1)))
     .option('--json', 'print only the survival report, as JSON')
     .action(async (opts: { home?: string; cells: number; duration: number; seed?: number; json?: boolean }) => {
       const abort = new AbortController();

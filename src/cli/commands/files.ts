@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { GC_GRACE_DEFAULT_MS, collectGarbage, fsck, getFile, putFile, SwarmClient } from '../../client/index.js';
-import { defaultConfig, isChunkKey } from '../../core/index.js';
+import { CellError, defaultConfig, isChunkKey } from '../../core/index.js';
 import { isLiveStorage } from '../../placement/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
@@ -37,6 +37,8 @@ export function registerFiles(program: Command): void {
     .action(async (file: string, opts: { home: string; replicas: number; writeQuorum: number; chunkSize: number }) => {
       if (opts.writeQuorum > opts.replicas) usage('--write-quorum cannot exceed --replicas');
       if (opts.chunkSize < 4096 || opts.chunkSize > 4 * 1024 * 1024) usage('--chunk-size must be between 4K and 4M');
+      const st = await stat(file).catch(() => null);
+      if (!st?.isFile()) throw new CellError('BAD_REQUEST', `${file}: ${st ? 'not a regular file' : 'no such file'}`);
       const { result, storage } = await withClient(resolveHome(opts), async (c) => ({
         result: await putFile(c, path.resolve(file), { replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }),
         storage: (await c.members()).filter(isLiveStorage).length,

@@ -68,7 +68,7 @@ export function registerMount(program: Command): void {
         await client.close();
         throw err;
       }
-      console.log(`mounted ${home} on ${mountPoint} (Ctrl-C to unmount)`);
+      console.log(`mounted ${home} on ${mountPoint} (${process.send ? `cellsync umount ${mountPoint}` : 'Ctrl-C'} to unmount)`);
       if (process.send) {
         process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
         process.disconnect();

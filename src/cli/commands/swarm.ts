@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { cellPid, type CellStatus } from '../../cell/index.js';
 import { SwarmClient } from '../../client/index.js';
-import { parseAddr, type Addr } from '../../core/index.js';
+import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
 import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
@@ -37,9 +37,16 @@ export function registerSwarm(program: Command): void {
     const s = await readSwarm(home);
     const count = opts.cells ?? (s.cells.length || 5);
     const entries: CellEntry[] = s.cells.slice(0, count);
-    for (let i = entries.length; i < count; i++) {
-      const name = `cell-${i + 1}`;
-      entries.push({ name, data: path.join(home, 'cells', name), host: opts.host, port: opts.basePort === 0 ? 0 : opts.basePort + i });
+    // New cells take names and ports that no recorded cell has (a cell started by hand may sit on base + i).
+    const names = new Set(s.cells.map((c) => c.name));
+    const ports = new Set(s.cells.map((c) => c.port));
+    let n = 0;
+    while (entries.length < count) {
+      n++;
+      const name = `cell-${n}`;
+      const port = opts.basePort === 0 ? 0 : opts.basePort + n - 1;
+      if (names.has(name) || (port !== 0 && ports.has(port))) continue;
+      entries.push({ name, data: path.join(home, 'cells', name), host: opts.host, port });
     }
     const live: Addr[] = [];
     for (const e of entries) {
@@ -54,7 +61,10 @@ export function registerSwarm(program: Command): void {
       // A cell started before keeps its settings; options given now are added to them (the last one wins).
       const config = e.args ? [...e.args, ...givenCellConfigArgs(cmd)] : cellConfigArgs(opts);
       const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...config];
-      const ready = await spawnCellDaemon(e.data, args);
+      const ready = await spawnCellDaemon(e.data, args).catch((err: Error) => {
+        const hint = /EADDRINUSE/.test(err.message) ? ` (port ${e.port} is taken: choose another --base-port)` : '';
+        throw new CellError('BAD_CONFIG', `${e.name} did not start: ${err.message}${hint}`);
+      });
       const { host, port } = parseAddr(ready.addr);
       await recordCell(home, { ...e, host, port, args: config });
       live.push(ready.addr);
