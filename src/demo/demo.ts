@@ -48,6 +48,8 @@ export interface SurvivalReport {
   corruptionsUndetected: number;
   chunksReplicated: number;
   timeToFullHealthS: number | null;
+  /** Why full health was not reached within the wait (null when it was). */
+  notHealthyBecause: string | null;
   seed: number;
   ok: boolean;
 }
@@ -190,6 +192,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     say('chaos over; waiting for full health');
     const healStart = performance.now();
     let timeToFullHealthS: number | null = null;
+    let missing = 'no answer from the swarm';
     for (let i = 0; i < 240 && !o.signal.aborted; i++) {
       const members = await client.members(true).catch(() => []);
       // A quarantined cell stays cut off until it is rehabilitated: health is every other cell alive and every chunk at R.
@@ -201,6 +204,16 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
         timeToFullHealthS = (performance.now() - healStart) / 1000;
         break;
       }
+      const quarantined = members.filter((m) => m.state === 'quarantined').length;
+      const storage = members.filter((m) => m.role === 'storage' && m.state === 'alive').length;
+      missing = [
+        !allUp ? `${o.cells - members.filter((m) => m.state === 'alive' || m.state === 'quarantined').length} cell(s) not back` : '',
+        h?.underReplicated ? `${h.underReplicated} chunks under-replicated (${storage} storage cells alive${quarantined ? `, ${quarantined} quarantined: cellsync cell rehab brings a cell back` : ''})` : '',
+        h?.missing ? `${h.missing} chunks missing` : '',
+        latent.length ? `${latent.length} corrupted copies not yet found` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       await sleep(500);
     }
     phase = 'verifying';
@@ -236,6 +249,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       corruptionsUndetected,
       chunksReplicated: (collector ?? quietCollector!.collector).chunksRepaired,
       timeToFullHealthS: timeToFullHealthS === null ? null : Math.round(timeToFullHealthS * 10) / 10,
+      notHealthyBecause: timeToFullHealthS === null ? missing : null,
       seed: o.seed,
       ok: verified === files.length && counts.wrong === 0,
     };
@@ -286,7 +300,7 @@ export function formatReport(r: SurvivalReport): string {
       (r.corruptionsDroppedUnchecked > 0 ? `, ${r.corruptionsDroppedUnchecked} removed before any check reached it` : '') +
       (r.corruptionsUndetected > 0 ? `, ${r.corruptionsUndetected} STILL UNDETECTED on disk` : ''),
     `  chunks re-replicated ${r.chunksReplicated}`,
-    `  time to full health  ${r.timeToFullHealthS === null ? 'not reached' : `${r.timeToFullHealthS} s`}`,
+    `  time to full health  ${r.timeToFullHealthS === null ? `not reached in 2 min: ${r.notHealthyBecause}` : `${r.timeToFullHealthS} s`}`,
     `  verdict              ${r.ok ? 'no byte lost' : 'DATA LOST'} (seed ${r.seed})`,
   ];
   return lines.join('\n');
