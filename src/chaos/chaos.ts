@@ -94,7 +94,7 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
     await env.restart(cell);
     dead.delete(cell.name);
     summary.restarts++;
-    act({ kind: 'restart', cell: cell.name, detail: 'started again' });
+    act({ kind: 'restart', cell: cell.name, detail: `started again at ${cell.addr}` });
     if (faulty) await env.setFaults(opts.packets);
   };
   try {
@@ -133,7 +133,7 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions, onAction: (a: 
         }
         dead.add(victim.name);
         summary.kills++;
-        act({ kind: 'kill', cell: victim.name, detail: `SIGKILL pid ${pid}` });
+        act({ kind: 'kill', cell: victim.name, detail: `SIGKILL pid ${pid} at ${victim.addr}` });
         queue.push({ atMs: next.atMs + opts.restartAfterMs, kind: 'restart', cell: victim });
       } else if (next.kind === 'restart') {
         await restart(next.cell!);
