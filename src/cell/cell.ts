@@ -325,7 +325,7 @@ export class Cell {
     endpoint.handle(MessageType.CHUNK_ADOPT, async (req) => {
       const adopt = decodeAdopt(req.body);
       if (!adopt) throw CellError.BAD_REQUEST();
-      await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null);
+      await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null, adopt.take);
       return Buffer.alloc(0);
     });
     endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));

@@ -31,6 +31,7 @@ Environment (clients: mount, put, get, fsck, gc, top, ...):
   CELLSYNC_HOME            the default for --home (~/.cellsync otherwise)
   CELLSYNC_DATAGRAM_BYTES  largest datagram a client sends (1200 across real networks; cells take --datagram-bytes)
   CELLSYNC_LOCAL=0         reach cells on this machine over UDP too, not through their files
+  CELLSYNC_DIRECT_IO=0     read and write chunk files through the page cache, not with O_DIRECT (cells too)
   DEBUG=cellsync:*         debug logs (namespaces in README.md)`,
   );
   // Every subcommand reports usage errors through exitOverride, so main() picks the exit code.

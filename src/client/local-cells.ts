@@ -4,7 +4,12 @@ import { link, open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import {
+  AlignedBuffers,
   LEAF_BYTES,
+  alignUp,
+  readDirect,
+  readDirectSync,
+  writeDirect,
   chunkFileOf,
   chunkKeyOf,
   leafFileOf,
@@ -28,6 +33,8 @@ const log = logger('client');
 export interface StagedFile {
   incomingDir: string;
   name: string;
+  /** The one cell of a chunk that makes the file itself its chunk (CHUNK_ADOPT's take); the others copy it. */
+  take: boolean;
 }
 
 /** A cell that did not answer LOCAL_GRANT (or is on another machine) is asked again after this long (ms). */
@@ -59,6 +66,8 @@ export class LocalCells {
   private readonly asking = new Map<CellId, Promise<void>>();
   private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
   private readonly hasher = new OffThreadHasher();
+  /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
+  private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
   /**
    * `requestGrant` asks a cell for its LOCAL_GRANT and resolves to the
@@ -118,7 +127,7 @@ export class LocalCells {
    * buffers) the chunk is read into one of its buffers and lent from it.
    */
   async chunk(chunkDir: string, key: ChunkKey, pool?: BufferPool): Promise<Buffer | null> {
-    const data = await readWhole(chunkFileOf(chunkDir, key), pool);
+    const data = await readWhole(chunkFileOf(chunkDir, key), this.direct, pool);
     if (data && (await this.hasher.keyOf(data)) === key) return data;
     if (data) pool?.give(data);
     return null;
@@ -127,7 +136,7 @@ export class LocalCells {
   /** Leaves [first, first + count) of a chunk (those that exist) from a granted directory, checked against the leaf root; null on any miss. */
   leaves(chunkDir: string, key: ChunkKey, root: string, first: number, count: number): Buffer | null {
     const hashes = this.leafList(chunkDir, key, root);
-    const bytes = hashes && readAt(chunkFileOf(chunkDir, key), first * LEAF_BYTES, count * LEAF_BYTES);
+    const bytes = hashes && readAt(chunkFileOf(chunkDir, key), first * LEAF_BYTES, count * LEAF_BYTES, this.direct);
     return hashes && bytes && leavesMatch(hashes, first, count, bytes) ? bytes : null;
   }
 
@@ -145,7 +154,8 @@ export class LocalCells {
    * Leaves a chunk as a file in the incoming directory of each of `cells`
    * that granted one: written once, hard-linked into the others (written
    * again where a link fails, e.g. across file systems). The file per cell
-   * that got one; the others get the chunk over the network.
+   * that got one; the others get the chunk over the network. The cell the
+   * file was written for takes it; the others copy it.
    */
   async stage(key: ChunkKey, data: Buffer, cells: { id: CellId; addr: Addr }[]): Promise<Map<CellId, StagedFile>> {
     const name = `${key}.${randomBytes(6).toString('hex')}`;
@@ -156,15 +166,26 @@ export class LocalCells {
       if (!incomingDir) continue;
       const file = path.join(incomingDir, name);
       try {
-        if (first) await link(first, file).catch(() => writeFile(file, data));
-        else await writeFile(file, data);
+        if (first) await link(first, file).catch(() => this.write(file, data));
+        else await this.write(file, data);
+        staged.set(c.id, { incomingDir, name, take: first === null });
         first ??= file;
-        staged.set(c.id, { incomingDir, name });
       } catch (err) {
         log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
       }
     }
     return staged;
+  }
+
+  /** A staged file, written past the page cache where it can be: the cells read it so, and keep it or copy it. */
+  private async write(file: string, data: Buffer): Promise<void> {
+    const aligned = this.direct.take();
+    try {
+      if (aligned && (await writeDirect(file, data, aligned))) return;
+    } finally {
+      if (aligned) this.direct.put(aligned);
+    }
+    await writeFile(file, data);
   }
 
   /** Stops the hashing thread. */
@@ -187,7 +208,19 @@ export class LocalCells {
  * cache, ~1,400 to ~1,800 with cold caches). From a cold disk it holds the
  * event loop for a disk read or two, as long as hashing a chunk does.
  */
-function readAt(file: string, position: number, length: number): Buffer | null {
+function readAt(file: string, position: number, length: number, direct?: AlignedBuffers): Buffer | null {
+  // A chunk's leaves past the page cache, as they were written; a leaf list (small, read again) through it.
+  const aligned = direct?.take();
+  if (aligned) {
+    try {
+      const n = readDirectSync(file, aligned, position, length);
+      if (n !== null) return Buffer.from(aligned.subarray(0, n));
+    } catch {
+      return null;
+    } finally {
+      direct!.put(aligned);
+    }
+  }
   let fd = -1;
   try {
     fd = openSync(file, 'r');
@@ -207,6 +240,8 @@ function isWithin(dir: string, parent: string): boolean {
 
 /** Files up to this size (a default chunk) are read in one read. */
 const ONE_READ_BYTES = 1 << 20;
+/** Aligned buffers for direct I/O: as many as reads ahead and uploads usually run at once. */
+const DIRECT_BUFFERS = 16;
 /** The buffer size for a BufferPool passed to `chunk`: one byte more than a read, to see that a file is longer. */
 export const LOCAL_READ_BUFFER_BYTES = ONE_READ_BYTES + 1;
 
@@ -214,9 +249,26 @@ export const LOCAL_READ_BUFFER_BYTES = ONE_READ_BYTES + 1;
  * A file's bytes, or null: an open and one read for up to a default chunk,
  * the close not waited for. readFile adds an fstat and more reads: the
  * mount's CPU per MiB read sequentially was 3.5-4.1 ms with it, 3.0-3.2
- * without. With a pool, the read goes into one of its buffers.
+ * without. With a pool, the read goes into one of its buffers. The read is
+ * direct where it can be (into an aligned buffer, then copied).
  */
-async function readWhole(file: string, pool?: BufferPool): Promise<Buffer | null> {
+async function readWhole(file: string, direct: AlignedBuffers, pool?: BufferPool): Promise<Buffer | null> {
+  const aligned = direct.take();
+  if (aligned) {
+    try {
+      const n = await readDirect(file, aligned);
+      if (n !== null && n < aligned.length) {
+        if (n < ONE_READ_BYTES / 2 || !pool || pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) return Buffer.from(aligned.subarray(0, n));
+        const buf = pool.take();
+        aligned.copy(buf, 0, 0, n);
+        return pool.lend(buf, n);
+      }
+    } catch {
+      return null;
+    } finally {
+      direct.put(aligned);
+    }
+  }
   const fh = await open(file, 'r').catch(() => null);
   if (!fh) return null;
   if (pool && pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) pool = undefined;

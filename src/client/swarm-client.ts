@@ -286,7 +286,7 @@ export class SwarmClient {
       const file = staged.get(target.id);
       if (local && file) {
         try {
-          await this.endpoint.request(target.addr, MessageType.CHUNK_ADOPT, encodeAdopt(key, meta, leafHashes, file.name), { timeoutMs: PUT_TIMEOUT_MS });
+          await this.endpoint.request(target.addr, MessageType.CHUNK_ADOPT, encodeAdopt(key, meta, leafHashes, file.name, file.take), { timeoutMs: PUT_TIMEOUT_MS });
           return;
         } catch (err) {
           local.unstage(file);

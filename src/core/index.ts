@@ -11,3 +11,4 @@ export * from './rng.js';
 export * from './log.js';
 export * from './events.js';
 export * from './token-bucket.js';
+export * from './direct-io.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
-  BufferPool,
+  AlignedBuffers,
   CellError,
   LEAF_BYTES,
   assert,
@@ -17,6 +17,11 @@ import {
   leavesMatch,
   leafHashesOf,
   logger,
+  alignUp,
+  openDirect,
+  readAllDirect,
+  readDirect,
+  readDirectSync,
   type ChunkKey,
   type ChunkMeta,
 } from '../core/index.js';
@@ -32,8 +37,13 @@ export interface ChunkStoreInit {
   logPrefix?: string;
 }
 
-/** Staged chunks up to this size (a default chunk) are read into a reused buffer; a few are kept between adopts. */
-const ADOPT_BUFFER_BYTES = 1 << 20;
+/**
+ * Chunks up to a default chunk (and a block more, to see that a file is
+ * longer) are read and written with direct I/O through this many buffers:
+ * as many as a cell usually has puts, adopts and reads under way at once.
+ */
+const DIRECT_BUFFER_BYTES = alignUp((1 << 20) + 1);
+const DIRECT_BUFFERS = 8;
 
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
 const CORRUPT_MARKS_MAX = 4096;
@@ -68,7 +78,8 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
-  private readonly adoptBuffers = new BufferPool(ADOPT_BUFFER_BYTES, 4);
+  /** Reused, and aligned for direct I/O: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
+  private readonly direct = new AlignedBuffers(DIRECT_BUFFER_BYTES, DIRECT_BUFFERS);
   /** Leaf hashes of chunks read by range (from their .leaves files or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
@@ -172,7 +183,14 @@ export class ChunkStore {
   async put(key: ChunkKey, data: Uint8Array, meta?: ChunkMeta, leafHashes?: Buffer | null): Promise<'stored' | 'exists'> {
     if (!isChunkKey(key)) throw CellError.BAD_REQUEST('chunk key must be 64 hex digits');
     if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
-    return this.store(key, data.length, meta, leafHashes, (final) => writeFileAtomic(final, data, { tmpDir: this.tmpDir }));
+    return this.store(key, data.length, meta, leafHashes, async (final) => {
+      const aligned = this.direct.take();
+      try {
+        await writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned });
+      } finally {
+        if (aligned) this.direct.put(aligned);
+      }
+    });
   }
 
   private get tmpDir(): string {
@@ -244,32 +262,39 @@ export class ChunkStore {
    * Stores the chunk a client on this machine left as `name` in the incoming
    * directory, as put would (the bytes must hash to the key). The client
    * wrote it once and hard-linked it into the incoming directory of every
-   * cell it hands it to. A cell that finds other links on opening it removes
-   * its link and takes a copy; the cell holding the last link (and owning the file)
-   * makes that file its chunk: synced and renamed into place, neither
-   * written again nor freed. Each copy is still a file of its own cell.
-   * (Freeing an inode per chunk also made ext4 without a journal scan past
-   * the freed inodes at every file creation: ~20% of a cell's CPU.)
+   * cell it hands it to, and names one of them to `take` it: that cell makes
+   * the file its chunk (synced and renamed into place, neither written again
+   * nor freed); the others drop their link at once and take a copy. Each
+   * copy is still a file of its own cell. Without `take` (an older client),
+   * the cell that finds itself holding the last link takes it, and when all
+   * open it at once none does and the file is freed.
+   * (Freeing an inode per chunk made ext4 without a journal scan past the
+   * freed inodes at every file creation: ~20% of a cell's CPU.)
    */
-  async adopt(name: string, key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer | null): Promise<'stored' | 'exists'> {
+  async adopt(name: string, key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer | null, take = false): Promise<'stored' | 'exists'> {
     const file = path.join(this.incomingDir, name);
     if (path.dirname(file) !== this.incomingDir) throw CellError.BAD_REQUEST('not a file name');
     let data: Buffer;
     let last = false;
-    // Reused: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing.
-    const buf = this.adoptBuffers.take();
+    const aligned = this.direct.take();
     let moved = false;
     try {
       try {
         const fh = await open(file, 'r');
+        let direct = null;
         try {
           const st = await fh.stat();
-          last = st.nlink === 1 && st.uid === process.getuid?.();
+          // Only a file of this cell's own user: no one else may write to what becomes its chunk.
+          last = (take || st.nlink === 1) && st.uid === process.getuid?.();
+          const into = aligned && st.size < aligned.length ? aligned : null;
+          // Read past the page cache (the client wrote it so), opened again before the link goes.
+          if (into) direct = await openDirect(file);
           // A link dropped as soon as the file is open lets the cell that opens it last find itself alone.
           if (!last) await unlink(file).catch(() => {});
-          data = st.size <= buf.length ? buf.subarray(0, (await fh.read(buf, 0, st.size, 0)).bytesRead) : await fh.readFile();
+          if (!into) data = await fh.readFile();
+          else data = into.subarray(0, direct ? await readAllDirect(direct, into) : (await fh.read(into, 0, st.size, 0)).bytesRead);
         } finally {
-          await fh.close();
+          await Promise.all([fh.close(), direct?.close()]);
         }
       } catch (err) {
         await unlink(file).catch(() => {});
@@ -277,7 +302,7 @@ export class ChunkStore {
       }
       if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
       return await this.store(key, data.length, meta, leafHashes, async (final) => {
-        if (!last) return writeFileAtomic(final, data, { tmpDir: this.tmpDir });
+        if (!last) return writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned });
         await syncFile(file, true);
         await rename(file, final);
         moved = true;
@@ -286,7 +311,7 @@ export class ChunkStore {
     } finally {
       if (last && !moved) await unlink(file).catch(() => {});
       // Nothing holds the bytes once the chunk is stored (or refused).
-      this.adoptBuffers.put(buf);
+      if (aligned) this.direct.put(aligned);
     }
   }
 
@@ -307,7 +332,7 @@ export class ChunkStore {
     if (!this.index.has(key)) throw CellError.CHUNK_NOT_FOUND(key);
     let data: Buffer;
     try {
-      data = await readFile(this.pathOf(key));
+      data = await this.readWhole(this.pathOf(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.forget(key);
@@ -321,6 +346,19 @@ export class ChunkStore {
       throw CellError.CHUNK_CORRUPT(key);
     }
     return data;
+  }
+
+  /** A chunk file's bytes, read past the page cache where it can be. */
+  private async readWhole(file: string): Promise<Buffer> {
+    const aligned = this.direct.take();
+    try {
+      const n = aligned && (await readDirect(file, aligned));
+      // The bytes leave with the answer, after the buffer is reused: a copy.
+      if (aligned && n !== null && n < aligned.length) return Buffer.from(aligned.subarray(0, n));
+      return await readFile(file);
+    } finally {
+      if (aligned) this.direct.put(aligned);
+    }
   }
 
   /**
@@ -359,7 +397,7 @@ export class ChunkStore {
       const start = Math.min(size, first * LEAF_BYTES);
       const end = Math.min(size, (first + count) * LEAF_BYTES);
       const bytes = Buffer.allocUnsafe(end - start);
-      const ok = readAt(this.pathOf(key), bytes, start) === bytes.length;
+      const ok = this.readAt(this.pathOf(key), bytes, start) === bytes.length;
       if (ok && leavesMatch(cached, first, count, bytes)) return { leafHashes: cached, bytes };
       this.leafHashes.delete(key);
     }
@@ -369,6 +407,20 @@ export class ChunkStore {
     // Kept for the next range read here, and for local readers (LOCAL_GRANT).
     await writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir: this.tmpDir, durable: false }).catch(() => {});
     return { leafHashes, bytes: data.subarray(Math.min(data.length, first * LEAF_BYTES), Math.min(data.length, (first + count) * LEAF_BYTES)) };
+  }
+
+  /** Fills `bytes` from a chunk file at `position`, past the page cache where it can be: the bytes read, or -1. */
+  private readAt(file: string, bytes: Buffer, position: number): number {
+    const aligned = this.direct.take();
+    try {
+      const n = aligned && readDirectSync(file, aligned, position, bytes.length);
+      if (aligned && typeof n === 'number') return aligned.copy(bytes, 0, 0, n);
+    } catch {
+      return -1;
+    } finally {
+      if (aligned) this.direct.put(aligned);
+    }
+    return readAt(file, bytes, position);
   }
 
   async delete(key: ChunkKey): Promise<boolean> {

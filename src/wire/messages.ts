@@ -36,6 +36,8 @@
  * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
  *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
  *              the cell removes the file whatever the outcome)
+ *              flags bit 2 (adopt only): the cell may take the file itself as its chunk although other
+ *              cells hold links to it (the client names one such cell per chunk; the others copy it)
  * CHUNK_COLLECT request: flags u8 (bit 0: dry run, remove nothing) + min age u32 (seconds)
  *              + count u16 + count x key (32)
  *              response: count x u32, the bytes freed (or that would be) per key (0: kept,
@@ -91,6 +93,7 @@ export function decodeRangeAnswer(body: Buffer): { leafHashes: Buffer; bytes: Bu
 
 const FLAG_MANIFEST = 0x01;
 const FLAG_LEAVES = 0x02;
+const FLAG_TAKE = 0x04;
 const PUT_HEADER_BYTES = KEY_BYTES + 2;
 export const REPLICAS_MAX = 16;
 
@@ -247,19 +250,24 @@ export function parseLocalGrant(v: unknown): LocalGrant | null {
 /** What a file handed to a cell may be called: one plain name in its incoming directory. */
 const INCOMING_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
-export function encodeAdopt(key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer, name: string): Buffer {
+export function encodeAdopt(key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer, name: string, take = false): Buffer {
   const head = encodePut(key, Buffer.alloc(0), meta)[0]!;
+  if (take) head.writeUInt8(head.readUInt8(KEY_BYTES) | FLAG_TAKE, KEY_BYTES);
   const count = Buffer.allocUnsafe(2);
   count.writeUInt16BE(leafHashes.length / KEY_BYTES, 0);
   return Buffer.concat([head, count, leafHashes, Buffer.from(name, 'utf8')]);
 }
 
-export function decodeAdopt(body: Buffer): { key: ChunkKey; meta: ChunkMeta; leafHashes: Buffer; name: string } | null {
-  const head = decodePut(body.subarray(0, PUT_HEADER_BYTES));
-  if (!head || body.length < PUT_HEADER_BYTES + 2) return null;
+export function decodeAdopt(body: Buffer): { key: ChunkKey; meta: ChunkMeta; leafHashes: Buffer; name: string; take: boolean } | null {
+  if (body.length < PUT_HEADER_BYTES + 2) return null;
+  const flags = body.readUInt8(KEY_BYTES);
+  const putHead = Buffer.from(body.subarray(0, PUT_HEADER_BYTES));
+  putHead.writeUInt8(flags & ~FLAG_TAKE, KEY_BYTES);
+  const head = decodePut(putHead);
+  if (!head) return null;
   const hashBytes = body.readUInt16BE(PUT_HEADER_BYTES) * KEY_BYTES;
   const nameAt = PUT_HEADER_BYTES + 2 + hashBytes;
   const name = body.toString('utf8', nameAt);
   if (body.length <= nameAt || !INCOMING_NAME.test(name) || name === '.' || name === '..') return null;
-  return { key: head.key, meta: head.meta, leafHashes: body.subarray(PUT_HEADER_BYTES + 2, nameAt), name };
+  return { key: head.key, meta: head.meta, leafHashes: body.subarray(PUT_HEADER_BYTES + 2, nameAt), name, take: (flags & FLAG_TAKE) !== 0 };
 }

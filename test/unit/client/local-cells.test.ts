@@ -41,7 +41,8 @@ test('a whole chunk from a cell’s files is verified against its key: missing o
 });
 
 test('a whole chunk read with a pool is lent from its buffers; a failed read puts the buffer back', async (t) => {
-  const data = randomBytes(LEAF_BYTES * 12);
+  // Over half a default chunk: smaller ones are copied out instead.
+  const data = randomBytes(LEAF_BYTES * 24);
   const { chunkDir, key } = await storeWith(t, data);
   const local = new LocalCells(noGrants);
   const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES);

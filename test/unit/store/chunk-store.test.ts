@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,6 +33,24 @@ async function exists(p: string): Promise<boolean> {
     () => false,
   );
 }
+
+test('chunk files are written and read past the page cache (direct I/O): put, and adopt by a cell that copies', async (t) => {
+  const root = await tmpDir(t);
+  const [a, b] = await Promise.all(['a', 'b'].map((n) => ChunkStore.open({ dir: path.join(root, n), capacityBytes: 64 * MiB })));
+  t.teardown(() => Promise.all([a!.close(), b!.close()]));
+  const cached = (file: string) => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+  const put = chunk(MiB);
+  t.is(await a!.put(put.key, put.data, { replicas: 3, isManifest: false }), 'stored');
+  t.is(cached(chunkFileOf(a!.chunkDir, put.key)), 0);
+  t.true((await a!.get(put.key)).equals(put.data));
+  t.is(cached(chunkFileOf(a!.chunkDir, put.key)), 0, 'read without filling the page cache');
+  const staged = chunk(MiB - 100);
+  await writeFile(path.join(a!.incomingDir, 'x'), staged.data);
+  await link(path.join(a!.incomingDir, 'x'), path.join(b!.incomingDir, 'x'));
+  t.is(await b!.adopt('x', staged.key, { replicas: 3, isManifest: false }, null), 'stored');
+  t.is(cached(chunkFileOf(b!.chunkDir, staged.key)), 0, 'the copy');
+  t.true((await b!.get(staged.key)).equals(staged.data));
+});
 
 test('put then get returns identical bytes; the file on disk is named by its hash', async (t) => {
   const dir = await tmpDir(t);
@@ -355,6 +374,28 @@ test('adopt by cells sharing a hard-linked file: the last link becomes its cellâ
   t.is(await b!.adopt('y', key, meta, null), 'exists');
   t.deepEqual(await readdir(b!.incomingDir), []);
   t.true((await b!.get(key)).equals(data));
+});
+
+test('adopt at once by three cells of one hard-linked file: the cell named to take it does, the others copy it, and the file is never freed', async (t) => {
+  const root = await tmpDir(t);
+  const cells = await Promise.all(['a', 'b', 'c'].map((n) => ChunkStore.open({ dir: path.join(root, n), capacityBytes: 64 * MiB })));
+  t.teardown(() => Promise.all(cells.map((c) => c.close())));
+  const meta = { replicas: 3, isManifest: false };
+  for (let round = 0; round < 5; round++) {
+    const { key, data } = chunk(MiB - round);
+    const name = `s${round}`;
+    await writeFile(path.join(cells[0]!.incomingDir, name), data);
+    for (const c of cells.slice(1)) await link(path.join(cells[0]!.incomingDir, name), path.join(c.incomingDir, name));
+    const staged = (await stat(path.join(cells[0]!.incomingDir, name))).ino;
+    // Without take, cells that all open the file before any drops its link all copy it, and it is freed.
+    t.deepEqual(await Promise.all(cells.map((c, i) => c.adopt(name, key, meta, null, i === 1))), ['stored', 'stored', 'stored']);
+    const inos = await Promise.all(cells.map(async (c) => (await stat(chunkFileOf(c.chunkDir, key))).ino));
+    t.is(inos[1], staged, 'the named cell took the file itself');
+    t.not(inos[0], staged);
+    t.not(inos[2], staged);
+    for (const c of cells) t.true((await c.get(key)).equals(data));
+  }
+  t.deepEqual((await Promise.all(cells.map((c) => readdir(c.incomingDir)))).flat(), []);
 });
 
 test('adopts one after another and at once, of chunks of different sizes, each store exactly their own bytes', async (t) => {

@@ -48,12 +48,13 @@ test('range requests and answers round-trip; the reader accepts exactly the leav
   t.true(leavesMatch(hashes, 5, 1, Buffer.alloc(0)), 'nothing beyond the last leaf');
 });
 
-test('an adopt names one file in the incoming directory, with the put header and leaf hashes; other names are refused', (t) => {
+test('an adopt names one file in the incoming directory, with the put header, leaf hashes and whether to take it; other names are refused', (t) => {
   const data = randomBytes(LEAF_BYTES + 5);
   const key = chunkKeyOf(data);
   const meta = { replicas: 2, isManifest: true };
   const name = `${key}.0a1b2c3d4e5f`;
-  t.deepEqual(decodeAdopt(encodeAdopt(key, meta, leafHashesOf(data), name)), { key, meta, leafHashes: leafHashesOf(data), name });
+  t.deepEqual(decodeAdopt(encodeAdopt(key, meta, leafHashesOf(data), name)), { key, meta, leafHashes: leafHashesOf(data), name, take: false });
+  t.deepEqual(decodeAdopt(encodeAdopt(key, meta, leafHashesOf(data), name, true)), { key, meta, leafHashes: leafHashesOf(data), name, take: true });
   t.deepEqual(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), name))?.leafHashes, Buffer.alloc(0));
   for (const bad of ['', '..', '.', '../x', 'a/b', '/etc/passwd', 'x'.repeat(129)]) t.is(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), bad)), null, JSON.stringify(bad));
   t.is(decodeAdopt(Buffer.alloc(20)), null);
