@@ -320,7 +320,12 @@ export class Cell {
     });
     endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
     endpoint.handle(MessageType.LOCAL_GRANT, () =>
-      encodeJson({ machine: machineId(), chunkDir: path.resolve(store.chunkDir), incomingDir: path.resolve(store.incomingDir) } satisfies LocalGrant),
+      encodeJson({
+        machine: machineId(),
+        chunkDir: path.resolve(store.chunkDir),
+        incomingDir: path.resolve(store.incomingDir),
+        metaPath: path.resolve(store.metaPath),
+      } satisfies LocalGrant),
     );
     endpoint.handle(MessageType.CHUNK_ADOPT, async (req) => {
       const adopt = decodeAdopt(req.body);

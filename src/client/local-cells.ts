@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { link, open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
   LEAF_BYTES,
   alignUp,
   readDirect,
-  readDirectSync,
+  openDirectSync,
+  readAtDirectSync,
   writeDirect,
   chunkFileOf,
   chunkKeyOf,
-  leafFileOf,
   leafRootOf,
   leavesMatch,
   logger,
@@ -23,6 +24,7 @@ import {
   type CellId,
   type ChunkKey,
   type Clock,
+  type StoredChunkMeta,
 } from '../core/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
 import { OffThreadHasher } from './hasher.js';
@@ -45,16 +47,20 @@ const GRANT_TTL_MS = 60_000;
 const GRANTS_MAX = 1_024;
 /** Leaf hash lists remembered (1 KiB each for 1 MiB chunks), checked against their chunk's leaf root. */
 const LEAF_LISTS_MAX = 4_096;
-/** Leaf files are read up to this size: 2,048 leaves, chunks up to 64 MiB. */
-const LEAF_FILE_BYTES_MAX = 2_048 * 32;
+/** Cells' metadata databases kept open: more than a machine runs cells. */
+const META_DBS_MAX = 64;
+/** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
+const RANGE_FILES_MAX = 256;
+const RANGE_FILE_IDLE_MS = 30_000;
 
 /**
  * Short-circuit reads and writes with cells on this machine. A cell here
  * grants its chunk directory and an incoming directory (LOCAL_GRANT).
  * Reads of its chunks open the files there instead of crossing UDP twice
  * through the kernel (as HDFS's short-circuit reads do); every byte is
- * checked as an answer from the network would be (the chunk key, or the leaf
- * root and leaf hashes), and a file that is missing or does not match
+ * checked as an answer from the network would be (the chunk key, or leaf
+ * hashes from the cell's metadata database checked against the leaf root),
+ * and a file that is missing or does not match
  * returns null: the caller then asks the cell over the network, and the
  * cell finds the corruption itself. Writes leave the chunk once as a file,
  * hard-linked into each cell's incoming directory, and the cells adopt it
@@ -66,6 +72,15 @@ export class LocalCells {
   private readonly asking = new Map<CellId, Promise<void>>();
   private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
   private readonly hasher = new OffThreadHasher();
+  /**
+   * Chunk files open for range reads, by path (readRange). Closed when
+   * dropped, and once idle for a while: a file the cell removes keeps its
+   * space while it is open here.
+   */
+  private readonly rangeFiles = new LRUCache<string, number>({ max: RANGE_FILES_MAX, ttl: RANGE_FILE_IDLE_MS, updateAgeOnGet: true, dispose: (fd) => closeSync(fd) });
+  private readonly purgeTimer = setInterval(() => this.rangeFiles.purgeStale(), RANGE_FILE_IDLE_MS).unref();
+  /** Cells' metadata databases open here, by path (one per local cell; closed when dropped). */
+  private readonly metaDbs = new LRUCache<string, RootDatabase<StoredChunkMeta, ChunkKey>>({ max: META_DBS_MAX, dispose: (db) => void db.close() });
   /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
   private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
@@ -133,21 +148,83 @@ export class LocalCells {
     return null;
   }
 
-  /** Leaves [first, first + count) of a chunk (those that exist) from a granted directory, checked against the leaf root; null on any miss. */
-  leaves(chunkDir: string, key: ChunkKey, root: string, first: number, count: number): Buffer | null {
-    const hashes = this.leafList(chunkDir, key, root);
-    const bytes = hashes && readAt(chunkFileOf(chunkDir, key), first * LEAF_BYTES, count * LEAF_BYTES, this.direct);
-    return hashes && bytes && leavesMatch(hashes, first, count, bytes) ? bytes : null;
+  /**
+   * Leaves [first, first + count) of a chunk (those that exist) from a
+   * granted cell's files, checked against its leaf hashes; null on any miss.
+   * The leaf hashes come from the cell's metadata database, checked against
+   * the leaf root, or from an answer of the cell (learnLeaves).
+   */
+  leaves(grant: LocalGrant, key: ChunkKey, root: string, first: number, count: number): Buffer | null {
+    const hashes = this.leafList(grant, key, root);
+    if (!hashes) return null;
+    const file = chunkFileOf(grant.chunkDir, key);
+    const bytes = this.readRange(file, first * LEAF_BYTES, count * LEAF_BYTES);
+    if (bytes && leavesMatch(hashes, first, count, bytes)) return bytes;
+    // The file may have been replaced since it was opened (a corrupt copy healed): open it again next time.
+    this.rangeFiles.delete(file);
+    return null;
   }
 
-  private leafList(chunkDir: string, key: ChunkKey, root: string): Buffer | null {
+  /**
+   * Up to `length` bytes of a chunk file at `position` (fewer at its end),
+   * or null, read synchronously and directly through a descriptor kept open:
+   * a random reader comes back to the same chunks (an open was ~45 µs of
+   * each random read). A range is one disk read, where the same read through
+   * the thread pool cost ~150 µs more per random read here (thread
+   * hand-offs). It holds the event loop for that disk read, about as long
+   * as hashing a chunk does.
+   */
+  private readRange(file: string, position: number, length: number): Buffer | null {
+    const aligned = this.direct.take();
+    if (!aligned) return readAt(file, position, length);
+    try {
+      let fd = this.rangeFiles.get(file);
+      if (fd === undefined) {
+        const opened = openDirectSync(file);
+        if (opened === null) return readAt(file, position, length);
+        this.rangeFiles.set(file, (fd = opened));
+      }
+      const n = readAtDirectSync(fd, aligned, position, length);
+      const bytes = Buffer.allocUnsafe(n);
+      aligned.copy(bytes, 0, 0, n);
+      return bytes;
+    } catch {
+      return null;
+    } finally {
+      this.direct.put(aligned);
+    }
+  }
+
+  /** A chunk's leaf hashes, already checked against its leaf root (a CHUNK_RANGE answer): its range reads from local files need nothing more. */
+  learnLeaves(key: ChunkKey, root: string, hashes: Buffer): void {
+    // A copy: the hashes sit in a larger buffer, and thousands are kept.
+    if (this.leafLists.get(key)?.root !== root) this.leafLists.set(key, { root, hashes: Buffer.from(hashes) });
+  }
+
+  private leafList(grant: LocalGrant, key: ChunkKey, root: string): Buffer | null {
     const known = this.leafLists.get(key);
     if (known) return known.root === root ? known.hashes : null;
-    const read = readAt(leafFileOf(chunkDir, key), 0, LEAF_FILE_BYTES_MAX);
-    if (!read || leafRootOf(read) !== root) return null;
-    const hashes = Buffer.from(read); // not the whole read buffer: thousands are kept
+    let stored: Uint8Array | undefined;
+    try {
+      stored = grant.metaPath ? this.metaDbOf(grant.metaPath).get(key)?.[2] : undefined;
+    } catch (err) {
+      log('cannot read leaf hashes in %s (%s): range reads ask the cell', grant.metaPath, (err as Error).message);
+    }
+    if (!stored || leafRootOf(stored) !== root) return null;
+    // A copy: lmdb-js may decode into a buffer it reuses.
+    const hashes = Buffer.from(stored);
     this.leafLists.set(key, { root, hashes });
     return hashes;
+  }
+
+  /** A cell's metadata database, opened read-only: lmdb lets other processes read while the cell writes. */
+  private metaDbOf(file: string): RootDatabase<StoredChunkMeta, ChunkKey> {
+    let db = this.metaDbs.get(file);
+    if (!db) {
+      db = openLmdb<StoredChunkMeta, ChunkKey>({ path: file, readOnly: true });
+      this.metaDbs.set(file, db);
+    }
+    return db;
   }
 
   /**
@@ -188,9 +265,12 @@ export class LocalCells {
     await writeFile(file, data);
   }
 
-  /** Stops the hashing thread. */
-  close(): Promise<void> {
-    return this.hasher.close();
+  /** Stops the hashing thread and closes the cells' databases and chunk files. */
+  async close(): Promise<void> {
+    clearInterval(this.purgeTimer);
+    this.rangeFiles.clear();
+    this.metaDbs.clear();
+    await this.hasher.close();
   }
 
   /** Removes a staged file the cell did not adopt (if it did, it removed the file: then nothing happens). */
@@ -199,28 +279,8 @@ export class LocalCells {
   }
 }
 
-/**
- * Up to `length` bytes of a file at `position` (fewer at its end), or null,
- * read synchronously, as the cells read ranges: a range is a few leaves, ~10
- * µs from the page cache, where the same reads through the thread pool cost
- * ~150 µs more per random read here (thread hand-offs: 4 KiB random reads
- * went from ~1,700 to ~2,650 a second with the cells' files in the page
- * cache, ~1,400 to ~1,800 with cold caches). From a cold disk it holds the
- * event loop for a disk read or two, as long as hashing a chunk does.
- */
-function readAt(file: string, position: number, length: number, direct?: AlignedBuffers): Buffer | null {
-  // A chunk's leaves past the page cache, as they were written; a leaf list (small, read again) through it.
-  const aligned = direct?.take();
-  if (aligned) {
-    try {
-      const n = readDirectSync(file, aligned, position, length);
-      if (n !== null) return Buffer.from(aligned.subarray(0, n));
-    } catch {
-      return null;
-    } finally {
-      direct!.put(aligned);
-    }
-  }
+/** Up to `length` bytes of a file at `position` (fewer at its end), or null, read synchronously through the page cache. */
+function readAt(file: string, position: number, length: number): Buffer | null {
   let fd = -1;
   try {
     fd = openSync(file, 'r');

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import {
   CellError,
   HAS_KEYS_MAX,
@@ -22,7 +23,7 @@ import { parseMemberInfo, type MemberState } from '../membership/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
-import { KeyRing, MessageType, decodeHasReply, decodeJson, decodeRangeAnswer, encodeAdopt, encodeHas, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import { KeyRing, MessageType, type LocalGrant, decodeHasReply, decodeJson, decodeRangeAnswer, encodeAdopt, encodeHas, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 
 const log = logger('client');
@@ -57,6 +58,8 @@ const VIEW_TTL_MS = 1_000;
 const GET_FIRST_ANSWER_MS = 1_000;
 /** If every replica failed, those that only timed out get one more, patient try: a slow answer beats EIO. */
 const GET_LAST_TRY_MS = 6_000;
+/** Chunks whose placement order a client remembers for reading (a few hundred bytes each). */
+const READ_ORDERS_MAX = 8_192;
 /** A PUT of one chunk to one cell, acks included. */
 const PUT_TIMEOUT_MS = 8_000;
 const GRANT_TIMEOUT_MS = 1_000;
@@ -88,6 +91,9 @@ export class SwarmClient {
   /** When the set of live storage cells last changed in this client's view (monotonic ms). */
   private storageChangedAtMs = -Infinity;
   private storageIds: string | null = null;
+  /** Placement orders of chunks read lately (readOrderOf), and the storage cells each view ranks over. */
+  private readonly readOrders = new LRUCache<ChunkKey, { over: string; order: string[] }>({ max: READ_ORDERS_MAX });
+  private readonly storageKeys = new WeakMap<MemberView[], string>();
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
   private readonly local: LocalCells | null;
@@ -349,7 +355,7 @@ export class SwarmClient {
       MessageType.CHUNK_GET,
       encodeKey(key),
       (data) => (chunkKeyOf(data) === key ? data : null),
-      (local, chunkDir) => local.chunk(chunkDir, key, pool),
+      (local, grant) => local.chunk(grant.chunkDir, key, pool),
     );
   }
 
@@ -365,52 +371,80 @@ export class SwarmClient {
       encodeRangeRequest(key, first, count),
       (body) => {
         const a = decodeRangeAnswer(body);
-        return a && leafRootOf(a.leafHashes) === root && leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
+        if (!a || leafRootOf(a.leafHashes) !== root) return null;
+        // Range reads of this chunk from a cell on this machine need no more than these.
+        this.local?.learnLeaves(key, root, a.leafHashes);
+        return leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
       },
-      async (local, chunkDir) => local.leaves(chunkDir, key, root, first, count),
+      async (local, grant) => local.leaves(grant, key, root, first, count),
+      true,
     );
+  }
+
+  /**
+   * A chunk's storage cells (of any state) in placement order, remembered
+   * for the view they were ranked in: a random reader asks for the same
+   * chunks again and again, and ranking costs a SHA-256 per cell.
+   */
+  private readOrderOf(key: ChunkKey, view: MemberView[], storage: MemberView[]): string[] {
+    let over = this.storageKeys.get(view);
+    if (over === undefined) {
+      over = storage.map((m) => m.id).join(',');
+      this.storageKeys.set(view, over);
+    }
+    const known = this.readOrders.get(key);
+    if (known?.over === over) return known.order;
+    const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
+    this.readOrders.set(key, { over, order });
+    return order;
   }
 
   /**
    * Asks the replicas of a chunk in turn until one answer passes `verify`.
    * A replica on this machine that granted local reads is read from its
    * files first (`readLocal`, verified too), and asked over the network only
-   * if that fails.
+   * if that fails. With `sameLocalCell` (range reads), the replicas here are
+   * tried by cell id, so that reads of a file's chunks go to one cell where
+   * they can: its directories and inodes stay in the kernel's caches (1,000
+   * random reads of a cold 512 MiB file read 354 directory blocks from three
+   * cells); whole chunks go in placement order, over every cell's disk.
    */
   private async readReplicas(
     key: ChunkKey,
     type: MessageType,
     request: Buffer,
     verify: (answer: Buffer) => Buffer | null,
-    readLocal: (local: LocalCells, chunkDir: string) => Promise<Buffer | null>,
+    readLocal: (local: LocalCells, grant: LocalGrant) => Promise<Buffer | null>,
+    sameLocalCell = false,
   ): Promise<Buffer> {
     const members = await this.members();
     const storage = members.filter((m) => m.role === 'storage');
-    const order = placementOrder(key, storage.map((m) => ({ id: m.id, weight: 1 })));
     const byId = new Map(storage.map((m) => [m.id, m]));
-    const ranked = order.map((id) => byId.get(id)!);
+    const ranked = this.readOrderOf(key, members, storage).map((id) => byId.get(id)!);
     // Then quarantined cells (other chunks of theirs were bad, but a copy that passes `verify` is as good as any),
     // then cells believed dead (a view can lag a restart).
     const quarantined = (m: MemberView) => m.state === 'quarantined';
     const live = this.shunLast(ranked.filter(isLiveStorage));
     // Replicas on this machine first: a local read costs no network round trip.
     const local = this.local;
-    const chunkDirs = new Map(local ? live.map((m) => [m.id, local.grantOf(m)?.chunkDir]) : []);
+    const grants = new Map(local ? live.map((m) => [m.id, local.grantOf(m)]) : []);
+    const here = live.filter((m) => grants.get(m.id));
+    if (sameLocalCell) here.sort((a, b) => (a.id < b.id ? -1 : 1));
     const tries = [
-      ...live.filter((m) => chunkDirs.get(m.id)),
-      ...live.filter((m) => !chunkDirs.get(m.id)),
+      ...here,
+      ...live.filter((m) => !grants.get(m.id)),
       ...ranked.filter(quarantined),
       ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
     ];
     let lastError: unknown = null;
     const slow: MemberView[] = [];
     const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
-      const chunkDir = chunkDirs.get(m.id);
-      if (local && chunkDir) {
+      const grant = grants.get(m.id);
+      if (local && grant) {
         // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-        const data = await Promise.race([readLocal(local, chunkDir), late]).finally(() => clearTimeout(timer));
+        const data = await Promise.race([readLocal(local, grant), late]).finally(() => clearTimeout(timer));
         if (data) return data;
       }
       try {

@@ -143,22 +143,38 @@ export async function readDirect(file: string, aligned: Buffer): Promise<number 
   }
 }
 
+/** Opens a file for reading with O_DIRECT, synchronously: its descriptor, or null if its file system refuses direct I/O. Other errors throw. */
+export function openDirectSync(file: string): number | null {
+  if (!oDirect()) return null;
+  try {
+    return openSync(file, constants.O_RDONLY | oDirect());
+  } catch (err) {
+    if (isUnsupported(err)) return null;
+    throw err;
+  }
+}
+
+/**
+ * Reads up to `length` bytes at `position` (a multiple of DIRECT_ALIGN_BYTES)
+ * of a file opened by openDirectSync into `aligned`, synchronously: the bytes
+ * read (fewer at the file's end).
+ */
+export function readAtDirectSync(fd: number, aligned: Buffer, position: number, length: number): number {
+  if (position % DIRECT_ALIGN_BYTES !== 0 || alignUp(length) > aligned.length) throw new Error(`unaligned direct read: ${length} bytes at ${position}`);
+  return Math.min(length, readSync(fd, aligned, 0, alignUp(length), position));
+}
+
 /**
  * Reads up to `length` bytes at `position` (a multiple of DIRECT_ALIGN_BYTES)
  * into `aligned`, synchronously, with O_DIRECT: the bytes read (fewer at the
  * file's end), or null if the file system refused direct I/O. Other errors throw.
  */
 export function readDirectSync(file: string, aligned: Buffer, position: number, length: number): number | null {
-  if (!oDirect() || position % DIRECT_ALIGN_BYTES !== 0 || alignUp(length) > aligned.length) return null;
-  let fd: number;
+  if (position % DIRECT_ALIGN_BYTES !== 0 || alignUp(length) > aligned.length) return null;
+  const fd = openDirectSync(file);
+  if (fd === null) return null;
   try {
-    fd = openSync(file, constants.O_RDONLY | oDirect());
-  } catch (err) {
-    if (isUnsupported(err)) return null;
-    throw err;
-  }
-  try {
-    return Math.min(length, readSync(fd, aligned, 0, alignUp(length), position));
+    return readAtDirectSync(fd, aligned, position, length);
   } catch (err) {
     if (isUnsupported(err)) return null;
     throw err;

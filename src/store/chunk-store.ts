@@ -13,7 +13,6 @@ import {
   defaultConfig,
   isCellError,
   isChunkKey,
-  leafFileOf,
   leavesMatch,
   leafHashesOf,
   logger,
@@ -24,6 +23,7 @@ import {
   readDirectSync,
   type ChunkKey,
   type ChunkMeta,
+  type StoredChunkMeta,
 } from '../core/index.js';
 import { syncFile, writeFileAtomic } from './atomic.js';
 
@@ -72,7 +72,7 @@ export interface CorruptionReport {
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
   /** Per-chunk metadata (R, manifest flag), kept in lmdb beside the chunk files. Leaf hashes have files of their own (core/layout.ts). */
-  private readonly metaDb: RootDatabase<StoredMeta, ChunkKey>;
+  private readonly metaDb: RootDatabase<StoredChunkMeta, ChunkKey>;
   private bytesUsed = 0;
   /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
   private bytesReserved = 0;
@@ -93,7 +93,7 @@ export class ChunkStore {
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
     // Unsynced like the records (see RecordStore); the chunk files themselves are fsynced.
-    this.metaDb = openLmdb<StoredMeta, ChunkKey>({ path: path.join(init.dir, 'meta.lmdb'), compression: false, noSync: true });
+    this.metaDb = openLmdb<StoredChunkMeta, ChunkKey>({ path: this.metaPath, compression: false, noSync: true });
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
@@ -130,6 +130,11 @@ export class ChunkStore {
     return path.join(this.init.dir, 'chunks');
   }
 
+  /** The chunks' metadata database (a LOCAL_GRANT names it: clients on this machine read leaf hashes there; core/layout.ts). */
+  get metaPath(): string {
+    return path.join(this.init.dir, 'meta.lmdb');
+  }
+
   /** Where clients on this machine leave chunks for adopt (the directory a LOCAL_GRANT names). */
   get incomingDir(): string {
     return path.join(this.init.dir, 'incoming');
@@ -160,8 +165,12 @@ export class ChunkStore {
   /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
   private async mergeMeta(key: ChunkKey, meta: ChunkMeta): Promise<void> {
     const cur = this.meta(key);
-    const merged: StoredMeta = [Math.max(cur.replicas, meta.replicas), cur.isManifest || meta.isManifest];
-    if (merged[0] !== cur.replicas || merged[1] !== cur.isManifest) await this.metaDb.put(key, merged);
+    const merged: ChunkMeta = { replicas: Math.max(cur.replicas, meta.replicas), isManifest: cur.isManifest || meta.isManifest };
+    if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) await this.putMeta(key, merged, this.metaDb.get(key)?.[2]);
+  }
+
+  private putMeta(key: ChunkKey, meta: ChunkMeta, leafHashes: Uint8Array | null | undefined): Promise<boolean> {
+    return this.metaDb.put(key, leafHashes ? [meta.replicas, meta.isManifest, leafHashes] : [meta.replicas, meta.isManifest]);
   }
 
   /** Up to limit keys greater than after, ascending, with their metadata. */
@@ -227,21 +236,17 @@ export class ChunkStore {
         await mkdir(dir, { recursive: true });
         this.madeDirs.add(dir);
       }
-      // Metadata first: a chunk file never exists without it, except after a crash in between (then defaults apply).
-      if (meta) await this.metaDb.put(key, [meta.replicas, meta.isManifest]);
-      // The writer's leaf hashes are kept unchecked (every leaf served is checked against them), and not
-      // fsynced: lost or wrong, they are recomputed from the whole chunk. Written beside the chunk, at once.
-      const leaves =
-        leafHashes && leafHashes.length === leafCountOf(size) * 32
-          ? writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir: this.tmpDir, durable: false }).catch(() => {})
-          : undefined;
+      // Metadata first: a chunk file never exists without it, except after a crash in between (then defaults
+      // apply). With it the writer's leaf hashes, unchecked (every leaf served is checked against them) and,
+      // like all metadata, not synced: lost or wrong, they are recomputed from the whole chunk.
+      const leaves = leafHashes && leafHashes.length === leafCountOf(size) * 32 ? leafHashes : null;
+      if (meta || leaves) await this.putMeta(key, meta ?? this.meta(key), leaves);
       await writeChunk(final).catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         // The directory was removed behind our back: make it again, once.
         await mkdir(dir, { recursive: true });
         await writeChunk(final);
       });
-      await leaves;
     })();
     this.writing.set(key, write);
     this.bytesReserved += size;
@@ -363,17 +368,20 @@ export class ChunkStore {
 
   /**
    * The leaf hashes this cell has for a chunk (the writer's, or computed at a
-   * range read), if any, unchecked: repair copies pass them on. Read
-   * synchronously: 1 KiB, a few µs from the page cache.
+   * range read), if any, unchecked: repair copies pass them on. From the
+   * metadata database, or from the `.leaves` file that cells before it kept
+   * beside the chunk.
    */
   knownLeafHashes(key: ChunkKey): Buffer | null {
     const size = this.index.get(key);
     if (size === undefined) return null;
     const cached = this.leafHashes.get(key);
     if (cached) return cached;
+    const inDb = this.metaDb.get(key)?.[2];
     let stored: Buffer;
     try {
-      stored = readFileSync(leafFileOf(this.chunkDir, key));
+      // A copy: lmdb-js may decode into a buffer it reuses.
+      stored = inDb ? Buffer.from(inDb) : readFileSync(leafFileOf(this.chunkDir, key));
     } catch {
       return null;
     }
@@ -405,7 +413,7 @@ export class ChunkStore {
     const leafHashes = leafHashesOf(data);
     this.leafHashes.set(key, leafHashes);
     // Kept for the next range read here, and for local readers (LOCAL_GRANT).
-    await writeFileAtomic(leafFileOf(this.chunkDir, key), leafHashes, { tmpDir: this.tmpDir, durable: false }).catch(() => {});
+    if (this.index.has(key)) await this.putMeta(key, this.meta(key), leafHashes).catch(() => {});
     return { leafHashes, bytes: data.subarray(Math.min(data.length, first * LEAF_BYTES), Math.min(data.length, (first + count) * LEAF_BYTES)) };
   }
 
@@ -539,8 +547,14 @@ export class ChunkStore {
   }
 }
 
-/** What the metadata database keeps per chunk: R and the manifest flag. */
-type StoredMeta = [replicas: number, isManifest: boolean];
+/**
+ * Where cells before leaf hashes moved into the metadata database kept them:
+ * a file beside the chunk. Still read for chunks stored then, and removed
+ * with them.
+ */
+function leafFileOf(chunkDir: string, key: ChunkKey): string {
+  return chunkFileOf(chunkDir, key) + '.leaves';
+}
 
 function leafCountOf(size: number): number {
   return Math.ceil(size / LEAF_BYTES);

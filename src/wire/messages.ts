@@ -29,10 +29,10 @@
  * ALERT        request: JSON {accused, key, digestSeen, reporter}     response: empty
  * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
  * FAULTS       request: JSON {lossRate, dupRate, reorderRate}     response: empty (chaos: wire fault injection)
- * LOCAL_GRANT  request: empty                                      response: JSON {machine, chunkDir, incomingDir}:
- *              a client on the same machine (same machineId()) may read the cell's chunk files itself
- *              (core/layout.ts), checking them as it checks CHUNK_GET and CHUNK_RANGE answers, and hand it
- *              chunks as files in incomingDir (CHUNK_ADOPT)
+ * LOCAL_GRANT  request: empty                                      response: JSON {machine, chunkDir, incomingDir, metaPath}:
+ *              a client on the same machine (same machineId()) may read the cell's chunk files and the leaf
+ *              hashes in its metadata database itself (core/layout.ts), checking them as it checks CHUNK_GET
+ *              and CHUNK_RANGE answers, and hand it chunks as files in incomingDir (CHUNK_ADOPT)
  * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
  *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
  *              the cell removes the file whatever the outcome)
@@ -239,12 +239,15 @@ export interface LocalGrant {
   machine: string;
   chunkDir: string;
   incomingDir: string;
+  /** The cell's chunk metadata database, where local readers find leaf hashes (core/layout.ts); absent from older cells. */
+  metaPath?: string;
 }
 
 export function parseLocalGrant(v: unknown): LocalGrant | null {
   const g = v as Partial<LocalGrant> | null;
   const absolute = (p: unknown): p is string => typeof p === 'string' && p.startsWith('/');
-  return g && typeof g.machine === 'string' && absolute(g.chunkDir) && absolute(g.incomingDir) ? { machine: g.machine, chunkDir: g.chunkDir, incomingDir: g.incomingDir } : null;
+  if (!g || typeof g.machine !== 'string' || !absolute(g.chunkDir) || !absolute(g.incomingDir)) return null;
+  return { machine: g.machine, chunkDir: g.chunkDir, incomingDir: g.incomingDir, ...(absolute(g.metaPath) ? { metaPath: g.metaPath } : {}) };
 }
 
 /** What a file handed to a cell may be called: one plain name in its incoming directory. */

@@ -76,6 +76,36 @@ PY`,
   t.is(bad, 0, 'every random read matches the source');
 });
 
+test.serial('random 4 KiB reads of a cold file read about the leaves they need from disk, not whole chunks, and the right bytes', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const writer = await mountSwarm(t, home);
+  const prep = await sh(`set -e; head -c 67108864 /dev/urandom > big; cp big "${writer.mnt}/"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  const reader = await mountSwarm(t, home);
+  const readBytes = async () => Number(/read_bytes: (\d+)/.exec(await readFile(`/proc/${reader.pid}/io`, 'utf8'))?.[1]);
+  const before = await readBytes();
+  const r = await sh(
+    `python3 - "${src}/big" "${reader.mnt}/big" <<'PY'
+import os, random, sys
+want = open(sys.argv[1], 'rb').read()
+fd = os.open(sys.argv[2], os.O_RDONLY)
+rng = random.Random(11)
+bad = 0
+for _ in range(400):
+    off = rng.randrange(0, len(want) // 4096) * 4096
+    bad += os.pread(fd, 4096, off) != want[off:off + 4096]
+print(bad)
+PY`,
+  );
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), '0', 'every random read matches the source');
+  // 400 leaves of 32 KiB are 12.5 MiB; reading a chunk whole (and the next ones ahead) for two random reads
+  // that happen to land in the same or the next chunk had the mount read ~60 MiB here.
+  const read = (await readBytes()) - before;
+  t.true(read < 24 * 2 ** 20, `the mount read ${(read / 2 ** 20).toFixed(1)} MiB from disk for 400 random reads of 4 KiB`);
+});
+
 test.serial('a chunk cache far smaller than the files: reading two files in turn, whole and at random, gives the right bytes every time', async (t) => {
   // Chunks read from local cells' files go into buffers that return to a pool when the cache drops them:
   // here every chunk is dropped and its buffer reused within a few reads.

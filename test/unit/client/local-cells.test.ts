@@ -5,17 +5,18 @@ import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
 import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
-import { BufferPool, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
+import { BufferPool, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
-import { encodeJson } from '../../../src/wire/index.js';
+import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
-async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey }> {
+async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey; grant: LocalGrant; store: ChunkStore }> {
   const store = await ChunkStore.open({ dir: await tmpDir(t), capacityBytes: 64 << 20 });
   t.teardown(() => store.close());
   const key = chunkKeyOf(data);
   await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
-  return { chunkDir: store.chunkDir, key };
+  const grant = { machine: machineId(), chunkDir: store.chunkDir, incomingDir: store.incomingDir, metaPath: store.metaPath };
+  return { chunkDir: store.chunkDir, key, grant, store };
 }
 
 async function flipByte(file: string, at: number): Promise<void> {
@@ -60,23 +61,30 @@ test('a whole chunk read with a pool is lent from its buffers; a failed read put
   t.is(pool.take(), reused);
 });
 
-test('leaves from a cell’s files are checked against the leaf root and each leaf hash', async (t) => {
+test('leaves from a cell’s files are checked against leaf hashes from its metadata database (checked against the leaf root) or learnt from its answers', async (t) => {
   const data = randomBytes(3 * LEAF_BYTES + 10);
-  const { chunkDir, key } = await storeWith(t, data);
+  const { grant, key, store } = await storeWith(t, data);
   const root = leafRootOf(leafHashesOf(data));
   const local = new LocalCells(noGrants);
-  t.true(local.leaves(chunkDir, key, root, 1, 2)?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)));
-  t.true(local.leaves(chunkDir, key, root, 3, 4)?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
-  t.is(local.leaves(chunkDir, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
-  await flipByte(chunkFileOf(chunkDir, key), 2 * LEAF_BYTES + 3);
-  t.is(local.leaves(chunkDir, key, root, 2, 1), null, 'a corrupt leaf is not returned');
-  t.true(local.leaves(chunkDir, key, root, 0, 1)?.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
+  t.teardown(() => local.close());
+  t.true(local.leaves(grant, key, root, 1, 2)?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)), 'hashes from the cell’s database');
+  t.true(local.leaves(grant, key, root, 3, 4)?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
+  t.is(local.leaves(grant, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
+  await flipByte(chunkFileOf(grant.chunkDir, key), 2 * LEAF_BYTES + 3);
+  t.is(local.leaves(grant, key, root, 2, 1), null, 'a corrupt leaf is not returned');
+  t.true(local.leaves(grant, key, root, 0, 1)?.equals(data.subarray(0, LEAF_BYTES)), 'an intact leaf still reads');
 
-  // Another chunk whose leaf file is wrong: the leaf root catches it.
+  // A chunk whose hashes the cell does not have (put without them): none locally until an answer brings them.
   const otherData = randomBytes(LEAF_BYTES * 2);
-  const other = await storeWith(t, otherData);
-  await writeFile(leafFileOf(other.chunkDir, other.key), randomBytes(64));
-  t.is(local.leaves(other.chunkDir, other.key, leafRootOf(leafHashesOf(otherData)), 0, 1), null);
+  const otherKey = chunkKeyOf(otherData);
+  await store.put(otherKey, otherData);
+  const otherRoot = leafRootOf(leafHashesOf(otherData));
+  t.is(local.leaves(grant, otherKey, otherRoot, 0, 1), null);
+  local.learnLeaves(otherKey, otherRoot, leafHashesOf(otherData));
+  t.true(local.leaves(grant, otherKey, otherRoot, 1, 1)?.equals(otherData.subarray(LEAF_BYTES)));
+  const older = new LocalCells(noGrants);
+  t.teardown(() => older.close());
+  t.is(older.leaves({ ...grant, metaPath: undefined }, otherKey, otherRoot, 0, 1), null, 'a cell that names no database: nothing known yet');
 });
 
 test('a grant is used only from a cell on this machine, and asked for once', async (t) => {

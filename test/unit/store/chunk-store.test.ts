@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, LEAF_BYTES, chunkFileOf, chunkKeyOf, leafFileOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
+import { CellError, LEAF_BYTES, chunkFileOf, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
@@ -328,26 +328,38 @@ test('range reads: the leaves asked for and every leaf hash; a leaf corrupted on
   t.false(store.has(key) && (await exists(chunkPath(dir, key))), 'moved out of chunks/');
 });
 
-test('leaf hashes live in a file beside their chunk: written with a put or computed at a range read, kept across a reopen, removed with the chunk', async (t) => {
+test('leaf hashes live in the metadata database: written with a put or computed at a range read, kept across a reopen; one file per chunk', async (t) => {
   const dir = await tmpDir(t);
   const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
   const { key, data } = chunk(2 * LEAF_BYTES + 1);
   await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
-  t.true((await readFile(leafFileOf(store.chunkDir, key))).equals(leafHashesOf(data)), 'the writer’s hashes');
+  t.true(store.knownLeafHashes(key)?.equals(leafHashesOf(data)), 'the writer’s hashes');
   const plain = chunk(LEAF_BYTES + 1);
   await store.put(plain.key, plain.data);
-  t.false(await exists(leafFileOf(store.chunkDir, plain.key)), 'no hashes sent: none written');
+  t.is(store.knownLeafHashes(plain.key), null, 'no hashes sent: none known');
   await store.getLeaves(plain.key, 1, 1);
-  t.true((await readFile(leafFileOf(store.chunkDir, plain.key))).equals(leafHashesOf(plain.data)), 'computed at the first range read');
   await store.close();
 
   const again = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
   t.teardown(() => again.close());
-  t.is(again.stats().chunks, 2, 'leaf files are not chunks');
-  t.true(again.knownLeafHashes(key)?.equals(leafHashesOf(data)));
-  await again.delete(key);
+  t.true(again.knownLeafHashes(key)?.equals(leafHashesOf(data)), 'kept');
+  t.true(again.knownLeafHashes(plain.key)?.equals(leafHashesOf(plain.data)), 'computed at the first range read, and kept');
+  t.deepEqual((await filesUnder(again.chunkDir)).map((f) => path.basename(f)).sort(), [key, plain.key].sort());
+});
+
+test('leaf hashes in a .leaves file beside a chunk (where cells kept them before) are still used, and removed with the chunk', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const { key, data } = chunk(2 * LEAF_BYTES + 1);
+  await store.put(key, data);
+  const leafFile = chunkFileOf(store.chunkDir, key) + '.leaves';
+  await writeFile(leafFile, leafHashesOf(data));
+  t.true(store.knownLeafHashes(key)?.equals(leafHashesOf(data)));
+  t.true((await store.getLeaves(key, 2, 1)).bytes.equals(data.subarray(2 * LEAF_BYTES)));
+  await store.delete(key);
   await new Promise((r) => setTimeout(r, 50));
-  t.false(await exists(leafFileOf(again.chunkDir, key)), 'removed with its chunk');
+  t.false(await exists(leafFile), 'removed with its chunk');
 });
 
 test('adopt by cells sharing a hard-linked file: the last link becomes its cell’s chunk, the others copy it', async (t) => {

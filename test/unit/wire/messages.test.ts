@@ -64,6 +64,8 @@ test('a local grant names absolute directories', (t) => {
   t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' }), { machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' });
   t.is(parseLocalGrant({ machine: 'm', chunkDir: 'd/chunks', incomingDir: '/d/incoming' }), null);
   t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks' }), null);
+  t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming', metaPath: '/d/meta.lmdb' })?.metaPath, '/d/meta.lmdb');
+  t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming', metaPath: 'meta.lmdb' })?.metaPath, undefined, 'a relative path is not used');
 });
 
 test('a collect carries a minimum age in whole seconds and its keys; the answer one count per key; malformed bodies are refused', (t) => {
