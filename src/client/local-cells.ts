@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { link, open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
@@ -221,6 +221,8 @@ export class LocalCells {
   private metaDbOf(file: string): RootDatabase<StoredChunkMeta, ChunkKey> {
     let db = this.metaDbs.get(file);
     if (!db) {
+      // lmdb-js makes the directories of a path that does not exist: never for another process's files.
+      if (!existsSync(file)) throw new Error('no such database');
       db = openLmdb<StoredChunkMeta, ChunkKey>({ path: file, readOnly: true });
       this.metaDbs.set(file, db);
     }
