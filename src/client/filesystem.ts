@@ -172,6 +172,12 @@ interface Resolved {
   name: string;
 }
 
+/** The leaves covering bytes [within, within + n) of a chunk. */
+function leafSpan(within: number, n: number): { first: number; count: number } {
+  const first = Math.floor(within / LEAF_BYTES);
+  return { first, count: Math.floor((within + n - 1) / LEAF_BYTES) - first + 1 };
+}
+
 function splitPath(path: string): string[] {
   return path.split('/').filter((p) => p.length > 0);
 }
@@ -850,9 +856,8 @@ export class SwarmFs {
     return this.chunkCache.get(key) ?? null;
   }
 
+  /** Reads what readAtHand could not (the mount tries that first), fetching what it must. */
   async read(fd: number, out: Buffer, length: number, position: number): Promise<number> {
-    const now = this.readAtHand(fd, out, length, position);
-    if (now !== null) return now;
     const f = this.fileOf(fd);
     const end = Math.min(f.size, position + length);
     const sequential = this.isSequential(f, position);
@@ -873,29 +878,37 @@ export class SwarmFs {
   }
 
   /**
-   * The read done at once when every chunk it touches is in memory: a
-   * sequential reader's usual case, thanks to read-ahead. The mount answers
-   * these without a promise in between. Null when something must be fetched.
+   * The read done at once when every chunk it touches is in memory (a
+   * sequential reader's usual case, thanks to read-ahead) or, for a random
+   * read, its leaves can be read at once from a cell on this machine. The
+   * mount answers these without a promise in between. Null when something
+   * must be fetched.
    */
   readAtHand(fd: number, out: Buffer, length: number, position: number): number | null {
     const f = this.fileOf(fd);
     const end = Math.min(f.size, position + length);
-    const sources: Buffer[] = [];
-    for (let index = Math.floor(position / f.chunkBytes); index * f.chunkBytes < end; index++) {
-      const src = this.chunkAtHand(f, index);
+    const sequential = this.isSequential(f, position);
+    const sources: { bytes: Buffer; offset: number }[] = [];
+    for (let pos = position; pos < end; ) {
+      const index = Math.floor(pos / f.chunkBytes);
+      const within = pos - index * f.chunkBytes;
+      const n = Math.min(end - pos, f.chunkBytes - within);
+      const whole = this.chunkAtHand(f, index);
+      const src = whole ? { bytes: whole, offset: 0 } : sequential ? null : this.leavesNow(f, index, within, n);
       if (!src) return null;
       sources.push(src);
+      pos += n;
     }
     let copied = 0;
     for (let pos = position, i = 0; pos < end; i++) {
       const index = Math.floor(pos / f.chunkBytes);
       const within = pos - index * f.chunkBytes;
       const n = Math.min(end - pos, f.chunkBytes - within);
-      copyOut(sources[i]!, within, n, out, copied);
+      copyOut(sources[i]!.bytes, within - sources[i]!.offset, n, out, copied);
       copied += n;
       pos += n;
     }
-    this.afterRead(f, position, copied, this.isSequential(f, position));
+    this.afterRead(f, position, copied, sequential);
     return copied;
   }
 
@@ -933,14 +946,23 @@ export class SwarmFs {
     const key = f.chunks[index];
     const root = f.roots[index];
     if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.chunkCache.has(key) || this.fetching.has(key)) return null;
-    const first = Math.floor(within / LEAF_BYTES);
-    const count = Math.floor((within + n - 1) / LEAF_BYTES) - first + 1;
+    const { first, count } = leafSpan(within, n);
     try {
       return { bytes: await this.swarm.getChunkLeaves(key, root, first, count), offset: first * LEAF_BYTES };
     } catch (err) {
       log('range read of chunk %s failed (%s); reading it whole', key.slice(0, 12), (err as Error).message);
       return null;
     }
+  }
+
+  /** The leaves leavesAt would fetch, read at once from a cell on this machine (SwarmClient.chunkLeavesNow), or null. */
+  private leavesNow(f: OpenFile, index: number, within: number, n: number): { bytes: Buffer; offset: number } | null {
+    const key = f.chunks[index];
+    const root = f.roots[index];
+    if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.fetching.has(key)) return null;
+    const { first, count } = leafSpan(within, n);
+    const bytes = this.swarm.chunkLeavesNow(key, root, first, count);
+    return bytes && { bytes, offset: first * LEAF_BYTES };
   }
 
   /** Sequential reading of chunk i fetches the next chunks in the background. */
