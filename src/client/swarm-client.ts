@@ -412,10 +412,12 @@ export class SwarmClient {
       ranking = { over: storage.map((m) => m.id).join(','), storage, byId: new Map(storage.map((m) => [m.id, m])) };
       this.rankings.set(view, ranking);
     }
-    const known = this.readOrders.get(key);
-    const order = known?.over === ranking.over ? known.order : placementOrder(key, ranking.storage.map((m) => ({ id: m.id, weight: 1 })));
-    if (known?.over !== ranking.over) this.readOrders.set(key, { over: ranking.over, order });
-    return order.map((id) => ranking.byId.get(id)!);
+    let known = this.readOrders.get(key);
+    if (known?.over !== ranking.over) {
+      known = { over: ranking.over, order: placementOrder(key, ranking.storage.map((m) => ({ id: m.id, weight: 1 }))) };
+      this.readOrders.set(key, known);
+    }
+    return known.order.map((id) => ranking.byId.get(id)!);
   }
 
   /**

@@ -71,7 +71,7 @@ export interface CorruptionReport {
  */
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
-  /** Per-chunk metadata (R, manifest flag), kept in lmdb beside the chunk files. Leaf hashes have files of their own (core/layout.ts). */
+  /** Per-chunk metadata (R, manifest flag, leaf hashes), kept in lmdb beside the chunk files (core/layout.ts: local clients read it). */
   private readonly metaDb: RootDatabase<StoredChunkMeta, ChunkKey>;
   private bytesUsed = 0;
   /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
@@ -80,7 +80,7 @@ export class ChunkStore {
   private readonly writing = new Map<ChunkKey, Promise<void>>();
   /** Reused, and aligned for direct I/O: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
   private readonly direct = new AlignedBuffers(DIRECT_BUFFER_BYTES, DIRECT_BUFFERS);
-  /** Leaf hashes of chunks read by range (from their .leaves files or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
+  /** Leaf hashes of chunks read by range (from the metadata or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
   private readonly madeDirs = new Set<string>();
