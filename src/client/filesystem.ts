@@ -943,9 +943,9 @@ export class SwarmFs {
    * (the caller then reads the whole chunk).
    */
   private async leavesAt(f: OpenFile, index: number, within: number, n: number): Promise<{ bytes: Buffer; offset: number } | null> {
-    const key = f.chunks[index];
-    const root = f.roots[index];
-    if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.chunkCache.has(key) || this.fetching.has(key)) return null;
+    const stored = this.storedForRange(f, index);
+    if (!stored || this.chunkCache.has(stored.key)) return null;
+    const { key, root } = stored;
     const { first, count } = leafSpan(within, n);
     try {
       return { bytes: await this.swarm.getChunkLeaves(key, root, first, count), offset: first * LEAF_BYTES };
@@ -957,12 +957,19 @@ export class SwarmFs {
 
   /** The leaves leavesAt would fetch, read at once from a cell on this machine (SwarmClient.chunkLeavesNow), or null. */
   private leavesNow(f: OpenFile, index: number, within: number, n: number): { bytes: Buffer; offset: number } | null {
+    const stored = this.storedForRange(f, index);
+    if (!stored) return null;
+    const { first, count } = leafSpan(within, n);
+    const bytes = this.swarm.chunkLeavesNow(stored.key, stored.root, first, count);
+    return bytes && { bytes, offset: first * LEAF_BYTES };
+  }
+
+  /** Chunk `index` as stored, if a range of it can be read: its key and leaf root (known, not changed here, not being fetched whole). */
+  private storedForRange(f: OpenFile, index: number): { key: ChunkKey; root: string } | null {
     const key = f.chunks[index];
     const root = f.roots[index];
     if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.fetching.has(key)) return null;
-    const { first, count } = leafSpan(within, n);
-    const bytes = this.swarm.chunkLeavesNow(key, root, first, count);
-    return bytes && { bytes, offset: first * LEAF_BYTES };
+    return { key, root };
   }
 
   /** Sequential reading of chunk i fetches the next chunks in the background. */

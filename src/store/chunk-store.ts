@@ -405,7 +405,7 @@ export class ChunkStore {
       const start = Math.min(size, first * LEAF_BYTES);
       const end = Math.min(size, (first + count) * LEAF_BYTES);
       const bytes = Buffer.allocUnsafe(end - start);
-      const ok = this.readAt(this.pathOf(key), bytes, start) === bytes.length;
+      const ok = this.readRange(this.pathOf(key), bytes, start) === bytes.length;
       if (ok && leavesMatch(cached, first, count, bytes)) return { leafHashes: cached, bytes };
       this.leafHashes.delete(key);
     }
@@ -418,7 +418,7 @@ export class ChunkStore {
   }
 
   /** Fills `bytes` from a chunk file at `position`, past the page cache where it can be: the bytes read, or -1. */
-  private readAt(file: string, bytes: Buffer, position: number): number {
+  private readRange(file: string, bytes: Buffer, position: number): number {
     const aligned = this.direct.take();
     try {
       const n = aligned && readDirectSync(file, aligned, position, bytes.length);
