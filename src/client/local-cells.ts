@@ -319,7 +319,8 @@ async function readWhole(file: string, direct: AlignedBuffers, pool?: BufferPool
   if (aligned) {
     try {
       const n = await readDirect(file, aligned);
-      if (n !== null && n < aligned.length) {
+      // Longer than a default chunk: read plainly below, as a whole file.
+      if (n !== null && n <= ONE_READ_BYTES) {
         if (n < ONE_READ_BYTES / 2 || !pool || pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) return Buffer.from(aligned.subarray(0, n));
         const buf = pool.take();
         aligned.copy(buf, 0, 0, n);

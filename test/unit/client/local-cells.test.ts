@@ -61,6 +61,15 @@ test('a whole chunk read with a pool is lent from its buffers; a failed read put
   t.is(pool.take(), reused);
 });
 
+test('a whole chunk a little longer than a default chunk reads whole, with a pool or not', async (t) => {
+  const data = randomBytes((1 << 20) + 100);
+  const { chunkDir, key } = await storeWith(t, data);
+  const local = new LocalCells(noGrants);
+  t.teardown(() => local.close());
+  t.true((await local.chunk(chunkDir, key, new BufferPool(LOCAL_READ_BUFFER_BYTES)))?.equals(data));
+  t.true((await local.chunk(chunkDir, key))?.equals(data));
+});
+
 test('leaves from a cell’s files are checked against leaf hashes from its metadata database (checked against the leaf root) or learnt from its answers', async (t) => {
   const data = randomBytes(3 * LEAF_BYTES + 10);
   const { grant, key, store } = await storeWith(t, data);
