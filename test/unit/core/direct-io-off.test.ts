@@ -19,7 +19,12 @@ test('CELLSYNC_DIRECT_IO=0: no direct I/O, and a cell stores and reads chunks th
   const data = randomBytes(1 << 20);
   const key = chunkKeyOf(data);
   await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
-  t.true((await store.get(key)).equals(data));
-  const cached = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', chunkFileOf(store.chunkDir, key)], { encoding: 'utf8' }).trim());
+  const cachedBytes = () => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', chunkFileOf(store.chunkDir, key)], { encoding: 'utf8' }).trim());
+  // Other test files drop the kernel's caches now and then: read again if one did in between.
+  let cached = 0;
+  for (let attempt = 0; attempt < 5 && cached !== 1 << 20; attempt++) {
+    t.true((await store.get(key)).equals(data));
+    cached = cachedBytes();
+  }
   t.is(cached, 1 << 20, 'the chunk file is in the page cache');
 });
