@@ -148,15 +148,21 @@ export class RecordsClient {
     return out;
   }
 
-  /** True shortly after the live storage cells changed: records may not have reached their new homes yet. */
+  /**
+   * True when the cells that answered may not be a record's homes: shortly
+   * after the live storage cells changed (records may not have reached their
+   * new homes yet), or while cells that timed out moments ago are put last
+   * in placement order (then cells beyond the homes answer in their place,
+   * and two of them saying "absent" outvoted the one home that had it).
+   */
   private storageMoving(): boolean {
-    return this.swarm.storageChangedWithin(MOVING_WINDOW_MS);
+    return this.swarm.storageChangedWithin(MOVING_WINDOW_MS) || this.swarm.shunsAny();
   }
 
-  /** Asks the cells among the first R + 2 in placement order that have not answered yet; failures are skipped. */
+  /** Asks the cells among the first R + 2 in placement order that have not answered yet (nor timed out moments ago); failures are skipped. */
   private async askBeyond<T extends { addr: Addr }>(order: MemberView[], answered: T[], ask: (m: MemberView) => Promise<T>): Promise<T[]> {
     const seen = new Set(answered.map((a) => a.addr));
-    const more = order.slice(0, this.replicas + 2).filter((m) => !seen.has(m.addr));
+    const more = order.slice(0, this.replicas + 2).filter((m) => !seen.has(m.addr) && !this.swarm.isShunned(m.addr));
     return (await Promise.allSettled(more.map(ask))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 

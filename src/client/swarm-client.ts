@@ -255,11 +255,20 @@ export class SwarmClient {
     if (isCellError(err, 'TIMEOUT')) this.shunned.set(addr, systemClock.now() + SHUN_MS);
   }
 
-  /** Stable partition: cells that timed out on us within SHUN_MS go to the end. */
-  private shunLast(order: MemberView[]): MemberView[] {
+  /** True while some cell that timed out on us within SHUN_MS is put last in placement orders. */
+  shunsAny(): boolean {
     const now = systemClock.now();
     for (const [addr, until] of this.shunned) if (until <= now) this.shunned.delete(addr);
-    if (this.shunned.size === 0) return order;
+    return this.shunned.size > 0;
+  }
+
+  isShunned(addr: Addr): boolean {
+    return this.shunsAny() && this.shunned.has(addr);
+  }
+
+  /** Stable partition: cells that timed out on us within SHUN_MS go to the end. */
+  private shunLast(order: MemberView[]): MemberView[] {
+    if (!this.shunsAny()) return order;
     return [...order.filter((m) => !this.shunned.has(m.addr)), ...order.filter((m) => this.shunned.has(m.addr))];
   }
 

@@ -9,12 +9,14 @@ import { MessageType } from '../../../src/wire/index.js';
  * REC_GET and REC_SCAN like a cell; `changedRecently` says whether the set of
  * storage cells just changed in the client's view.
  */
-function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean) {
+function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning = false) {
   const asked: Addr[] = [];
   const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
   const swarm = {
     placementFor: async () => cells.map((c) => ({ addr: c.addr, id: c.addr, role: 'storage', state: 'alive' }) as unknown as MemberView),
     storageChangedWithin: () => changedRecently,
+    shunsAny: () => shunning,
+    isShunned: () => false,
     noteFailure: () => undefined,
     endpoint: {
       request: async (addr: Addr, type: MessageType, body: Buffer) => {
@@ -43,6 +45,13 @@ test('with the storage cells steady, a majority that agrees a record is absent i
   const { client, asked } = fakeSwarm([[], [], [entry]], false);
   t.is(await client.get(entry.k), null);
   t.deepEqual([...new Set(asked)], ['127.0.0.1:7001', '127.0.0.1:7002']);
+});
+
+test('while cells that timed out are put last, cells that are not homes answer first: their majority saying absent is not believed', async (t) => {
+  // The first two in order stand in for two homes that timed out moments ago; the third is the live home.
+  const { client } = fakeSwarm([[], [], [entry]], false, true);
+  t.deepEqual(await client.get(entry.k), entry);
+  t.deepEqual(await client.scan(`d/${DIR}/`), [entry]);
 });
 
 test('the newest version among the answers wins', async (t) => {
