@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import path from 'node:path';
-import { defaultConfig, validateConfig, type CellConfig } from '../core/index.js';
+import { CHUNK_BYTES_MAX, defaultConfig, validateConfig, type CellConfig } from '../core/index.js';
 import { defaultHome } from './home.js';
 import { usage } from './errors.js';
 
@@ -34,6 +34,16 @@ export function parseRate(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a probability from 0 to below 1, e.g. 0.05');
   return n;
+}
+
+/** --chunk-size: 4K..4M, 4M by default. */
+export function chunkSizeOption(what: string): Option {
+  const parse = (v: string): number => {
+    const n = parseBytes(v);
+    if (n < 4096 || n > CHUNK_BYTES_MAX) throw new InvalidArgumentError('expected a size from 4K to 4M');
+    return n;
+  };
+  return new Option('--chunk-size <bytes>', what).argParser(parse).default(defaultConfig().placement.chunkBytes, '4M');
 }
 
 export function homeOption(): Option {

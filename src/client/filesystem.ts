@@ -156,6 +156,8 @@ interface DirtyChunk {
   buf: Buffer;
   version: number;
   sealed: boolean;
+  /** The pool buffer `buf` is a view of, if it came from the pool. */
+  pooled?: Buffer;
 }
 
 interface Handle {
@@ -203,8 +205,15 @@ export class SwarmFs {
   private entriesGen = 0;
   private readonly chunkCache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
-  /** Buffers for chunks read whole from local cells; the chunk cache is their one holder. */
-  private readonly readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES);
+  /**
+   * Buffers for chunks read whole from local cells, and for dirty chunks of
+   * the default size: fresh memory for every chunk cost page faults and
+   * garbage collection (~20% of the mount's CPU writing). The chunk cache is
+   * the one holder of a buffer lent to it.
+   */
+  private readonly chunkBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES);
+  /** Cached chunks whose upload may still be sending them: not reused before it settles. */
+  private readonly unsettled = new WeakMap<Buffer, Promise<unknown>>();
   private readonly files = new Map<string, OpenFile>();
   private readonly handles = new Map<number, Handle>();
   private nextFd = 1;
@@ -222,8 +231,13 @@ export class SwarmFs {
       max: 4_096,
       maxSize: opts.cacheBytesMax,
       sizeCalculation: (b) => Math.max(1, b.length),
-      // Chunks read into the pool's buffers go back to it when dropped (anything else is ignored).
-      dispose: (b) => this.readBuffers.give(b),
+      // Chunks in the pool's buffers go back to it when dropped (anything else is ignored).
+      dispose: (b) => {
+        const sending = this.unsettled.get(b);
+        const give = () => this.chunkBuffers.give(b);
+        if (sending) void sending.then(give, give);
+        else give();
+      },
     });
     this.zeros = Buffer.alloc(opts.chunkBytes);
     this.commitTimer = setInterval(() => this.commitOld(), COMMIT_CHECK_MS).unref();
@@ -825,7 +839,7 @@ export class SwarmFs {
     if (cached) return cached;
     let p = this.fetching.get(key);
     if (!p) {
-      p = this.swarm.getChunk(key, this.readBuffers).then(
+      p = this.swarm.getChunk(key, this.chunkBuffers).then(
         (data) => {
           this.chunkCache.set(key, data);
           this.fetching.delete(key);
@@ -1077,10 +1091,10 @@ export class SwarmFs {
     if (!d) return this.makeDirty(f, index, this.chunkSource(f, index, index * f.chunkBytes + from, upTo - from) ?? null, upTo);
     if (d.sealed || d.buf.length < upTo) {
       // Copy on write (the sealed buffer is being sent), or grow.
-      const buf = Buffer.alloc(this.capacityFor(f, Math.max(upTo, d.buf.length), d.buf.length));
-      d.buf.copy(buf);
-      this.dirtyBytes += buf.length - d.buf.length;
-      d = { buf, version: d.version + 1, sealed: false };
+      const fresh = this.chunkBuffer(this.capacityFor(f, Math.max(upTo, d.buf.length), d.buf.length), d.buf);
+      if (!d.sealed && d.pooled) this.chunkBuffers.putLater(d.pooled);
+      this.dirtyBytes += fresh.buf.length - d.buf.length;
+      d = { ...fresh, version: d.version + 1, sealed: false };
       f.dirty.set(index, d);
     }
     return d;
@@ -1088,13 +1102,35 @@ export class SwarmFs {
 
   private makeDirty(f: OpenFile, index: number, src: Buffer | null, upTo: number): DirtyChunk {
     const keep = src ? Math.min(this.chunkLength(f, index), src.length) : 0;
-    const buf = Buffer.alloc(this.capacityFor(f, Math.max(upTo, keep), 0));
-    if (keep > 0) src!.copy(buf, 0, 0, keep);
+    const d: DirtyChunk = { ...this.chunkBuffer(this.capacityFor(f, Math.max(upTo, keep), 0), src?.subarray(0, keep)), version: 0, sealed: false };
     if (f.inline && index === 0) f.inline = null;
-    const d: DirtyChunk = { buf, version: 0, sealed: false };
     f.dirty.set(index, d);
-    this.dirtyBytes += buf.length;
+    this.dirtyBytes += d.buf.length;
     return d;
+  }
+
+  /** A buffer of `bytes` for a dirty chunk, starting with `from` and zeros after it; a whole default-sized chunk's from the pool. */
+  private chunkBuffer(bytes: number, from?: Buffer): { buf: Buffer; pooled?: Buffer } {
+    const kept = from ? Math.min(from.length, bytes) : 0;
+    if (bytes <= this.chunkBuffers.bufferBytes / 2 || bytes > this.chunkBuffers.bufferBytes) {
+      const buf = Buffer.alloc(bytes);
+      if (kept > 0) from!.copy(buf, 0, 0, kept);
+      return { buf };
+    }
+    const pooled = this.chunkBuffers.take();
+    const buf = pooled.subarray(0, bytes);
+    if (kept > 0) from!.copy(buf, 0, 0, kept);
+    buf.fill(0, kept);
+    return { buf, pooled };
+  }
+
+  /** Dirty chunks dropped unsent: their pool buffers go back (a sealed one is its upload's to give back). */
+  private dropDirty(f: OpenFile, index: number): void {
+    const d = f.dirty.get(index);
+    if (!d) return;
+    this.dirtyBytes -= d.buf.length;
+    f.dirty.delete(index);
+    if (!d.sealed && d.pooled) this.chunkBuffers.putLater(d.pooled);
   }
 
   /** Buffer size for `need` bytes of a chunk: small files stay small; anything sizable gets the whole chunk at once. */
@@ -1115,16 +1151,25 @@ export class SwarmFs {
     // A buffer shorter than the chunk is stored short: the rest reads as zeros.
     const data = d.buf.subarray(0, Math.min(this.chunkLength(f, index), d.buf.length));
     const upload = (async () => {
-      const { key, root } = await this.storeChunk(data);
+      const { key, root, settled } = await this.storeChunk(data);
       if (key) f.storedSinceCommit.add(key);
-      if (f.dirty.get(index) === d && d.version === version) {
+      if (f.dirty.get(index) === d) {
+        if (d.version !== version) return;
         f.chunks[index] = key;
         f.roots[index] = root;
         f.dirty.delete(index);
         this.dirtyBytes -= d.buf.length;
         // Unchanged since it was stored, and no longer dirty: the buffer now belongs to the read cache.
-        if (key) this.chunkCache.set(key, data);
+        if (key) {
+          const cached = d.pooled ? this.chunkBuffers.lend(d.pooled, data.length) : data;
+          if (d.pooled) this.unsettled.set(cached, settled);
+          this.chunkCache.set(key, cached);
+          return;
+        }
       }
+      // Replaced by a copy, dropped, or a hole: its buffer goes back once the last copy is sent.
+      const pooled = d.pooled;
+      if (pooled) void settled.then(() => this.chunkBuffers.putLater(pooled), () => this.chunkBuffers.putLater(pooled));
     })();
     const tracked = upload.finally(() => f.uploads.delete(index));
     tracked.catch(() => {});
@@ -1132,11 +1177,13 @@ export class SwarmFs {
   }
 
   /** Stores bytes as a chunk (or a hole, if all zeros); resolves with its key and leaf root once W copies are acknowledged. */
-  private async storeChunk(data: Buffer): Promise<{ key: ChunkKey | null; root: string | null }> {
-    if (data.length <= this.zeros.length && this.zeros.compare(data, 0, data.length, 0, data.length) === 0) return { key: null, root: null };
+  private async storeChunk(data: Buffer): Promise<{ key: ChunkKey | null; root: string | null; settled: Promise<unknown> }> {
+    if (data.length <= this.zeros.length && this.zeros.compare(data, 0, data.length, 0, data.length) === 0) {
+      return { key: null, root: null, settled: Promise.resolve() };
+    }
     const put = await this.swarm.putChunk(data, { replicas: this.opts.replicas, isManifest: false }, this.opts.writeQuorum);
     await put.quorum;
-    return { key: put.key, root: put.root };
+    return { key: put.key, root: put.root, settled: put.settled };
   }
 
   /** Over the write-back budget: store this file's dirty chunks now. */
@@ -1156,12 +1203,7 @@ export class SwarmFs {
         d.version++;
       }
       const keep = Math.ceil(size / f.chunkBytes);
-      for (const index of [...f.dirty.keys()]) {
-        if (index >= keep) {
-          this.dirtyBytes -= f.dirty.get(index)!.buf.length;
-          f.dirty.delete(index);
-        }
-      }
+      for (const index of [...f.dirty.keys()]) if (index >= keep) this.dropDirty(f, index);
       f.chunks.length = Math.min(f.chunks.length, keep);
       f.roots.length = Math.min(f.roots.length, keep);
       if (f.inline) f.inline = f.inline.subarray(0, size);
@@ -1217,8 +1259,7 @@ export class SwarmFs {
     f.refs--;
     if (f.refs > 0) return;
     await Promise.allSettled(f.uploads.values());
-    for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
-    f.dirty.clear();
+    for (const index of [...f.dirty.keys()]) this.dropDirty(f, index);
     if (f.created) this.pendingEntries.delete(`${f.created.parent}/${f.created.name}`);
     this.files.delete(f.ino);
   }
@@ -1236,8 +1277,7 @@ export class SwarmFs {
       inode.inline = content.toString('base64');
       delete inode.manifest;
       delete inode.storedBytes;
-      for (const d of f.dirty.values()) this.dirtyBytes -= d.buf.length;
-      f.dirty.clear();
+      for (const index of [...f.dirty.keys()]) this.dropDirty(f, index);
       f.chunks = [];
       f.roots = [];
       f.inline = content;

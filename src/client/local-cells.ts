@@ -6,6 +6,7 @@ import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
+  CHUNK_BYTES_MAX,
   LEAF_BYTES,
   alignUp,
   chunkFileOf,
@@ -45,8 +46,8 @@ const NO_GRANT_TTL_MS = 30_000;
 const GRANT_TTL_MS = 60_000;
 /** Grants remembered, one per cell. */
 const GRANTS_MAX = 1_024;
-/** Leaf hash lists remembered (1 KiB each for 1 MiB chunks), checked against their chunk's leaf root. */
-const LEAF_LISTS_MAX = 4_096;
+/** Leaf hash lists remembered (4 KiB each for 4 MiB chunks), checked against their chunk's leaf root. */
+const LEAF_LISTS_MAX = 1_024;
 /** Cells' metadata databases kept open: more than a machine runs cells. */
 const META_DBS_MAX = 64;
 /** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
@@ -301,7 +302,7 @@ function isWithin(dir: string, parent: string): boolean {
 }
 
 /** Files up to this size (a default chunk) are read in one read. */
-const ONE_READ_BYTES = 1 << 20;
+const ONE_READ_BYTES = CHUNK_BYTES_MAX;
 /** Aligned buffers for direct I/O: as many as reads ahead and uploads usually run at once. */
 const DIRECT_BUFFERS = 16;
 /** The buffer size for a BufferPool passed to `chunk`: one byte more than a read, to see that a file is longer. */

@@ -1,5 +1,5 @@
 /**
- * Chunk-sized buffers, reused instead of allocated. Every new 1 MiB Buffer
+ * Chunk-sized buffers, reused instead of allocated. Every new chunk-sized Buffer
  * is external memory to V8: allocating hundreds a second made it run a
  * mark-compact every few tens of ms (~10-15% of a process's CPU in the
  * mount's sequential reads and the cells' adopts; see docs/design.md).
@@ -43,6 +43,11 @@ export class BufferPool {
     const whole = this.lent.get(view);
     if (!whole) return;
     this.lent.delete(view);
+    this.putLater(whole);
+  }
+
+  /** Puts back a taken buffer that others may still be reading in this macrotask: it is reused after it. */
+  putLater(whole: Buffer): void {
     this.returning.push(whole);
     if (this.returnScheduled) return;
     this.returnScheduled = true;

@@ -1,4 +1,4 @@
-import { DATAGRAM_BYTES_MIN, UDP_PAYLOAD_BYTES_MAX } from './limits.js';
+import { CHUNK_BYTES_MAX, DATAGRAM_BYTES_MIN, UDP_PAYLOAD_BYTES_MAX } from './limits.js';
 
 /**
  * Everything a cell or client can tune. Each number is written once, in
@@ -75,7 +75,7 @@ export interface PlacementConfig {
   replicas: number;
   /** Copies acknowledged before a write returns (W <= R). Lower is faster and less safe until healing catches up. */
   writeQuorum: number;
-  /** Bytes per chunk when files are cut (1 MiB: big enough to amortize per-chunk costs, small enough to spread). */
+  /** Bytes per chunk when files are cut (4 MiB: per-chunk costs are ~3 ms of CPU per copy here; see docs/design.md, "Chunk size"). */
   chunkBytes: number;
   /** Weight placement by each cell's capacity instead of equally. */
   weightByCapacity: boolean;
@@ -133,7 +133,7 @@ export interface CellConfig {
 export function defaultConfig(): CellConfig {
   return {
     wire: {
-      datagramBytesMax: 60 * 1024, // 1 MiB chunk = 18 datagrams on loopback
+      datagramBytesMax: 60 * 1024, // 4 MiB chunk = 70 datagrams on loopback
       replayWindowMs: 30_000, // tolerates 30 s of clock skew between machines
       rtoInitialMs: 250,
       rtoMinMs: 30, // loopback RTT is ~0.1 ms, but an fsync'd PUT takes milliseconds
@@ -172,7 +172,7 @@ export function defaultConfig(): CellConfig {
       inhibitionMsMax: 3_000, // above the heartbeat interval: neighbours hear an intent before acting on their own
       fullBelowFreeShare: 0.1,
     },
-    placement: { replicas: 3, writeQuorum: 2, chunkBytes: 1024 * 1024, weightByCapacity: false },
+    placement: { replicas: 3, writeQuorum: 2, chunkBytes: CHUNK_BYTES_MAX, weightByCapacity: false },
     heal: {
       antiEntropyMs: 10_000,
       repairBytesPerSec: 64 * 1024 * 1024, // a quarter of a loopback cell's chunk throughput
@@ -214,7 +214,7 @@ export function validateConfig(c: CellConfig): string[] {
   if (!Number.isInteger(p.writeQuorum) || p.writeQuorum < 1 || p.writeQuorum > p.replicas) {
     problems.push('placement.writeQuorum must be 1..replicas');
   }
-  if (!Number.isInteger(p.chunkBytes) || p.chunkBytes < 4096 || p.chunkBytes > 4 * 1024 * 1024) {
+  if (!Number.isInteger(p.chunkBytes) || p.chunkBytes < 4096 || p.chunkBytes > CHUNK_BYTES_MAX) {
     problems.push('placement.chunkBytes must be 4 KiB..4 MiB');
   }
   for (const [k, v] of Object.entries(c.heal)) positive(`heal.${k}`, v as number);

@@ -7,8 +7,10 @@
 export const UDP_PAYLOAD_BYTES_MAX = 65_507;
 /** Smallest datagram size we support (fits any real network's MTU path). */
 export const DATAGRAM_BYTES_MIN = 1_200;
-/** Largest message (request or response body) after reassembly: a 4 MiB chunk plus headroom. */
-export const MESSAGE_BYTES_MAX = 4 * 1024 * 1024 + 64 * 1024;
+/** Largest chunk, and the default chunk size (config.ts): see docs/design.md, "Chunk size". */
+export const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+/** Largest message (request or response body) after reassembly: a largest chunk plus headroom. */
+export const MESSAGE_BYTES_MAX = CHUNK_BYTES_MAX + 64 * 1024;
 /** Fragments one message may be cut into (MESSAGE_BYTES_MAX at the smallest datagram size). */
 export const FRAGMENTS_PER_MESSAGE_MAX = 4096;
 /** Senders whose replay windows we remember; the least recently heard is forgotten first. */

@@ -5,6 +5,7 @@ import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
+  CHUNK_BYTES_MAX,
   CellError,
   LEAF_BYTES,
   assert,
@@ -42,7 +43,7 @@ export interface ChunkStoreInit {
  * longer) are read and written with direct I/O through this many buffers:
  * as many as a cell usually has puts, adopts and reads under way at once.
  */
-const DIRECT_BUFFER_BYTES = alignUp((1 << 20) + 1);
+const DIRECT_BUFFER_BYTES = alignUp(CHUNK_BYTES_MAX + 1);
 const DIRECT_BUFFERS = 8;
 
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
@@ -78,10 +79,10 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
-  /** Reused, and aligned for direct I/O: a new 1 MiB buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
+  /** Reused, and aligned for direct I/O: a new buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
   private readonly direct = new AlignedBuffers(DIRECT_BUFFER_BYTES, DIRECT_BUFFERS);
-  /** Leaf hashes of chunks read by range (from the metadata or computed): 4,096 chunks, 1 KiB each for 1 MiB chunks. */
-  private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 4_096 });
+  /** Leaf hashes of chunks read by range (from the metadata or computed): 1,024 chunks, 4 KiB each for 4 MiB chunks. */
+  private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 1_024 });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
   private readonly madeDirs = new Set<string>();
   private corruptFound = 0;

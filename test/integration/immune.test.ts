@@ -104,8 +104,9 @@ test.serial('a quarantined cell still serves its good copies when it holds the l
   // Three storage cells and R=3: every chunk is on every cell.
   const a = await randomFile(dir, 'a', 1024 * 1024 + 10);
   const b = await randomFile(dir, 'b', 2 * 1024 * 1024 + 10);
-  t.is((await cli(['put', '--home', s.home, a])).code, 0);
-  const putB = await cli(['put', '--home', s.home, b]);
+  // 1 MiB chunks: a's first chunk is its first MiB.
+  t.is((await cli(['put', '--home', s.home, '--chunk-size', '1M', a])).code, 0);
+  const putB = await cli(['put', '--home', s.home, '--chunk-size', '1M', b]);
   t.is(putB.code, 0, putB.stderr);
   const [victim, ...others] = s.cells;
   const victimId = JSON.parse(await readFile(path.join(victim!.data, 'identity.json'), 'utf8')).id as string;

@@ -27,7 +27,8 @@ async function chunkBytesOnDisk(home: string): Promise<number> {
 test.serial('cellsync gc frees the chunks of deleted and overwritten files, after the grace period; what is still used reads back intact', async (t) => {
   const src = await tmpDir(t);
   const home = await swarmUp(t, 5);
-  const { mnt } = await mountSwarm(t, home);
+  // 1 MiB chunks: the counts below are in MiB.
+  const { mnt } = await mountSwarm(t, home, undefined, ['--chunk-size', '1M']);
   const MiB = 1 << 20;
   const prep = await sh(
     `set -e; head -c ${3 * MiB} /dev/urandom > gone; head -c ${2 * MiB + 5} /dev/urandom > old; head -c ${2 * MiB} /dev/urandom > new
@@ -37,7 +38,7 @@ test.serial('cellsync gc frees the chunks of deleted and overwritten files, afte
   );
   t.is(prep.code, 0, prep.stderr);
   // A file stored with put shares its chunks with a file in the mount that is then removed: put files are kept.
-  const put = await cli(['put', '--home', home, `${src}/shared`]);
+  const put = await cli(['put', '--home', home, '--chunk-size', '1M', `${src}/shared`]);
   t.is(put.code, 0, put.stderr);
   const id = put.stdout.trim();
 
@@ -111,7 +112,7 @@ test.serial('a mount editing a file that another mount replaced, whose old chunk
   const home = await swarmUp(t, 4);
   const a = await mountSwarm(t, home);
   const b = await mountSwarm(t, home);
-  const prep = await sh(`set -e; head -c 3000000 /dev/urandom > first; head -c 2500000 /dev/urandom > second; cp first "${a.mnt}/f"`, { cwd: src });
+  const prep = await sh(`set -e; head -c 10000000 /dev/urandom > first; head -c 2500000 /dev/urandom > second; cp first "${a.mnt}/f"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
   // The editor is a process of its own that never forks while its descriptor is open: a child closing the
   // inherited descriptor (exec) would flush the edit at once.

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
-import { chunkKeyOf, isChunkKey } from '../../src/core/index.js';
+import { chunkKeyOf, defaultConfig, isChunkKey } from '../../src/core/index.js';
 import { placementOrder } from '../../src/placement/index.js';
 import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
@@ -106,6 +106,27 @@ PY`,
   t.true(read < 24 * 2 ** 20, `the mount read ${(read / 2 ** 20).toFixed(1)} MiB from disk for 400 random reads of 4 KiB`);
 });
 
+test.serial('a mount whose chunk cache holds one chunk: files written, patched in place and read back, here and in another mount, keep their bytes', async (t) => {
+  // A written chunk's buffer goes to the cache, and back to the pool when the cache drops it, to hold the next
+  // chunk written: with one chunk's worth of cache, every buffer is reused within a chunk or two.
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const writer = await mountSwarm(t, home, undefined, ['--cache-size', '5M']);
+  const r = await sh(
+    `set -e; head -c 20000000 /dev/urandom > a; head -c 13000000 /dev/urandom > b; head -c 3000000 /dev/urandom > patch
+     cp a b "${writer.mnt}/"
+     for f in a "${writer.mnt}/a"; do dd if=patch of="$f" bs=1000 seek=7000 conv=notrunc status=none; done
+     cmp a "${writer.mnt}/a"; cmp b "${writer.mnt}/b"; echo written`,
+    { cwd: src },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /written/);
+  const reader = await mountSwarm(t, home);
+  const again = await sh(`set -e; cmp a "${reader.mnt}/a"; cmp b "${reader.mnt}/b"; echo read`, { cwd: src });
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /read/);
+});
+
 test.serial('a chunk cache far smaller than the files: reading two files in turn, whole and at random, gives the right bytes every time', async (t) => {
   // Chunks read from local cells' files go into buffers that return to a pool when the cache drops them:
   // here every chunk is dropped and its buffer reused within a few reads.
@@ -192,8 +213,9 @@ PY`,
       for (const f of await readdir(path.join(c.data, 'chunks', sub))) if (isChunkKey(f)) holders.set(f, [...(holders.get(f) ?? []), { id, file: path.join(c.data, 'chunks', sub, f) }]);
     }
   }
-  // The second chunk of big (chunks are 1 MiB): its key is the hash of those bytes.
-  const key = chunkKeyOf((await readFile(path.join(src, 'big'))).subarray(1 << 20, 2 << 20));
+  // The second chunk of big: its key is the hash of those bytes.
+  const chunk = defaultConfig().placement.chunkBytes;
+  const key = chunkKeyOf((await readFile(path.join(src, 'big'))).subarray(chunk, 2 * chunk));
   const copies = holders.get(key)!;
   t.is(copies.length, 3);
   const order = placementOrder(key, (await views())[0]!.members.map((m) => ({ id: m.id, weight: 1 })));

@@ -8,7 +8,7 @@ import { CellError, defaultConfig, isChunkKey } from '../../core/index.js';
 import { isLiveStorage } from '../../placement/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
-import { homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
+import { chunkSizeOption, homeOption, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
   const { client } = await openSwarmClient(home);
@@ -33,10 +33,9 @@ export function registerFiles(program: Command): void {
     .addOption(homeOption())
     .addOption(new Option('--replicas <n>', 'copies of each chunk (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
     .addOption(new Option('--write-quorum <n>', 'copies acknowledged before put returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
-    .addOption(new Option('--chunk-size <bytes>', 'chunk size, 4K..4M').argParser(parseBytes).default(d.chunkBytes, '1M'))
+    .addOption(chunkSizeOption('chunk size, 4K..4M'))
     .action(async (file: string, opts: { home: string; replicas: number; writeQuorum: number; chunkSize: number }) => {
       if (opts.writeQuorum > opts.replicas) usage('--write-quorum cannot exceed --replicas');
-      if (opts.chunkSize < 4096 || opts.chunkSize > 4 * 1024 * 1024) usage('--chunk-size must be between 4K and 4M');
       const st = await stat(file).catch(() => null);
       if (!st?.isFile()) throw new CellError('BAD_REQUEST', `${file}: ${st ? 'not a regular file' : 'no such file'}`);
       const { result, storage } = await withClient(resolveHome(opts), async (c) => ({

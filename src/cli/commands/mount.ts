@@ -7,7 +7,7 @@ import { defaultConfig } from '../../core/index.js';
 import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
-import { homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
+import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions {
   home: string;
@@ -15,6 +15,7 @@ interface MountOptions {
   replicas: number;
   writeQuorum: number;
   cacheSize: number;
+  chunkSize: number;
   gcEvery: number;
 }
 
@@ -40,6 +41,7 @@ export function registerMount(program: Command): void {
     .option('--daemon', 'run in the background (log in <home>/mounts/)')
     .addOption(new Option('--replicas <n>', 'copies of each chunk and record written through this mount (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
     .addOption(new Option('--write-quorum <n>', 'chunk copies acknowledged before a write returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
+    .addOption(chunkSizeOption('chunk size of files written through this mount, 4K..4M (smaller: less to rewrite per small random write, slower sequential writes)'))
     .addOption(new Option('--cache-size <bytes>', 'verified chunks kept in memory for reads').argParser(parseBytes).default(defaultFsOptions(d).cacheBytesMax, '256M'))
     .addOption(
       new Option('--gc-every <duration>', 'run cellsync gc (1 h grace) this often, so that deleted files free their space; 0 = never (then run it from cron)')
@@ -53,13 +55,13 @@ export function registerMount(program: Command): void {
       await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
         await mkdir(path.join(home, 'mounts'), { recursive: true });
-        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--gc-every', `${opts.gcEvery}ms`];
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--chunk-size', String(opts.chunkSize), '--gc-every', `${opts.gcEvery}ms`];
         const ready = await spawnDaemon<MountReady>(args, mountLogPath(home, mountPoint), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
         return;
       }
       const { client } = await openSwarmClient(home, mountPoint);
-      const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum }), cacheBytesMax: opts.cacheSize });
+      const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize });
       let mount: Mount;
       try {
         await fs.init();

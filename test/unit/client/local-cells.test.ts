@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
 import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
-import { BufferPool, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
+import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
 import { tmpDir } from '../../helpers/index.js';
@@ -43,7 +43,7 @@ test('a whole chunk from a cell’s files is verified against its key: missing o
 
 test('a whole chunk read with a pool is lent from its buffers; a failed read puts the buffer back', async (t) => {
   // Over half a default chunk: smaller ones are copied out instead.
-  const data = randomBytes(LEAF_BYTES * 24);
+  const data = randomBytes(Math.floor(CHUNK_BYTES_MAX * 0.75));
   const { chunkDir, key } = await storeWith(t, data);
   const local = new LocalCells(noGrants);
   const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES);
@@ -61,8 +61,8 @@ test('a whole chunk read with a pool is lent from its buffers; a failed read put
   t.is(pool.take(), reused);
 });
 
-test('a whole chunk a little longer than a default chunk reads whole, with a pool or not', async (t) => {
-  const data = randomBytes((1 << 20) + 100);
+test('a whole chunk a little longer than the largest chunk reads whole, with a pool or not', async (t) => {
+  const data = randomBytes(CHUNK_BYTES_MAX + 100);
   const { chunkDir, key } = await storeWith(t, data);
   const local = new LocalCells(noGrants);
   t.teardown(() => local.close());
