@@ -1111,16 +1111,11 @@ export class SwarmFs {
 
   /** A buffer of `bytes` for a dirty chunk, starting with `from` and zeros after it; a whole default-sized chunk's from the pool. */
   private chunkBuffer(bytes: number, from?: Buffer): { buf: Buffer; pooled?: Buffer } {
-    const kept = from ? Math.min(from.length, bytes) : 0;
-    if (bytes <= this.chunkBuffers.bufferBytes / 2 || bytes > this.chunkBuffers.bufferBytes) {
-      const buf = Buffer.alloc(bytes);
-      if (kept > 0) from!.copy(buf, 0, 0, kept);
-      return { buf };
-    }
-    const pooled = this.chunkBuffers.take();
-    const buf = pooled.subarray(0, bytes);
-    if (kept > 0) from!.copy(buf, 0, 0, kept);
-    buf.fill(0, kept);
+    const size = this.chunkBuffers.bufferBytes;
+    const pooled = bytes > size / 2 && bytes <= size ? this.chunkBuffers.take() : undefined;
+    const buf = pooled ? pooled.subarray(0, bytes) : Buffer.alloc(bytes);
+    const kept = from ? from.copy(buf, 0, 0, Math.min(from.length, bytes)) : 0;
+    if (pooled) buf.fill(0, kept);
     return { buf, pooled };
   }
 

@@ -45,7 +45,8 @@ test.serial('chaos with a fixed seed does the same actions twice', async (t) => 
   for (let i = 0; i < 2; i++) {
     const dir = await tmpDir(t);
     const home = await swarmUp(t, 4);
-    t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 8 * 1024 * 1024)])).code, 0);
+    // 1 MiB chunks: 8 of them, so every cell holds some and the cells chaos may corrupt are the same in both swarms.
+    t.is((await cli(['put', '--home', home, '--chunk-size', '1M', await randomFile(dir, 'data', 8 * 1024 * 1024)])).code, 0);
     const r = await cli(['chaos', '--home', home, '--seed', '42', '--duration', '6', '--kill-every', '2', '--restart-after', '2', '--corrupt-every', '2'], { timeoutMs: 60_000 });
     t.is(r.code, 0, r.stderr);
     // Compare what was done to which cell; times, pids and chunk names differ between swarms.
