@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { BufferPool, CellError, LEAF_BYTES, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
+import { BufferPool, CHUNK_BYTES_MAX, CellError, LEAF_BYTES, fsError, logger, systemClock, type ChunkKey } from '../core/index.js';
 import {
   HybridClock,
   NAME_BYTES_MAX,
@@ -205,13 +205,14 @@ export class SwarmFs {
   private entriesGen = 0;
   private readonly chunkCache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
+  /** Buffers for chunks read whole from local cells (shared: hashed on a thread); the chunk cache is the one holder of those lent to it. */
+  private readonly readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES, 8);
   /**
-   * Buffers for chunks read whole from local cells, and for dirty chunks of
-   * the default size: fresh memory for every chunk cost page faults and
-   * garbage collection (~20% of the mount's CPU writing). The chunk cache is
-   * the one holder of a buffer lent to it.
+   * Buffers for dirty chunks of the largest size: fresh memory for every
+   * chunk cost page faults and garbage collection (~20% of the mount's CPU
+   * writing). Lent to the chunk cache once stored, like read ones.
    */
-  private readonly chunkBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES);
+  private readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, 8, false);
   /** Cached chunks whose upload may still be sending them: not reused before it settles. */
   private readonly unsettled = new WeakMap<Buffer, Promise<unknown>>();
   private readonly files = new Map<string, OpenFile>();
@@ -234,7 +235,10 @@ export class SwarmFs {
       // Chunks in the pool's buffers go back to it when dropped (anything else is ignored).
       dispose: (b) => {
         const sending = this.unsettled.get(b);
-        const give = () => this.chunkBuffers.give(b);
+        const give = () => {
+          this.readBuffers.give(b);
+          this.dirtyBuffers.give(b);
+        };
         if (sending) void sending.then(give, give);
         else give();
       },
@@ -839,7 +843,7 @@ export class SwarmFs {
     if (cached) return cached;
     let p = this.fetching.get(key);
     if (!p) {
-      p = this.swarm.getChunk(key, this.chunkBuffers).then(
+      p = this.swarm.getChunk(key, this.readBuffers).then(
         (data) => {
           this.chunkCache.set(key, data);
           this.fetching.delete(key);
@@ -1092,7 +1096,7 @@ export class SwarmFs {
     if (d.sealed || d.buf.length < upTo) {
       // Copy on write (the sealed buffer is being sent), or grow.
       const fresh = this.chunkBuffer(this.capacityFor(f, Math.max(upTo, d.buf.length), d.buf.length), d.buf);
-      if (!d.sealed && d.pooled) this.chunkBuffers.putLater(d.pooled);
+      if (!d.sealed && d.pooled) this.dirtyBuffers.putLater(d.pooled);
       this.dirtyBytes += fresh.buf.length - d.buf.length;
       d = { ...fresh, version: d.version + 1, sealed: false };
       f.dirty.set(index, d);
@@ -1111,8 +1115,8 @@ export class SwarmFs {
 
   /** A buffer of `bytes` for a dirty chunk, starting with `from` and zeros after it; a whole default-sized chunk's from the pool. */
   private chunkBuffer(bytes: number, from?: Buffer): { buf: Buffer; pooled?: Buffer } {
-    const size = this.chunkBuffers.bufferBytes;
-    const pooled = bytes > size / 2 && bytes <= size ? this.chunkBuffers.take() : undefined;
+    const size = this.dirtyBuffers.bufferBytes;
+    const pooled = bytes > size / 2 && bytes <= size ? this.dirtyBuffers.take() : undefined;
     const buf = pooled ? pooled.subarray(0, bytes) : Buffer.alloc(bytes);
     const kept = from ? from.copy(buf, 0, 0, Math.min(from.length, bytes)) : 0;
     if (pooled) buf.fill(0, kept);
@@ -1125,7 +1129,7 @@ export class SwarmFs {
     if (!d) return;
     this.dirtyBytes -= d.buf.length;
     f.dirty.delete(index);
-    if (!d.sealed && d.pooled) this.chunkBuffers.putLater(d.pooled);
+    if (!d.sealed && d.pooled) this.dirtyBuffers.putLater(d.pooled);
   }
 
   /** Buffer size for `need` bytes of a chunk: small files stay small; anything sizable gets the whole chunk at once. */
@@ -1156,7 +1160,7 @@ export class SwarmFs {
         this.dirtyBytes -= d.buf.length;
         // Unchanged since it was stored, and no longer dirty: the buffer now belongs to the read cache.
         if (key) {
-          const cached = d.pooled ? this.chunkBuffers.lend(d.pooled, data.length) : data;
+          const cached = d.pooled ? this.dirtyBuffers.lend(d.pooled, data.length) : data;
           if (d.pooled) this.unsettled.set(cached, settled);
           this.chunkCache.set(key, cached);
           return;
@@ -1164,7 +1168,7 @@ export class SwarmFs {
       }
       // Replaced by a copy, dropped, or a hole: its buffer goes back once the last copy is sent.
       const pooled = d.pooled;
-      if (pooled) void settled.then(() => this.chunkBuffers.putLater(pooled), () => this.chunkBuffers.putLater(pooled));
+      if (pooled) void settled.then(() => this.dirtyBuffers.putLater(pooled), () => this.dirtyBuffers.putLater(pooled));
     })();
     const tracked = upload.finally(() => f.uploads.delete(index));
     tracked.catch(() => {});

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { link, open, unlink, writeFile } from 'node:fs/promises';
+import { open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
@@ -231,41 +231,39 @@ export class LocalCells {
   }
 
   /**
-   * Leaves a chunk as a file in the incoming directory of each of `cells`
-   * that granted one: written once, hard-linked into the others (written
-   * again where a link fails, e.g. across file systems). The file per cell
-   * that got one; the others get the chunk over the network. The cell the
-   * file was written for takes it; the others copy it.
+   * Leaves a chunk as a file of its own in the incoming directory of each of
+   * `cells` that granted one, for that cell to take as its copy (see
+   * ChunkStore.adopt): the files per cell that got one; the others get the
+   * chunk over the network. Written past the page cache where it can be,
+   * all from one aligned copy of the bytes.
    */
   async stage(key: ChunkKey, data: Buffer, cells: { id: CellId; addr: Addr }[]): Promise<Map<CellId, StagedFile>> {
-    const name = `${key}.${randomBytes(6).toString('hex')}`;
     const staged = new Map<CellId, StagedFile>();
-    let first: string | null = null;
-    for (const c of cells) {
-      const incomingDir = this.grantOf(c)?.incomingDir;
-      if (!incomingDir) continue;
-      const file = path.join(incomingDir, name);
-      try {
-        if (first) await link(first, file).catch(() => this.write(file, data));
-        else await this.write(file, data);
-        staged.set(c.id, { incomingDir, name, take: first === null });
-        first ??= file;
-      } catch (err) {
-        log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
-      }
-    }
-    return staged;
-  }
-
-  /** A staged file, written past the page cache where it can be: the cells read it so, and keep it or copy it. */
-  private async write(file: string, data: Buffer): Promise<void> {
     const aligned = this.direct.take();
+    let bytes: Buffer | null = null;
+    if (aligned && alignUp(data.length) <= aligned.length) {
+      aligned.set(data);
+      bytes = aligned.subarray(0, data.length);
+    }
     try {
-      if (aligned && (await writeDirect(file, data, aligned))) return;
+      await Promise.all(
+        cells.map(async (c) => {
+          const incomingDir = this.grantOf(c)?.incomingDir;
+          if (!incomingDir) return;
+          const name = `${key}.${randomBytes(6).toString('hex')}`;
+          const file = path.join(incomingDir, name);
+          try {
+            if (!(bytes && aligned && (await writeDirect(file, bytes, aligned)))) await writeFile(file, data);
+            staged.set(c.id, { incomingDir, name, take: true });
+          } catch (err) {
+            log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
+          }
+        }),
+      );
     } finally {
       if (aligned) this.direct.put(aligned);
     }
-    await writeFile(file, data);
+    return staged;
   }
 
   /** Stops the hashing thread and closes the cells' databases and chunk files. */

@@ -18,12 +18,17 @@ export class BufferPool {
   private returning: Buffer[] = [];
   private returnScheduled = false;
 
-  /** `freeMax` bounds the buffers kept idle; more are left to the garbage collector. */
-  constructor(readonly bufferBytes: number, private readonly freeMax = 16) {}
+  /**
+   * `freeMax` bounds the buffers kept idle; more are left to the garbage
+   * collector. Shared buffers can be hashed in place by another thread, but
+   * V8 fills and copies shared memory byte by byte (relaxed atomics): ~13%
+   * of the mount's CPU writing, when its dirty chunks were shared.
+   */
+  constructor(readonly bufferBytes: number, private readonly freeMax = 16, private readonly shared = true) {}
 
-  /** A buffer of `bufferBytes` (contents undefined), in shared memory: a hashing thread can read it in place. */
+  /** A buffer of `bufferBytes` (contents undefined). */
   take(): Buffer {
-    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.bufferBytes));
+    return this.free.pop() ?? (this.shared ? Buffer.from(new SharedArrayBuffer(this.bufferBytes)) : Buffer.allocUnsafeSlow(this.bufferBytes));
   }
 
   /** Puts back a taken buffer that nobody else has seen (a read that failed or was copied). */

@@ -144,7 +144,7 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   t.is(mounted.grantOf(a), null);
 });
 
-test('a chunk handed to cells on this machine is written once and hard-linked into each incoming directory', async (t) => {
+test('a chunk handed to cells on this machine is written as a file of its own into each incoming directory, for each cell to take', async (t) => {
   const dirs = [await tmpDir(t), await tmpDir(t)];
   const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
   const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
@@ -156,8 +156,11 @@ test('a chunk handed to cells on this machine is written once and hard-linked in
   t.is(staged.size, 2);
   const [a, b] = cells.map((c) => staged.get(c.id)!);
   t.is(a!.incomingDir, dirs[0]);
-  t.true((await readFile(path.join(b!.incomingDir, b!.name))).equals(data));
-  t.is((await stat(path.join(a!.incomingDir, a!.name))).ino, (await stat(path.join(b!.incomingDir, b!.name))).ino, 'one file, linked');
+  t.true(a!.take && b!.take);
+  for (const s of [a!, b!]) t.true((await readFile(path.join(s.incomingDir, s.name))).equals(data));
+  const [sa, sb] = await Promise.all([a!, b!].map((s) => stat(path.join(s.incomingDir, s.name))));
+  t.not(sa.ino, sb.ino, 'a file each: a copy corrupted on one cell is not corrupted on the other');
+  t.is(sa.nlink, 1);
   local.unstage(a!);
   await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(await readdir(dirs[0]!), []);

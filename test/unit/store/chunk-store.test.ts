@@ -1,7 +1,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chown, link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CellError, LEAF_BYTES, chunkFileOf, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
@@ -408,6 +408,34 @@ test('adopt at once by three cells of one hard-linked file: the cell named to ta
     for (const c of cells) t.true((await c.get(key)).equals(data));
   }
   t.deepEqual((await Promise.all(cells.map((c) => readdir(c.incomingDir)))).flat(), []);
+});
+
+test('adopt with take of a file of its own (one link, of this user) moves it into place unread; another user\'s file is read and checked', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const meta = { replicas: 3, isManifest: false };
+  const { key, data } = chunk(MiB + 5);
+  await writeFile(path.join(store.incomingDir, 'own'), data);
+  const staged = (await stat(path.join(store.incomingDir, 'own'))).ino;
+  t.is(await store.adopt('own', key, meta, leafHashesOf(data), true), 'stored');
+  t.is((await stat(chunkFileOf(store.chunkDir, key))).ino, staged, 'the staged file itself');
+  t.true((await store.get(key)).equals(data));
+  t.true(store.knownLeafHashes(key)?.equals(leafHashesOf(data)));
+  t.deepEqual(await readdir(store.incomingDir), []);
+  // Unread: bytes that do not match their key are stored, and the first read finds them corrupt.
+  const wrong = chunk(LEAF_BYTES + 1);
+  await writeFile(path.join(store.incomingDir, 'wrong'), randomBytes(wrong.data.length));
+  t.is(await store.adopt('wrong', wrong.key, meta, null, true), 'stored');
+  t.is(((await t.throwsAsync(store.get(wrong.key))) as CellError).code, 'CHUNK_CORRUPT');
+  if (process.getuid?.() !== 0) return t.log('not root: the other-user case needs chown');
+  // Written by another user: read and checked against the key, whatever the flag says.
+  const other = chunk(LEAF_BYTES * 2);
+  await writeFile(path.join(store.incomingDir, 'theirs'), randomBytes(other.data.length));
+  await chown(path.join(store.incomingDir, 'theirs'), 12345, 12345);
+  t.is(((await t.throwsAsync(store.adopt('theirs', other.key, meta, null, true))) as CellError).code, 'HASH_MISMATCH');
+  t.false(store.has(other.key));
+  t.deepEqual(await readdir(store.incomingDir), []);
 });
 
 test('adopts one after another and at once, of chunks of different sizes, each store exactly their own bytes', async (t) => {
