@@ -36,8 +36,9 @@
  * CHUNK_ADOPT  request: key (32) + flags u8 + replicas u8 (as CHUNK_PUT) + leaf count u16 + leaf hashes
  *              + the name of a file in the cell's incomingDir (UTF-8)   response: empty (as CHUNK_PUT;
  *              the cell removes the file whatever the outcome)
- *              flags bit 2 (adopt only): the cell may take the file itself as its chunk although other
- *              cells hold links to it (the client names one such cell per chunk; the others copy it)
+ *              flags bit 2 (adopt only): the cell may take the file itself as its chunk; a file with
+ *              one link, of the cell's user, it takes unread (the reads and the scrub check it); one
+ *              that other cells hold links to (older clients) it reads, checks and renames
  * CHUNK_COLLECT request: flags u8 (bit 0: dry run, remove nothing) + min age u32 (seconds)
  *              + count u16 + count x key (32)
  *              response: count x u32, the bytes freed (or that would be) per key (0: kept,
