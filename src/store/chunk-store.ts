@@ -288,7 +288,7 @@ export class ChunkStore {
     let data: Buffer;
     let last = false;
     const aligned = this.direct.take();
-    let moved = false;
+    let taking = false;
     try {
       try {
         const fh = await open(file, 'r');
@@ -312,21 +312,20 @@ export class ChunkStore {
         throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
       }
       if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
-      return await this.store(key, data.length, meta, leafHashes, async (final) => {
-        if (!last) return writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned });
-        await syncFile(file, true);
-        await rename(file, final);
-        moved = true;
-        await syncFile(path.dirname(final));
-      });
+      if (last) {
+        taking = true;
+        return await this.takeStaged(file, key, data.length, meta, leafHashes);
+      }
+      return await this.store(key, data.length, meta, leafHashes, (final) => writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned }));
     } finally {
-      if (last && !moved) await unlink(file).catch(() => {});
+      // A file to take that was refused goes (takeStaged removes one it did not take).
+      if (last && !taking) await unlink(file).catch(() => {});
       // Nothing holds the bytes once the chunk is stored (or refused).
       if (aligned) this.direct.put(aligned);
     }
   }
 
-  /** Moves a staged file into place as chunk `key`, unread: made durable first. */
+  /** Moves a staged file into place as chunk `key` (read or not, as the caller decided): made durable first; removed if not moved. */
   private async takeStaged(file: string, key: ChunkKey, size: number, meta: ChunkMeta, leafHashes: Buffer | null): Promise<'stored' | 'exists'> {
     let moved = false;
     try {
