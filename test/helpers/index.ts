@@ -1,11 +1,12 @@
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProcessAlive } from '../../src/cell/index.js';
+import { isChunkKey } from '../../src/core/index.js';
 import type { FsckReport } from '../../src/client/index.js';
 
 /** The repository root (tests run from dist/test/...). */
@@ -112,6 +113,20 @@ export async function swarmCells(home: string): Promise<SwarmCellEntry[]> {
 
 export async function pidOf(cell: SwarmCellEntry): Promise<number> {
   return Number((await readFile(path.join(cell.data, 'cell.pid'), 'utf8')).trim());
+}
+
+/** The chunk files a cell holds on disk. */
+export async function chunkFiles(cell: SwarmCellEntry): Promise<string[]> {
+  const root = path.join(cell.data, 'chunks');
+  const out: string[] = [];
+  for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) if (isChunkKey(f)) out.push(path.join(root, sub, f));
+  return out;
+}
+
+/** The cells holding at least one chunk: placement, not the list's order, decides which cells hold a file's few chunks. */
+export async function holders(cells: SwarmCellEntry[]): Promise<SwarmCellEntry[]> {
+  const held = await Promise.all(cells.map(async (c) => (await chunkFiles(c)).length > 0));
+  return cells.filter((_, i) => held[i]);
 }
 
 /** A file of random bytes in dir. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
 import { defaultConfig } from '../../src/core/index.js';
-import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+import { cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const MiB = 1024 * 1024;
 /** Faster failure detection for the scenarios that are not about its default timing. */
@@ -48,7 +48,7 @@ test.serial('SIGKILL of a storage cell: fsck is clean again within detection plu
   t.deepEqual(clean.report, { ...clean.report, chunks, healthy: chunks, underReplicated: 0, missing: 0, overReplicated: 0, files: 1 });
 
   const cells = await swarmCells(home);
-  await kill(cells[1]!);
+  await kill((await holders(cells))[0]!);
   const killedAt = Date.now();
   const right = await fsckJson(home);
   t.is(right.code, 1, 'fsck exits non-zero while copies are missing');
@@ -71,17 +71,18 @@ test.serial('two cells killed one after another, the second during the first rep
   const id = await put(home, file);
   const cells = await swarmCells(home);
   const client = await statusClient(t, home);
-  await kill(cells[0]!);
+  const first = (await holders(cells))[0]!;
+  await kill(first);
   // Wait until some survivor is repairing (its last repair event is a start), then kill another cell.
   const repairing = await eventually<SwarmCellEntry | null>(async () => {
-    for (const c of cells.slice(1)) {
+    for (const c of cells.filter((x) => x !== first)) {
       const st = (await client.status([`${c.host}:${c.port}`]).catch(() => null)) as CellStatus | null;
       const last = st?.events.filter((e) => e.type.startsWith('repair-')).pop();
       if (last?.type === 'repair-started') return c;
     }
     return null;
   }, 15_000, 'a repair under way', 50);
-  const second = cells.slice(1).find((c) => c !== repairing)!;
+  const second = cells.find((c) => c !== first && c !== repairing)!;
   await kill(second);
   t.log(`killed ${second.name} while ${repairing!.name} was repairing`);
   await eventually(async () => (await fsckJson(home)).code === 0, 90_000, 'fsck clean after two deaths', 500);
@@ -98,7 +99,7 @@ test.serial('a killed cell that comes back: its surplus copies are removed, and 
   const id = await put(home, file);
   const cells = await swarmCells(home);
   const client = await statusClient(t, home);
-  const victim = cells[2]!;
+  const victim = (await holders(cells))[0]!;
   await kill(victim);
   await eventually(async () => (await fsckJson(home)).code === 0, 20_000, 'healed without the victim', 250);
   const restart = await cli(['cell', 'start', '--home', home, '--data', victim.data, '--port', String(victim.port), '--daemon', ...FAST]);

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
-import { isChunkKey, type CellError } from '../../src/core/index.js';
+import type { CellError } from '../../src/core/index.js';
 import { MessageType, encodeKey } from '../../src/wire/index.js';
-import { cli, eventually, fsckJson, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+import { chunkFiles, cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];
 const SCRUB_PERIOD_MS = 3_000;
@@ -33,11 +33,10 @@ async function views(s: Swarm): Promise<CellStatus[]> {
   return all.filter((v): v is CellStatus => v !== null);
 }
 
-async function chunkFiles(cell: SwarmCellEntry): Promise<string[]> {
-  const root = path.join(cell.data, 'chunks');
-  const out: string[] = [];
-  for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) if (isChunkKey(f)) out.push(path.join(root, sub, f));
-  return out;
+/** The first storage cell holding a chunk, and that chunk's file: placement decides which cells hold a small file. */
+async function holder(s: Swarm): Promise<{ victim: SwarmCellEntry; target: string }> {
+  const victim = (await holders(s.cells))[0]!;
+  return { victim, target: (await chunkFiles(victim))[0]! };
 }
 
 test.serial('a corrupt chunk on disk: found by a guard within a scrub period, confirmed, the cell quarantined, its chunks re-replicated, every file intact', async (t) => {
@@ -47,9 +46,8 @@ test.serial('a corrupt chunk on disk: found by a guard within a scrub period, co
   const put = await cli(['put', '--home', s.home, file]);
   t.is(put.code, 0, put.stderr);
   const id = put.stdout.trim();
-  const victim = s.cells[0]!;
+  const { victim, target } = await holder(s);
   const victimId = JSON.parse(await readFile(path.join(victim.data, 'identity.json'), 'utf8')).id as string;
-  const target = (await chunkFiles(victim))[0]!;
   const bytes = await readFile(target);
   bytes[100] ^= 0xff;
   await writeFile(target, bytes);
@@ -82,8 +80,7 @@ test.serial('an alert sent to a guard that just died is sent again, to the holde
   const s = await immuneSwarm(t, [], 4, 600_000);
   const put = await cli(['put', '--home', s.home, await randomFile(dir, 'data', 2 * 1024 * 1024)]);
   t.is(put.code, 0, put.stderr);
-  const victim = s.cells[0]!;
-  const target = (await chunkFiles(victim))[0]!;
+  const { victim, target } = await holder(s);
   const bytes = await readFile(target);
   bytes[100] ^= 0xff;
   await writeFile(target, bytes);
