@@ -333,7 +333,7 @@ export class Cell {
       await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null, adopt.take);
       return Buffer.alloc(0);
     });
-    endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.status().members));
+    endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.members()));
     store.onCorruption((r) => {
       this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
     });
@@ -354,24 +354,29 @@ export class Cell {
   }
 
   status(): CellStatus {
-    const now = this.clock.now();
     return {
       id: this.id,
       addr: this.address,
       pid: process.pid,
       incarnation: this.incarnation,
       startedAtMs: this.startedAtMs,
-      members: this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
-        ...m,
-        state: m.id === this.id && this.quarantinedSelf ? 'quarantined' : m.state,
-        lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
-      })),
+      members: this.members(),
       store: { ...this.store.stats(), records: this.records.count },
       heal: { ...this.healer.stats },
       immune: { ...this.immune.stats },
       wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
       events: this.events.recent(STATUS_EVENTS_MAX),
     };
+  }
+
+  /** This cell's view of the members (what MEMBERS answers: clients ask every second, so nothing more is computed). */
+  private members(): CellStatus['members'] {
+    const now = this.clock.now();
+    return this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
+      ...m,
+      state: m.id === this.id && this.quarantinedSelf ? 'quarantined' : m.state,
+      lastHeardMs: Math.max(0, Math.round(now - lastHeardAtMs)),
+    }));
   }
 
   /** Orderly shutdown: stop periodic work, stop membership, close the endpoint (and socket), release the data dir. */

@@ -46,8 +46,8 @@ const NO_GRANT_TTL_MS = 30_000;
 const GRANT_TTL_MS = 60_000;
 /** Grants remembered, one per cell. */
 const GRANTS_MAX = 1_024;
-/** Leaf hash lists remembered (4 KiB each for 4 MiB chunks), checked against their chunk's leaf root. */
-const LEAF_LISTS_MAX = 1_024;
+/** Bytes of leaf hash lists remembered, checked against their chunk's leaf root: 32 KiB per 4 MiB chunk, 4 GiB of chunks. */
+const LEAF_LISTS_BYTES_MAX = 32 * 1024 * 1024;
 /** Cells' metadata databases kept open: more than a machine runs cells. */
 const META_DBS_MAX = 64;
 /** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
@@ -71,7 +71,7 @@ const RANGE_FILE_IDLE_MS = 30_000;
 export class LocalCells {
   private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null; untilMs: number }>({ max: GRANTS_MAX });
   private readonly asking = new Map<CellId, Promise<void>>();
-  private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ max: LEAF_LISTS_MAX });
+  private readonly leafLists = new LRUCache<ChunkKey, { root: string; hashes: Buffer }>({ maxSize: LEAF_LISTS_BYTES_MAX, sizeCalculation: (l) => Math.max(1, l.hashes.length) });
   private readonly hasher = new OffThreadHasher();
   /**
    * Chunk files open for range reads, by path (readRange). Closed when

@@ -43,6 +43,8 @@ export interface ChunkStoreInit {
  * longer) are read and written with direct I/O through this many buffers:
  * as many as a cell usually has puts, adopts and reads under way at once.
  */
+/** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
+const LEAF_HASHES_BYTES_MAX = 8 * 1024 * 1024;
 const DIRECT_BUFFER_BYTES = alignUp(CHUNK_BYTES_MAX + 1);
 const DIRECT_BUFFERS = 8;
 
@@ -81,8 +83,8 @@ export class ChunkStore {
   private readonly writing = new Map<ChunkKey, Promise<void>>();
   /** Reused, and aligned for direct I/O: a new buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
   private readonly direct = new AlignedBuffers(DIRECT_BUFFER_BYTES, DIRECT_BUFFERS);
-  /** Leaf hashes of chunks read by range (from the metadata or computed): 1,024 chunks, 4 KiB each for 4 MiB chunks. */
-  private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ max: 1_024 });
+  /** Leaf hashes of chunks read by range (from the metadata or computed): 8 MiB, 32 KiB per 4 MiB chunk. */
+  private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ maxSize: LEAF_HASHES_BYTES_MAX, sizeCalculation: (h) => Math.max(1, h.length) });
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
   private readonly madeDirs = new Set<string>();
   private corruptFound = 0;
