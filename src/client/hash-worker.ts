@@ -1,7 +1,8 @@
-/** The thread of OffThreadHasher: SHA-256 of bytes in shared memory, answered by request id. */
+/** The thread of OffThreadHasher: the chunk key (and, if asked, the leaf hashes) of bytes in shared memory, answered by request id. */
 import { parentPort } from 'node:worker_threads';
-import { chunkKeyOf } from '../core/ids.js';
+import { chunkKeyOf, leafHashesOf } from '../core/ids.js';
 
-parentPort!.on('message', (m: { id: number; memory: SharedArrayBuffer; offset: number; length: number }) => {
-  parentPort!.postMessage({ id: m.id, key: chunkKeyOf(new Uint8Array(m.memory, m.offset, m.length)) });
+parentPort!.on('message', (m: { id: number; memory: SharedArrayBuffer; offset: number; length: number; leaves: boolean }) => {
+  const data = new Uint8Array(m.memory, m.offset, m.length);
+  parentPort!.postMessage({ id: m.id, key: chunkKeyOf(data), leafHashes: m.leaves ? leafHashesOf(data) : null });
 });

@@ -40,6 +40,14 @@ export interface StagedFile {
   take: boolean;
 }
 
+/** A chunk's bytes in an aligned buffer of shared memory (LocalCells.copyOf). */
+export interface AlignedCopy {
+  /** The whole buffer, given back by release(). */
+  aligned: Buffer;
+  /** The chunk's bytes, at its start. */
+  bytes: Buffer;
+}
+
 /** A cell that did not answer LOCAL_GRANT (or is on another machine) is asked again after this long (ms). */
 const NO_GRANT_TTL_MS = 30_000;
 /** A grant is asked for again after this long (ms), in the background: a cell restarted on another directory moves its files. */
@@ -235,35 +243,52 @@ export class LocalCells {
    * `cells` that granted one, for that cell to take as its copy (see
    * ChunkStore.adopt): the files per cell that got one; the others get the
    * chunk over the network. Written past the page cache where it can be,
-   * all from one aligned copy of the bytes.
+   * all from `copy` (see copyOf), else through the page cache from `data`.
    */
-  async stage(key: ChunkKey, data: Buffer, cells: { id: CellId; addr: Addr }[]): Promise<Map<CellId, StagedFile>> {
+  async stage(key: ChunkKey, data: Buffer, cells: { id: CellId; addr: Addr }[], copy: AlignedCopy | null): Promise<Map<CellId, StagedFile>> {
     const staged = new Map<CellId, StagedFile>();
-    const aligned = this.direct.take();
-    let bytes: Buffer | null = null;
-    if (aligned && alignUp(data.length) <= aligned.length) {
-      aligned.set(data);
-      bytes = aligned.subarray(0, data.length);
-    }
-    try {
-      await Promise.all(
-        cells.map(async (c) => {
-          const incomingDir = this.grantOf(c)?.incomingDir;
-          if (!incomingDir) return;
-          const name = `${key}.${randomBytes(6).toString('hex')}`;
-          const file = path.join(incomingDir, name);
-          try {
-            if (!(bytes && aligned && (await writeDirect(file, bytes, aligned)))) await writeFile(file, data);
-            staged.set(c.id, { incomingDir, name, take: true });
-          } catch (err) {
-            log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
-          }
-        }),
-      );
-    } finally {
-      if (aligned) this.direct.put(aligned);
-    }
+    await Promise.all(
+      cells.map(async (c) => {
+        const incomingDir = this.grantOf(c)?.incomingDir;
+        if (!incomingDir) return;
+        const name = `${key}.${randomBytes(6).toString('hex')}`;
+        const file = path.join(incomingDir, name);
+        try {
+          if (!(copy && (await writeDirect(file, copy.bytes, copy.aligned)))) await writeFile(file, data);
+          staged.set(c.id, { incomingDir, name, take: true });
+        } catch (err) {
+          log('cannot hand chunk %k to %s (%s): it goes over the network', key, incomingDir, (err as Error).message);
+        }
+      }),
+    );
     return staged;
+  }
+
+  /**
+   * A chunk about to be written, copied once into an aligned buffer of
+   * shared memory: stage() writes the cells' files from it, and hashesOf()
+   * hashes it on the hashing thread. Null when no buffer is free (or the
+   * chunk is too large). Give it back with release().
+   */
+  copyOf(data: Buffer): AlignedCopy | null {
+    const aligned = this.direct.take();
+    if (!aligned) return null;
+    if (alignUp(data.length) > aligned.length) {
+      this.direct.put(aligned);
+      return null;
+    }
+    aligned.set(data);
+    return { aligned, bytes: aligned.subarray(0, data.length) };
+  }
+
+  /** The key and leaf hashes of a copy, computed off the event loop (~7 ms for 4 MiB). */
+  async hashesOf(copy: AlignedCopy): Promise<{ key: ChunkKey; leafHashes: Buffer }> {
+    const { key, leafHashes } = await this.hasher.hashesOf(copy.bytes, true);
+    return { key, leafHashes: leafHashes! };
+  }
+
+  release(copy: AlignedCopy | null): void {
+    if (copy) this.direct.put(copy.aligned);
   }
 
   /** Stops the hashing thread and closes the cells' databases and chunk files. */

@@ -286,17 +286,24 @@ export class SwarmClient {
     meta: ChunkMeta,
     writeQuorum = this.placement.writeQuorum,
   ): Promise<{ key: ChunkKey; root: string; quorum: Promise<number>; settled: Promise<number> }> {
-    const key = chunkKeyOf(data);
-    const leafHashes = leafHashesOf(data);
-    const body = encodePut(key, data, meta, leafHashes);
-    const order = await this.placementFor(key);
-    if (order.length < writeQuorum) {
-      throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
-    }
-    const want = Math.min(meta.replicas, order.length);
-    // The first cells asked, where they are on this machine, take the chunk as a file written once; the rest over the network.
+    // Hashed off the event loop from the aligned copy the cells' files are written from, where there is one.
     const local = this.local;
-    const staged = local ? await local.stage(key, data, order.slice(0, want)) : new Map<string, StagedFile>();
+    const copy = local?.copyOf(data) ?? null;
+    let staged: Map<string, StagedFile>;
+    let key: ChunkKey, leafHashes: Buffer, order: MemberView[], want: number;
+    try {
+      ({ key, leafHashes } = copy ? await local!.hashesOf(copy) : { key: chunkKeyOf(data), leafHashes: leafHashesOf(data) });
+      order = await this.placementFor(key);
+      if (order.length < writeQuorum) {
+        throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; ${writeQuorum} copies are needed (W=${writeQuorum})`);
+      }
+      want = Math.min(meta.replicas, order.length);
+      // The first cells asked, where they are on this machine, take the chunk as a file written once; the rest over the network.
+      staged = local ? await local.stage(key, data, order.slice(0, want), copy) : new Map<string, StagedFile>();
+    } finally {
+      local?.release(copy);
+    }
+    const body = encodePut(key, data, meta, leafHashes);
     const send = async (target: MemberView): Promise<void> => {
       const file = staged.get(target.id);
       if (local && file) {

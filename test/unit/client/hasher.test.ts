@@ -1,10 +1,10 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { OffThreadHasher } from '../../../src/client/hasher.js';
-import { chunkKeyOf } from '../../../src/core/index.js';
+import { chunkKeyOf, leafHashesOf } from '../../../src/core/index.js';
 import { eventually } from '../../helpers/index.js';
 
-test('keys of buffers in shared memory come from the thread once it is up, and equal those hashed in place', async (t) => {
+test('keys (and leaf hashes) of buffers in shared memory come from the thread once it is up, and equal those hashed in place', async (t) => {
   const hasher = new OffThreadHasher();
   t.teardown(() => hasher.close());
   const shared = Buffer.from(new SharedArrayBuffer(300_000));
@@ -16,6 +16,10 @@ test('keys of buffers in shared memory come from the thread once it is up, and e
   const before = hasher.hashedOffThread;
   t.is(await hasher.keyOf(plain), chunkKeyOf(plain));
   t.is(hasher.hashedOffThread, before, 'a buffer not in shared memory is hashed in place');
+  const hashed = hasher.hashedOffThread;
+  t.deepEqual(await hasher.hashesOf(view, true), { key: chunkKeyOf(view), leafHashes: leafHashesOf(view) });
+  t.deepEqual(await hasher.hashesOf(view, false), { key: chunkKeyOf(view), leafHashes: null });
+  t.is(hasher.hashedOffThread, hashed + 2);
   const keys = await Promise.all([0, 1, 2, 3].map((i) => hasher.keyOf(shared.subarray(i * 1000, 200_000))));
   t.deepEqual(keys, [0, 1, 2, 3].map((i) => chunkKeyOf(shared.subarray(i * 1000, 200_000))), 'answers go to their own requests');
   await hasher.close();

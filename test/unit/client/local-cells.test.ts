@@ -148,11 +148,16 @@ test('a chunk handed to cells on this machine is written as a file of its own in
   const dirs = [await tmpDir(t), await tmpDir(t)];
   const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
   const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
+  t.teardown(() => local.close());
   const data = randomBytes(5000);
   const key = chunkKeyOf(data);
-  t.is((await local.stage(key, data, cells)).size, 0, 'no grants yet: everything goes over the network');
+  t.is((await local.stage(key, data, cells, null)).size, 0, 'no grants yet: everything goes over the network');
   await new Promise((r) => setTimeout(r, 10));
-  const staged = await local.stage(key, data, cells);
+  // Written from an aligned copy (which the hashing thread reads).
+  const copy = local.copyOf(data)!;
+  t.deepEqual(await local.hashesOf(copy), { key, leafHashes: leafHashesOf(data) });
+  const staged = await local.stage(key, data, cells, copy);
+  local.release(copy);
   t.is(staged.size, 2);
   const [a, b] = cells.map((c) => staged.get(c.id)!);
   t.is(a!.incomingDir, dirs[0]);
