@@ -6,11 +6,13 @@ import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
+  DIRECT_BYTES_MIN,
   CHUNK_BYTES_MAX,
   LEAF_BYTES,
   alignUp,
   chunkFileOf,
   chunkKeyOf,
+  leafHashesOf,
   leafRootOf,
   leavesMatch,
   logger,
@@ -56,6 +58,8 @@ const GRANT_TTL_MS = 60_000;
 const GRANTS_MAX = 1_024;
 /** Bytes of leaf hash lists remembered, checked against their chunk's leaf root: 32 KiB per 4 MiB chunk, 4 GiB of chunks. */
 const LEAF_LISTS_BYTES_MAX = 32 * 1024 * 1024;
+/** Chunks to put smaller than this are hashed on the event loop (~0.2 ms for 128 KiB): a message to the hashing thread and back costs about as much here. */
+const HASH_OFF_LOOP_BYTES_MIN = 128 * 1024;
 /** Cells' metadata databases kept open: more than a machine runs cells. */
 const META_DBS_MAX = 64;
 /** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
@@ -267,10 +271,11 @@ export class LocalCells {
   /**
    * A chunk about to be written, copied once into an aligned buffer of
    * shared memory: stage() writes the cells' files from it, and hashesOf()
-   * hashes it on the hashing thread. Null when no buffer is free (or the
-   * chunk is too large). Give it back with release().
+   * hashes it on the hashing thread. Null for a chunk too small for direct
+   * I/O, or too large, or when no buffer is free. Give it back with release().
    */
   copyOf(data: Buffer): AlignedCopy | null {
+    if (data.length < DIRECT_BYTES_MIN) return null;
     const aligned = this.direct.take();
     if (!aligned) return null;
     if (alignUp(data.length) > aligned.length) {
@@ -281,8 +286,12 @@ export class LocalCells {
     return { aligned, bytes: aligned.subarray(0, data.length) };
   }
 
-  /** The key and leaf hashes of a copy, computed off the event loop (~7 ms for 4 MiB). */
+  /**
+   * The key and leaf hashes of a copy, computed off the event loop (~7 ms
+   * for 4 MiB) if it is large enough to be worth the thread's round trip.
+   */
   async hashesOf(copy: AlignedCopy): Promise<{ key: ChunkKey; leafHashes: Buffer }> {
+    if (copy.bytes.length < HASH_OFF_LOOP_BYTES_MIN) return { key: chunkKeyOf(copy.bytes), leafHashes: leafHashesOf(copy.bytes) };
     const { key, leafHashes } = await this.hasher.hashesOf(copy.bytes, true);
     return { key, leafHashes: leafHashes! };
   }

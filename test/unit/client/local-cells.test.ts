@@ -149,11 +149,12 @@ test('a chunk handed to cells on this machine is written as a file of its own in
   const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
   const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
   t.teardown(() => local.close());
-  const data = randomBytes(5000);
+  const data = randomBytes(300_000);
   const key = chunkKeyOf(data);
   t.is((await local.stage(key, data, cells, null)).size, 0, 'no grants yet: everything goes over the network');
   await new Promise((r) => setTimeout(r, 10));
-  // Written from an aligned copy (which the hashing thread reads).
+  // Written from an aligned copy (which the hashing thread reads); a small chunk gets none, and is written from its buffer.
+  t.is(local.copyOf(data.subarray(0, 5000)), null);
   const copy = local.copyOf(data)!;
   t.deepEqual(await local.hashesOf(copy), { key, leafHashes: leafHashesOf(data) });
   const staged = await local.stage(key, data, cells, copy);
