@@ -7,12 +7,12 @@ d, seq_mib, files, rand_ops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), i
 MiB = 1 << 20
 out = {}
 
-def drop_caches(restart=True):
+def drop_caches():
     os.sync()
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('3\n')
-    # A file system with caches of its own (CellSync's chunk cache) empties them too: the bench remounts it.
-    if restart and os.environ.get('FSBENCH_DROP_CMD'):
+    # A file system with caches of its own (CellSync's chunk cache) empties them too (SIGUSR2 to its mount).
+    if os.environ.get('FSBENCH_DROP_CMD'):
         subprocess.run(os.environ['FSBENCH_DROP_CMD'], shell=True, check=True, stdout=subprocess.DEVNULL)
 
 # Every MiB differs (a counter in its first bytes): a content-addressed store must not
@@ -51,16 +51,6 @@ rng = random.Random(1)
 size = os.path.getsize(path)
 offsets = [rng.randrange(0, size // 4096) * 4096 for _ in range(rand_ops)]
 drop_caches()
-# A file system process that drop_caches() restarted (CellSync is remounted) runs its first thousands
-# of reads in code not yet compiled: random reads of another file first, then the kernel's caches again.
-warm = os.environ.get('FSBENCH_WARM_FILE')
-if warm:
-    wfd = os.open(warm, os.O_RDONLY)
-    wsize = os.path.getsize(warm)
-    for _ in range(rand_ops):
-        os.pread(wfd, 4096, rng.randrange(0, wsize // 4096) * 4096)
-    os.close(wfd)
-    drop_caches(restart=False)
 fd = os.open(path, os.O_RDONLY)
 t = time.perf_counter()
 for off in offsets:

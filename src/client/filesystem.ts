@@ -1324,6 +1324,22 @@ export class SwarmFs {
     log('committed inode %s: %d bytes', f.ino, f.size);
   }
 
+  /**
+   * Empties what the mount keeps of the swarm, as `drop_caches` does for the
+   * kernel's caches: verified chunks, attributes, entries, listings and leaf
+   * hashes. Open files, their unwritten data and the chunk files held open
+   * for range reads stay (the kernel keeps open files too). The next reads
+   * come from the cells' disks: for measuring cold reads without a remount,
+   * whose fresh process would be measured too.
+   */
+  dropCaches(): void {
+    this.chunkCache.clear();
+    this.attrs.clear();
+    this.entries.clear();
+    this.listings.clear();
+    this.swarm.dropCaches();
+  }
+
   /** Every handle released, every buffer written back (unmount). */
   async closeAll(): Promise<void> {
     clearInterval(this.commitTimer);

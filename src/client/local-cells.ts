@@ -300,6 +300,11 @@ export class LocalCells {
     if (copy) this.direct.put(copy.aligned);
   }
 
+  /** Forgets the leaf hashes it read (a cell's database is read again); chunk files stay open. */
+  dropCaches(): void {
+    this.leafLists.clear();
+  }
+
   /** Stops the hashing thread and closes the cells' databases and chunk files. */
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);

@@ -523,6 +523,11 @@ export class SwarmClient {
     throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);
   }
 
+  /** Forgets the leaf hashes read from cells on this machine (SwarmFs.dropCaches). */
+  dropCaches(): void {
+    this.local?.dropCaches();
+  }
+
   async close(): Promise<void> {
     await this.endpoint.stop();
     await this.local?.close();

@@ -1,11 +1,11 @@
 import test from 'ava';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
 import { chunkKeyOf, defaultConfig, isChunkKey } from '../../src/core/index.js';
 import { placementOrder } from '../../src/placement/index.js';
-import { CLI, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import { CLI, chunkFiles, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 /** Chunks cross the network even to and from cells on this machine (nothing granted by LOCAL_GRANT is used). */
 const NETWORK_ONLY = { CELLSYNC_LOCAL: '0' };
@@ -230,6 +230,28 @@ PY`,
   t.is(r.code, 0, r.stdout + r.stderr);
   const found = (await views()).reduce((sum, v) => sum + v.store.corruptFound, 0);
   t.is(found, 2, 'every bad copy read was found by its cell');
+});
+
+test.serial('SIGUSR2 empties the mount\'s caches: a file whose chunks are gone from every cell still reads from the cache before it, and fails with EIO after', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const { mnt, pid } = await mountSwarm(t, home);
+  const w = await sh(`head -c 1000000 /dev/urandom > f && cp f "${mnt}/f" && cmp f "${mnt}/f" && echo ok`, { cwd: src });
+  t.regex(w.stdout, /ok/, w.stderr);
+  for (const c of await swarmCells(home)) for (const f of await chunkFiles(c)) await rm(f);
+  const readBack = () => sh(`echo 3 > /proc/sys/vm/drop_caches; cmp f "${mnt}/f" && echo same`, { cwd: src });
+  t.regex((await readBack()).stdout, /same/, 'served from the mount\'s chunk cache');
+  process.kill(pid, 'SIGUSR2');
+  const logs = path.join(home, 'mounts');
+  await eventually(async () => {
+    for (const f of await readdir(logs)) if ((await readFile(path.join(logs, f), 'utf8')).includes(`SIGUSR2: caches of ${mnt} dropped`)) return true;
+    return false;
+  }, 5_000, 'the mount log to say so');
+  const after = await readBack();
+  t.not(after.code, 0);
+  t.regex(after.stderr, /Input\/output error/, 'the data is truly gone: EIO');
+  t.true(isAlive(pid), 'the mount still serves');
+  t.regex((await sh(`ls "${mnt}"`)).stdout, /^f$/m);
 });
 
 test.serial('cells sending 1,200-byte datagrams (--datagram-bytes) and a mount sending 60 KiB ones understand each other', async (t) => {

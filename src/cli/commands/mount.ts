@@ -36,6 +36,13 @@ export function registerMount(program: Command): void {
   program
     .command('mount')
     .description('mount the swarm as a directory (foreground; Ctrl-C unmounts)')
+    .addHelpText(
+      'after',
+      '\nSignals to the mount process (its pid is in the mount table as cellsync:<pid>):\n' +
+        '  SIGINT, SIGTERM  unmount (a busy mount stays; a second signal detaches it lazily)\n' +
+        "  SIGUSR2          empty the mount's caches (verified chunks, attributes, leaf hashes), as\n" +
+        "                   `echo 3 > /proc/sys/vm/drop_caches` does the kernel's; open files stay open",
+    )
     .argument('<dir>', 'an existing, empty directory')
     .addOption(homeOption())
     .option('--daemon', 'run in the background (log in <home>/mounts/)')
@@ -75,6 +82,10 @@ export function registerMount(program: Command): void {
         process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
         process.disconnect();
       }
+      process.on('SIGUSR2', () => {
+        fs.dropCaches();
+        console.log(`SIGUSR2: caches of ${mountPoint} dropped`);
+      });
       const stopGc = opts.gcEvery > 0 ? collectEvery(client, opts.gcEvery, daemonLog(mountLogPath(home, mountPoint))) : () => undefined;
       await serveUntilUnmounted(mount, client, stopGc);
     });
