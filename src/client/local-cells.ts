@@ -11,8 +11,6 @@ import {
   LEAF_BYTES,
   alignUp,
   chunkFileOf,
-  chunkKeyOf,
-  leafHashesOf,
   leafRootOf,
   leavesMatch,
   logger,
@@ -58,8 +56,6 @@ const GRANT_TTL_MS = 60_000;
 const GRANTS_MAX = 1_024;
 /** Bytes of leaf hash lists remembered, checked against their chunk's leaf root: 32 KiB per 4 MiB chunk, 4 GiB of chunks. */
 const LEAF_LISTS_BYTES_MAX = 32 * 1024 * 1024;
-/** Chunks to put smaller than this are hashed on the event loop (~0.2 ms for 128 KiB): a message to the hashing thread and back costs about as much here. */
-const HASH_OFF_LOOP_BYTES_MIN = 128 * 1024;
 /** Cells' metadata databases kept open: more than a machine runs cells. */
 const META_DBS_MAX = 64;
 /** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
@@ -286,12 +282,8 @@ export class LocalCells {
     return { aligned, bytes: aligned.subarray(0, data.length) };
   }
 
-  /**
-   * The key and leaf hashes of a copy, computed off the event loop (~7 ms
-   * for 4 MiB) if it is large enough to be worth the thread's round trip.
-   */
+  /** The key and leaf hashes of a copy, computed off the event loop where worth it (~7 ms for 4 MiB; see OffThreadHasher). */
   async hashesOf(copy: AlignedCopy): Promise<{ key: ChunkKey; leafHashes: Buffer }> {
-    if (copy.bytes.length < HASH_OFF_LOOP_BYTES_MIN) return { key: chunkKeyOf(copy.bytes), leafHashes: leafHashesOf(copy.bytes) };
     const { key, leafHashes } = await this.hasher.hashesOf(copy.bytes, true);
     return { key, leafHashes: leafHashes! };
   }
