@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { CLI, cli, eventually, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import { CLI, cli, eventually, holders, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at least one kill and one corruption healed', async (t) => {
   const r = await cli(['demo', '--json', '--duration', '30', '--seed', '11'], { timeoutMs: 300_000 });
@@ -30,7 +30,8 @@ test.serial('top in plain mode shows a death and a heal when a cell is killed, a
   let out = '';
   top.stdout.on('data', (d) => (out += d));
   await new Promise((r) => setTimeout(r, 1_500));
-  process.kill(await pidOf((await swarmCells(home))[1]!), 'SIGKILL');
+  // A cell that holds the chunk, so there is something to heal.
+  process.kill(await pidOf((await holders(await swarmCells(home)))[0]!), 'SIGKILL');
   await eventually(() => /member-died/.test(out) && /repair-finished/.test(out), 20_000, 'death and heal lines', 200);
   t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
   t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
