@@ -94,6 +94,10 @@ const UPLOADS_PER_FILE_MAX = 8;
 const READ_AHEAD_CHUNKS = 8;
 /** A read this close to where the last one ended continues a sequential reader (see isSequential): two of libfuse's 128 KiB requests. */
 const SEQUENTIAL_SLACK_BYTES = 256 * 1024;
+/** The random read of a file that prepares range reads of its other chunks (one alone, e.g. a header read, does not)... */
+const WARM_AFTER_RANDOM_READS = 2;
+/** ...of at most this many chunks. */
+const WARM_CHUNKS_MAX = 128;
 /**
  * Leaf roots double a chunk map's size; beyond this many chunks (16 GiB at
  * 1 MiB) a map leaves them out, so it still fits one message up to ~60,000
@@ -142,6 +146,8 @@ interface OpenFile {
   /** Where the last read of it ended (bytes), or -1; and how many reads in a row started near where the one before ended. */
   lastReadEnd: number;
   adjacentReads: number;
+  /** Reads not next to the one before (a random reader), counted up to the one that warms the file's chunks. */
+  randomReads: number;
   /** When its inode was last read from the swarm (ms): an unchanged open file is brought up to date after attrTtlMs. */
   checkedAtMs: number;
 }
@@ -738,6 +744,7 @@ export class SwarmFs {
       lockers: 0,
       lastReadEnd: -1,
       adjacentReads: 0,
+      randomReads: 0,
       checkedAtMs: Date.now(),
     };
     this.files.set(ino, f);
@@ -950,6 +957,7 @@ export class SwarmFs {
 
   private afterRead(f: OpenFile, position: number, length: number, sequential: boolean): void {
     f.adjacentReads = this.isAdjacent(f, position) ? f.adjacentReads + 1 : 0;
+    if (f.adjacentReads === 0 && ++f.randomReads === WARM_AFTER_RANDOM_READS) this.warmRanges(f);
     f.lastReadEnd = Math.max(position + length, sequential ? f.lastReadEnd : 0);
     if (sequential && length > 0) this.readAhead(f, Math.floor((position + length - 1) / f.chunkBytes));
   }
@@ -988,6 +996,21 @@ export class SwarmFs {
     const root = f.roots[index];
     if (!key || !root || f.dirty.has(index) || (f.inline && index === 0) || this.fetching.has(key)) return null;
     return { key, root };
+  }
+
+  /**
+   * A random reader comes back for most of its file's chunks: their range
+   * reads are prepared now, in the background (SwarmClient.warmRanges), up
+   * to WARM_CHUNKS_MAX chunks from the one just read.
+   */
+  private warmRanges(f: OpenFile): void {
+    const chunks: { key: ChunkKey; root: string }[] = [];
+    const from = Math.floor(Math.max(0, f.lastReadEnd - 1) / f.chunkBytes);
+    for (let n = 0; n < f.chunks.length && chunks.length < WARM_CHUNKS_MAX; n++) {
+      const stored = this.storedForRange(f, (from + n) % f.chunks.length);
+      if (stored && !this.chunkCache.has(stored.key)) chunks.push(stored);
+    }
+    if (chunks.length > 0) this.swarm.warmRanges(chunks);
   }
 
   /** Sequential reading of chunk i fetches the next chunks in the background. */

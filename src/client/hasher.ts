@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { chunkKeyOf, leafHashesOf, logger, type ChunkKey } from '../core/index.js';
+import type { LeafListWanted } from './cell-meta.js';
+import type { HashRequest } from './hash-worker.js';
 
 const log = logger('client');
 /** Requests waiting for the thread; beyond this, buffers are hashed on the event loop. */
@@ -27,7 +29,8 @@ export class OffThreadHasher {
   private online = false;
   private failed = false;
   private nextId = 0;
-  private readonly waiting = new Map<number, (hashes: ChunkHashes | null) => void>();
+  /** Requests sent to the thread, by id: each resolves to the thread's answer, or null if the thread ended first. */
+  private readonly waiting = new Map<number, (answer: unknown) => void>();
   /** Buffers the thread has hashed. */
   hashedOffThread = 0;
 
@@ -37,17 +40,36 @@ export class OffThreadHasher {
 
   async hashesOf(data: Buffer, leaves: boolean): Promise<ChunkHashes> {
     const here = (): ChunkHashes => ({ key: chunkKeyOf(data), leafHashes: leaves ? leafHashesOf(data) : null });
-    if (!(data.buffer instanceof SharedArrayBuffer) || data.length < OFF_LOOP_BYTES_MIN || this.failed || this.waiting.size >= WAITING_MAX) return here();
+    if (!(data.buffer instanceof SharedArrayBuffer) || data.length < OFF_LOOP_BYTES_MIN) return here();
+    const answer = await this.ask<{ key: ChunkKey; leafHashes: Uint8Array | null }>({ id: 0, kind: 'hash', memory: data.buffer, offset: data.byteOffset, length: data.length, leaves });
+    if (!answer) return here();
+    this.hashedOffThread++;
+    return { key: answer.key, leafHashes: answer.leafHashes && asBuffer(answer.leafHashes) };
+  }
+
+  /**
+   * The leaf hashes of chunks of the cell whose metadata database is at
+   * `metaPath`, read and checked against their roots on the thread
+   * (CellMetaReader.leafList); null for each one not there or not matching,
+   * and for all when the thread is not up or busy.
+   */
+  async leafListsOf(metaPath: string, chunks: LeafListWanted[]): Promise<(Buffer | null)[]> {
+    const answer = await this.ask<{ lists: (Uint8Array | null)[] }>({ id: 0, kind: 'leafLists', metaPath, chunks });
+    return answer?.lists.map((l) => l && asBuffer(l)) ?? chunks.map(() => null);
+  }
+
+  /** Sends a request to the thread (starting it if need be) and waits for its answer; null without sending when it is not up or too many wait. */
+  private async ask<T>(request: HashRequest): Promise<T | null> {
+    if (this.failed || this.waiting.size >= WAITING_MAX) return null;
     this.start();
     const worker = this.worker;
-    if (!worker || !this.online) return here();
+    if (!worker || !this.online) return null;
     const id = this.nextId++;
-    const hashes = await new Promise<ChunkHashes | null>((resolve) => {
-      this.waiting.set(id, resolve);
+    return new Promise<T | null>((resolve) => {
+      this.waiting.set(id, resolve as (answer: unknown) => void);
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, memory: data.buffer, offset: data.byteOffset, length: data.length, leaves });
+      worker.postMessage({ ...request, id });
     });
-    return hashes ?? here();
   }
 
   /** Starts the thread (unless it is started, failed or closed) without waiting for it. */
@@ -55,9 +77,7 @@ export class OffThreadHasher {
     if (this.worker || this.failed) return;
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
     worker.once('online', () => (this.online = true));
-    worker.on('message', (m: { id: number; key: ChunkKey; leafHashes: Uint8Array | null }) =>
-      this.answer(m.id, { key: m.key, leafHashes: m.leafHashes && Buffer.from(m.leafHashes.buffer, m.leafHashes.byteOffset, m.leafHashes.length) }),
-    );
+    worker.on('message', (m: { id: number }) => this.answer(m.id, m));
     worker.on('error', (err) => log('hashing thread failed (%s); hashing on the event loop', err.message));
     // However it ends (an error, or terminated by close), what waits is hashed on the event loop.
     worker.once('exit', () => {
@@ -68,13 +88,12 @@ export class OffThreadHasher {
     this.worker = worker;
   }
 
-  private answer(id: number, hashes: ChunkHashes | null): void {
+  private answer(id: number, answer: unknown): void {
     const resolve = this.waiting.get(id);
     if (!resolve) return;
     this.waiting.delete(id);
     if (this.waiting.size === 0) this.worker?.unref();
-    if (hashes) this.hashedOffThread++;
-    resolve(hashes);
+    resolve(answer);
   }
 
   async close(): Promise<void> {
@@ -84,4 +103,9 @@ export class OffThreadHasher {
     for (const id of [...this.waiting.keys()]) this.answer(id, null);
     await worker?.terminate();
   }
+}
+
+/** A Uint8Array from the thread as a Buffer over the same memory. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
@@ -11,10 +10,10 @@ import {
   LEAF_BYTES,
   alignUp,
   chunkFileOf,
-  leafRootOf,
   leavesMatch,
   logger,
   machineId,
+  openDirectFd,
   openDirectSync,
   readAtDirectSync,
   readDirect,
@@ -25,9 +24,9 @@ import {
   type CellId,
   type ChunkKey,
   type Clock,
-  type StoredChunkMeta,
 } from '../core/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
+import { CellMetaReader, type LeafListWanted } from './cell-meta.js';
 import { OffThreadHasher } from './hasher.js';
 
 const log = logger('client');
@@ -56,11 +55,13 @@ const GRANT_TTL_MS = 60_000;
 const GRANTS_MAX = 1_024;
 /** Bytes of leaf hash lists remembered, checked against their chunk's leaf root: 32 KiB per 4 MiB chunk, 4 GiB of chunks. */
 const LEAF_LISTS_BYTES_MAX = 32 * 1024 * 1024;
-/** Cells' metadata databases kept open: more than a machine runs cells. */
-const META_DBS_MAX = 64;
 /** Chunk files kept open for range reads (a quarter of the usual limit of 1,024 descriptors), and for how long unused (ms). */
 const RANGE_FILES_MAX = 256;
 const RANGE_FILE_IDLE_MS = 30_000;
+/** Chunk files opened ahead of a random reader at once (warm): half of those kept open, for other readers' files. */
+const WARM_FILES_MAX = RANGE_FILES_MAX / 2;
+/** Leaf hash lists asked of the hashing thread in one message: the first come back while the others are read. */
+const WARM_LISTS_PER_REQUEST = 16;
 
 /**
  * Short-circuit reads and writes with cells on this machine. A cell here
@@ -87,9 +88,12 @@ export class LocalCells {
    * space while it is open here.
    */
   private readonly rangeFiles = new LRUCache<string, number>({ max: RANGE_FILES_MAX, ttl: RANGE_FILE_IDLE_MS, updateAgeOnGet: true, dispose: (fd) => closeSync(fd) });
+  /** Chunk files being opened by warm(). */
+  private readonly warming = new Set<string>();
+  private closed = false;
   private readonly purgeTimer = setInterval(() => this.rangeFiles.purgeStale(), RANGE_FILE_IDLE_MS).unref();
-  /** Cells' metadata databases open here, by path (one per local cell; closed when dropped). */
-  private readonly metaDbs = new LRUCache<string, RootDatabase<StoredChunkMeta, ChunkKey>>({ max: META_DBS_MAX, dispose: (db) => void db.close() });
+  /** Cells' metadata databases, for leaf hashes. */
+  private readonly meta = new CellMetaReader();
   /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
   private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
@@ -204,6 +208,49 @@ export class LocalCells {
     }
   }
 
+  /**
+   * Prepares range reads of chunks a random reader is about to read (the
+   * rest of its file), in the background: their files are opened on the
+   * thread pool, and their leaf hashes read and checked on the hashing
+   * thread, while the reader's reads go on. Without it each chunk's first
+   * read paid for both on the event loop, one after the other (~300 µs:
+   * finding the file in a directory the kernel no longer had cached, and
+   * decoding and hashing 32 KiB of leaf hashes). Resolves when done;
+   * callers need not wait.
+   */
+  warm(chunks: { grant: LocalGrant; key: ChunkKey; root: string }[]): Promise<void> {
+    const done: Promise<void>[] = [];
+    const lists = new Map<string, LeafListWanted[]>();
+    for (const { grant, key, root } of chunks) {
+      const file = chunkFileOf(grant.chunkDir, key);
+      if (!this.rangeFiles.has(file) && !this.warming.has(file) && this.warming.size < WARM_FILES_MAX) {
+        this.warming.add(file);
+        done.push(
+          openDirectFd(file).then((fd) => {
+            this.warming.delete(file);
+            if (fd === null) return;
+            if (this.rangeFiles.has(file) || this.closed) closeSync(fd);
+            else this.rangeFiles.set(file, fd);
+          }),
+        );
+      }
+      if (grant.metaPath && !this.leafLists.has(key)) lists.set(grant.metaPath, [...(lists.get(grant.metaPath) ?? []), { key, root }]);
+    }
+    for (const [metaPath, wanted] of lists) {
+      for (let i = 0; i < wanted.length; i += WARM_LISTS_PER_REQUEST) {
+        const batch = wanted.slice(i, i + WARM_LISTS_PER_REQUEST);
+        done.push(
+          this.hasher.leafListsOf(metaPath, batch).then((hashes) =>
+            batch.forEach(({ key, root }, j) => {
+              if (hashes[j] && !this.leafLists.has(key)) this.leafLists.set(key, { root, hashes: hashes[j]! });
+            }),
+          ),
+        );
+      }
+    }
+    return Promise.all(done).then(() => undefined);
+  }
+
   /** A chunk's leaf hashes, already checked against its leaf root (a CHUNK_RANGE answer): its range reads from local files need nothing more. */
   learnLeaves(key: ChunkKey, root: string, hashes: Buffer): void {
     // A copy: the hashes sit in a larger buffer, and thousands are kept.
@@ -213,29 +260,15 @@ export class LocalCells {
   private leafList(grant: LocalGrant, key: ChunkKey, root: string): Buffer | null {
     const known = this.leafLists.get(key);
     if (known) return known.root === root ? known.hashes : null;
-    let stored: Uint8Array | undefined;
+    if (!grant.metaPath) return null;
+    let hashes: Buffer | null = null;
     try {
-      stored = grant.metaPath ? this.metaDbOf(grant.metaPath).get(key)?.[2] : undefined;
+      hashes = this.meta.leafList(grant.metaPath, { key, root });
     } catch (err) {
       log('cannot read leaf hashes in %s (%s): range reads ask the cell', grant.metaPath, (err as Error).message);
     }
-    if (!stored || leafRootOf(stored) !== root) return null;
-    // A copy: lmdb-js may decode into a buffer it reuses.
-    const hashes = Buffer.from(stored);
-    this.leafLists.set(key, { root, hashes });
+    if (hashes) this.leafLists.set(key, { root, hashes });
     return hashes;
-  }
-
-  /** A cell's metadata database, opened read-only: lmdb lets other processes read while the cell writes. */
-  private metaDbOf(file: string): RootDatabase<StoredChunkMeta, ChunkKey> {
-    let db = this.metaDbs.get(file);
-    if (!db) {
-      // lmdb-js makes the directories of a path that does not exist: never for another process's files.
-      if (!existsSync(file)) throw new Error('no such database');
-      db = openLmdb<StoredChunkMeta, ChunkKey>({ path: file, readOnly: true });
-      this.metaDbs.set(file, db);
-    }
-    return db;
   }
 
   /**
@@ -299,9 +332,10 @@ export class LocalCells {
 
   /** Stops the hashing thread and closes the cells' databases and chunk files. */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.purgeTimer);
     this.rangeFiles.clear();
-    this.metaDbs.clear();
+    this.meta.close();
     await this.hasher.close();
   }
 

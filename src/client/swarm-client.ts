@@ -416,6 +416,18 @@ export class SwarmClient {
     return null;
   }
 
+  /** Prepares range reads of chunks from cells on this machine, as chunkLeavesNow will do them (LocalCells.warm). */
+  warmRanges(chunks: { key: ChunkKey; root: string }[]): void {
+    const local = this.local;
+    if (!local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return;
+    void local.warm(
+      chunks.flatMap(({ key, root }) => {
+        const first = this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true)[0];
+        return first ? [{ grant: first.grant, key, root }] : [];
+      }),
+    );
+  }
+
   /**
    * A chunk's storage cells (of any state) in placement order, remembered
    * for the view they were ranked in: a random reader asks for the same

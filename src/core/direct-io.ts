@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, open as openCallback, openSync, readSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 
 /*
@@ -152,6 +152,12 @@ export function openDirectSync(file: string): number | null {
     if (isUnsupported(err)) return null;
     throw err;
   }
+}
+
+/** As openDirectSync, on the thread pool, as a plain descriptor (to keep); null too for a file that cannot be opened. */
+export function openDirectFd(file: string): Promise<number | null> {
+  if (!oDirect()) return Promise.resolve(null);
+  return new Promise((resolve) => openCallback(file, constants.O_RDONLY | oDirect(), (err, fd) => resolve(err ? null : fd)));
 }
 
 /**

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
@@ -8,7 +8,7 @@ import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
 import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';
 import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
-import { tmpDir } from '../../helpers/index.js';
+import { eventually, tmpDir } from '../../helpers/index.js';
 
 async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey; grant: LocalGrant; store: ChunkStore }> {
   const store = await ChunkStore.open({ dir: await tmpDir(t), capacityBytes: 64 << 20 });
@@ -170,4 +170,28 @@ test('a chunk handed to cells on this machine is written as a file of its own in
   local.unstage(a!);
   await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(await readdir(dirs[0]!), []);
+});
+
+test('warm opens a random reader’s chunk files and reads their leaf hashes in the background: range reads then need neither path', async (t) => {
+  const chunks = [randomBytes(4 * LEAF_BYTES), randomBytes(2 * LEAF_BYTES + 3)];
+  const stored = await Promise.all(chunks.map((data) => storeWith(t, data)));
+  const roots = chunks.map((data) => leafRootOf(leafHashesOf(data)));
+  const local = new LocalCells(noGrants);
+  t.teardown(() => local.close());
+  await local.prepare([]);
+  const moveAway = (back = false) => Promise.all(stored.map(({ grant }) => (back ? rename(grant.chunkDir + '-gone', grant.chunkDir) : rename(grant.chunkDir, grant.chunkDir + '-gone'))));
+  // With the cells' files and databases moved away, only what warm holds can answer. Until the hashing
+  // thread is up (a moment), warm opens the files but reads no leaf hashes: then the files go back, and warm again.
+  await eventually(async () => {
+    await local.warm(stored.map(({ grant, key }, i) => ({ grant, key, root: roots[i]! })));
+    await moveAway();
+    const answered = stored.every(({ grant, key }, i) => local.leaves({ ...grant, metaPath: grant.metaPath + '-gone' }, key, roots[i]!, 0, 1) !== null);
+    if (!answered) await moveAway(true);
+    return answered;
+  }, 5_000, 'range reads answered from what warm holds');
+  for (const [i, { grant, key }] of stored.entries()) {
+    const bytes = local.leaves({ ...grant, metaPath: undefined }, key, roots[i]!, 1, 2);
+    t.true(bytes?.equals(chunks[i]!.subarray(LEAF_BYTES, 3 * LEAF_BYTES)), `chunk ${i}: the right leaves`);
+    t.is(local.leaves(grant, key, leafRootOf(randomBytes(64)), 0, 1), null, 'another root is still refused');
+  }
 });
