@@ -206,7 +206,7 @@ export class Cell {
           logPrefix: prefix,
         },
       );
-      const records = new RecordStore(init.dataDir);
+      const records = RecordStore.inDataDir(init.dataDir);
       if (init.rolePinned) await saveRole(init.dataDir, init.role, true);
       const marker = path.join(init.dataDir, QUARANTINE_MARKER);
       const wasQuarantined = await stat(marker).then(() => true, () => false);
@@ -325,6 +325,7 @@ export class Cell {
         chunkDir: path.resolve(store.chunkDir),
         incomingDir: path.resolve(store.incomingDir),
         metaPath: path.resolve(store.metaPath),
+        recordsPath: path.resolve(this.records.file),
       } satisfies LocalGrant),
     );
     endpoint.handle(MessageType.CHUNK_ADOPT, async (req) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { open, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -25,6 +25,7 @@ import {
   type ChunkKey,
   type Clock,
 } from '../core/index.js';
+import { RecordStore, type VersionedRecord } from '../store/index.js';
 import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
 import { CellMetaReader, type LeafListWanted } from './cell-meta.js';
 import { OffThreadHasher } from './hasher.js';
@@ -62,6 +63,8 @@ const RANGE_FILE_IDLE_MS = 30_000;
 const WARM_FILES_MAX = RANGE_FILES_MAX / 2;
 /** Leaf hash lists asked of the hashing thread in one message: the first come back while the others are read. */
 const WARM_LISTS_PER_REQUEST = 16;
+/** Cells' record databases kept open: more than a machine runs cells. */
+const RECORD_DBS_MAX = 64;
 
 /**
  * Short-circuit reads and writes with cells on this machine. A cell here
@@ -94,6 +97,8 @@ export class LocalCells {
   private readonly purgeTimer = setInterval(() => this.rangeFiles.purgeStale(), RANGE_FILE_IDLE_MS).unref();
   /** Cells' metadata databases, for leaf hashes. */
   private readonly meta = new CellMetaReader();
+  /** Cells' record databases open here for mergeRecords, by path (closed when dropped). */
+  private readonly recordDbs = new LRUCache<string, RecordStore>({ max: RECORD_DBS_MAX, dispose: (db) => void db.close() });
   /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
   private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
@@ -272,6 +277,34 @@ export class LocalCells {
   }
 
   /**
+   * Merges records into a granted cell's record database, as the cell does
+   * with a REC_PUT: one lmdb transaction, which the cell's own merges wait
+   * for and then see (lmdb lets processes on one machine share a database).
+   * A create's commit, in a mount, then costs ~0.1 ms instead of a round
+   * trip to two cells (~1 ms here, most of it waking processes). True once
+   * they are committed there (as durable as the cell's own commits); false
+   * if the cell named no database or it cannot be written (then the network
+   * carries them).
+   */
+  mergeRecords(grant: LocalGrant, records: VersionedRecord[]): boolean {
+    const file = grant.recordsPath;
+    if (!file) return false;
+    try {
+      let db = this.recordDbs.get(file);
+      if (!db) {
+        // lmdb-js makes a database that does not exist: never for another process's.
+        if (!existsSync(file)) return false;
+        this.recordDbs.set(file, (db = new RecordStore(file)));
+      }
+      db.merge(records);
+      return true;
+    } catch (err) {
+      log('cannot write records into %s (%s): they go over the network', file, (err as Error).message);
+      return false;
+    }
+  }
+
+  /**
    * Leaves a chunk as a file of its own in the incoming directory of each of
    * `cells` that granted one, for that cell to take as its copy (see
    * ChunkStore.adopt): the files per cell that got one; the others get the
@@ -336,6 +369,7 @@ export class LocalCells {
     clearInterval(this.purgeTimer);
     this.rangeFiles.clear();
     this.meta.close();
+    this.recordDbs.clear();
     await this.hasher.close();
   }
 

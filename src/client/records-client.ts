@@ -55,8 +55,9 @@ export class RecordsClient {
     need: number,
     fn: (m: MemberView) => Promise<T>,
     partialOk = false,
+    copies = this.replicas,
   ): Promise<{ results: T[]; rest: MemberView[] }> {
-    const want = Math.min(this.replicas, order.length);
+    const want = Math.min(copies, order.length);
     const required = partialOk ? Math.min(need, want) : need;
     if (want < required) {
       throw new CellError('NOT_ENOUGH_CELLS', `only ${order.length} storage cell(s) reachable; the namespace needs ${required} (a majority of R=${this.replicas})`);
@@ -171,6 +172,8 @@ export class RecordsClient {
    * home cells; the other homes get their copy a few ms later, batched with
    * other writes (one message instead of one per write, off the critical
    * path). If this process dies first, anti-entropy brings them the records.
+   * Homes on this machine that share their database are written straight
+   * into it (SwarmClient.mergeRecordsHere), the others over the network.
    */
   async put(records: RecordEnvelope[]): Promise<void> {
     const groups = new Map<string, RecordEnvelope[]>();
@@ -182,12 +185,26 @@ export class RecordsClient {
     await Promise.all(
       [...groups.values()].map(async (recs) => {
         const body = encodeJson(recs);
-        const { rest } = await this.quorum(await this.homes(recs[0]!.k), this.majority, (m) =>
-          this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS }),
-        );
+        const order = await this.homes(recs[0]!.k);
+        const here = this.writeHere(order.slice(0, this.replicas), recs);
+        const send = (m: MemberView) => this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS });
+        const { rest } =
+          here.size >= this.majority
+            ? { rest: order.slice(0, this.replicas).filter((m) => !here.has(m)) }
+            : await this.quorum(order.filter((m) => !here.has(m)), this.majority - here.size, send, false, this.replicas - here.size);
         for (const m of rest) this.trail(m.addr, recs, body.length);
       }),
     );
+  }
+
+  /** Homes among `homes` written straight into their databases on this machine, up to a majority. */
+  private writeHere(homes: MemberView[], recs: RecordEnvelope[]): Set<MemberView> {
+    const written = new Set<MemberView>();
+    for (const m of homes) {
+      if (written.size >= this.majority) break;
+      if (this.swarm.mergeRecordsHere(m, recs)) written.add(m);
+    }
+    return written;
   }
 
   private trail(addr: Addr, recs: RecordEnvelope[], bytes: number): void {

@@ -20,6 +20,7 @@ import {
   type WireConfig,
 } from '../core/index.js';
 import { parseMemberInfo, type MemberState } from '../membership/index.js';
+import type { RecordEnvelope } from '../namespace/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { UdpTransport } from '../transport/index.js';
@@ -414,6 +415,12 @@ export class SwarmClient {
       if (bytes) return bytes;
     }
     return null;
+  }
+
+  /** Merges records straight into the database of a cell on this machine (LocalCells.mergeRecords): false if it is not here or that failed. */
+  mergeRecordsHere(cell: MemberView, records: RecordEnvelope[]): boolean {
+    const grant = this.local?.grantOf(cell);
+    return !!grant?.recordsPath && this.local!.mergeRecords(grant, records);
   }
 
   /** Prepares range reads of chunks from cells on this machine, as chunkLeavesNow will do them (LocalCells.warm). */

@@ -25,11 +25,27 @@ export class RecordStore {
   /** Keys written since the last takeChanged(), or null once there were too many to remember. */
   private changed: Set<string> | null = new Set();
 
-  constructor(dataDir: string) {
-    this.db = openLmdb<{ v: string; d: unknown }, string>({ path: path.join(dataDir, 'records.lmdb'), compression: false, noSync: true });
+  /** The database at `file` (a cell's is <data>/records.lmdb, see inDataDir). */
+  constructor(readonly file: string) {
+    this.db = openLmdb<{ v: string; d: unknown }, string>({ path: file, compression: false, noSync: true });
   }
 
+  /** A cell's record store, in its data directory. */
+  static inDataDir(dataDir: string): RecordStore {
+    return new RecordStore(path.join(dataDir, 'records.lmdb'));
+  }
+
+  /**
+   * Reads see every commit made before they start, including other
+   * processes' (a mount on this machine merges records straight into a
+   * cell's database: LocalCells.mergeRecords). lmdb-js keeps one read
+   * snapshot until its next timer turn; a request arriving in the same turn
+   * as an earlier read would have been answered from before the mount's
+   * commit (rm -rf then saw a directory not empty). Starting a new snapshot
+   * costs ~1 µs.
+   */
   get(key: string): VersionedRecord | null {
+    this.db.resetReadTxn();
     const r = this.db.get(key);
     return r ? { k: key, v: r.v, d: r.d } : null;
   }
@@ -64,6 +80,7 @@ export class RecordStore {
   scan(prefix: string, after: string | null, limit: number): VersionedRecord[] {
     const out: VersionedRecord[] = [];
     const start = after !== null && after > prefix ? after : prefix;
+    this.db.resetReadTxn();
     for (const { key, value } of this.db.getRange({ start, end: prefix + '\uffff' })) {
       if (key === after) continue;
       out.push({ k: key, v: value.v, d: value.d });

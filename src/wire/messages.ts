@@ -242,13 +242,21 @@ export interface LocalGrant {
   incomingDir: string;
   /** The cell's chunk metadata database, where local readers find leaf hashes (core/layout.ts); absent from older cells. */
   metaPath?: string;
+  /** The cell's record database, which writers on this machine may merge records into as a REC_PUT would; absent from older cells. */
+  recordsPath?: string;
 }
 
 export function parseLocalGrant(v: unknown): LocalGrant | null {
   const g = v as Partial<LocalGrant> | null;
   const absolute = (p: unknown): p is string => typeof p === 'string' && p.startsWith('/');
   if (!g || typeof g.machine !== 'string' || !absolute(g.chunkDir) || !absolute(g.incomingDir)) return null;
-  return { machine: g.machine, chunkDir: g.chunkDir, incomingDir: g.incomingDir, ...(absolute(g.metaPath) ? { metaPath: g.metaPath } : {}) };
+  return {
+    machine: g.machine,
+    chunkDir: g.chunkDir,
+    incomingDir: g.incomingDir,
+    ...(absolute(g.metaPath) ? { metaPath: g.metaPath } : {}),
+    ...(absolute(g.recordsPath) ? { recordsPath: g.recordsPath } : {}),
+  };
 }
 
 /** What a file handed to a cell may be called: one plain name in its incoming directory. */

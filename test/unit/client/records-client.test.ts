@@ -9,8 +9,9 @@ import { MessageType } from '../../../src/wire/index.js';
  * REC_GET and REC_SCAN like a cell; `changedRecently` says whether the set of
  * storage cells just changed in the client's view.
  */
-function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning = false) {
+function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning = false, here: boolean[] = []) {
   const asked: Addr[] = [];
+  const puts: Addr[] = [];
   const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
   const swarm = {
     placementFor: async () => cells.map((c) => ({ addr: c.addr, id: c.addr, role: 'storage', state: 'alive' }) as unknown as MemberView),
@@ -18,6 +19,13 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
     shunsAny: () => shunning,
     isShunned: () => false,
     noteFailure: () => undefined,
+    // Cells "on this machine" (here[i]) take records straight into their records.
+    mergeRecordsHere: (m: MemberView, recs: RecordEnvelope[]) => {
+      const i = cells.findIndex((c) => c.addr === m.addr);
+      if (!here[i]) return false;
+      cells[i]!.records.push(...recs);
+      return true;
+    },
     endpoint: {
       request: async (addr: Addr, type: MessageType, body: Buffer) => {
         asked.push(addr);
@@ -25,11 +33,16 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
         const q = JSON.parse(body.toString());
         if (type === MessageType.REC_GET) return Buffer.from(JSON.stringify((q as string[]).map((k) => records.find((r) => r.k === k) ?? null)));
         if (type === MessageType.REC_SCAN) return Buffer.from(JSON.stringify(records.filter((r) => r.k.startsWith(q.prefix))));
+        if (type === MessageType.REC_PUT) {
+          puts.push(addr);
+          records.push(...(q as RecordEnvelope[]));
+          return Buffer.alloc(0);
+        }
         throw new Error(`unexpected message ${type}`);
       },
     },
   };
-  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked };
+  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked, puts, cells };
 }
 
 const DIR = 'abcdef0012345678abcdef00';
@@ -58,4 +71,27 @@ test('the newest version among the answers wins', async (t) => {
   const older = { ...entry, v: '0000000000a0.000000.0c', d: { ino: 'abcdef00cccccccccccccccc', type: 'file' } };
   const { client } = fakeSwarm([[older], [entry], []], false);
   t.deepEqual(await client.get(entry.k), entry);
+});
+
+test('homes on this machine are written straight into their databases, up to a majority; the others get theirs over the network', async (t) => {
+  const all = fakeSwarm([[], [], []], false, false, [true, true, true]);
+  await all.client.put([entry]);
+  t.deepEqual(all.cells.map((c) => c.records.length), [1, 1, 0], 'a majority written at once, without a message');
+  await all.client.drain();
+  t.deepEqual(all.puts, ['127.0.0.1:7003'], 'the third home by the network');
+  t.deepEqual(all.cells.map((c) => c.records.length), [1, 1, 1]);
+
+  // The first home here could not be written (say its database is not ours to write): the next home here is.
+  const second = fakeSwarm([[], [], []], false, false, [false, true, true]);
+  await second.client.put([entry]);
+  await second.client.drain();
+  t.deepEqual(second.puts, ['127.0.0.1:7001']);
+  t.deepEqual(second.cells.map((c) => c.records.length), [1, 1, 1]);
+
+  // One home here: the majority is completed over the network before put returns.
+  const one = fakeSwarm([[], [], []], false, false, [true, false, false]);
+  await one.client.put([entry]);
+  t.deepEqual(one.cells.map((c) => c.records.length), [1, 1, 0]);
+  await one.client.drain();
+  t.deepEqual(one.puts, ['127.0.0.1:7002', '127.0.0.1:7003']);
 });

@@ -1,9 +1,10 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { RecordStore } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
 test('merge keeps the newer version of each record and remembers the keys it changed, once', async (t) => {
-  const store = new RecordStore(await tmpDir(t));
+  const store = RecordStore.inDataDir(await tmpDir(t));
   t.teardown(() => store.close());
   store.merge([
     { k: 'i/0000000000000001', v: '2', d: { a: 1 } },
@@ -19,4 +20,23 @@ test('merge keeps the newer version of each record and remembers the keys it cha
   t.deepEqual(store.takeChanged(), [], 'taken keys are forgotten');
   store.merge([{ k: 'i/0000000000000001', v: '1', d: {} }]);
   t.deepEqual(store.takeChanged(), [], 'a merge that changed nothing is not a change');
+});
+
+test('a record another process merges is seen by the next get and scan, even in the same turn of the event loop', async (t) => {
+  const store = RecordStore.inDataDir(await tmpDir(t));
+  t.teardown(() => store.close());
+  const module = new URL('../../../src/store/index.js', import.meta.url).href;
+  // A mount on this machine merging straight into the cell's database (LocalCells.mergeRecords), while the cell waits.
+  const mergeElsewhere = (k: string) =>
+    execFileSync(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `import { RecordStore } from ${JSON.stringify(module)}; const s = new RecordStore(${JSON.stringify(store.file)}); s.merge([{ k: ${JSON.stringify(k)}, v: '1', d: { a: 1 } }]); await s.close();`,
+    ]);
+  t.is(store.get('d/0000000000000001/x'), null);
+  t.deepEqual(store.scan('d/0000000000000001/', null, 10), []);
+  mergeElsewhere('d/0000000000000001/x');
+  t.deepEqual(store.get('d/0000000000000001/x'), { k: 'd/0000000000000001/x', v: '1', d: { a: 1 } });
+  mergeElsewhere('d/0000000000000001/y');
+  t.deepEqual(store.scan('d/0000000000000001/', null, 10).map((r) => r.k), ['d/0000000000000001/x', 'd/0000000000000001/y']);
 });
