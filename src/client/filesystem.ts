@@ -319,6 +319,14 @@ export class SwarmFs {
    * name: a directory being filled answers its negative lookups locally.
    */
   private async lookup(parent: string, name: string): Promise<Dirent | null> {
+    const known = this.entryAtHand(parent, name);
+    if (known !== undefined) return known;
+    if (this.listings.has(parent)) return (await this.list(parent)).get(name) ?? null;
+    return this.lookupFresh(parent, name);
+  }
+
+  /** The entry as lookup would answer it from what this mount holds (null: no such name), or undefined when the swarm must be asked. */
+  private entryAtHand(parent: string, name: string): Dirent | null | undefined {
     const key = `${parent}/${name}`;
     const pending = this.pendingEntries.get(key);
     if (pending) return pending;
@@ -326,8 +334,7 @@ export class SwarmFs {
     if (cached !== undefined) return cached || null;
     const listing = this.listings.get(parent);
     if (listing && Date.now() - listing.atMs < this.opts.attrTtlMs) return listing.names.get(name) ?? null;
-    if (listing) return (await this.list(parent)).get(name) ?? null;
-    return this.lookupFresh(parent, name);
+    return undefined;
   }
 
   /** Reads a directory's entries from the swarm and keeps them as its listing (unless it is large or changed meanwhile). */
@@ -356,6 +363,8 @@ export class SwarmFs {
 
   /** Path to inode; `fresh` re-reads the final inode from the swarm (open: close-to-open consistency). */
   private async resolve(path: string, fresh = false): Promise<Resolved> {
+    const known = fresh ? undefined : this.resolveAtHand(path);
+    if (known) return known;
     const parts = splitPath(path);
     let ino = ROOT_INO;
     let parent = ROOT_INO;
@@ -381,6 +390,31 @@ export class SwarmFs {
         inode = this.files.get(ino)?.inode ?? (await this.loadInode(ino, true));
         if (!inode) throw fsError('NO_ENTRY', path);
       }
+    }
+    return { ino, inode, parent, name };
+  }
+
+  /**
+   * resolve() from what this mount holds (entries, listings, attributes,
+   * open files), failing as it does; undefined when the swarm must be asked.
+   */
+  private resolveAtHand(path: string): Resolved | undefined {
+    let ino = ROOT_INO;
+    let parent = ROOT_INO;
+    let name = '';
+    let inode = this.attrs.get(ino);
+    if (!inode) return undefined;
+    for (const part of splitPath(path)) {
+      if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+      if (inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+      const d = this.entryAtHand(ino, part);
+      if (d === undefined) return undefined;
+      if (d === null) throw fsError('NO_ENTRY', path);
+      parent = ino;
+      name = part;
+      ino = d.ino;
+      inode = this.files.get(ino)?.inode ?? this.attrs.get(ino);
+      if (!inode) return undefined;
     }
     return { ino, inode, parent, name };
   }
@@ -474,6 +508,26 @@ export class SwarmFs {
     const open = this.files.get(r.ino);
     if (open) await this.refreshOpen(open, false);
     return this.statOf(r.ino, open?.inode ?? r.inode);
+  }
+
+  /**
+   * getattr answered from what this mount holds, without a promise in
+   * between (as readAtHand does for reads), or undefined when the swarm must
+   * be asked. Three of a small file's eight FUSE requests are getattrs that
+   * this answers (the kernel's lookups of a new name, of the file just
+   * created, of its directory). A missing name throws as getattr does.
+   */
+  getattrAtHand(path: string): FsStat | undefined {
+    const r = this.resolveAtHand(path);
+    const open = r && this.files.get(r.ino);
+    if (!r || (open && this.needsRefresh(open))) return undefined;
+    return this.statOf(r.ino, open?.inode ?? r.inode);
+  }
+
+  /** getxattr from what this mount holds, or undefined (see getattrAtHand): the kernel asks for security.capability at every first write of a file. */
+  getxattrAtHand(path: string, name: string): Buffer | undefined {
+    const r = this.resolveAtHand(path);
+    return r && this.xattrOf(r, name, path);
   }
 
   async fgetattr(fd: number): Promise<FsStat> {
@@ -666,7 +720,11 @@ export class SwarmFs {
   }
 
   async getxattr(path: string, name: string): Promise<Buffer> {
-    const v = (await this.resolve(path)).inode.xattrs?.[name];
+    return this.xattrOf(await this.resolve(path), name, path);
+  }
+
+  private xattrOf(r: Resolved, name: string, path: string): Buffer {
+    const v = r.inode.xattrs?.[name];
     if (v === undefined) throw fsError('NO_ATTRIBUTE', path);
     return Buffer.from(v, 'base64');
   }
@@ -764,14 +822,18 @@ export class SwarmFs {
    * new open, and attributes that age as for any file: `tail -f` of a file
    * another mount appends to). A file with changes of its own keeps them.
    */
+  /** True if an open file's inode is to be read again: it has nothing unwritten, and was last read over the attribute TTL ago. */
+  private needsRefresh(f: OpenFile, always = false): boolean {
+    return isClean(f) && (always || Date.now() - f.checkedAtMs >= this.opts.attrTtlMs);
+  }
+
   private async refreshOpen(f: OpenFile, always: boolean): Promise<void> {
-    const clean = () => !f.changed && !f.created && !f.unlinked && f.dirty.size === 0;
-    if (!clean() || (!always && Date.now() - f.checkedAtMs < this.opts.attrTtlMs)) return;
+    if (!this.needsRefresh(f, always)) return;
     await this.locked(f, async () => {
-      if (!clean()) return;
+      if (!isClean(f)) return;
       const inode = await this.loadInode(f.ino, true);
       f.checkedAtMs = Date.now();
-      if (!inode || !clean()) return;
+      if (!inode || !isClean(f)) return;
       if (inode.manifest !== f.inode.manifest || inode.inline !== f.inode.inline || inode.size !== f.inode.size) {
         Object.assign(f, await this.chunkMapOf(f.ino, inode));
         f.inline = inode.inline !== undefined ? Buffer.from(inode.inline, 'base64') : null;
@@ -1383,4 +1445,9 @@ function inheritGroup(inode: Inode, dir: Inode): void {
   if ((dir.mode & S_ISGID) === 0) return;
   inode.gid = dir.gid;
   if (inode.type === 'dir') inode.mode |= S_ISGID;
+}
+
+/** An open file with nothing of its own unwritten: what the swarm has is what it is. */
+function isClean(f: OpenFile): boolean {
+  return !f.changed && !f.created && !f.unlinked && f.dirty.size === 0;
 }

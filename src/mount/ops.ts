@@ -50,13 +50,26 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
       );
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
+  const askingGetattr = op('getattr', async (path: string) => ok(statOf(await fs.getattr(path))));
+  const askingGetxattr = op('getxattr', async (path: string, name: string, _position: number) => ok(await fs.getxattr(path, name)));
   const fetchingRead = op('read', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
     const n = await fs.read(fd, buf, len, pos);
     return (cb: Callback) => cb(n);
   });
 
   return {
-    getattr: op('getattr', async (path: string) => ok(statOf(await fs.getattr(path)))),
+    // What the mount holds is answered at once (getattrAtHand); the rest asks the swarm.
+    getattr: (path: string, cb: Callback) => {
+      let s: FsStat | undefined;
+      try {
+        s = fs.getattrAtHand(path);
+      } catch (err) {
+        cb(errnoOf(err, 'getattr'));
+        return;
+      }
+      if (s === undefined) askingGetattr(path, cb);
+      else cb(0, statOf(s));
+    },
     fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
     readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
     mkdir: op('mkdir', async (path: string, mode: number) => ok(await fs.mkdir(path, mode))),
@@ -114,7 +127,17 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     setxattr: op('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
       ok(await fs.setxattr(path, name, Buffer.from(value), flags)),
     ),
-    getxattr: op('getxattr', async (path: string, name: string) => ok(await fs.getxattr(path, name))),
+    getxattr: (path: string, name: string, position: number, cb: Callback) => {
+      let v: Buffer | undefined;
+      try {
+        v = fs.getxattrAtHand(path, name);
+      } catch (err) {
+        cb(errnoOf(err, 'getxattr'));
+        return;
+      }
+      if (v === undefined) askingGetxattr(path, name, position, cb);
+      else cb(0, v);
+    },
     listxattr: op('listxattr', async (path: string) => ok(await fs.listxattr(path))),
     removexattr: op('removexattr', async (path: string, name: string) => ok(await fs.removexattr(path, name))),
   };
