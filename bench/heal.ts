@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, ROOT, run } from './run.js';
+import { CLI, run } from './run.js';
 import { fsck, getFile, putFile, SwarmClient, type MemberView } from '../src/client/index.js';
 import { defaultConfig } from '../src/core/index.js';
 

@@ -97,8 +97,8 @@ export class LocalCells {
   private readonly purgeTimer = setInterval(() => this.rangeFiles.purgeStale(), RANGE_FILE_IDLE_MS).unref();
   /** Cells' metadata databases, for leaf hashes. */
   private readonly meta = new CellMetaReader();
-  /** Cells' record databases open here for mergeRecords, by path (closed when dropped). */
-  private readonly recordDbs = new LRUCache<string, RecordStore>({ max: RECORD_DBS_MAX, dispose: (db) => void db.close() });
+  /** Cells' record databases open here for mergeRecords, by path (closed when dropped); false for one that could not be written. */
+  private readonly recordDbs = new LRUCache<string, RecordStore | false>({ max: RECORD_DBS_MAX, dispose: (db) => void (db && db.close()) });
   /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
   private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
@@ -288,9 +288,9 @@ export class LocalCells {
    */
   mergeRecords(grant: LocalGrant, records: VersionedRecord[]): boolean {
     const file = grant.recordsPath;
-    if (!file) return false;
+    let db = file && this.recordDbs.get(file);
+    if (!file || db === false) return false;
     try {
-      let db = this.recordDbs.get(file);
       if (!db) {
         // lmdb-js makes a database that does not exist: never for another process's.
         if (!existsSync(file)) return false;
@@ -299,7 +299,9 @@ export class LocalCells {
       db.merge(records);
       return true;
     } catch (err) {
+      // Not ours to write (another user's cell), or broken: the network from now on.
       log('cannot write records into %s (%s): they go over the network', file, (err as Error).message);
+      this.recordDbs.set(file, false, { ttl: NO_GRANT_TTL_MS });
       return false;
     }
   }

@@ -1,12 +1,13 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
 import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
 import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
-import { ChunkStore } from '../../../src/store/index.js';
+import { ChunkStore, RecordStore } from '../../../src/store/index.js';
 import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
 import { eventually, tmpDir } from '../../helpers/index.js';
 
@@ -194,4 +195,21 @@ test('warm opens a random reader’s chunk files and reads their leaf hashes in 
     t.true(bytes?.equals(chunks[i]!.subarray(LEAF_BYTES, 3 * LEAF_BYTES)), `chunk ${i}: the right leaves`);
     t.is(local.leaves(grant, key, leafRootOf(randomBytes(64)), 0, 1), null, 'another root is still refused');
   }
+});
+
+test('records merged into a granted cell’s record database are the cell’s, newer versions winning; no database is made where there is none', async (t) => {
+  const dir = await tmpDir(t);
+  const cellRecords = RecordStore.inDataDir(dir);
+  t.teardown(() => cellRecords.close());
+  const grant = { machine: machineId(), chunkDir: dir, incomingDir: dir, recordsPath: cellRecords.file };
+  const local = new LocalCells(noGrants);
+  t.teardown(() => local.close());
+  const rec = (v: string, d: unknown) => ({ k: 'd/0000000000000001/a', v, d });
+  t.true(local.mergeRecords(grant, [rec('2', { ino: 'x' })]));
+  t.true(local.mergeRecords(grant, [rec('1', { ino: 'older' })]));
+  t.deepEqual(cellRecords.get('d/0000000000000001/a'), rec('2', { ino: 'x' }), 'as the cell would merge them: the newer version stays');
+  t.false(local.mergeRecords({ ...grant, recordsPath: undefined }, [rec('3', null)]), 'an older cell names no database: the network carries them');
+  const nowhere = path.join(dir, 'none', 'records.lmdb');
+  t.false(local.mergeRecords({ ...grant, recordsPath: nowhere }, [rec('3', null)]));
+  t.false(existsSync(nowhere), 'nothing made there');
 });
