@@ -816,17 +816,17 @@ export class SwarmFs {
     return { chunks: m.chunks, roots: m.roots ?? [], chunkBytes: m.chunkBytes };
   }
 
+  /** True if an open file's inode is to be read again: it has nothing unwritten, and was last read over the attribute TTL ago. */
+  private needsRefresh(f: OpenFile, always = false): boolean {
+    return isClean(f) && (always || Date.now() - f.checkedAtMs >= this.opts.attrTtlMs);
+  }
+
   /**
    * Brings a file open here, and not changed here, up to date with the swarm:
    * another mount may have written it since (close-to-open consistency for a
    * new open, and attributes that age as for any file: `tail -f` of a file
    * another mount appends to). A file with changes of its own keeps them.
    */
-  /** True if an open file's inode is to be read again: it has nothing unwritten, and was last read over the attribute TTL ago. */
-  private needsRefresh(f: OpenFile, always = false): boolean {
-    return isClean(f) && (always || Date.now() - f.checkedAtMs >= this.opts.attrTtlMs);
-  }
-
   private async refreshOpen(f: OpenFile, always: boolean): Promise<void> {
     if (!this.needsRefresh(f, always)) return;
     await this.locked(f, async () => {

@@ -68,17 +68,18 @@ const RECORD_DBS_MAX = 64;
 
 /**
  * Short-circuit reads and writes with cells on this machine. A cell here
- * grants its chunk directory and an incoming directory (LOCAL_GRANT).
- * Reads of its chunks open the files there instead of crossing UDP twice
- * through the kernel (as HDFS's short-circuit reads do); every byte is
- * checked as an answer from the network would be (the chunk key, or leaf
- * hashes from the cell's metadata database checked against the leaf root),
- * and a file that is missing or does not match
- * returns null: the caller then asks the cell over the network, and the
- * cell finds the corruption itself. Writes leave the chunk once as a file,
- * hard-linked into each cell's incoming directory, and the cells adopt it
- * (CHUNK_ADOPT), checking it against its key as they check a put. Grants are
- * asked for in the background: until one arrives, the network is used.
+ * grants its chunk directory, an incoming directory and its databases
+ * (LOCAL_GRANT). Reads of its chunks open the files there instead of
+ * crossing UDP twice through the kernel (as HDFS's short-circuit reads do);
+ * every byte is checked as an answer from the network would be (the chunk
+ * key, or leaf hashes from the cell's metadata database checked against the
+ * leaf root), and a file that is missing or does not match returns null:
+ * the caller then asks the cell over the network, and the cell finds the
+ * corruption itself. Writes leave the chunk as a file of its own in each
+ * cell's incoming directory, and the cells adopt it (CHUNK_ADOPT).
+ * Namespace records are merged straight into the cell's record database
+ * (mergeRecords). Grants are asked for in the background: until one
+ * arrives, the network is used.
  */
 export class LocalCells {
   private readonly grants = new LRUCache<CellId, { grant: LocalGrant | null; untilMs: number }>({ max: GRANTS_MAX });
