@@ -212,13 +212,13 @@ export class SwarmFs {
   private readonly chunkCache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
   /** Buffers for chunks read whole from local cells (shared: hashed on a thread); the chunk cache is the one holder of those lent to it. */
-  private readonly readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES, 8);
+  private readonly readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES, 8, 'aligned');
   /**
    * Buffers for dirty chunks of the largest size: fresh memory for every
    * chunk cost page faults and garbage collection (~20% of the mount's CPU
    * writing). Lent to the chunk cache once stored, like read ones.
    */
-  private readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, 8, false);
+  private readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, 8, 'plain');
   /** Cached chunks whose upload may still be sending them: not reused before it settles. */
   private readonly unsettled = new WeakMap<Buffer, Promise<unknown>>();
   private readonly files = new Map<string, OpenFile>();

@@ -413,29 +413,35 @@ export const LOCAL_READ_BUFFER_BYTES = ONE_READ_BYTES + 1;
  * the close not waited for. readFile adds an fstat and more reads: the
  * mount's CPU per MiB read sequentially was 3.5-4.1 ms with it, 3.0-3.2
  * without. With a pool, the read goes into one of its buffers. The read is
- * direct where it can be (into an aligned buffer, then copied).
+ * direct where it can be: straight into the pool's buffer if it takes
+ * direct reads (BufferPool 'aligned'), else into an aligned buffer and
+ * copied (0.36 ms per MiB of the mount's CPU, ~15% of a sequential read's).
  */
 async function readWhole(file: string, direct: AlignedBuffers, pool?: BufferPool): Promise<Buffer | null> {
-  const aligned = direct.take();
-  if (aligned) {
+  if (pool && pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) pool = undefined;
+  const whole = pool?.take();
+  const view = whole && pool!.directView(whole);
+  const into = view ?? direct.take();
+  if (into) {
+    let lent = false;
     try {
-      const n = await readDirect(file, aligned);
+      const n = await readDirect(file, into);
       // Longer than a default chunk: read plainly below, as a whole file.
       if (n !== null && n <= ONE_READ_BYTES) {
-        if (n < ONE_READ_BYTES / 2 || !pool || pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) return Buffer.from(aligned.subarray(0, n));
-        const buf = pool.take();
-        aligned.copy(buf, 0, 0, n);
-        return pool.lend(buf, n);
+        if (n < ONE_READ_BYTES / 2 || !pool) return Buffer.from(into.subarray(0, n));
+        if (!view) into.copy(whole!, 0, 0, n);
+        lent = true;
+        return pool.lend(whole!, n);
       }
     } catch {
       return null;
     } finally {
-      direct.put(aligned);
+      if (!view) direct.put(into);
+      if (!lent && whole) pool!.put(whole);
     }
-  }
+  } else if (whole) pool!.put(whole);
   const fh = await open(file, 'r').catch(() => null);
   if (!fh) return null;
-  if (pool && pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) pool = undefined;
   const buf = pool?.take() ?? Buffer.allocUnsafeSlow(LOCAL_READ_BUFFER_BYTES);
   let lent = false;
   try {

@@ -1,3 +1,15 @@
+import { DIRECT_ALIGN_BYTES, alignUp } from './direct-io.js';
+
+/**
+ * What a pool's buffers are: ordinary memory; shared memory (a hashing
+ * thread can read it in place); or shared memory that starts on a page and
+ * has room for a direct read of alignUp(bufferBytes) (directView), so that a
+ * file is read into it with O_DIRECT and no copy.
+ */
+export type PoolMemory = 'plain' | 'shared' | 'aligned';
+
+const WASM_PAGE_BYTES = 65536;
+
 /**
  * Chunk-sized buffers, reused instead of allocated. Every new chunk-sized Buffer
  * is external memory to V8: allocating hundreds a second made it run a
@@ -24,11 +36,23 @@ export class BufferPool {
    * V8 fills and copies shared memory byte by byte (relaxed atomics): ~13%
    * of the mount's CPU writing, when its dirty chunks were shared.
    */
-  constructor(readonly bufferBytes: number, private readonly freeMax = 16, private readonly shared = true) {}
+  constructor(readonly bufferBytes: number, private readonly freeMax = 16, readonly memory: PoolMemory = 'shared') {}
 
   /** A buffer of `bufferBytes` (contents undefined). */
   take(): Buffer {
-    return this.free.pop() ?? (this.shared ? Buffer.from(new SharedArrayBuffer(this.bufferBytes)) : Buffer.allocUnsafeSlow(this.bufferBytes));
+    const free = this.free.pop();
+    if (free) return free;
+    if (this.memory === 'plain') return Buffer.allocUnsafeSlow(this.bufferBytes);
+    if (this.memory === 'shared') return Buffer.from(new SharedArrayBuffer(this.bufferBytes));
+    // A WebAssembly memory starts on a page; a SharedArrayBuffer from the allocator need not.
+    const pages = Math.ceil(alignUp(this.bufferBytes) / WASM_PAGE_BYTES);
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer, 0, this.bufferBytes);
+  }
+
+  /** A taken buffer of an 'aligned' pool as a view of alignUp(bufferBytes) bytes, for a direct read into it; null for other pools. */
+  directView(whole: Buffer): Buffer | null {
+    if (this.memory !== 'aligned' || whole.byteOffset % DIRECT_ALIGN_BYTES !== 0) return null;
+    return Buffer.from(whole.buffer, whole.byteOffset, alignUp(this.bufferBytes));
   }
 
   /** Puts back a taken buffer that nobody else has seen (a read that failed or was copied). */

@@ -42,25 +42,27 @@ test('a whole chunk from a cell’s files is verified against its key: missing o
   t.is(await local.chunk(chunkDir, key), null, 'a missing file is not an error');
 });
 
-test('a whole chunk read with a pool is lent from its buffers; a failed read puts the buffer back', async (t) => {
-  // Over half a default chunk: smaller ones are copied out instead.
-  const data = randomBytes(Math.floor(CHUNK_BYTES_MAX * 0.75));
-  const { chunkDir, key } = await storeWith(t, data);
-  const local = new LocalCells(noGrants);
-  const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES);
-  const got = await local.chunk(chunkDir, key, pool);
-  t.true(got?.equals(data));
-  pool.give(got!);
-  await nextMacrotask();
-  t.is(pool.idle, 1, 'given back by its holder');
-  const reused = pool.take();
-  pool.put(reused);
-  await flipByte(chunkFileOf(chunkDir, key), 5);
-  t.is(await local.chunk(chunkDir, key, pool), null);
-  await nextMacrotask();
-  t.is(pool.idle, 1, 'the buffer of a corrupt read is back in the pool');
-  t.is(pool.take(), reused);
-});
+for (const memory of ['shared', 'aligned'] as const) {
+  test(`a whole chunk read with a pool (${memory}) is lent from its buffers; a failed read puts the buffer back`, async (t) => {
+    // Over half a default chunk: smaller ones are copied out instead.
+    const data = randomBytes(Math.floor(CHUNK_BYTES_MAX * 0.75));
+    const { chunkDir, key } = await storeWith(t, data);
+    const local = new LocalCells(noGrants);
+    const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES, 16, memory);
+    const got = await local.chunk(chunkDir, key, pool);
+    t.true(got?.equals(data));
+    pool.give(got!);
+    await nextMacrotask();
+    t.is(pool.idle, 1, 'given back by its holder');
+    const reused = pool.take();
+    pool.put(reused);
+    await flipByte(chunkFileOf(chunkDir, key), 5);
+    t.is(await local.chunk(chunkDir, key, pool), null);
+    await nextMacrotask();
+    t.is(pool.idle, 1, 'the buffer of a corrupt read is back in the pool');
+    t.is(pool.take(), reused);
+  });
+}
 
 test('a whole chunk a little longer than the largest chunk reads whole, with a pool or not', async (t) => {
   const data = randomBytes(CHUNK_BYTES_MAX + 100);
@@ -68,6 +70,7 @@ test('a whole chunk a little longer than the largest chunk reads whole, with a p
   const local = new LocalCells(noGrants);
   t.teardown(() => local.close());
   t.true((await local.chunk(chunkDir, key, new BufferPool(LOCAL_READ_BUFFER_BYTES)))?.equals(data));
+  t.true((await local.chunk(chunkDir, key, new BufferPool(LOCAL_READ_BUFFER_BYTES, 16, 'aligned')))?.equals(data));
   t.true((await local.chunk(chunkDir, key))?.equals(data));
 });
 

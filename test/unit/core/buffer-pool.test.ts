@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import { BufferPool } from '../../../src/core/index.js';
+import { BufferPool, DIRECT_ALIGN_BYTES } from '../../../src/core/index.js';
 
 test('a lent buffer comes back only after the current macrotask, and is then reused', async (t) => {
   const pool = new BufferPool(1024);
@@ -29,4 +29,17 @@ test('only lent views come back, once; idle buffers are bounded', async (t) => {
   t.is(pool.idle, 2);
   pool.put(Buffer.alloc(10));
   t.is(pool.idle, 2, 'a buffer of another size is not kept');
+});
+
+test('an aligned pool’s buffers start on a page and take a direct read of their whole length rounded up to a block', (t) => {
+  const pool = new BufferPool(3 * DIRECT_ALIGN_BYTES + 1, 2, 'aligned');
+  const whole = pool.take();
+  t.is(whole.length, 3 * DIRECT_ALIGN_BYTES + 1);
+  t.is(whole.byteOffset % DIRECT_ALIGN_BYTES, 0);
+  t.true(whole.buffer instanceof SharedArrayBuffer, 'shared: a hashing thread reads it in place');
+  const view = pool.directView(whole)!;
+  t.is(view.length, 4 * DIRECT_ALIGN_BYTES);
+  view[0] = 7;
+  t.is(whole[0], 7, 'the same memory');
+  t.is(new BufferPool(1024).directView(new BufferPool(1024).take()), null, 'other pools have no direct view');
 });
