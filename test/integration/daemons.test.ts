@@ -51,7 +51,9 @@ test.serial('output into a closed pipe ends quietly; chaos stopped with Ctrl-C s
   const src = await tmpDir(t);
   const home = await swarmUp(t, 3);
   const file = await randomFile(src, 'big', 3_000_000);
-  const id = (await cli(['put', '--home', home, file])).stdout.trim();
+  const put = await cli(['put', '--home', home, file]);
+  t.is(put.code, 0, put.stderr);
+  const id = put.stdout.trim();
   const piped = await sh(`"${CLI}" get --home "${home}" ${id} | head -c 10 >/dev/null; echo "get \${PIPESTATUS[0]}"; "${CLI}" swarm status --home "${home}" | head -1 >/dev/null; echo "status \${PIPESTATUS[0]}"`);
   t.is(piped.stdout.trim(), 'get 141\nstatus 0');
   t.is(piped.stderr, '', 'no stack trace');

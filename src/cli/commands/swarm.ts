@@ -70,6 +70,7 @@ export function registerSwarm(program: Command): void {
       live.push(ready.addr);
       console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
     }
+    await awaitMembership(home, live);
     if (!opts.role) await awaitDifferentiation(home, live, cellConfigFrom(opts).placement.replicas);
     console.log(`swarm of ${entries.length} cells up in ${home}`);
   });
@@ -129,6 +130,29 @@ function trustedView(views: CellStatus[]): CellStatus {
 }
 
 /** Stem cells take roles within seconds: return once R storage cells serve, so a put right after works. */
+/**
+ * Waits (up to 10 s) until every cell sees every other alive: a client asks
+ * the first cell that answers for the members, and a `put` right after
+ * `swarm up` on a loaded machine was refused for want of cells by a cell
+ * that had not yet heard from the others.
+ */
+async function awaitMembership(home: string, addrs: Addr[]): Promise<void> {
+  if (addrs.length < 2) return;
+  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const views = (await client.statusMany(addrs).catch(() => [])) as CellStatus[];
+      const seesAll = (v: CellStatus) => addrs.every((a) => v.members.some((m) => m.addr === a && m.state === 'alive'));
+      if (views.length === addrs.length && views.every(seesAll)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log('cells still joining each other (see cellsync swarm status)');
+  } finally {
+    await client.close();
+  }
+}
+
 async function awaitDifferentiation(home: string, addrs: Addr[], replicas: number): Promise<void> {
   const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
   try {
