@@ -21,7 +21,7 @@ export function registerSwarm(program: Command): void {
   addCellConfigOptions(
     swarm
       .command('up')
-      .description('start N cells as daemons under <home>/cells (initializes home if needed; restarts stopped cells)')
+      .description('start N cells as daemons under <home>/cells (initializes home if needed; restarts stopped cells); returns once they see each other')
       .addOption(homeOption())
       .addOption(new Option('--cells <n>', 'number of cells (default: those recorded in swarm.json, or 5 for a new swarm)').argParser(parseIntArg(1, 256)))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
