@@ -240,7 +240,11 @@ export class LocalCells {
           }),
         );
       }
-      if (grant.metaPath && !this.leafLists.has(key)) lists.set(grant.metaPath, [...(lists.get(grant.metaPath) ?? []), { key, root }]);
+      if (grant.metaPath && !this.leafLists.has(key)) {
+        const wanted = lists.get(grant.metaPath) ?? [];
+        wanted.push({ key, root });
+        lists.set(grant.metaPath, wanted);
+      }
     }
     for (const [metaPath, wanted] of lists) {
       for (let i = 0; i < wanted.length; i += WARM_LISTS_PER_REQUEST) {

@@ -407,32 +407,32 @@ export class SwarmClient {
    * (~150 µs of each random read here went to those).
    */
   chunkLeavesNow(key: ChunkKey, root: string, first: number, count: number): Buffer | null {
-    const local = this.local;
-    if (!local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return null;
-    const live = this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage));
-    for (const { grant } of this.localReplicas(live, true)) {
-      const bytes = local.leaves(grant, key, root, first, count);
+    for (const grant of this.rangeGrantsNow(key)) {
+      const bytes = this.local!.leaves(grant, key, root, first, count);
       if (bytes) return bytes;
     }
     return null;
   }
 
+  /** Prepares range reads of chunks from cells on this machine, from the cell chunkLeavesNow tries first (LocalCells.warm). */
+  warmRanges(chunks: { key: ChunkKey; root: string }[]): void {
+    const here = chunks.flatMap(({ key, root }) => {
+      const grant = this.rangeGrantsNow(key)[0];
+      return grant ? [{ grant, key, root }] : [];
+    });
+    if (here.length > 0) void this.local!.warm(here);
+  }
+
+  /** Grants of the chunk's live replicas on this machine, in the order range reads try them; none without a fresh view. */
+  private rangeGrantsNow(key: ChunkKey): LocalGrant[] {
+    if (!this.local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return [];
+    return this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true).map((r) => r.grant);
+  }
+
   /** Merges records straight into the database of a cell on this machine (LocalCells.mergeRecords): false if it is not here or that failed. */
   mergeRecordsHere(cell: MemberView, records: RecordEnvelope[]): boolean {
     const grant = this.local?.grantOf(cell);
-    return !!grant?.recordsPath && this.local!.mergeRecords(grant, records);
-  }
-
-  /** Prepares range reads of chunks from cells on this machine, as chunkLeavesNow will do them (LocalCells.warm). */
-  warmRanges(chunks: { key: ChunkKey; root: string }[]): void {
-    const local = this.local;
-    if (!local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return;
-    void local.warm(
-      chunks.flatMap(({ key, root }) => {
-        const first = this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true)[0];
-        return first ? [{ grant: first.grant, key, root }] : [];
-      }),
-    );
+    return !!grant && this.local!.mergeRecords(grant, records);
   }
 
   /**

@@ -50,26 +50,30 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
       );
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
-  const askingGetattr = op('getattr', async (path: string) => ok(statOf(await fs.getattr(path))));
-  const askingGetxattr = op('getxattr', async (path: string, name: string, _position: number) => ok(await fs.getxattr(path, name)));
-  const fetchingRead = op('read', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
-    const n = await fs.read(fd, buf, len, pos);
-    return (cb: Callback) => cb(n);
-  });
+  /**
+   * An op answered at once from what the mount holds (`now`: undefined or
+   * null when it cannot), without a promise in between; otherwise as `op`.
+   */
+  const atHand =
+    <A extends unknown[], V>(name: string, now: (...args: A) => V | null | undefined, answer: (v: V) => (cb: Callback) => void, asking: (...args: A) => Promise<V>) => {
+      const slow = op(name, async (...args: A) => answer(await asking(...args)));
+      return (...args: [...A, Callback]) => {
+        const cb = args[args.length - 1] as Callback;
+        let v: V | null | undefined;
+        try {
+          v = now(...(args.slice(0, -1) as unknown as A));
+        } catch (err) {
+          cb(errnoOf(err, name));
+          return;
+        }
+        if (v === undefined || v === null) slow(...args);
+        else answer(v)(cb);
+      };
+    };
 
   return {
-    // What the mount holds is answered at once (getattrAtHand); the rest asks the swarm.
-    getattr: (path: string, cb: Callback) => {
-      let s: FsStat | undefined;
-      try {
-        s = fs.getattrAtHand(path);
-      } catch (err) {
-        cb(errnoOf(err, 'getattr'));
-        return;
-      }
-      if (s === undefined) askingGetattr(path, cb);
-      else cb(0, statOf(s));
-    },
+    // What the mount holds is answered at once; the rest asks the swarm.
+    getattr: atHand('getattr', (path: string) => fs.getattrAtHand(path), (s: FsStat) => ok(statOf(s)), (path: string) => fs.getattr(path)),
     fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
     readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
     mkdir: op('mkdir', async (path: string, mode: number) => ok(await fs.mkdir(path, mode))),
@@ -77,17 +81,12 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     create: op('create', async (path: string, mode: number) => ok(await fs.create(path, mode))),
     open: op('open', async (path: string, flags: number) => ok(await fs.open(path, flags))),
     // What is in memory is answered at once; the rest waits for its chunks.
-    read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
-      let n: number | null;
-      try {
-        n = fs.readAtHand(fd, buf, len, pos);
-      } catch (err) {
-        cb(errnoOf(err, 'read'));
-        return;
-      }
-      if (n === null) fetchingRead(path, fd, buf, len, pos, cb);
-      else cb(n);
-    },
+    read: atHand(
+      'read',
+      (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.readAtHand(fd, buf, len, pos),
+      (n: number) => (cb: Callback) => cb(n),
+      (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.read(fd, buf, len, pos),
+    ),
     write: op('write', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
       const n = await fs.write(fd, buf, len, pos);
       return (cb: Callback) => cb(n);
@@ -127,17 +126,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     setxattr: op('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
       ok(await fs.setxattr(path, name, Buffer.from(value), flags)),
     ),
-    getxattr: (path: string, name: string, position: number, cb: Callback) => {
-      let v: Buffer | undefined;
-      try {
-        v = fs.getxattrAtHand(path, name);
-      } catch (err) {
-        cb(errnoOf(err, 'getxattr'));
-        return;
-      }
-      if (v === undefined) askingGetxattr(path, name, position, cb);
-      else cb(0, v);
-    },
+    getxattr: atHand('getxattr', (path: string, name: string) => fs.getxattrAtHand(path, name), (v: Buffer) => ok(v), (path: string, name: string) => fs.getxattr(path, name)),
     listxattr: op('listxattr', async (path: string) => ok(await fs.listxattr(path))),
     removexattr: op('removexattr', async (path: string, name: string) => ok(await fs.removexattr(path, name))),
   };

@@ -38,13 +38,13 @@ export interface ChunkStoreInit {
   logPrefix?: string;
 }
 
+/** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
+const LEAF_HASHES_BYTES_MAX = 8 * 1024 * 1024;
 /**
  * Chunks up to a default chunk (and a block more, to see that a file is
  * longer) are read and written with direct I/O through this many buffers:
  * as many as a cell usually has puts, adopts and reads under way at once.
  */
-/** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
-const LEAF_HASHES_BYTES_MAX = 8 * 1024 * 1024;
 const DIRECT_BUFFER_BYTES = alignUp(CHUNK_BYTES_MAX + 1);
 const DIRECT_BUFFERS = 8;
 

@@ -129,7 +129,24 @@ function trustedView(views: CellStatus[]): CellStatus {
   return views.find((v) => !distrusted(v)) ?? views[0]!;
 }
 
-/** Stem cells take roles within seconds: return once R storage cells serve, so a put right after works. */
+/**
+ * Asks the cells until `done` says the swarm is ready (true), up to
+ * `timeoutMs`, with one client for the whole wait: false if it never was.
+ */
+async function waitForSwarm(home: string, addrs: Addr[], timeoutMs: number, intervalMs: number, done: (client: SwarmClient) => Promise<boolean>): Promise<boolean> {
+  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await done(client)) return true;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    return false;
+  } finally {
+    await client.close();
+  }
+}
+
 /**
  * Waits (up to 10 s) until every cell sees every other alive: a client asks
  * the first cell that answers for the members, and a `put` right after
@@ -138,39 +155,23 @@ function trustedView(views: CellStatus[]): CellStatus {
  */
 async function awaitMembership(home: string, addrs: Addr[]): Promise<void> {
   if (addrs.length < 2) return;
-  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
-  try {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const views = (await client.statusMany(addrs).catch(() => [])) as CellStatus[];
-      const seesAll = (v: CellStatus) => addrs.every((a) => v.members.some((m) => m.addr === a && m.state === 'alive'));
-      if (views.length === addrs.length && views.every(seesAll)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    console.log('cells still joining each other (see cellsync swarm status)');
-  } finally {
-    await client.close();
-  }
+  const seesAll = (v: CellStatus) => addrs.every((a) => v.members.some((m) => m.addr === a && m.state === 'alive'));
+  const joined = await waitForSwarm(home, addrs, 10_000, 100, async (client) => {
+    const views = (await client.statusMany(addrs).catch(() => [])) as CellStatus[];
+    return views.length === addrs.length && views.every(seesAll);
+  });
+  if (!joined) console.log('cells still joining each other (see cellsync swarm status)');
 }
 
+/** Stem cells take roles within seconds: return once R storage cells serve, so a put right after works. */
 async function awaitDifferentiation(home: string, addrs: Addr[], replicas: number): Promise<void> {
-  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
-  try {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const members = await client.members(true).catch(() => []);
-      const storage = members.filter((m) => m.role === 'storage' && m.state === 'alive').length;
-      if (storage >= Math.min(replicas, addrs.length)) {
-        const roles = ['storage', 'guard', 'stem'].map((r) => `${members.filter((m) => m.role === r).length} ${r}`).join(', ');
-        console.log(`roles: ${roles}`);
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    console.log('roles: still differentiating (see cellsync swarm status)');
-  } finally {
-    await client.close();
-  }
+  const differentiated = await waitForSwarm(home, addrs, 20_000, 250, async (client) => {
+    const members = await client.members(true).catch(() => []);
+    if (members.filter((m) => m.role === 'storage' && m.state === 'alive').length < Math.min(replicas, addrs.length)) return false;
+    console.log(`roles: ${['storage', 'guard', 'stem'].map((r) => `${members.filter((m) => m.role === r).length} ${r}`).join(', ')}`);
+    return true;
+  });
+  if (!differentiated) console.log('roles: still differentiating (see cellsync swarm status)');
 }
 
 function printTable(rows: Record<string, string | number>[]): void {
