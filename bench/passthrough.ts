@@ -1,7 +1,7 @@
 /**
  * A minimal passthrough file system on fuse-native: every op maps straight to
  * node:fs on a backing directory. bench:mount's ceiling for any Node FUSE file
- * system (same binding, same mount options as CellSync's mount). It has no
+ * system (same binding, same mount options and read-ahead as CellSync's mount). It has no
  * extended attributes (node:fs has none), so the kernel stops asking for them;
  * CellSync answers a getxattr of security.capability before every write.
  * Usage: node passthrough.js <backing dir> <mount point>
@@ -9,6 +9,7 @@
 import Fuse from 'fuse-native';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setReadAhead } from '../src/mount/index.js';
 
 const [backing, mnt] = process.argv.slice(2) as [string, string];
 const p = (x: string) => path.join(backing, x);
@@ -52,7 +53,7 @@ fuse.mount((err) => {
     console.error(`passthrough: ${err.message}`);
     process.exit(1);
   }
-  console.log('mounted');
+  setReadAhead(mnt).then(() => console.log('mounted'));
 });
 const stop = () => fuse.unmount(() => process.exit(0));
 process.on('SIGINT', stop);

@@ -1,2 +1,2 @@
-export { Mount, checkMountPoint, isMounted, unmountPath, type MountInit } from './mount.js';
+export { Mount, READ_AHEAD_KIB, checkMountPoint, isMounted, setReadAhead, unmountPath, type MountInit } from './mount.js';
 export { errnoOf } from './errno.js';

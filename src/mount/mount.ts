@@ -1,6 +1,6 @@
 import Fuse from 'fuse-native';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -93,6 +93,26 @@ async function mountEntry(target: string): Promise<{ device: string; source: str
   return { device: fields[2]!, source: fields[dash + 2] ?? '' };
 }
 
+/**
+ * How far the kernel reads ahead of a sequential reader of the mount. Its
+ * default for a FUSE mount is 128 KiB: one 128 KiB request (max_read) at a
+ * time, each a round trip through libfuse and the event loop. At 512 KiB a
+ * reader's requests overlap: cold 512 MiB reads went from 570-755 to
+ * 650-830 MB/s in alternating runs here; 1 MiB and more were slower again.
+ */
+export const READ_AHEAD_KIB = 512;
+
+/**
+ * Sets the read-ahead of the FUSE mount at `mountPoint` (its bdi, named by
+ * its device in /proc/self/mountinfo). Only root may: anyone else keeps
+ * the kernel's default, which is slower but correct.
+ */
+export async function setReadAhead(mountPoint: string): Promise<void> {
+  const device = (await mountEntry(path.resolve(mountPoint)))?.device;
+  if (!device) return;
+  await writeFile(`/sys/class/bdi/${device}/read_ahead_kb`, `${READ_AHEAD_KIB}\n`).catch((err: Error) => log('read-ahead left at the kernel default: %s', err.message));
+}
+
 /** A mounted swarm: unmount() writes back open files and detaches. */
 export class Mount {
   private constructor(
@@ -124,6 +144,7 @@ export class Mount {
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new CellError('BAD_CONFIG', `mount failed: ${err.message}`)) : resolve())));
     log('mounted on %s', mountPoint);
+    await setReadAhead(mountPoint);
     return new Mount(fuse, mountPoint, init.fs);
   }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { SwarmClient } from '../../src/client/index.js';
 import { chunkKeyOf, defaultConfig, isChunkKey } from '../../src/core/index.js';
+import { READ_AHEAD_KIB } from '../../src/mount/index.js';
 import { placementOrder } from '../../src/placement/index.js';
 import { CLI, chunkFiles, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
@@ -22,6 +23,9 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
   // A second mount has nothing cached: every read goes to the swarm, over the network as on many machines
   // (local reads would find the killed cells' files still there).
   const reader = await mountSwarm(t, home, NETWORK_ONLY);
+  // Sequential readers get the mount's read-ahead, not the kernel's 128 KiB for FUSE (the bdi is named by the mount's device).
+  const device = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')).find((f) => f[4] === reader.mnt)?.[2];
+  t.is((await readFile(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8')).trim(), String(READ_AHEAD_KIB));
   const cells = await swarmCells(home);
   const reading = sh(
     `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; done; echo all-reads-ok`,
