@@ -95,6 +95,8 @@ export class SwarmClient {
   /** Placement orders of chunks read lately (rankedFor), and the storage cells each view ranks over. */
   private readonly readOrders = new LRUCache<ChunkKey, { over: string; order: string[] }>({ max: READ_ORDERS_MAX });
   private readonly rankings = new WeakMap<MemberView[], { over: string; storage: MemberView[]; byId: Map<string, MemberView> }>();
+  /** rangeGrantsNow's answers in the current view: worked out anew they were ~14 µs of each random read at hand (~190 µs). */
+  private readonly rangeGrants = new LRUCache<ChunkKey, { view: MemberView[]; grants: LocalGrant[] }>({ max: READ_ORDERS_MAX });
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
   private readonly local: LocalCells | null;
@@ -426,7 +428,12 @@ export class SwarmClient {
   /** Grants of the chunk's live replicas on this machine, in the order range reads try them; none without a fresh view. */
   private rangeGrantsNow(key: ChunkKey): LocalGrant[] {
     if (!this.local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return [];
-    return this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true).map((r) => r.grant);
+    // The view is replaced every VIEW_TTL_MS, and grants are looked up again then; a cell shunned changes the order.
+    const known = this.rangeGrants.get(key);
+    if (known?.view === this.view && this.shunned.size === 0) return known.grants;
+    const grants = this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true).map((r) => r.grant);
+    this.rangeGrants.set(key, { view: this.view, grants });
+    return grants;
   }
 
   /** Merges records straight into the database of a cell on this machine (LocalCells.mergeRecords): false if it is not here or that failed. */
