@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
@@ -166,14 +167,26 @@ export class ChunkStore {
   }
 
   /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
-  private async mergeMeta(key: ChunkKey, meta: ChunkMeta): Promise<void> {
-    const cur = this.meta(key);
-    const merged: ChunkMeta = { replicas: Math.max(cur.replicas, meta.replicas), isManifest: cur.isManifest || meta.isManifest };
-    if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) await this.putMeta(key, merged, this.metaDb.get(key)?.[2]);
+  /** Bytes free on the store's disk for this process (Infinity if unknown). */
+  private async roomOnDisk(): Promise<number> {
+    const fs = await statfs(this.init.dir).catch(() => null);
+    return fs ? fs.bavail * fs.bsize : Infinity;
   }
 
-  private putMeta(key: ChunkKey, meta: ChunkMeta, leafHashes: Uint8Array | null | undefined): Promise<boolean> {
-    return this.metaDb.put(key, leafHashes ? [meta.replicas, meta.isManifest, leafHashes] : [meta.replicas, meta.isManifest]);
+  private mergeMeta(key: ChunkKey, meta: ChunkMeta): void {
+    const cur = this.meta(key);
+    const merged: ChunkMeta = { replicas: Math.max(cur.replicas, meta.replicas), isManifest: cur.isManifest || meta.isManifest };
+    if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) this.putMeta(key, merged, this.metaDb.get(key)?.[2]);
+  }
+
+  /**
+   * Writes a chunk's metadata synchronously (a commit without fsync, well
+   * under a millisecond), so that a failure throws here. lmdb-js's
+   * asynchronous writes leave rejected promises of their own behind when a
+   * commit fails (a full disk), which ended the cell as unhandled.
+   */
+  private putMeta(key: ChunkKey, meta: ChunkMeta, leafHashes: Uint8Array | null | undefined): void {
+    this.metaDb.putSync(key, leafHashes ? [meta.replicas, meta.isManifest, leafHashes] : [meta.replicas, meta.isManifest]);
   }
 
   /** Up to limit keys greater than after, ascending, with their metadata. */
@@ -222,7 +235,7 @@ export class ChunkStore {
   ): Promise<'stored' | 'exists'> {
     if (this.index.has(key)) {
       this.touch(key);
-      if (meta) await this.mergeMeta(key, meta);
+      if (meta) this.mergeMeta(key, meta);
       return 'exists';
     }
     this.corrupt.delete(key);
@@ -243,7 +256,7 @@ export class ChunkStore {
       // apply). With it the writer's leaf hashes, unchecked (every leaf served is checked against them) and,
       // like all metadata, not synced: lost or wrong, they are recomputed from the whole chunk.
       const leaves = leafHashes && leafHashes.length === leafCountOf(size) * 32 ? leafHashes : null;
-      if (meta || leaves) await this.putMeta(key, meta ?? this.meta(key), leaves);
+      if (meta || leaves) this.putMeta(key, meta ?? this.meta(key), leaves);
       await writeChunk(final).catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         // The directory was removed behind our back: make it again, once.
@@ -255,6 +268,10 @@ export class ChunkStore {
     this.bytesReserved += size;
     try {
       await write;
+    } catch (err) {
+      // A disk full before the capacity is (other files on it) is a full store, as the client should hear.
+      // lmdb reports a page it could not write as EIO: the disk's free space tells.
+      throw isDiskFull(err) || (await this.roomOnDisk()) < size ? CellError.STORE_FULL() : err;
     } finally {
       this.bytesReserved -= size;
       this.writing.delete(key);
@@ -435,7 +452,13 @@ export class ChunkStore {
     const leafHashes = leafHashesOf(data);
     this.leafHashes.set(key, leafHashes);
     // Kept for the next range read here, and for local readers (LOCAL_GRANT).
-    if (this.index.has(key)) await this.putMeta(key, this.meta(key), leafHashes).catch(() => {});
+    if (this.index.has(key)) {
+      try {
+        this.putMeta(key, this.meta(key), leafHashes);
+      } catch {
+        // Only a shortcut for the next range read is lost.
+      }
+    }
     return { leafHashes, bytes: data.subarray(Math.min(data.length, first * LEAF_BYTES), Math.min(data.length, (first + count) * LEAF_BYTES)) };
   }
 
@@ -528,7 +551,12 @@ export class ChunkStore {
     if (size === undefined) return;
     this.index.delete(key);
     this.leafHashes.delete(key);
-    void this.metaDb.remove(key);
+    try {
+      this.metaDb.removeSync(key);
+    } catch (err) {
+      // A full disk: the metadata stays behind, unused (a chunk stored again gets its own).
+      this.log('metadata of %s not removed: %s', key.slice(0, 12), (err as Error).message);
+    }
     void unlink(leafFileOf(this.chunkDir, key)).catch(() => {});
     this.bytesUsed -= size;
     assert(this.bytesUsed >= 0, 'store byte accounting went negative');
@@ -597,4 +625,10 @@ function readAt(file: string, bytes: Buffer, position: number): number {
   } finally {
     if (fd >= 0) closeSync(fd);
   }
+}
+
+/** ENOSPC or EDQUOT, from node:fs (a string code) or as an errno. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === os.constants.errno.ENOSPC || code === os.constants.errno.EDQUOT;
 }

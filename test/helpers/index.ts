@@ -86,8 +86,8 @@ export async function cellPids(home: string): Promise<number[]> {
  * `swarm up` with free ports in a temp home; teardown runs `swarm down` and
  * SIGKILLs anything still alive, so a failing test leaves no daemon behind.
  */
-export async function swarmUp(t: ExecutionContext, cells: number, extra: string[] = []): Promise<string> {
-  const home = path.join(await tmpDir(t), 'home');
+export async function swarmUp(t: ExecutionContext, cells: number, extra: string[] = [], at?: string): Promise<string> {
+  const home = at ?? path.join(await tmpDir(t), 'home');
   t.teardown(async () => {
     const pids = await cellPids(home);
     await cli(['swarm', 'down', '--home', home]).catch(() => undefined);

@@ -131,6 +131,86 @@ test.serial('a mount whose chunk cache holds one chunk: files written, patched i
   t.regex(again.stdout, /read/);
 });
 
+test.serial('random writes into stored chunks not in memory, mixed with reads, appends and cuts, keep every byte, here and in another mount', async (t) => {
+  // Such writes are kept as patches of their chunk until it is read, stored or cut: each kind of access
+  // below comes while some chunks have patches, and many writes into one chunk go past what a chunk collects.
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const writer = await mountSwarm(t, home, undefined, ['--cache-size', '5M']);
+  const prep = await sh(`set -e; head -c 20000000 /dev/urandom > ref; cp ref "${writer.mnt}/f"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  const r = await sh(
+    `python3 - "${src}/ref" "${writer.mnt}/f" <<'PY'
+import os, random, sys
+ref, mnt = (os.open(p, os.O_RDWR) for p in sys.argv[1:3])
+rng = random.Random(11)
+bad = 0
+def both(op, *a):
+    x, y = op(ref, *a), op(mnt, *a)
+    return x, y
+hot = [rng.randrange(0, 20000000) for _ in range(12)]
+for step in range(600):
+    size = os.fstat(ref).st_size
+    kind = rng.random()
+    if kind < 0.70:
+        # Some writes land on a few spots again and again: later writes over earlier ones in one chunk.
+        off = rng.choice(hot) + rng.randrange(-3000, 3000) if kind < 0.3 else rng.randrange(0, size + 50000)
+        both(os.pwrite, os.urandom(rng.choice([1, 4096, 10000, 70000])), max(0, off))
+    elif kind < 0.90:
+        off = rng.randrange(0, size + 100); n = rng.choice([1, 4096, 200000, 5000000])
+        x, y = both(os.pread, n, off)
+        bad += x != y
+    elif kind < 0.95:
+        data = os.urandom(rng.choice([10, 5000]))
+        both(lambda fd, d: os.pwrite(fd, d, os.fstat(fd).st_size), data)
+    else:
+        both(os.ftruncate, rng.randrange(size // 2, size + 3000000))
+    if step == 300:
+        # Many small writes into one chunk: more than it collects as patches.
+        for i in range(400):
+            both(os.pwrite, os.urandom(1000), 8400000 + i * 2100)
+os.fsync(mnt)
+# Everything stored, and the cache holds about one chunk: overlapping writes into two chunks not in memory, read back.
+for spot in (1000000, 13000000):
+    for i in range(50):
+        both(os.pwrite, os.urandom(5000), spot + (i * 37) % 4000)
+    x, y = both(os.pread, 20000, spot - 1000)
+    bad += x != y
+os.fsync(mnt)
+x, y = both(os.pread, 40000000, 0)
+print(bad, int(x == y), os.fstat(ref).st_size == os.fstat(mnt).st_size)
+PY`,
+    { timeoutMs: 120_000 },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), '0 1 True', 'every read while writing, and the whole file after, match the reference');
+  // A patched chunk whose stored bytes a sequential reader's read-ahead has since brought into memory, written again.
+  const second = await mountSwarm(t, home, undefined, ['--cache-size', '9M']);
+  const ahead = await sh(
+    `python3 - "${src}/ref2" "${second.mnt}/g" ${second.pid} <<'PY'
+import os, signal, sys, time
+data = os.urandom(8000000)
+for p in sys.argv[1:3]:
+    with open(p, 'wb') as f: f.write(data)
+ref, mnt = (os.open(p, os.O_RDWR) for p in sys.argv[1:3])
+os.kill(int(sys.argv[3]), signal.SIGUSR2)
+time.sleep(0.3)
+patch, again = os.urandom(3000), os.urandom(3000)
+for fd in (ref, mnt): os.pwrite(fd, patch, 4200000)
+os.pread(mnt, 1 << 20, 0)
+time.sleep(0.5)
+for fd in (ref, mnt): os.pwrite(fd, again, 4201000)
+print(int(os.pread(ref, 20000, 4199000) == os.pread(mnt, 20000, 4199000)))
+PY`,
+  );
+  t.is(ahead.code, 0, ahead.stderr);
+  t.is(ahead.stdout.trim(), '1', 'the second write is kept');
+  const reader = await mountSwarm(t, home);
+  const again = await sh(`cmp "${src}/ref" "${reader.mnt}/f" && cmp "${src}/ref2" "${reader.mnt}/g" && echo same`);
+  t.is(again.code, 0, again.stderr + again.stdout);
+  t.regex(again.stdout, /same/);
+});
+
 test.serial('a chunk cache far smaller than the files: reading two files in turn, whole and at random, gives the right bytes every time', async (t) => {
   // Chunks read from local cells' files go into buffers that return to a pool when the cache drops them:
   // here every chunk is dropped and its buffer reused within a few reads.
@@ -400,6 +480,32 @@ test.serial('the swarm full: ENOSPC, what was stored before stays intact, and th
   // The program saw only the errno: the mount's log says which operation on which file failed, and why.
   const log = await sh(`cat "${home}"/mounts/*.log`);
   t.regex(log.stdout, /Z \w+ \/too-big: ENOSPC \(.+\)$/m);
+});
+
+test.serial('the disk under the cells full (a 48 MiB tmpfs): ENOSPC, every cell keeps running, what was stored before stays intact', async (t) => {
+  const disk = await tmpDir(t);
+  const home = path.join(disk, 'home');
+  t.teardown(async () => {
+    await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
+    await sh(`umount -l "${disk}"`);
+  });
+  // Other files on the disk take part of it: removed, they make room again.
+  const made = await sh(`mount -t tmpfs -o size=48m cellsync-test-disk "${disk}" && head -c 12000000 /dev/zero > "${disk}/ballast"`);
+  t.is(made.code, 0, made.stderr);
+  await swarmUp(t, 3, [], home);
+  const { mnt } = await mountSwarm(t, home);
+  const r = await sh(`
+    head -c 5000000 /dev/urandom > /tmp/keep.$$ && cp /tmp/keep.$$ "${mnt}/keep"
+    for i in 1 2 3 4 5 6; do { head -c 4000000 /dev/urandom > "${mnt}/fill-$i"; } 2>&1 || { echo "full at $i"; break; }; done
+    cmp /tmp/keep.$$ "${mnt}/keep" && echo keep-ok; rm -f /tmp/keep.$$
+  `);
+  t.regex(r.stdout + r.stderr, /No space left on device/);
+  t.regex(r.stdout, /full at \d/);
+  t.regex(r.stdout, /keep-ok/);
+  for (const cell of await swarmCells(home)) t.true(isAlive(await pidOf(cell)), `${cell.name} still runs`);
+  // Room made on the disk is used again, by the same cells.
+  const again = await sh(`rm "${disk}/ballast" && head -c 1000000 /dev/urandom > /tmp/again.$$ && cp /tmp/again.$$ "${mnt}/again" && cmp /tmp/again.$$ "${mnt}/again" && echo again-ok; rm -f /tmp/again.$$`);
+  t.regex(again.stdout, /again-ok/, again.stderr);
 });
 
 test.serial('mount refuses a missing or non-empty directory and a swarm with no reachable cell; umount reports busy; a killed mount is cleaned by umount', async (t) => {
