@@ -138,7 +138,7 @@ interface OpenFile {
   inline: Buffer | null;
   /** Chunks changed and not yet stored, by index. */
   dirty: Map<number, DirtyChunk>;
-  /** Writes into stored chunks that were not in memory, by index: never a chunk that is also dirty. */
+  /** Writes into stored chunks that were not dirty, by index: never a chunk that is also dirty. */
   patches: Map<number, ChunkPatches>;
   uploads: Map<number, Promise<void>>;
   size: number;
@@ -165,11 +165,11 @@ interface OpenFile {
 }
 
 /**
- * Writes into a stored chunk that was not in memory, kept as they came
- * until the chunk is needed whole (a read of it, its store, a cut), when it
- * is read once and they are applied in order. Reading the chunk at each
- * such write made a random writer read a whole chunk per write, one at a
- * time, and store about as many (~60 random 4 KiB writes a second).
+ * Writes into a stored chunk that is not dirty, kept as they came until the
+ * chunk is needed whole (a read of it, its store, a cut), when it is read
+ * once and they are applied in order. Reading the chunk at each such write
+ * made a random writer read a whole chunk per write, one at a time, and
+ * store about as many (50-57 random 4 KiB writes a second).
  */
 interface ChunkPatches {
   parts: { at: number; bytes: Buffer }[];

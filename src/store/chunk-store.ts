@@ -166,13 +166,13 @@ export class ChunkStore {
     return m ? { replicas: m[0], isManifest: m[1] } : { replicas: this.init.defaultReplicas ?? defaultConfig().placement.replicas, isManifest: false };
   }
 
-  /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
   /** Bytes free on the store's disk for this process (Infinity if unknown). */
   private async roomOnDisk(): Promise<number> {
     const fs = await statfs(this.init.dir).catch(() => null);
     return fs ? fs.bavail * fs.bsize : Infinity;
   }
 
+  /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
   private mergeMeta(key: ChunkKey, meta: ChunkMeta): void {
     const cur = this.meta(key);
     const merged: ChunkMeta = { replicas: Math.max(cur.replicas, meta.replicas), isManifest: cur.isManifest || meta.isManifest };
