@@ -1,2 +1,3 @@
 export { Mount, READ_AHEAD_KIB, checkMountPoint, isMounted, setReadAhead, unmountPath, type MountInit } from './mount.js';
 export { errnoOf } from './errno.js';
+export { SwarmFs, defaultFsOptions, type FsComponents, type FsOptions, type FsStat, type FsStatfs } from './fs/index.js';

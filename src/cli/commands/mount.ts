@@ -2,9 +2,9 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { GC_GRACE_DEFAULT_MS, SwarmFs, collectGarbage, defaultFsOptions, type SwarmClient } from '../../client/index.js';
-import { defaultConfig } from '../../core/index.js';
-import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
+import { GC_GRACE_DEFAULT_MS, collectGarbage, type SwarmClient } from '../../client/index.js';
+import { defaultConfig, systemClock } from '../../core/index.js';
+import { Mount, SwarmFs, checkMountPoint, defaultFsOptions, unmountPath } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
@@ -68,7 +68,7 @@ export function registerMount(program: Command): void {
         return;
       }
       const { client } = await openSwarmClient(home, mountPoint);
-      const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize });
+      const fs = new SwarmFs({ swarm: client, clock: systemClock }, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize });
       let mount: Mount;
       try {
         await fs.init();
