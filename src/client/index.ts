@@ -3,6 +3,7 @@ export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult
 export { fsck, type FsckReport } from './fsck.js';
 export { GC_GRACE_DEFAULT_MS, collectGarbage, type GcOptions, type GcReport } from './gc.js';
 export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
-export { SwarmFs, defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './filesystem.js';
 export { RecordsClient } from './records-client.js';
-export { LocalCells } from './local-cells.js';
+export { LocalCells, LOCAL_READ_BUFFER_BYTES } from './local-cells.js';
+/** Which members can hold chunks now (the mount's statfs counts their capacity). */
+export { isLiveStorage } from '../placement/index.js';

@@ -4,7 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SwarmFs } from '../client/index.js';
+import type { SwarmFs } from './fs/index.js';
 import { CellError, logger } from '../core/index.js';
 import { fuseOps } from './ops.js';
 

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { FsStat, SwarmFs } from '../client/index.js';
+import type { FsStat, SwarmFs } from './fs/index.js';
 import { logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
 
@@ -51,10 +51,11 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
   /**
-   * An op answered at once from what the mount holds (`now`: undefined or
-   * null when it cannot), without a promise in between; otherwise as `op`.
+   * An op answered at once from what the mount holds (`now`, a SwarmFs
+   * ...Now method: undefined or null when it cannot), without a promise in
+   * between; otherwise as `op`.
    */
-  const atHand =
+  const nowOrLater =
     <A extends unknown[], V>(name: string, now: (...args: A) => V | null | undefined, answer: (v: V) => (cb: Callback) => void, asking: (...args: A) => Promise<V>) => {
       const slow = op(name, async (...args: A) => answer(await asking(...args)));
       return (...args: [...A, Callback]) => {
@@ -73,7 +74,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
 
   return {
     // What the mount holds is answered at once; the rest asks the swarm.
-    getattr: atHand('getattr', (path: string) => fs.getattrAtHand(path), (s: FsStat) => ok(statOf(s)), (path: string) => fs.getattr(path)),
+    getattr: nowOrLater('getattr', (path: string) => fs.getattrNow(path), (s: FsStat) => ok(statOf(s)), (path: string) => fs.getattr(path)),
     fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
     readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
     mkdir: op('mkdir', async (path: string, mode: number) => ok(await fs.mkdir(path, mode))),
@@ -81,9 +82,9 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     create: op('create', async (path: string, mode: number) => ok(await fs.create(path, mode))),
     open: op('open', async (path: string, flags: number) => ok(await fs.open(path, flags))),
     // What is in memory is answered at once; the rest waits for its chunks.
-    read: atHand(
+    read: nowOrLater(
       'read',
-      (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.readAtHand(fd, buf, len, pos),
+      (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.readNow(fd, buf, len, pos),
       (n: number) => (cb: Callback) => cb(n),
       (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.read(fd, buf, len, pos),
     ),
@@ -126,7 +127,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     setxattr: op('setxattr', async (path: string, name: string, value: Buffer, _position: number, flags: number) =>
       ok(await fs.setxattr(path, name, Buffer.from(value), flags)),
     ),
-    getxattr: atHand('getxattr', (path: string, name: string) => fs.getxattrAtHand(path, name), (v: Buffer) => ok(v), (path: string, name: string) => fs.getxattr(path, name)),
+    getxattr: nowOrLater('getxattr', (path: string, name: string) => fs.getxattrNow(path, name), (v: Buffer) => ok(v), (path: string, name: string) => fs.getxattr(path, name)),
     listxattr: op('listxattr', async (path: string) => ok(await fs.listxattr(path))),
     removexattr: op('removexattr', async (path: string, name: string) => ok(await fs.removexattr(path, name))),
   };

@@ -2,9 +2,8 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { GC_GRACE_DEFAULT_MS, SwarmFs, collectGarbage, defaultFsOptions, type SwarmClient } from '../../client/index.js';
 import { defaultConfig } from '../../core/index.js';
-import { Mount, checkMountPoint, unmountPath } from '../../mount/index.js';
+import { checkMountPoint, defaultFsOptions, runMount, unmountPath, type MountReady } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
@@ -19,17 +18,8 @@ interface MountOptions {
   gcEvery: number;
 }
 
-interface MountReady {
-  ready: true;
-  mountPoint: string;
-  pid: number;
-}
-
 /** How often a mount collects garbage unless told otherwise. */
 const GC_EVERY_DEFAULT_MS = 3_600_000;
-
-/** How often the mount process checks that it is still mounted (someone may have run umount). */
-const MOUNTED_CHECK_MS = 1_000;
 
 export function registerMount(program: Command): void {
   const d = defaultConfig().placement;
@@ -68,26 +58,15 @@ export function registerMount(program: Command): void {
         return;
       }
       const { client } = await openSwarmClient(home, mountPoint);
-      const fs = new SwarmFs(client, { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize });
-      let mount: Mount;
-      try {
-        await fs.init();
-        mount = await Mount.mount({ mountPoint, fs, report: daemonLog(mountLogPath(home, mountPoint)) });
-      } catch (err) {
-        await client.close();
-        throw err;
-      }
-      console.log(`mounted ${home} on ${mountPoint} (${process.send ? `cellsync umount ${mountPoint}` : 'Ctrl-C'} to unmount)`);
-      if (process.send) {
-        process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
-        process.disconnect();
-      }
-      process.on('SIGUSR2', () => {
-        fs.dropCaches();
-        console.log(`SIGUSR2: caches of ${mountPoint} dropped`);
-      });
-      const stopGc = opts.gcEvery > 0 ? collectEvery(client, opts.gcEvery, daemonLog(mountLogPath(home, mountPoint))) : () => undefined;
-      await serveUntilUnmounted(mount, client, stopGc);
+      await runMount(
+        { client, report: daemonLog(mountLogPath(home, mountPoint)) },
+        {
+          home,
+          mountPoint,
+          fs: { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize },
+          gcEveryMs: opts.gcEvery,
+        },
+      );
     });
 
   program
@@ -101,69 +80,6 @@ export function registerMount(program: Command): void {
       await unmountPath(mountPoint, { lazy: opts.lazy });
       console.log(`unmounted ${mountPoint}`);
     });
-}
-
-/** Serves until unmounted: by a signal here (busy is reported, a second signal detaches lazily) or by umount elsewhere. */
-function serveUntilUnmounted(mount: Mount, client: SwarmClient, stopGc: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    let finishing = false;
-    const finish = async (code: number) => {
-      if (finishing) return;
-      finishing = true;
-      clearInterval(watch);
-      stopGc();
-      await mount.flushAll().catch(() => undefined);
-      await client.close().catch(() => undefined);
-      process.exitCode = code;
-      resolve();
-      // fuse-native's native thread can keep the loop alive after an external unmount.
-      setTimeout(() => process.exit(code), 200).unref();
-    };
-    const watch = setInterval(async () => {
-      if (!finishing && !(await mount.isMounted())) {
-        console.log(`${mount.mountPoint} was unmounted`);
-        await finish(0);
-      }
-    }, MOUNTED_CHECK_MS);
-    let signals = 0;
-    const onSignal = async (sig: NodeJS.Signals) => {
-      signals++;
-      try {
-        await mount.unmount({ lazy: signals > 1 });
-        console.log(`${sig}: unmounted ${mount.mountPoint}`);
-        await finish(0);
-      } catch (err) {
-        console.error(`cellsync: ${(err as Error).message}; press Ctrl-C again to detach lazily`);
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
-
-/**
- * The mount runs garbage collection now and then (as `cellsync gc`, with the
- * default grace), so that deleted and overwritten files free their space
- * without a cron job. Several mounts of one swarm may each run it: two
- * collections at once remove the same unused copies. A collection that
- * cannot run (a cell down) says why in the log and waits for the next time.
- */
-function collectEvery(client: SwarmClient, everyMs: number, log: (line: string) => void): () => void {
-  let running = false;
-  const timer = setInterval(async () => {
-    if (running) return;
-    running = true;
-    try {
-      const r = await collectGarbage(client, { graceMs: GC_GRACE_DEFAULT_MS });
-      if (r.copiesRemoved > 0) log(`gc: removed ${r.copiesRemoved} copies of ${r.garbage} unused chunks, freeing ${(r.bytesFreed / 2 ** 20).toFixed(1)} MiB`);
-    } catch (err) {
-      log(`gc skipped: ${(err as Error).message}`);
-    } finally {
-      running = false;
-    }
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 /** A daemon mount's log: under the home, named by its mount point. */

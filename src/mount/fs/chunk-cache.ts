@@ -1,0 +1,109 @@
+import { LRUCache } from 'lru-cache';
+import { LOCAL_READ_BUFFER_BYTES, type SwarmClient } from '../../client/index.js';
+import { BufferPool, CHUNK_BYTES_MAX, type ChunkKey } from '../../core/index.js';
+
+/** Chunks cached at most, whatever their size (the byte bound is cacheBytesMax). */
+const CACHED_CHUNKS_MAX = 4_096;
+/** Idle dirty-chunk buffers kept for reuse (more go to the garbage collector). */
+const DIRTY_BUFFERS_IDLE_MAX = 8;
+
+/**
+ * Verified chunks kept in memory for reads, the fetches of chunks under way
+ * (one per key, however many ask), and the buffer pools whose buffers pass
+ * through the cache: a pooled buffer the cache holds goes back to its pool
+ * when the cache lets go of it.
+ */
+export class ChunkCache {
+  /**
+   * Buffers for chunks read whole from local cells (shared: hashed on a
+   * thread); the cache is the one holder of those lent to it. As many are
+   * kept idle as the cache holds chunks: a buffer comes back only when the
+   * cache lets go of its chunk, so cached plus idle stays about the cache's
+   * size. Keeping fewer, a cold sequential read after the cache was emptied
+   * read most chunks into fresh memory, each page faulted in and zeroed on
+   * the way.
+   */
+  readonly readBuffers: BufferPool;
+  /**
+   * Buffers for dirty chunks of the largest size: fresh memory for every
+   * chunk cost page faults and garbage collection. Lent to the cache once
+   * stored, like read ones.
+   */
+  readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, DIRTY_BUFFERS_IDLE_MAX, 'plain');
+  private readonly cache: LRUCache<string, Buffer>;
+  private readonly fetching = new Map<string, Promise<Buffer>>();
+  /** Cached chunks whose upload may still be sending them: not reused before it settles. */
+  private readonly unsettled = new WeakMap<Buffer, Promise<unknown>>();
+
+  constructor(private readonly components: { swarm: SwarmClient }, init: { cacheBytesMax: number }) {
+    this.readBuffers = new BufferPool(LOCAL_READ_BUFFER_BYTES, Math.max(8, Math.floor(init.cacheBytesMax / LOCAL_READ_BUFFER_BYTES)), 'aligned');
+    this.cache = new LRUCache({
+      max: CACHED_CHUNKS_MAX,
+      maxSize: init.cacheBytesMax,
+      sizeCalculation: (b) => Math.max(1, b.length),
+      // Chunks in the pools' buffers go back to them when dropped (anything else is ignored).
+      dispose: (b) => {
+        const sending = this.unsettled.get(b);
+        const give = () => {
+          this.readBuffers.give(b);
+          this.dirtyBuffers.give(b);
+        };
+        if (sending) void sending.then(give, give);
+        else give();
+      },
+    });
+  }
+
+  get(key: ChunkKey): Buffer | undefined {
+    return this.cache.get(key);
+  }
+
+  has(key: ChunkKey): boolean {
+    return this.cache.has(key);
+  }
+
+  /** True while the chunk is being fetched whole. */
+  isFetching(key: ChunkKey): boolean {
+    return this.fetching.has(key);
+  }
+
+  set(key: ChunkKey, data: Buffer): void {
+    this.cache.set(key, data);
+  }
+
+  /**
+   * Keeps a chunk just stored from a dirty buffer: a pooled one is lent to
+   * the cache, and not reused until `settled` (its last copy sent).
+   */
+  keepStored(key: ChunkKey, data: Buffer, pooled: Buffer | undefined, settled: Promise<unknown>): void {
+    const cached = pooled ? this.dirtyBuffers.lend(pooled, data.length) : data;
+    if (pooled) this.unsettled.set(cached, settled);
+    this.cache.set(key, cached);
+  }
+
+  /** The chunk, from the cache or the swarm (verified there), joining a fetch of it under way. */
+  async fetch(key: ChunkKey): Promise<Buffer> {
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    let p = this.fetching.get(key);
+    if (!p) {
+      p = this.components.swarm.getChunk(key, this.readBuffers).then(
+        (data) => {
+          this.cache.set(key, data);
+          this.fetching.delete(key);
+          return data;
+        },
+        (err: unknown) => {
+          this.fetching.delete(key);
+          throw err;
+        },
+      );
+      this.fetching.set(key, p);
+    }
+    return p;
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,3 @@
+export { SwarmFs } from './swarm-fs.js';
+export { defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './options.js';
+export type { FsComponents } from './context.js';

@@ -1,0 +1,257 @@
+import { LRUCache } from 'lru-cache';
+import { RecordsClient } from '../../client/index.js';
+import { fsError } from '../../core/index.js';
+import { HybridClock, NAME_BYTES_MAX, ROOT_INO, direntKey, direntPrefix, inodeKey, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
+import type { FsContext } from './context.js';
+
+/** Directories larger than this are not listed for negative lookups (each name is asked instead). */
+const LISTING_ENTRIES_MAX = 4_096;
+/** Attributes and entries kept (each a small record). */
+const ATTRS_MAX = 65_536;
+
+/** A path as resolved: its inode, and the entry (parent, name) that names it. */
+export interface Resolved {
+  ino: string;
+  inode: Inode;
+  parent: string;
+  name: string;
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((p) => p.length > 0);
+}
+
+/**
+ * Paths to inodes, and the namespace records this mount keeps of the swarm:
+ * attributes, entries, complete directory listings (all trusted for
+ * attrTtlMs), and the entries of files created here and not yet committed.
+ * Every record this mount writes is stamped here (envelope).
+ */
+export class Resolver {
+  readonly records: RecordsClient;
+  private readonly hlc: HybridClock;
+  private readonly attrs: LRUCache<string, Inode>;
+  private readonly entries: LRUCache<string, Dirent | false>;
+  /** Complete listings of directories read (or made) recently: they answer lookups, negative ones too, within the TTL. */
+  private readonly listings: LRUCache<string, { atMs: number; names: Map<string, Dirent> }>;
+  /** Entries of files created here and not yet committed, by "parent/name" (at most one per open file). */
+  private readonly pendingEntries = new Map<string, Dirent>();
+  /** Bumped by every local change of an entry: a listing read across a change is not kept. */
+  private entriesGen = 0;
+
+  constructor(private readonly ctx: FsContext) {
+    this.hlc = new HybridClock(ctx.clock, ctx.swarm.endpoint.id);
+    this.records = new RecordsClient(ctx.swarm, ctx.opts.replicas);
+    // TTLs age on the injected clock; ttlResolution 0 reads it at every check (lru-cache would otherwise keep its reading for 1 ms with a global timer).
+    const perf = { now: () => ctx.clock.now() };
+    this.attrs = new LRUCache({ max: ATTRS_MAX, ttl: ctx.opts.attrTtlMs, ttlResolution: 0, perf });
+    this.entries = new LRUCache({ max: ATTRS_MAX, ttl: ctx.opts.attrTtlMs, ttlResolution: 0, perf });
+    this.listings = new LRUCache({ max: 1_024, maxSize: 262_144, sizeCalculation: (l) => l.names.size + 1 });
+  }
+
+  envelope(k: string, d: unknown): RecordEnvelope {
+    return { k, v: this.hlc.now(), d };
+  }
+
+  async putInode(ino: string, inode: Inode | null): Promise<void> {
+    await this.records.put([this.envelope(inodeKey(ino), inode)]);
+    if (inode) this.attrs.set(ino, inode);
+    else this.attrs.delete(ino);
+  }
+
+  async loadInode(ino: string, fresh = false): Promise<Inode | null> {
+    if (!fresh) {
+      const cached = this.attrs.get(ino);
+      if (cached) return cached;
+    }
+    const rec = await this.records.get(inodeKey(ino));
+    if (rec) this.hlc.observe(rec.v);
+    const inode = (rec?.d as Inode | null) ?? null;
+    if (inode) this.attrs.set(ino, inode);
+    return inode;
+  }
+
+  /** Keeps an inode this mount wrote (or is about to write) as its attributes. */
+  noteInode(ino: string, inode: Inode): void {
+    this.attrs.set(ino, inode);
+  }
+
+  forgetInode(ino: string): void {
+    this.attrs.delete(ino);
+  }
+
+  /**
+   * A directory entry: from this mount's uncommitted creations, the entry
+   * cache, a fresh listing of the directory, or the swarm. A directory listed
+   * before whose listing has aged is listed again rather than asked name by
+   * name: a directory being filled answers its negative lookups locally.
+   */
+  async lookup(parent: string, name: string): Promise<Dirent | null> {
+    const known = this.entryNow(parent, name);
+    if (known !== undefined) return known;
+    if (this.listings.has(parent)) return (await this.list(parent)).get(name) ?? null;
+    return this.lookupFresh(parent, name);
+  }
+
+  /** The entry as lookup would answer it from what this mount holds (null: no such name), or undefined when the swarm must be asked. */
+  private entryNow(parent: string, name: string): Dirent | null | undefined {
+    const key = `${parent}/${name}`;
+    const pending = this.pendingEntries.get(key);
+    if (pending) return pending;
+    const cached = this.entries.get(key);
+    if (cached !== undefined) return cached || null;
+    const listing = this.listings.get(parent);
+    if (listing && this.ctx.clock.now() - listing.atMs < this.ctx.opts.attrTtlMs) return listing.names.get(name) ?? null;
+    return undefined;
+  }
+
+  /** Reads a directory's entries from the swarm and keeps them as its listing (unless it is large or changed meanwhile). */
+  async list(dir: string): Promise<Map<string, Dirent>> {
+    const gen = this.entriesGen;
+    const atMs = this.ctx.clock.now();
+    const prefix = direntPrefix(dir);
+    const names = new Map<string, Dirent>();
+    for (const rec of await this.records.scan(prefix)) {
+      this.hlc.observe(rec.v);
+      if (rec.d) names.set(rec.k.slice(prefix.length), rec.d as Dirent);
+    }
+    if (gen === this.entriesGen && names.size <= LISTING_ENTRIES_MAX) this.listings.set(dir, { atMs, names });
+    else this.listings.delete(dir);
+    return names;
+  }
+
+  /** A directory just made here is known to be empty. */
+  noteEmptyDir(ino: string): void {
+    this.listings.set(ino, { atMs: this.ctx.clock.now(), names: new Map() });
+  }
+
+  /** Records a change this mount made to an entry in every cache that holds it. */
+  noteEntry(parent: string, name: string, d: Dirent | null): void {
+    this.entriesGen++;
+    this.entries.set(`${parent}/${name}`, d ?? false);
+    const listing = this.listings.get(parent);
+    if (d) listing?.names.set(name, d);
+    else listing?.names.delete(name);
+  }
+
+  /** The entry of a file created here, which only this mount sees until its first commit. */
+  addPending(parent: string, name: string, d: Dirent): void {
+    this.pendingEntries.set(`${parent}/${name}`, d);
+    this.entriesGen++;
+  }
+
+  dropPending(parent: string, name: string): void {
+    this.pendingEntries.delete(`${parent}/${name}`);
+  }
+
+  /** Names of the uncommitted files created here in a directory. */
+  pendingNames(dir: string): string[] {
+    const prefix = `${dir}/`;
+    const names: string[] = [];
+    for (const key of this.pendingEntries.keys()) if (key.startsWith(prefix)) names.push(key.slice(prefix.length));
+    return names;
+  }
+
+  /** Path to inode; `fresh` re-reads the final inode from the swarm (open: close-to-open consistency). */
+  async resolve(path: string, fresh = false): Promise<Resolved> {
+    const known = fresh ? undefined : this.resolveNow(path);
+    if (known) return known;
+    const parts = splitPath(path);
+    let ino = ROOT_INO;
+    let parent = ROOT_INO;
+    let name = '';
+    let inode = await this.loadInode(ino);
+    if (!inode) throw fsError('NO_ENTRY', path);
+    for (const [i, part] of parts.entries()) {
+      if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+      if (inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+      const d = await this.lookup(ino, part);
+      if (!d) throw fsError('NO_ENTRY', path);
+      parent = ino;
+      name = part;
+      ino = d.ino;
+      const open = this.ctx.files.get(ino);
+      inode = open ? open.inode : await this.loadInode(ino, fresh && i === parts.length - 1);
+      if (!inode) {
+        // A cached entry naming an inode that is gone: the name was replaced meanwhile (a rename over it,
+        // here or in another mount). Ask for the entry itself, once, as an NFS client does on ESTALE.
+        const again = await this.lookupFresh(parent, part);
+        if (!again || again.ino === ino) throw fsError('NO_ENTRY', path);
+        ino = again.ino;
+        inode = this.ctx.files.get(ino)?.inode ?? (await this.loadInode(ino, true));
+        if (!inode) throw fsError('NO_ENTRY', path);
+      }
+    }
+    return { ino, inode, parent, name };
+  }
+
+  /**
+   * resolve() from what this mount holds (entries, listings, attributes,
+   * open files), failing as it does; undefined when the swarm must be asked.
+   */
+  resolveNow(path: string): Resolved | undefined {
+    let ino = ROOT_INO;
+    let parent = ROOT_INO;
+    let name = '';
+    let inode = this.attrs.get(ino);
+    if (!inode) return undefined;
+    for (const part of splitPath(path)) {
+      if (Buffer.byteLength(part) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+      if (inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+      const d = this.entryNow(ino, part);
+      if (d === undefined) return undefined;
+      if (d === null) throw fsError('NO_ENTRY', path);
+      parent = ino;
+      name = part;
+      ino = d.ino;
+      inode = this.ctx.files.get(ino)?.inode ?? this.attrs.get(ino);
+      if (!inode) return undefined;
+    }
+    return { ino, inode, parent, name };
+  }
+
+  /** An entry as the swarm has it now, bypassing (and replacing) what is cached. */
+  private async lookupFresh(parent: string, name: string): Promise<Dirent | null> {
+    const pending = this.pendingEntries.get(`${parent}/${name}`);
+    if (pending) return pending;
+    const rec = await this.records.get(direntKey(parent, name));
+    if (rec) this.hlc.observe(rec.v);
+    const d = (rec?.d as Dirent | null) ?? null;
+    this.entries.set(`${parent}/${name}`, d ?? false);
+    this.listings.delete(parent);
+    return d;
+  }
+
+  /** The parent directory of a path that is about to be created, and the new name. */
+  async resolveParent(path: string): Promise<{ parent: string; name: string; dir: Inode }> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (!name) throw fsError('ENTRY_EXISTS', path);
+    if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
+    const dir = await this.resolve('/' + parts.join('/'));
+    if (dir.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+    return { parent: dir.ino, name, dir: dir.inode };
+  }
+
+  /**
+   * A directory's mtime changes when its entries do: the record to write along
+   * with the change. `atMs` (wall time): when the entry changed, if before now
+   * (a file made here is entered at its first commit, after its writes: its
+   * directory must not look newer than it, as `find -newer` would show).
+   */
+  async touchedDir(ino: string, atMs = this.ctx.clock.wallNow()): Promise<RecordEnvelope[]> {
+    const dir = await this.loadInode(ino);
+    if (!dir) return [];
+    const at = Math.max(atMs, dir.mtimeMs);
+    const touched = { ...dir, mtimeMs: at, ctimeMs: Math.max(atMs, dir.ctimeMs) };
+    this.attrs.set(ino, touched);
+    return [this.envelope(inodeKey(ino), touched)];
+  }
+
+  /** Forgets attributes, entries and listings (open files' state and uncommitted entries stay). */
+  dropCaches(): void {
+    this.attrs.clear();
+    this.entries.clear();
+    this.listings.clear();
+  }
+}
