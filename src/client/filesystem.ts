@@ -15,7 +15,7 @@ import {
   type RecordEnvelope,
 } from '../namespace/index.js';
 import { isLiveStorage } from '../placement/index.js';
-import { LOCAL_READ_BUFFER_BYTES } from './local-cells.js';
+import { LOCAL_READ_BUFFER_BYTES } from '../core/index.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
 import { RecordsClient } from './records-client.js';
 import type { SwarmClient } from './swarm-client.js';
