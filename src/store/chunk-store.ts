@@ -24,7 +24,7 @@ import { syncFile, writeFileAtomic } from './atomic.js';
 import { readChunkFile, readChunkRange } from './chunk-files.js';
 import { ChunkMetaDb } from './chunk-meta-db.js';
 import { cellLayoutOf, chunkFileOf, leafCountOf, leafFileOf } from './layout.js';
-import { readStaged, sizeToTake } from './staging.js';
+import { readStaged, sizeToTake, sweepStaged } from './staging.js';
 
 export interface ChunkStoreInit {
   /** The cell's data directory; chunks live under <dir>/chunks. */
@@ -335,14 +335,8 @@ export class ChunkStore {
   }
 
   /** Removes files in the incoming directory older than maxAgeMs: their clients never asked for them to be adopted. */
-  async sweepIncoming(maxAgeMs: number): Promise<number> {
-    let removed = 0;
-    for (const name of await readdir(this.incomingDir).catch(() => [] as string[])) {
-      const file = path.join(this.incomingDir, name);
-      const st = await stat(file).catch(() => null);
-      if (st && Date.now() - st.mtimeMs > maxAgeMs && (await unlink(file).then(() => true, () => false))) removed++;
-    }
-    return removed;
+  sweepIncoming(maxAgeMs: number): Promise<number> {
+    return sweepStaged(this.incomingDir, maxAgeMs);
   }
 
   /** Reads and verifies a chunk. A mismatch moves the file aside and throws CHUNK_CORRUPT. */

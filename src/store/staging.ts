@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHUNK_BYTES_MAX, openDirect, readAllDirect, writeDirect, type ChunkKey } from '../core/index.js';
 import { stagedNameOf } from './layout.js';
@@ -62,4 +62,15 @@ export async function readStaged(file: string, take: boolean, aligned: Buffer | 
   } finally {
     await Promise.all([fh.close(), direct?.close()]);
   }
+}
+
+/** Removes staged files older than maxAgeMs (by mtime) from an incoming directory: their clients never asked for them to be adopted. How many. */
+export async function sweepStaged(incomingDir: string, maxAgeMs: number): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(incomingDir).catch(() => [] as string[])) {
+    const file = path.join(incomingDir, name);
+    const st = await stat(file).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > maxAgeMs && (await unlink(file).then(() => true, () => false))) removed++;
+  }
+  return removed;
 }
