@@ -12,7 +12,8 @@ import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, run } from './run.js';
-import { fsck, getFile, putFile, SwarmClient, type MemberView } from '../src/client/index.js';
+import { fsck, getFile, putFile, type MemberView } from '../src/client/index.js';
+import { connectSwarm } from '../src/connect/index.js';
 import { defaultConfig } from '../src/core/index.js';
 
 const MiB = 1024 * 1024;
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     // Four storage cells (pinned): with R=3 one of them can die and be healed around.
     await run(CLI, ['swarm', 'up', '--home', home, '--cells', '4', '--base-port', '0', '--role', 'storage']);
     const swarm = JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')) as { cells: { data: string; host: string; port: number }[] };
-    const client = await SwarmClient.open({
+    const client = await connectSwarm({
       swarmKey: await readFile(path.join(home, 'swarm.key')),
       seeds: swarm.cells.map((c) => `${c.host}:${c.port}`),
     });

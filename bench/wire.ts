@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, ROOT, run } from './run.js';
-import { SwarmClient } from '../src/client/index.js';
+import { connectSwarm } from '../src/connect/index.js';
 import { chunkKeyOf } from '../src/core/index.js';
 import { MessageType, encodeKey, encodePut } from '../src/wire/index.js';
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     await run(CLI, ['init', '--home', home]);
     const started = await run(CLI, ['cell', 'start', '--home', home, '--data', data, '--daemon']);
     const addr = /serving on (\S+)/.exec(started)![1]!;
-    const client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
+    const client = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
     const chunks = Array.from({ length: CHUNKS }, () => randomBytes(MiB));
     const keys = chunks.map(chunkKeyOf);
 

@@ -3,7 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CellError, DATAGRAM_BYTES_MIN, makeDirs, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
-import { SwarmClient } from '../client/index.js';
+import type { SwarmClient } from '../client/index.js';
+import { connectSwarm } from '../connect/index.js';
 import { writeFileAtomic } from '../store/index.js';
 
 /** A swarm's home: its key, and the cells started from it. */
@@ -95,7 +96,7 @@ export async function openSwarmClient(home: string, ownMount?: string): Promise<
   const seeds = (await readSwarm(home)).cells.map(cellAddr);
   // CELLSYNC_LOCAL=0: every chunk crosses the network, even to and from cells on this machine.
   const localCells = process.env.CELLSYNC_LOCAL !== '0';
-  return { client: await SwarmClient.open({ swarmKey: key, seeds, wire: clientWire(), localCells, ownMount }), seeds };
+  return { client: await connectSwarm({ swarmKey: key, seeds, wire: clientWire(), localCells, ownMount }), seeds };
 }
 
 /**

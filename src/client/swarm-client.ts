@@ -10,35 +10,47 @@ import {
   leavesMatch,
   logger,
   newCellId,
-  systemClock,
-  systemRng,
   type Addr,
   type BufferPool,
   type ChunkKey,
   type ChunkMeta,
+  type Clock,
   type PlacementConfig,
+  type Rng,
+  type TimerHandle,
+  type Transport,
   type WireConfig,
 } from '../core/index.js';
 import { parseMemberInfo, type MemberState } from '../membership/index.js';
 import type { RecordEnvelope } from '../namespace/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
-import { UdpTransport } from '../transport/index.js';
 import { KeyRing, MessageType, type LocalGrant, decodeHasReply, decodeJson, decodeRangeAnswer, encodeAdopt, encodeHas, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
+import type { LocalDisk } from './local-disk.js';
 
 const log = logger('client');
 
+export interface SwarmClientComponents {
+  /** Bound already; the client's endpoint closes it on close(). */
+  transport: Transport;
+  clock: Clock;
+  rng: Rng;
+  /**
+   * The disks of cells on this machine (store/'s LocalCellDisks): chunks are
+   * read and handed over as files, and records merged, with cells here that
+   * grant it (see LocalCells). Absent: everything crosses the network. The
+   * client closes it on close().
+   */
+  localDisk?: LocalDisk;
+}
+
 export interface SwarmClientInit {
   swarmKey: Buffer;
-  /** Cells to ask first about the swarm (e.g. from swarm.json). */
+  /** Cells to ask first about the swarm (e.g. from swarm.json). The client has a random id and is not a member. */
   seeds?: Addr[];
-  /** Local address to bind (default: loopback if every seed is on loopback, else any). The client has a random id and is not a member. */
-  host?: string;
   wire?: WireConfig;
   placement?: PlacementConfig;
-  /** Read and hand over chunks as files with cells on this machine when they grant it (default true; see LocalCells). */
-  localCells?: boolean;
   /** A mount's own directory, never read as a cell's (see LocalCells). */
   ownMount?: string;
 }
@@ -100,27 +112,22 @@ export class SwarmClient {
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
   private readonly local: LocalCells | null;
+  readonly endpoint: Endpoint;
+  private readonly clock: Clock;
 
-  private constructor(readonly endpoint: Endpoint, init: SwarmClientInit) {
+  constructor(components: SwarmClientComponents, init: SwarmClientInit) {
+    const { transport, clock, rng, localDisk } = components;
+    this.clock = clock;
     this.seeds = init.seeds ?? [];
     this.placement = init.placement ?? defaultConfig().placement;
-    this.local =
-      init.localCells === false
-        ? null
-        : new LocalCells((addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }), init.ownMount);
-  }
-
-  static async open(init: SwarmClientInit): Promise<SwarmClient> {
-    const wire = init.wire ?? defaultConfig().wire;
-    // A socket bound to loopback cannot reach cells on other machines.
-    const local = (init.seeds ?? []).every((a) => a.startsWith('127.'));
-    const host = init.host ?? (local ? '127.0.0.1' : '0.0.0.0');
-    const transport = await UdpTransport.bind({ host, port: 0, socketBufferBytes: wire.socketBufferBytes });
-    const endpoint = new Endpoint(
-      { clock: systemClock, rng: systemRng, transport },
-      { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire },
-    );
-    return new SwarmClient(endpoint, init);
+    const endpoint = new Endpoint({ clock, rng, transport }, { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire: init.wire ?? defaultConfig().wire });
+    this.endpoint = endpoint;
+    this.local = localDisk
+      ? new LocalCells(
+          { disk: localDisk, clock, requestGrant: (addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }) },
+          { ownMount: init.ownMount },
+        )
+      : null;
   }
 
   /**
@@ -147,9 +154,9 @@ export class SwarmClient {
     const answers: unknown[] = [];
     await new Promise<void>((resolve) => {
       let pending = addrs.length;
-      let grace: NodeJS.Timeout | null = null;
+      let grace: TimerHandle | null = null;
       const done = () => {
-        if (grace) clearTimeout(grace);
+        grace?.clear();
         resolve();
       };
       for (const a of addrs) {
@@ -157,7 +164,7 @@ export class SwarmClient {
           .request(a, MessageType.STATUS, Buffer.alloc(0), { timeoutMs })
           .then((b) => {
             answers.push(JSON.parse(b.toString()));
-            grace ??= setTimeout(done, graceMs);
+            grace ??= this.clock.setTimeout(done, graceMs);
           })
           .catch(() => undefined)
           .finally(() => {
@@ -171,7 +178,7 @@ export class SwarmClient {
 
   /** The swarm's members as the first answering cell sees them (cached for a second). */
   async members(fresh = false): Promise<MemberView[]> {
-    if (!fresh && systemClock.now() - this.viewAtMs < VIEW_TTL_MS) return this.view;
+    if (!fresh && this.clock.now() - this.viewAtMs < VIEW_TTL_MS) return this.view;
     const known = this.view.filter((m) => m.state === 'alive').map((m) => m.addr);
     const addrs = [...new Set([...known, ...this.seeds])];
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known: start a swarm first');
@@ -186,7 +193,7 @@ export class SwarmClient {
     } catch {
       throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
     }
-    this.viewAtMs = systemClock.now();
+    this.viewAtMs = this.clock.now();
     const storage = storageIds(this.view);
     if (storage !== this.storageIds) {
       if (this.storageIds !== null) this.storageChangedAtMs = this.viewAtMs;
@@ -202,7 +209,7 @@ export class SwarmClient {
 
   /** True if the set of live storage cells changed in this client's view within the last `ms` (records may still be moving to new homes). */
   storageChangedWithin(ms: number): boolean {
-    return systemClock.now() - this.storageChangedAtMs <= ms;
+    return this.clock.now() - this.storageChangedAtMs <= ms;
   }
 
   /** Live storage cells in placement order for a key (cells that just failed us last). */
@@ -255,12 +262,12 @@ export class SwarmClient {
 
   /** Called by anyone whose request to a cell failed. */
   noteFailure(addr: Addr, err: unknown): void {
-    if (isCellError(err, 'TIMEOUT')) this.shunned.set(addr, systemClock.now() + SHUN_MS);
+    if (isCellError(err, 'TIMEOUT')) this.shunned.set(addr, this.clock.now() + SHUN_MS);
   }
 
   /** True while some cell that timed out on us within SHUN_MS is put last in placement orders. */
   shunsAny(): boolean {
-    const now = systemClock.now();
+    const now = this.clock.now();
     for (const [addr, until] of this.shunned) if (until <= now) this.shunned.delete(addr);
     return this.shunned.size > 0;
   }
@@ -427,7 +434,7 @@ export class SwarmClient {
 
   /** Grants of the chunk's live replicas on this machine, in the order range reads try them; none without a fresh view. */
   private rangeGrantsNow(key: ChunkKey): LocalGrant[] {
-    if (!this.local || systemClock.now() - this.viewAtMs >= VIEW_TTL_MS) return [];
+    if (!this.local || this.clock.now() - this.viewAtMs >= VIEW_TTL_MS) return [];
     // The view is replaced every VIEW_TTL_MS, and grants are looked up again then; a cell shunned changes the order.
     const known = this.rangeGrants.get(key);
     if (known?.view === this.view && this.shunned.size === 0) return known.grants;
@@ -519,9 +526,9 @@ export class SwarmClient {
       const grant = grants.get(m.id);
       if (local && grant) {
         // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-        const data = await Promise.race([readLocal(local, grant), late]).finally(() => clearTimeout(timer));
+        let timer: TimerHandle | undefined;
+        const late = new Promise<null>((resolve) => (timer = this.clock.setTimeout(() => resolve(null), timeoutMs)));
+        const data = await Promise.race([readLocal(local, grant), late]).finally(() => timer?.clear());
         if (data) return data;
       }
       try {

@@ -9,6 +9,12 @@ export const UDP_PAYLOAD_BYTES_MAX = 65_507;
 export const DATAGRAM_BYTES_MIN = 1_200;
 /** Largest chunk, and the default chunk size (config.ts): see docs/design.md, "Chunk size". */
 export const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * The buffers a chunk file is read into whole (the BufferPool a client lends
+ * local reads from): a largest chunk and one byte more, to see that a file
+ * is longer.
+ */
+export const LOCAL_READ_BUFFER_BYTES = CHUNK_BYTES_MAX + 1;
 /** Largest message (request or response body) after reassembly: a largest chunk plus headroom. */
 export const MESSAGE_BYTES_MAX = CHUNK_BYTES_MAX + 64 * 1024;
 /** Fragments one message may be cut into (MESSAGE_BYTES_MAX at the smallest datagram size). */

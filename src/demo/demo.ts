@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChaos, type ChaosEnv, type ChaosSummary } from '../chaos/index.js';
-import { fsck, SwarmClient, type MemberView } from '../client/index.js';
+import { fsck, type SwarmClient, type MemberView } from '../client/index.js';
+import { connectSwarm } from '../connect/index.js';
 import { seededRng, type SwarmEvent } from '../core/index.js';
 import { Top, formatBytes, type SwarmCollector } from '../dashboard/index.js';
 
@@ -102,7 +103,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     say(`starting ${o.cells} cells in ${home}`);
     await must(['swarm', 'up', '--home', home, '--cells', String(o.cells), '--base-port', '0', ...CELL_SETTINGS]);
     const seeds = JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')).cells.map((c: { host: string; port: number }) => `${c.host}:${c.port}`) as string[];
-    client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds });
+    client = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds });
     say('waiting for stem cells to differentiate (storage, guard)');
     for (let i = 0; i < 60; i++) {
       const members = await client.members(true).catch(() => []);

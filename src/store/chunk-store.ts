@@ -1,8 +1,7 @@
-import { closeSync, openSync, readFileSync, readSync, statSync, unlinkSync, utimesSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { readFileSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { LRUCache } from 'lru-cache';
 import {
   AlignedBuffers,
@@ -10,7 +9,6 @@ import {
   CellError,
   LEAF_BYTES,
   assert,
-  chunkFileOf,
   chunkKeyOf,
   defaultConfig,
   isCellError,
@@ -19,15 +17,14 @@ import {
   leafHashesOf,
   logger,
   alignUp,
-  openDirect,
-  readAllDirect,
-  readDirect,
-  readDirectSync,
   type ChunkKey,
   type ChunkMeta,
-  type StoredChunkMeta,
 } from '../core/index.js';
 import { syncFile, writeFileAtomic } from './atomic.js';
+import { readChunkFile, readChunkRange } from './chunk-files.js';
+import { ChunkMetaDb } from './chunk-meta-db.js';
+import { cellLayoutOf, chunkFileOf, leafCountOf, leafFileOf } from './layout.js';
+import { readStaged, sizeToTake, sweepStaged } from './staging.js';
 
 export interface ChunkStoreInit {
   /** The cell's data directory; chunks live under <dir>/chunks. */
@@ -75,8 +72,10 @@ export interface CorruptionReport {
  */
 export class ChunkStore {
   private readonly index = new Map<ChunkKey, number>();
-  /** Per-chunk metadata (R, manifest flag, leaf hashes), kept in lmdb beside the chunk files (core/layout.ts: local clients read it). */
-  private readonly metaDb: RootDatabase<StoredChunkMeta, ChunkKey>;
+  /** Where everything is (store/layout.ts). */
+  private readonly layout: ReturnType<typeof cellLayoutOf>;
+  /** Per-chunk metadata (R, manifest flag, leaf hashes), kept in lmdb beside the chunk files (local clients read it). */
+  private readonly metaDb: ChunkMetaDb;
   private bytesUsed = 0;
   /** Bytes of puts being written now: counted against capacity before they land, so concurrent puts cannot overshoot it. */
   private bytesReserved = 0;
@@ -96,17 +95,18 @@ export class ChunkStore {
 
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
-    // Unsynced like the records (see RecordStore); the chunk files themselves are fsynced.
-    this.metaDb = openLmdb<StoredChunkMeta, ChunkKey>({ path: this.metaPath, compression: false, noSync: true });
+    this.layout = cellLayoutOf(init.dir);
+    this.metaDb = new ChunkMetaDb(this.layout.metaPath);
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
-    for (const d of ['chunks', 'corrupt']) await mkdir(path.join(init.dir, d), { recursive: true });
+    const layout = cellLayoutOf(init.dir);
+    for (const d of [layout.chunkDir, layout.corruptDir]) await mkdir(d, { recursive: true });
     // Temp files are writes that never finished: they were never visible, so drop them. Files handed in
     // (adopt) and never claimed are from clients that gave up.
-    for (const d of ['tmp', 'incoming']) {
-      await rm(path.join(init.dir, d), { recursive: true, force: true });
-      await mkdir(path.join(init.dir, d));
+    for (const d of [layout.tmpDir, layout.incomingDir]) {
+      await rm(d, { recursive: true, force: true });
+      await mkdir(d);
     }
     const store = new ChunkStore(init, init.capacityBytes);
     await store.scan();
@@ -118,7 +118,7 @@ export class ChunkStore {
   }
 
   private async scan(): Promise<void> {
-    const root = path.join(this.init.dir, 'chunks');
+    const root = this.chunkDir;
     for (const sub of await readdir(root)) {
       for (const name of await readdir(path.join(root, sub)).catch(() => [] as string[])) {
         if (!isChunkKey(name)) continue;
@@ -131,17 +131,17 @@ export class ChunkStore {
 
   /** Where chunks live (the directory a LOCAL_GRANT names). */
   get chunkDir(): string {
-    return path.join(this.init.dir, 'chunks');
+    return this.layout.chunkDir;
   }
 
-  /** The chunks' metadata database (a LOCAL_GRANT names it: clients on this machine read leaf hashes there; core/layout.ts). */
+  /** The chunks' metadata database (a LOCAL_GRANT names it: clients on this machine read leaf hashes there). */
   get metaPath(): string {
-    return path.join(this.init.dir, 'meta.lmdb');
+    return this.layout.metaPath;
   }
 
-  /** Where clients on this machine leave chunks for adopt (the directory a LOCAL_GRANT names). */
+  /** Where clients on this machine leave chunks for adopt (the directory a LOCAL_GRANT names; store/staging.ts). */
   get incomingDir(): string {
-    return path.join(this.init.dir, 'incoming');
+    return this.layout.incomingDir;
   }
 
   private pathOf(key: ChunkKey): string {
@@ -176,17 +176,7 @@ export class ChunkStore {
   private mergeMeta(key: ChunkKey, meta: ChunkMeta): void {
     const cur = this.meta(key);
     const merged: ChunkMeta = { replicas: Math.max(cur.replicas, meta.replicas), isManifest: cur.isManifest || meta.isManifest };
-    if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) this.putMeta(key, merged, this.metaDb.get(key)?.[2]);
-  }
-
-  /**
-   * Writes a chunk's metadata synchronously (a commit without fsync, well
-   * under a millisecond), so that a failure throws here. lmdb-js's
-   * asynchronous writes leave rejected promises of their own behind when a
-   * commit fails (a full disk), which ended the cell as unhandled.
-   */
-  private putMeta(key: ChunkKey, meta: ChunkMeta, leafHashes: Uint8Array | null | undefined): void {
-    this.metaDb.putSync(key, leafHashes ? [meta.replicas, meta.isManifest, leafHashes] : [meta.replicas, meta.isManifest]);
+    if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) this.metaDb.put(key, merged, this.metaDb.get(key)?.[2]);
   }
 
   /** Up to limit keys greater than after, ascending, with their metadata. */
@@ -219,7 +209,7 @@ export class ChunkStore {
   }
 
   private get tmpDir(): string {
-    return path.join(this.init.dir, 'tmp');
+    return this.layout.tmpDir;
   }
 
   /**
@@ -256,7 +246,7 @@ export class ChunkStore {
       // apply). With it the writer's leaf hashes, unchecked (every leaf served is checked against them) and,
       // like all metadata, not synced: lost or wrong, they are recomputed from the whole chunk.
       const leaves = leafHashes && leafHashes.length === leafCountOf(size) * 32 ? leafHashes : null;
-      if (meta || leaves) this.putMeta(key, meta ?? this.meta(key), leaves);
+      if (meta || leaves) this.metaDb.put(key, meta ?? this.meta(key), leaves);
       await writeChunk(final).catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
         // The directory was removed behind our back: make it again, once.
@@ -300,9 +290,9 @@ export class ChunkStore {
     const file = path.join(this.incomingDir, name);
     if (path.dirname(file) !== this.incomingDir) throw CellError.BAD_REQUEST('not a file name');
     if (take) {
-      const st = await stat(file).catch(() => null);
-      // A file of its own, from a process of this cell's user: taken as it is (see docs/design.md, "Trusted adopts").
-      if (st?.isFile() && st.nlink === 1 && st.uid === process.getuid?.() && st.size <= CHUNK_BYTES_MAX) return this.takeStaged(file, key, st.size, meta, leafHashes);
+      // A file of its own, from a process of this cell's user: taken as it is.
+      const size = await sizeToTake(file);
+      if (size !== null) return this.takeStaged(file, key, size, meta, leafHashes);
     }
     let data: Buffer;
     let last = false;
@@ -310,22 +300,7 @@ export class ChunkStore {
     let taking = false;
     try {
       try {
-        const fh = await open(file, 'r');
-        let direct = null;
-        try {
-          const st = await fh.stat();
-          // Only a file of this cell's own user: no one else may write to what becomes its chunk.
-          last = (take || st.nlink === 1) && st.uid === process.getuid?.();
-          const into = aligned && st.size < aligned.length ? aligned : null;
-          // Read past the page cache (the client wrote it so), opened again before the link goes.
-          if (into) direct = await openDirect(file);
-          // A link dropped as soon as the file is open lets the cell that opens it last find itself alone.
-          if (!last) await unlink(file).catch(() => {});
-          if (!into) data = await fh.readFile();
-          else data = into.subarray(0, direct ? await readAllDirect(direct, into) : (await fh.read(into, 0, st.size, 0)).bytesRead);
-        } finally {
-          await Promise.all([fh.close(), direct?.close()]);
-        }
+        ({ data, last } = await readStaged(file, take, aligned));
       } catch (err) {
         await unlink(file).catch(() => {});
         throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
@@ -360,14 +335,8 @@ export class ChunkStore {
   }
 
   /** Removes files in the incoming directory older than maxAgeMs: their clients never asked for them to be adopted. */
-  async sweepIncoming(maxAgeMs: number): Promise<number> {
-    let removed = 0;
-    for (const name of await readdir(this.incomingDir).catch(() => [] as string[])) {
-      const file = path.join(this.incomingDir, name);
-      const st = await stat(file).catch(() => null);
-      if (st && Date.now() - st.mtimeMs > maxAgeMs && (await unlink(file).then(() => true, () => false))) removed++;
-    }
-    return removed;
+  sweepIncoming(maxAgeMs: number): Promise<number> {
+    return sweepStaged(this.incomingDir, maxAgeMs);
   }
 
   /** Reads and verifies a chunk. A mismatch moves the file aside and throws CHUNK_CORRUPT. */
@@ -376,7 +345,7 @@ export class ChunkStore {
     if (!this.index.has(key)) throw CellError.CHUNK_NOT_FOUND(key);
     let data: Buffer;
     try {
-      data = await this.readWhole(this.pathOf(key));
+      data = await readChunkFile(this.pathOf(key), this.direct);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.forget(key);
@@ -390,19 +359,6 @@ export class ChunkStore {
       throw CellError.CHUNK_CORRUPT(key);
     }
     return data;
-  }
-
-  /** A chunk file's bytes, read past the page cache where it can be. */
-  private async readWhole(file: string): Promise<Buffer> {
-    const aligned = this.direct.take();
-    try {
-      const n = aligned && (await readDirect(file, aligned));
-      // The bytes leave with the answer, after the buffer is reused: a copy.
-      if (aligned && n !== null && n < aligned.length) return Buffer.from(aligned.subarray(0, n));
-      return await readFile(file);
-    } finally {
-      if (aligned) this.direct.put(aligned);
-    }
   }
 
   /**
@@ -444,7 +400,7 @@ export class ChunkStore {
       const start = Math.min(size, first * LEAF_BYTES);
       const end = Math.min(size, (first + count) * LEAF_BYTES);
       const bytes = Buffer.allocUnsafe(end - start);
-      const ok = this.readRange(this.pathOf(key), bytes, start) === bytes.length;
+      const ok = readChunkRange(this.pathOf(key), bytes, start, this.direct) === bytes.length;
       if (ok && leavesMatch(cached, first, count, bytes)) return { leafHashes: cached, bytes };
       this.leafHashes.delete(key);
     }
@@ -454,26 +410,12 @@ export class ChunkStore {
     // Kept for the next range read here, and for local readers (LOCAL_GRANT).
     if (this.index.has(key)) {
       try {
-        this.putMeta(key, this.meta(key), leafHashes);
+        this.metaDb.put(key, this.meta(key), leafHashes);
       } catch {
         // Only a shortcut for the next range read is lost.
       }
     }
     return { leafHashes, bytes: data.subarray(Math.min(data.length, first * LEAF_BYTES), Math.min(data.length, (first + count) * LEAF_BYTES)) };
-  }
-
-  /** Fills `bytes` from a chunk file at `position`, past the page cache where it can be: the bytes read, or -1. */
-  private readRange(file: string, bytes: Buffer, position: number): number {
-    const aligned = this.direct.take();
-    try {
-      const n = aligned && readDirectSync(file, aligned, position, bytes.length);
-      if (aligned && typeof n === 'number') return aligned.copy(bytes, 0, 0, n);
-    } catch {
-      return -1;
-    } finally {
-      if (aligned) this.direct.put(aligned);
-    }
-    return readAt(file, bytes, position);
   }
 
   async delete(key: ChunkKey): Promise<boolean> {
@@ -552,7 +494,7 @@ export class ChunkStore {
     this.index.delete(key);
     this.leafHashes.delete(key);
     try {
-      this.metaDb.removeSync(key);
+      this.metaDb.remove(key);
     } catch (err) {
       // A full disk: the metadata stays behind, unused (a chunk stored again gets its own).
       this.log('metadata of %s not removed: %s', key.slice(0, 12), (err as Error).message);
@@ -586,7 +528,7 @@ export class ChunkStore {
   }
 
   private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<void> {
-    const movedTo = path.join(this.init.dir, 'corrupt', `${key}.${Date.now()}`);
+    const movedTo = path.join(this.layout.corruptDir, `${key}.${Date.now()}`);
     this.corrupt.set(key, digestSeen);
     if (this.corrupt.size > CORRUPT_MARKS_MAX) this.corrupt.delete(this.corrupt.keys().next().value!);
     this.forget(key);
@@ -594,36 +536,6 @@ export class ChunkStore {
     this.corruptFound++;
     this.log('corrupt chunk %k moved aside (digest %k)', key, digestSeen);
     for (const l of this.corruptionListeners) l({ key, digestSeen, movedTo });
-  }
-}
-
-/**
- * Where cells before leaf hashes moved into the metadata database kept them:
- * a file beside the chunk. Still read for chunks stored then, and removed
- * with them.
- */
-function leafFileOf(chunkDir: string, key: ChunkKey): string {
-  return chunkFileOf(chunkDir, key) + '.leaves';
-}
-
-function leafCountOf(size: number): number {
-  return Math.ceil(size / LEAF_BYTES);
-}
-
-/**
- * Reads bytes.length bytes at position, synchronously: a range is a few leaves
- * (at most ~160 KiB), which take ~8 µs from the page cache, where open, read
- * and close through the thread pool take ~150 µs here. -1 if it failed.
- */
-function readAt(file: string, bytes: Buffer, position: number): number {
-  let fd = -1;
-  try {
-    fd = openSync(file, 'r');
-    return readSync(fd, bytes, 0, bytes.length, position);
-  } catch {
-    return -1;
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
 }
 

@@ -1,5 +1,5 @@
 import { open as openLmdb, type RootDatabase } from 'lmdb';
-import path from 'node:path';
+import { cellLayoutOf } from './layout.js';
 
 /** A versioned record: versions compare as strings, the higher wins; d === null is a tombstone. */
 export interface VersionedRecord {
@@ -32,13 +32,13 @@ export class RecordStore {
 
   /** A cell's record store, in its data directory. */
   static inDataDir(dataDir: string): RecordStore {
-    return new RecordStore(path.join(dataDir, 'records.lmdb'));
+    return new RecordStore(cellLayoutOf(dataDir).recordsPath);
   }
 
   /**
    * Reads see every commit made before they start, including other
    * processes' (a mount on this machine merges records straight into a
-   * cell's database: LocalCells.mergeRecords). lmdb-js keeps one read
+   * cell's database: LocalCellDisks.mergeRecords). lmdb-js keeps one read
    * snapshot until its next timer turn; a request arriving in the same turn
    * as an earlier read would have been answered from before the mount's
    * commit (rm -rf then saw a directory not empty). Starting a new snapshot

@@ -1,15 +1,2 @@
-import type { Addr } from '../core/index.js';
-
-export type DatagramHandler = (data: Buffer, from: Addr) => void;
-
-/** The only code that touches sockets: send a datagram, receive datagrams, close. */
-export interface Transport {
-  /** Where peers reach us ("host:port"), known once bound. */
-  readonly address: Addr;
-  /** Sends one datagram; given several buffers, they are gathered into one datagram without copying. */
-  send(to: Addr, data: Buffer | Buffer[]): void;
-  onDatagram(handler: DatagramHandler): void;
-  close(): Promise<void>;
-  /** Datagrams the transport could not send (socket errors). */
-  readonly sendErrors: number;
-}
+// The interface is declared in core/ (types only), so that components handed a transport need not import transport/.
+export type { Transport, DatagramHandler } from '../core/transport.js';

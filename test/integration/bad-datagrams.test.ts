@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
-import { SwarmClient } from '../../src/client/index.js';
+import { connectSwarm } from '../../src/connect/index.js';
 import { defaultConfig, newCellId, type CellId } from '../../src/core/index.js';
 import {
   FLAG_RESPONSE,
@@ -45,7 +45,7 @@ test('garbage, forged, stale and replayed datagrams are dropped and counted; one
   const swarmKey = await readFile(path.join(home, 'swarm.key'));
   const keys = new KeyRing([swarmKey]);
 
-  const client = await SwarmClient.open({ swarmKey });
+  const client = await connectSwarm({ swarmKey });
   t.teardown(() => client.close());
   const before = (await client.status([addr])) as CellStatus;
   const cellId = before.id;

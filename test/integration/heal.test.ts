@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
-import { SwarmClient } from '../../src/client/index.js';
+import type { SwarmClient } from '../../src/client/index.js';
+import { connectSwarm } from '../../src/connect/index.js';
 import { defaultConfig } from '../../src/core/index.js';
 import { cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
@@ -27,7 +28,7 @@ async function getSha(home: string, id: string, dir: string): Promise<string> {
 }
 
 async function statusClient(t: import('ava').ExecutionContext, home: string): Promise<SwarmClient> {
-  const client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
+  const client = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
   t.teardown(() => client.close());
   return client;
 }

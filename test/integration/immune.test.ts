@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
-import { SwarmClient } from '../../src/client/index.js';
+import type { SwarmClient } from '../../src/client/index.js';
+import { connectSwarm } from '../../src/connect/index.js';
 import type { CellError } from '../../src/core/index.js';
 import { MessageType, encodeKey } from '../../src/wire/index.js';
 import { chunkFiles, cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
@@ -23,7 +24,7 @@ async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = 
   const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1', ...extra]);
   t.is(r.code, 0, r.stderr);
   t.teardown(() => cli(['cell', 'stop', '--home', home, '--data', path.join(home, 'cells', 'guard')]).then(() => undefined));
-  const client = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds: (await swarmCells(home)).map((c) => `${c.host}:${c.port}`) });
+  const client = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds: (await swarmCells(home)).map((c) => `${c.host}:${c.port}`) });
   t.teardown(() => client.close());
   return { home, cells: await swarmCells(home), client };
 }

@@ -89,7 +89,7 @@ test('atomic write: no partial file visible after a kill mid-write', async (t) =
     const files: string[] = [];
     for (const sub of await readdir(path.join(dataDir, 'chunks'))) {
       for (const name of await readdir(path.join(dataDir, 'chunks', sub))) {
-        if (name.endsWith('.leaves')) continue; // leaf hashes (core/layout.ts), checked by their readers
+        if (name.endsWith('.leaves')) continue; // leaf hashes (store/layout.ts), checked by their readers
         t.is(name.slice(0, 2), sub, `${name} is in the wrong directory`);
         const bytes = await readFile(path.join(dataDir, 'chunks', sub, name));
         t.is(bytes.length, 4 * 1024 * 1024, `${sub}/${name} has ${bytes.length} bytes`);

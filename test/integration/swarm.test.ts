@@ -2,7 +2,7 @@ import test from 'ava';
 import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SwarmClient } from '../../src/client/index.js';
+import { connectSwarm } from '../../src/connect/index.js';
 import type { CellStatus } from '../../src/cell/index.js';
 import { defaultConfig } from '../../src/core/index.js';
 import { cellPids, cli, eventually, isAlive, swarmUp } from '../helpers/index.js';
@@ -41,7 +41,7 @@ test.serial('a 5-cell swarm: all alive; a SIGKILLed cell is dead within timeout 
   const victimPid = Number(await readFile(path.join(victim.data, 'cell.pid'), 'utf8'));
   const victimId = JSON.parse(await readFile(path.join(victim.data, 'identity.json'), 'utf8')).id as string;
   const key = await readFile(path.join(home, 'swarm.key'));
-  const client = await SwarmClient.open({ swarmKey: key });
+  const client = await connectSwarm({ swarmKey: key });
   t.teardown(() => client.close());
   const others = swarm.cells.filter((c) => c !== victim).map((c) => `127.0.0.1:${c.port}`);
 

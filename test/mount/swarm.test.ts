@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
-import { SwarmClient } from '../../src/client/index.js';
+import { connectSwarm } from '../../src/connect/index.js';
 import { chunkKeyOf, defaultConfig, isChunkKey } from '../../src/core/index.js';
 import { READ_AHEAD_KIB } from '../../src/mount/index.js';
 import { placementOrder } from '../../src/placement/index.js';
@@ -248,7 +248,7 @@ test.serial('cells on this machine take chunks as files and serve them from thei
   const src = await tmpDir(t);
   const home = await swarmUp(t, 5);
   const cells = await swarmCells(home);
-  const status = await SwarmClient.open({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
+  const status = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')) });
   t.teardown(() => status.close());
   const views = async () => (await status.statusMany(cells.map((c) => `${c.host}:${c.port}`))) as CellStatus[];
   const sent = async () => (await views()).reduce((sum, v) => sum + v.wire.bytesSent, 0);

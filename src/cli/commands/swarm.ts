@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { cellPid, type CellStatus } from '../../cell/index.js';
-import { SwarmClient } from '../../client/index.js';
+import type { SwarmClient } from '../../client/index.js';
+import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
@@ -134,7 +135,7 @@ function trustedView(views: CellStatus[]): CellStatus {
  * `timeoutMs`, with one client for the whole wait: false if it never was.
  */
 async function waitForSwarm(home: string, addrs: Addr[], timeoutMs: number, intervalMs: number, done: (client: SwarmClient) => Promise<boolean>): Promise<boolean> {
-  const client = await SwarmClient.open({ swarmKey: await loadKey(home), seeds: addrs });
+  const client = await connectSwarm({ swarmKey: await loadKey(home), seeds: addrs });
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {

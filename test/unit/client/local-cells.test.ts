@@ -1,13 +1,11 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { LocalCells } from '../../../src/client/index.js';
-import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
-import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
-import { ChunkStore, RecordStore } from '../../../src/store/index.js';
+import { LEAF_BYTES, SimClock, chunkKeyOf, leafHashesOf, leafRootOf, machineId, systemClock, type Addr, type ChunkKey, type Clock } from '../../../src/core/index.js';
+import { ChunkStore, LocalCellDisks, RecordStore, chunkFileOf } from '../../../src/store/index.js';
 import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
 import { eventually, tmpDir } from '../../helpers/index.js';
 
@@ -31,55 +29,18 @@ async function flipByte(file: string, at: number): Promise<void> {
 
 const noGrants = () => Promise.reject(new Error('no network in this test'));
 
-test('a whole chunk from a cell’s files is verified against its key: missing or corrupt gives null', async (t) => {
-  const data = randomBytes(3 * LEAF_BYTES + 10);
-  const { chunkDir, key } = await storeWith(t, data);
-  const local = new LocalCells(noGrants);
-  t.true((await local.chunk(chunkDir, key))?.equals(data));
-  await flipByte(chunkFileOf(chunkDir, key), 7);
-  t.is(await local.chunk(chunkDir, key), null, 'a corrupt file is not returned');
-  await unlink(chunkFileOf(chunkDir, key));
-  t.is(await local.chunk(chunkDir, key), null, 'a missing file is not an error');
-});
-
-for (const memory of ['shared', 'aligned'] as const) {
-  test(`a whole chunk read with a pool (${memory}) is lent from its buffers; a failed read puts the buffer back`, async (t) => {
-    // Over half a default chunk: smaller ones are copied out instead.
-    const data = randomBytes(Math.floor(CHUNK_BYTES_MAX * 0.75));
-    const { chunkDir, key } = await storeWith(t, data);
-    const local = new LocalCells(noGrants);
-    const pool = new BufferPool(LOCAL_READ_BUFFER_BYTES, 16, memory);
-    const got = await local.chunk(chunkDir, key, pool);
-    t.true(got?.equals(data));
-    pool.give(got!);
-    await nextMacrotask();
-    t.is(pool.idle, 1, 'given back by its holder');
-    const reused = pool.take();
-    pool.put(reused);
-    await flipByte(chunkFileOf(chunkDir, key), 5);
-    t.is(await local.chunk(chunkDir, key, pool), null);
-    await nextMacrotask();
-    t.is(pool.idle, 1, 'the buffer of a corrupt read is back in the pool');
-    t.is(pool.take(), reused);
-  });
-}
-
-test('a whole chunk a little longer than the largest chunk reads whole, with a pool or not', async (t) => {
-  const data = randomBytes(CHUNK_BYTES_MAX + 100);
-  const { chunkDir, key } = await storeWith(t, data);
-  const local = new LocalCells(noGrants);
+/** The client's policy over the store's access to the cells' disks, as connectSwarm builds it; closed at the test's end. */
+function localCells(t: import('ava').ExecutionContext, requestGrant: (addr: Addr) => Promise<Buffer> = noGrants, ownMount?: string, clock: Clock = systemClock): LocalCells {
+  const local = new LocalCells({ disk: new LocalCellDisks(), requestGrant, clock }, { ownMount });
   t.teardown(() => local.close());
-  t.true((await local.chunk(chunkDir, key, new BufferPool(LOCAL_READ_BUFFER_BYTES)))?.equals(data));
-  t.true((await local.chunk(chunkDir, key, new BufferPool(LOCAL_READ_BUFFER_BYTES, 16, 'aligned')))?.equals(data));
-  t.true((await local.chunk(chunkDir, key))?.equals(data));
-});
+  return local;
+}
 
 test('leaves from a cell’s files are checked against leaf hashes from its metadata database (checked against the leaf root) or learnt from its answers', async (t) => {
   const data = randomBytes(3 * LEAF_BYTES + 10);
   const { grant, key, store } = await storeWith(t, data);
   const root = leafRootOf(leafHashesOf(data));
-  const local = new LocalCells(noGrants);
-  t.teardown(() => local.close());
+  const local = localCells(t);
   t.true(local.leaves(grant, key, root, 1, 2)?.equals(data.subarray(LEAF_BYTES, 3 * LEAF_BYTES)), 'hashes from the cell’s database');
   t.true(local.leaves(grant, key, root, 3, 4)?.equals(data.subarray(3 * LEAF_BYTES)), 'the short last leaf, none beyond');
   t.is(local.leaves(grant, key, leafRootOf(randomBytes(128)), 0, 1), null, 'hashes that do not make the root are not used');
@@ -95,8 +56,7 @@ test('leaves from a cell’s files are checked against leaf hashes from its meta
   t.is(local.leaves(grant, otherKey, otherRoot, 0, 1), null);
   local.learnLeaves(otherKey, otherRoot, leafHashesOf(otherData));
   t.true(local.leaves(grant, otherKey, otherRoot, 1, 1)?.equals(otherData.subarray(LEAF_BYTES)));
-  const older = new LocalCells(noGrants);
-  t.teardown(() => older.close());
+  const older = localCells(t);
   t.is(older.leaves({ ...grant, metaPath: undefined }, otherKey, otherRoot, 0, 1), null, 'a cell that names no database: nothing known yet');
 });
 
@@ -106,7 +66,7 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
     '127.0.0.1:1': { machine: machineId(), chunkDir: '/data/a/chunks', incomingDir: '/data/a/incoming' },
     '127.0.0.1:2': { machine: 'elsewhere/123', chunkDir: '/data/b/chunks', incomingDir: '/data/b/incoming' },
   };
-  const local = new LocalCells(async (addr) => {
+  const local = localCells(t, async (addr) => {
     asked++;
     return encodeJson(grants[addr]);
   });
@@ -123,10 +83,15 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   const clock = new SimClock();
   let dir = '/data/one';
   let answering = true;
-  const refreshed = new LocalCells(async () => {
-    if (!answering) throw new Error('timeout');
-    return encodeJson({ machine: machineId(), chunkDir: `${dir}/chunks`, incomingDir: `${dir}/incoming` });
-  }, undefined, clock);
+  const refreshed = localCells(
+    t,
+    async () => {
+      if (!answering) throw new Error('timeout');
+      return encodeJson({ machine: machineId(), chunkDir: `${dir}/chunks`, incomingDir: `${dir}/incoming` });
+    },
+    undefined,
+    clock,
+  );
   refreshed.grantOf(a);
   await new Promise((r) => setTimeout(r, 10));
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/one/chunks');
@@ -142,7 +107,7 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/two/chunks', 'no answer is no news');
 
   // A mount never reads a cell whose files are inside its own mount point: it would wait for itself.
-  const mounted = new LocalCells(async () => encodeJson({ machine: machineId(), chunkDir: '/mnt/x/cell/chunks', incomingDir: '/mnt/x/cell/incoming' }), '/mnt/x');
+  const mounted = localCells(t, async () => encodeJson({ machine: machineId(), chunkDir: '/mnt/x/cell/chunks', incomingDir: '/mnt/x/cell/incoming' }), '/mnt/x');
   t.is(mounted.grantOf(a), null);
   await new Promise((r) => setTimeout(r, 10));
   t.is(mounted.grantOf(a), null);
@@ -150,9 +115,8 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
 
 test('a chunk handed to cells on this machine is written as a file of its own into each incoming directory, for each cell to take', async (t) => {
   const dirs = [await tmpDir(t), await tmpDir(t)];
-  const local = new LocalCells(async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
+  const local = localCells(t, async (addr) => encodeJson({ machine: machineId(), chunkDir: '/unused', incomingDir: dirs[Number(addr.split(':')[1])] }));
   const cells = [0, 1].map((i) => ({ id: String(i).repeat(32), addr: `127.0.0.1:${i}` }));
-  t.teardown(() => local.close());
   const data = randomBytes(300_000);
   const key = chunkKeyOf(data);
   t.is((await local.stage(key, data, cells, null)).size, 0, 'no grants yet: everything goes over the network');
@@ -180,8 +144,7 @@ test('warm opens a random reader’s chunk files and reads their leaf hashes in 
   const chunks = [randomBytes(4 * LEAF_BYTES), randomBytes(2 * LEAF_BYTES + 3)];
   const stored = await Promise.all(chunks.map((data) => storeWith(t, data)));
   const roots = chunks.map((data) => leafRootOf(leafHashesOf(data)));
-  const local = new LocalCells(noGrants);
-  t.teardown(() => local.close());
+  const local = localCells(t);
   await local.prepare([]);
   const moveAway = (back = false) => Promise.all(stored.map(({ grant }) => (back ? rename(grant.chunkDir + '-gone', grant.chunkDir) : rename(grant.chunkDir, grant.chunkDir + '-gone'))));
   // With the cells' files and databases moved away, only what warm holds can answer. Until the hashing
@@ -205,8 +168,7 @@ test('records merged into a granted cell’s record database are the cell’s, n
   const cellRecords = RecordStore.inDataDir(dir);
   t.teardown(() => cellRecords.close());
   const grant = { machine: machineId(), chunkDir: dir, incomingDir: dir, recordsPath: cellRecords.file };
-  const local = new LocalCells(noGrants);
-  t.teardown(() => local.close());
+  const local = localCells(t);
   const rec = (v: string, d: unknown) => ({ k: 'd/0000000000000001/a', v, d });
   t.true(local.mergeRecords(grant, [rec('2', { ino: 'x' })]));
   t.true(local.mergeRecords(grant, [rec('1', { ino: 'older' })]));

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chunkFileOf, chunkKeyOf, leafHashesOf } from '../../../src/core/index.js';
+import { chunkKeyOf, leafHashesOf } from '../../../src/core/index.js';
 import { AlignedBuffers, alignUp, readDirect, writeDirect } from '../../../src/core/index.js';
-import { ChunkStore } from '../../../src/store/index.js';
+import { ChunkStore, chunkFileOf } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
 // Read at the first direct I/O call: set before any.

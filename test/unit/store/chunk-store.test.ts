@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chown, link, open, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CellError, LEAF_BYTES, chunkFileOf, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
-import { ChunkStore, type CorruptionReport } from '../../../src/store/index.js';
+import { CellError, LEAF_BYTES, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
+import { ChunkStore, chunkFileOf, type CorruptionReport } from '../../../src/store/index.js';
 import { tmpDir } from '../../helpers/index.js';
 
 const MiB = 1024 * 1024;

@@ -26,7 +26,7 @@ test('a record another process merges is seen by the next get and scan, even in 
   const store = RecordStore.inDataDir(await tmpDir(t));
   t.teardown(() => store.close());
   const module = new URL('../../../src/store/index.js', import.meta.url).href;
-  // A mount on this machine merging straight into the cell's database (LocalCells.mergeRecords), while the cell waits.
+  // A mount on this machine merging straight into the cell's database (LocalCellDisks.mergeRecords), while the cell waits.
   const mergeElsewhere = (k: string) =>
     execFileSync(process.execPath, [
       '--input-type=module',

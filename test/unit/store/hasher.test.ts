@@ -1,6 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { OffThreadHasher } from '../../../src/client/hasher.js';
+import { OffThreadHasher } from '../../../src/store/hasher.js';
 import path from 'node:path';
 import { LEAF_BYTES, chunkKeyOf, leafHashesOf, leafRootOf } from '../../../src/core/index.js';
 import { ChunkStore } from '../../../src/store/index.js';

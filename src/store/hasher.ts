@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { chunkKeyOf, leafHashesOf, logger, type ChunkKey } from '../core/index.js';
-import type { LeafListWanted } from './cell-meta.js';
+import type { LeafListWanted } from './chunk-meta-db.js';
 import type { HashRequest } from './hash-worker.js';
 
-const log = logger('client');
+const log = logger('store');
 /** Requests waiting for the thread; beyond this, buffers are hashed on the event loop. */
 const WAITING_MAX = 64;
 /** Buffers smaller than this are hashed on the event loop (~0.2 ms for 128 KiB with leaf hashes): a message to the thread and back costs about as much here. */
@@ -50,7 +50,7 @@ export class OffThreadHasher {
   /**
    * The leaf hashes of chunks of the cell whose metadata database is at
    * `metaPath`, read and checked against their roots on the thread
-   * (CellMetaReader.leafList); null for each one not there or not matching,
+   * (ChunkMetaReader.leafList); null for each one not there or not matching,
    * and for all when the thread is not up or busy.
    */
   async leafListsOf(metaPath: string, chunks: LeafListWanted[]): Promise<(Buffer | null)[]> {

@@ -5,13 +5,13 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { chunkKeyOf, leafHashesOf } from '../core/ids.js';
-import { CellMetaReader, type LeafListWanted } from './cell-meta.js';
+import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-db.js';
 
 export type HashRequest =
   | { id: number; kind: 'hash'; memory: SharedArrayBuffer; offset: number; length: number; leaves: boolean }
   | { id: number; kind: 'leafLists'; metaPath: string; chunks: LeafListWanted[] };
 
-const meta = new CellMetaReader();
+const meta = new ChunkMetaReader();
 
 parentPort!.on('message', (m: HashRequest) => {
   if (m.kind === 'hash') {

@@ -1,0 +1,1 @@
+export { connectSwarm, type ConnectInit } from './connect-swarm.js';
