@@ -6,3 +6,6 @@ export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { SwarmFs, defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './filesystem.js';
 export { RecordsClient } from './records-client.js';
 export { LocalCells } from './local-cells.js';
+export { forgetMember, setPacketFaults } from './admin.js';
+/** A cell's STATUS answer, as SwarmClient.status returns it (its shape is the wire's). */
+export type { CellStatus } from '../wire/index.js';

@@ -26,7 +26,7 @@ import {
   type Clock,
 } from '../core/index.js';
 import { RecordStore, type VersionedRecord } from '../store/index.js';
-import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
+import { Messages, type LocalGrant } from '../wire/index.js';
 import { CellMetaReader, type LeafListWanted } from './cell-meta.js';
 import { OffThreadHasher } from './hasher.js';
 
@@ -145,7 +145,7 @@ export class LocalCells {
   private async ask(cell: { id: CellId; addr: Addr }, had: LocalGrant | null): Promise<void> {
     let grant: LocalGrant | null;
     try {
-      grant = decodeJson(await this.requestGrant(cell.addr), parseLocalGrant);
+      grant = Messages.LOCAL_GRANT.response.decode(await this.requestGrant(cell.addr), undefined);
       if (grant?.machine !== machineId() || (this.ownMount && [grant.chunkDir, grant.incomingDir].some((d) => isWithin(d, this.ownMount!)))) grant = null;
     } catch (err) {
       // No answer is no news: a grant held stays (reads check every byte anyway).

@@ -12,3 +12,4 @@ export * from './log.js';
 export * from './events.js';
 export * from './token-bucket.js';
 export * from './direct-io.js';
+export * from './atomic-file.js';

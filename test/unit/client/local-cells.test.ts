@@ -8,7 +8,9 @@ import { LocalCells } from '../../../src/client/index.js';
 import { LOCAL_READ_BUFFER_BYTES } from '../../../src/client/local-cells.js';
 import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, SimClock, chunkFileOf, chunkKeyOf, leafHashesOf, leafRootOf, machineId, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, RecordStore } from '../../../src/store/index.js';
-import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
+import type { LocalGrant } from '../../../src/wire/index.js';
+
+const encodeJson = (value: unknown) => Buffer.from(JSON.stringify(value));
 import { eventually, tmpDir } from '../../helpers/index.js';
 
 async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey; grant: LocalGrant; store: ChunkStore }> {
