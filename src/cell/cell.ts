@@ -4,7 +4,6 @@ import {
   makeDirs,
   CellError,
   EventLog,
-  HAS_KEYS_MAX,
   logger,
   machineId,
   systemClock,
@@ -20,29 +19,11 @@ import { Healer } from '../heal/index.js';
 import { Immune } from '../immune/index.js';
 import { HeartbeatMembership, ROLES, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
-import { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey } from '../namespace/index.js';
+import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
 import { CellIdentity, ChunkStore, RecordStore, writeFileAtomic } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
-import {
-  KeyRing,
-  MessageType,
-  decodeAdopt,
-  decodeCollect,
-  decodeHas,
-  decodeJson,
-  decodeKeyOnly,
-  decodeList,
-  decodePut,
-  decodeRangeRequest,
-  encodeCollectReply,
-  encodeHasReply,
-  encodeJson,
-  encodeListReply,
-  encodeRangeAnswer,
-  type LocalGrant,
-} from '../wire/index.js';
+import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
-import type { CellStatus } from './status.js';
 
 export interface CellInit {
   dataDir: string;
@@ -85,7 +66,6 @@ async function saveRole(dataDir: string, role: Role, pinned: boolean): Promise<v
 const SELF_REFRESH_MS = 1_000;
 /** A file in the incoming directory not adopted after this long is removed (ms). */
 const INCOMING_MAX_AGE_MS = 60_000;
-const STATUS_EVENTS_MAX = 100;
 
 /**
  * A cell: the daemon's composition root. Builds the store, the endpoint and
@@ -236,105 +216,48 @@ export class Cell {
   private serve(): void {
     const { endpoint, store, membership, clock } = this;
     const log = logger('cell', this.id.slice(0, 8));
-    endpoint.handle(MessageType.PING, () => Buffer.alloc(0));
-    endpoint.handle(MessageType.CHUNK_PUT, async (req) => {
-      const put = decodePut(req.body);
-      if (!put) throw CellError.BAD_REQUEST();
+    endpoint.serve(Messages.PING, () => undefined);
+    endpoint.serve(Messages.CHUNK_PUT, async (put) => {
       await store.put(put.key, put.data, put.meta, put.leafHashes);
-      return Buffer.alloc(0);
     });
-    const chunkGet = (req: { body: Buffer }) => {
-      const key = decodeKeyOnly(req.body);
-      if (!key) throw CellError.BAD_REQUEST();
-      return store.get(key);
-    };
-    endpoint.handle(MessageType.CHUNK_GET, chunkGet);
-    endpoint.handle(MessageType.CHUNK_PROBE, chunkGet);
-    endpoint.handle(MessageType.CHUNK_RANGE, async (req) => {
-      const range = decodeRangeRequest(req.body);
-      if (!range) throw CellError.BAD_REQUEST();
-      const { leafHashes, bytes } = await store.getLeaves(range.key, range.firstLeaf, range.leafCount);
-      return encodeRangeAnswer(leafHashes, bytes);
-    });
-    endpoint.handle(MessageType.CHUNK_HAS, (req) => {
-      const keys = decodeHas(req.body);
-      if (!keys || keys.length > HAS_KEYS_MAX) throw CellError.BAD_REQUEST();
-      return encodeHasReply(keys.map((k) => store.has(k)));
-    });
-    endpoint.handle(MessageType.CHUNK_DELETE, async (req) => {
-      const key = decodeKeyOnly(req.body);
-      if (!key) throw CellError.BAD_REQUEST();
-      return Buffer.from([(await store.delete(key)) ? 1 : 0]);
-    });
-    endpoint.handle(MessageType.CHUNK_CLAIM, (req) => {
-      const keys = decodeHas(req.body);
-      if (!keys) throw CellError.BAD_REQUEST();
-      return encodeHasReply(store.claim(keys));
-    });
-    endpoint.handle(MessageType.CHUNK_COLLECT, async (req) => {
-      const q = decodeCollect(req.body);
-      if (!q) throw CellError.BAD_REQUEST();
-      return encodeCollectReply(await store.collect(q.keys, q.minAgeMs, q.dryRun));
-    });
-    endpoint.handle(MessageType.CHUNK_LIST, (req) => {
-      const q = decodeList(req.body);
-      if (!q) throw CellError.BAD_REQUEST();
-      return encodeListReply(store.list(q.after, q.limit));
-    });
-    const recordList = (v: unknown) => (Array.isArray(v) && v.length <= RECORDS_PER_MESSAGE_MAX ? v : null);
-    endpoint.handle(MessageType.REC_PUT, async (req) => {
-      const list = decodeJson(req.body, recordList);
-      if (!list || !list.every(isEnvelope)) throw CellError.BAD_REQUEST();
-      this.records.merge(list);
-      return Buffer.alloc(0);
-    });
-    endpoint.handle(MessageType.REC_GET, (req) => {
-      const keys = decodeJson(req.body, recordList);
-      if (!keys || !keys.every(isRecordKey)) throw CellError.BAD_REQUEST();
-      return encodeJson(keys.map((k) => this.records.get(k)));
-    });
-    endpoint.handle(MessageType.REC_SCAN, (req) => {
-      const q = decodeJson(req.body, (v) => v as { prefix?: unknown; after?: unknown; limit?: unknown });
-      if (!q || typeof q.prefix !== 'string' || !(q.after === null || typeof q.after === 'string')) throw CellError.BAD_REQUEST();
-      const limit = Math.min(Number(q.limit) || RECORDS_PER_MESSAGE_MAX, RECORDS_PER_MESSAGE_MAX);
-      return encodeJson(this.records.scan(q.prefix, q.after, limit));
-    });
-    endpoint.handle(MessageType.REC_SYNC, (req) => {
-      const list = decodeJson(req.body, recordList) as { k?: unknown; v?: unknown }[] | null;
-      if (!list) throw CellError.BAD_REQUEST();
+    endpoint.serve(Messages.CHUNK_GET, (key) => store.get(key));
+    endpoint.serve(Messages.CHUNK_PROBE, (key) => store.get(key));
+    endpoint.serve(Messages.CHUNK_RANGE, (range) => store.getLeaves(range.key, range.firstLeaf, range.leafCount));
+    endpoint.serve(Messages.CHUNK_HAS, (keys) => keys.map((k) => store.has(k)));
+    endpoint.serve(Messages.CHUNK_DELETE, (key) => store.delete(key));
+    endpoint.serve(Messages.CHUNK_CLAIM, (keys) => store.claim(keys));
+    endpoint.serve(Messages.CHUNK_COLLECT, (q) => store.collect(q.keys, q.minAgeMs, q.dryRun));
+    endpoint.serve(Messages.CHUNK_LIST, (q) => store.list(q.after, q.limit));
+    endpoint.serve(Messages.REC_PUT, (list) => this.records.merge(list));
+    endpoint.serve(Messages.REC_GET, (keys) => keys.map((k) => this.records.get(k)));
+    endpoint.serve(Messages.REC_SCAN, (q) => this.records.scan(q.prefix, q.after, Math.min(q.limit ?? RECORDS_PER_MESSAGE_MAX, RECORDS_PER_MESSAGE_MAX)));
+    endpoint.serve(Messages.REC_SYNC, (offer) => {
       const need: number[] = [];
-      list.forEach((r, i) => {
-        if (!isRecordKey(r.k) || typeof r.v !== 'string') return;
+      offer.forEach((r, i) => {
         const cur = this.records.get(r.k);
         if (!cur || cur.v < r.v) need.push(i);
       });
-      return encodeJson(need);
+      return need;
     });
-    endpoint.handle(MessageType.FAULTS, (req) => {
-      const f = decodeJson(req.body, (v) => v as Partial<Record<'lossRate' | 'dupRate' | 'reorderRate', unknown>>);
-      const rate = (x: unknown) => (typeof x === 'number' && x >= 0 && x < 1 ? x : 0);
-      if (!f) throw CellError.BAD_REQUEST();
-      this.transport.faults = { ...this.transport.faults, lossRate: rate(f.lossRate), dupRate: rate(f.dupRate), reorderRate: rate(f.reorderRate) };
-      this.events.record({ atMs: clock.wallNow(), type: 'faults-set', cellId: this.id, detail: `loss ${rate(f.lossRate)}, dup ${rate(f.dupRate)}, reorder ${rate(f.reorderRate)}` });
-      return Buffer.alloc(0);
+    endpoint.serve(Messages.FAULTS, (f) => {
+      this.transport.faults = { ...this.transport.faults, lossRate: f.lossRate, dupRate: f.dupRate, reorderRate: f.reorderRate };
+      this.events.record({ atMs: clock.wallNow(), type: 'faults-set', cellId: this.id, detail: `loss ${f.lossRate}, dup ${f.dupRate}, reorder ${f.reorderRate}` });
     });
-    endpoint.handle(MessageType.STATUS, () => encodeJson(this.status()));
-    endpoint.handle(MessageType.LOCAL_GRANT, () =>
-      encodeJson({
+    endpoint.serve(Messages.STATUS, () => this.status());
+    endpoint.serve(
+      Messages.LOCAL_GRANT,
+      (): LocalGrant => ({
         machine: machineId(),
         chunkDir: path.resolve(store.chunkDir),
         incomingDir: path.resolve(store.incomingDir),
         metaPath: path.resolve(store.metaPath),
         recordsPath: path.resolve(this.records.file),
-      } satisfies LocalGrant),
+      }),
     );
-    endpoint.handle(MessageType.CHUNK_ADOPT, async (req) => {
-      const adopt = decodeAdopt(req.body);
-      if (!adopt) throw CellError.BAD_REQUEST();
+    endpoint.serve(Messages.CHUNK_ADOPT, async (adopt) => {
       await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null, adopt.take);
-      return Buffer.alloc(0);
     });
-    endpoint.handle(MessageType.MEMBERS, () => encodeJson(this.members()));
+    endpoint.serve(Messages.MEMBERS, () => this.members());
     store.onCorruption((r) => {
       this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
     });
@@ -371,7 +294,7 @@ export class Cell {
   }
 
   /** This cell's view of the members (what MEMBERS answers: clients ask every second, so nothing more is computed). */
-  private members(): CellStatus['members'] {
+  private members(): ListedMember[] {
     const now = this.clock.now();
     return this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
       ...m,

@@ -1,3 +1,4 @@
 export { Cell, QUARANTINE_MARKER, loadRole, type CellInit, type CellComponents } from './cell.js';
-export type { CellStatus } from './status.js';
+/** The STATUS answer's shape is the wire's (wire/messages/status.ts). */
+export type { CellStatus } from '../wire/index.js';
 export { cellPid, isProcessAlive, readPid, lockDataDir, PID_FILE } from './lock.js';

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { ChaosCell, ChaosEnv, ChaosOptions } from '../chaos/index.js';
 import { cellPid } from '../cell/index.js';
-import type { SwarmClient } from '../client/index.js';
-import { MessageType, encodeJson } from '../wire/index.js';
+import { setPacketFaults, type SwarmClient } from '../client/index.js';
 import { spawnCellDaemon } from './daemon.js';
 import { cellAddr, readSwarm } from './home.js';
 
@@ -24,7 +23,7 @@ export function homeChaosEnv(home: string, client: SwarmClient): ChaosEnv {
     },
     setFaults: async (faults: ChaosOptions['packets']) => {
       const addrs = (await readSwarm(home)).cells.map(cellAddr);
-      await Promise.all(addrs.map((a) => client.endpoint.request(a, MessageType.FAULTS, encodeJson(faults), { timeoutMs: 1_000 }).catch(() => undefined)));
+      await Promise.all(addrs.map((a) => setPacketFaults(client, a, faults, 1_000).catch(() => undefined)));
     },
     now: () => performance.now(),
     sleep: (ms: number, signal?: AbortSignal) =>

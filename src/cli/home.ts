@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CellError, DATAGRAM_BYTES_MIN, makeDirs, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
+import { CellError, DATAGRAM_BYTES_MIN, makeDirs, writeFileAtomic, UDP_PAYLOAD_BYTES_MAX, defaultConfig, formatAddr, type Addr, type WireConfig } from '../core/index.js';
 import type { SwarmClient } from '../client/index.js';
 import { connectSwarm } from '../connect/index.js';
-import { writeFileAtomic } from '../store/index.js';
 
 /** A swarm's home: its key, and the cells started from it. */
 export interface SwarmFile {

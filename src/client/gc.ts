@@ -1,6 +1,6 @@
 import { CellError, HAS_KEYS_MAX, chunkKeyOf, logger, type Addr, type ChunkKey } from '../core/index.js';
 import type { Inode } from '../namespace/index.js';
-import { MessageType, decodeCollectReply, encodeCollect, encodeKey } from '../wire/index.js';
+import { Messages } from '../wire/index.js';
 import { listChunks, scanRecords } from './inventory.js';
 import { decodeManifest, type Manifest } from './manifest.js';
 import type { SwarmClient } from './swarm-client.js';
@@ -114,7 +114,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
         const batch = keys.slice(i, i + HAS_KEYS_MAX);
         let freed: number[] | null = null;
         try {
-          freed = decodeCollectReply(await client.endpoint.request(addr, MessageType.CHUNK_COLLECT, encodeCollect(opts.graceMs, batch, opts.dryRun), { timeoutMs: 30_000 }), batch.length);
+          freed = await client.endpoint.call(addr, Messages.CHUNK_COLLECT, { minAgeMs: opts.graceMs, keys: batch, dryRun: opts.dryRun ?? false }, { timeoutMs: 30_000 });
         } catch (err) {
           log('cell %s did not collect (%s): its copies stay until the next run', addr, (err as Error).message);
         }
@@ -143,7 +143,7 @@ async function readManifest(client: SwarmClient, key: ChunkKey, holders: Addr[])
   } catch (err) {
     why = (err as Error).message;
     for (const addr of holders) {
-      const answer = await client.endpoint.request(addr, MessageType.CHUNK_GET, encodeKey(key)).catch(() => null);
+      const answer = await client.endpoint.call(addr, Messages.CHUNK_GET, key).catch(() => null);
       if (answer && chunkKeyOf(answer) === key) {
         data = answer;
         break;

@@ -5,6 +5,9 @@ export { GC_GRACE_DEFAULT_MS, collectGarbage, type GcOptions, type GcReport } fr
 export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { RecordsClient } from './records-client.js';
 export { LocalCells, type LocalCellsComponents, type LocalCellsInit } from './local-cells.js';
+export { forgetMember, setPacketFaults } from './admin.js';
+/** A cell's STATUS answer, as SwarmClient.status returns it (its shape is the wire's). */
+export type { CellStatus } from '../wire/index.js';
 export type { LocalDisk, AlignedCopy, LeafListWanted } from './local-disk.js';
 /** The size of the buffers of a BufferPool that local chunk reads lend from (defined in core/, where store/ sees it too). */
 export { LOCAL_READ_BUFFER_BYTES } from '../core/index.js';

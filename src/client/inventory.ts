@@ -1,6 +1,6 @@
 import type { Addr, ChunkKey, ChunkMeta } from '../core/index.js';
-import { isEnvelope, type RecordEnvelope } from '../namespace/index.js';
-import { LIST_LIMIT_MAX, MessageType, decodeJson, decodeListReply, encodeJson, encodeList } from '../wire/index.js';
+import type { RecordEnvelope } from '../namespace/index.js';
+import { LIST_LIMIT_MAX, Messages } from '../wire/index.js';
 import type { SwarmClient } from './swarm-client.js';
 
 /** What one cell holds, asked page by page: for fsck, garbage collection and record scans. */
@@ -13,8 +13,7 @@ export async function listChunks(client: SwarmClient, addr: Addr): Promise<{ key
   const out: { key: ChunkKey; meta: ChunkMeta }[] = [];
   let after: ChunkKey | null = null;
   for (;;) {
-    const page = decodeListReply(await client.endpoint.request(addr, MessageType.CHUNK_LIST, encodeList(after, LIST_LIMIT_MAX)));
-    if (!page) throw new Error(`bad CHUNK_LIST answer from ${addr}`);
+    const page: { key: ChunkKey; meta: ChunkMeta }[] = await client.endpoint.call(addr, Messages.CHUNK_LIST, { after, limit: LIST_LIMIT_MAX });
     out.push(...page);
     if (page.length < LIST_LIMIT_MAX) return out;
     after = page[page.length - 1]!.key;
@@ -26,9 +25,7 @@ export async function scanRecords(client: SwarmClient, addr: Addr, prefix: strin
   const out: RecordEnvelope[] = [];
   let after: string | null = null;
   for (;;) {
-    const body = await client.endpoint.request(addr, MessageType.REC_SCAN, encodeJson({ prefix, after, limit: SCAN_PAGE }), timeoutMs ? { timeoutMs } : {});
-    const page = decodeJson(body, (v) => (Array.isArray(v) ? v.filter(isEnvelope) : null));
-    if (!page) throw new Error(`bad REC_SCAN answer from ${addr}`);
+    const page: RecordEnvelope[] = await client.endpoint.call(addr, Messages.REC_SCAN, { prefix, after, limit: SCAN_PAGE }, timeoutMs ? { timeoutMs } : {});
     out.push(...page);
     if (page.length < SCAN_PAGE) return out;
     after = page[page.length - 1]!.k;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { logger, machineId, type Addr, type BufferPool, type CellId, type ChunkKey, type Clock } from '../core/index.js';
 import type { RecordEnvelope } from '../namespace/index.js';
-import { decodeJson, parseLocalGrant, type LocalGrant } from '../wire/index.js';
+import { Messages, type LocalGrant } from '../wire/index.js';
 import type { AlignedCopy, LeafListWanted, LocalDisk } from './local-disk.js';
 
 const log = logger('client');
@@ -97,7 +97,7 @@ export class LocalCells {
     let grant: LocalGrant | null;
     const ownMount = this.init.ownMount;
     try {
-      grant = decodeJson(await this.components.requestGrant(cell.addr), parseLocalGrant);
+      grant = Messages.LOCAL_GRANT.response.decode(await this.components.requestGrant(cell.addr), undefined);
       if (grant?.machine !== machineId() || (ownMount && [grant.chunkDir, grant.incomingDir].some((d) => isWithin(d, ownMount)))) grant = null;
     } catch (err) {
       // No answer is no news: a grant held stays (reads check every byte anyway).

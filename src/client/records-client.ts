@@ -1,6 +1,6 @@
 import { CellError, logger, type Addr } from '../core/index.js';
-import { isEnvelope, newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
-import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
+import { newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
+import { Messages } from '../wire/index.js';
 import { scanRecords } from './inventory.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
 
@@ -131,10 +131,8 @@ export class RecordsClient {
       [...groups.values()].map(async (idx) => {
         const groupKeys = idx.map((i) => keys[i]!);
         const ask = async (m: MemberView) => {
-          const body = await this.swarm.endpoint.request(m.addr, MessageType.REC_GET, encodeJson(groupKeys), { timeoutMs: RECORD_TIMEOUT_MS });
-          const list = decodeJson(body, (v) => (Array.isArray(v) && v.length === groupKeys.length ? v : null));
-          if (!list) throw new Error('bad REC_GET answer');
-          return { addr: m.addr, records: list.map((r) => (isEnvelope(r) ? r : null)) };
+          const records = await this.swarm.endpoint.call(m.addr, Messages.REC_GET, groupKeys, { timeoutMs: RECORD_TIMEOUT_MS });
+          return { addr: m.addr, records };
         };
         const order = await this.homes(groupKeys[0]!);
         const { results } = await this.quorum(order, this.majority, ask, true);
@@ -184,15 +182,16 @@ export class RecordsClient {
     }
     await Promise.all(
       [...groups.values()].map(async (recs) => {
-        const body = encodeJson(recs);
+        // Encoded once for every home it is sent to.
+        const encoded = Messages.REC_PUT.request.encode(recs) as Buffer;
         const order = await this.homes(recs[0]!.k);
         const here = this.writeHere(order.slice(0, this.replicas), recs);
-        const send = (m: MemberView) => this.swarm.endpoint.request(m.addr, MessageType.REC_PUT, body, { timeoutMs: RECORD_TIMEOUT_MS });
+        const send = (m: MemberView) => this.swarm.endpoint.call(m.addr, Messages.REC_PUT, recs, { timeoutMs: RECORD_TIMEOUT_MS, encoded });
         const { rest } =
           here.size >= this.majority
             ? { rest: order.slice(0, this.replicas).filter((m) => !here.has(m)) }
             : await this.quorum(order.filter((m) => !here.has(m)), this.majority - here.size, send, false, this.replicas - here.size);
-        for (const m of rest) this.trail(m.addr, recs, body.length);
+        for (const m of rest) this.trail(m.addr, recs, encoded.length);
       }),
     );
   }
@@ -223,7 +222,7 @@ export class RecordsClient {
     if (!t) return Promise.resolve();
     this.trailing.delete(addr);
     clearTimeout(t.timer);
-    const sent = this.swarm.endpoint.request(addr, MessageType.REC_PUT, encodeJson(t.records), { timeoutMs: RECORD_TIMEOUT_MS }).then(
+    const sent = this.swarm.endpoint.call(addr, Messages.REC_PUT, t.records, { timeoutMs: RECORD_TIMEOUT_MS }).then(
       () => undefined,
       (err: unknown) => log('trailing record write to %s failed (anti-entropy will bring them): %s', addr, (err as Error).message),
     );

@@ -21,11 +21,11 @@ import {
   type Transport,
   type WireConfig,
 } from '../core/index.js';
-import { parseMemberInfo, type MemberState } from '../membership/index.js';
+import type { MemberState } from '../membership/index.js';
 import type { RecordEnvelope } from '../namespace/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
 import { Endpoint } from '../rpc/index.js';
-import { KeyRing, MessageType, type LocalGrant, decodeHasReply, decodeJson, decodeRangeAnswer, encodeAdopt, encodeHas, encodeKey, encodePut, encodeRangeRequest } from '../wire/index.js';
+import { KeyRing, MessageType, Messages, type CellStatus, type LocalGrant, type RequestSpec } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 import type { LocalDisk } from './local-disk.js';
 
@@ -79,18 +79,6 @@ const GRANT_TIMEOUT_MS = 1_000;
 /** A cell that timed out on us is tried last for this long (ms): we learn faster than the failure detector. */
 const SHUN_MS = 5_000;
 
-function parseMemberViews(v: unknown): MemberView[] | null {
-  if (!Array.isArray(v)) return null;
-  const out: MemberView[] = [];
-  for (const m of v) {
-    const info = parseMemberInfo(m);
-    const o = m as Record<string, unknown>;
-    if (!info || !['alive', 'suspect', 'dead', 'quarantined'].includes(o.state as string)) return null;
-    out.push({ ...info, state: o.state as MemberState, lastHeardMs: Number(o.lastHeardMs) || 0 });
-  }
-  return out;
-}
-
 /**
  * How the CLI, the mount and tools reach the swarm: a short-lived endpoint
  * with its own id, a member list learned from any cell, and chunk reads and
@@ -130,16 +118,11 @@ export class SwarmClient {
       : null;
   }
 
-  /**
-   * Asks the given cells for status at once; the first to answer wins. The
-   * answer's shape (CellStatus) belongs to cell/, which the caller knows.
-   */
-  async status(addrs: Addr[], timeoutMs = 1_500): Promise<unknown> {
+  /** Asks the given cells for status at once; the first to answer wins. */
+  async status(addrs: Addr[], timeoutMs = 1_500): Promise<CellStatus> {
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known in this home');
     try {
-      return await Promise.any(
-        addrs.map(async (a) => JSON.parse((await this.endpoint.request(a, MessageType.STATUS, Buffer.alloc(0), { timeoutMs })).toString())),
-      );
+      return await Promise.any(addrs.map((a) => this.endpoint.call(a, Messages.STATUS, undefined, { timeoutMs })));
     } catch {
       throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
     }
@@ -149,9 +132,9 @@ export class SwarmClient {
    * Status from every cell that answers within graceMs of the first answer
    * (a dead cell costs nothing extra once one cell has answered).
    */
-  async statusMany(addrs: Addr[], timeoutMs = 1_500, graceMs = 300): Promise<unknown[]> {
+  async statusMany(addrs: Addr[], timeoutMs = 1_500, graceMs = 300): Promise<CellStatus[]> {
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known in this home');
-    const answers: unknown[] = [];
+    const answers: CellStatus[] = [];
     await new Promise<void>((resolve) => {
       let pending = addrs.length;
       let grace: TimerHandle | null = null;
@@ -161,9 +144,9 @@ export class SwarmClient {
       };
       for (const a of addrs) {
         this.endpoint
-          .request(a, MessageType.STATUS, Buffer.alloc(0), { timeoutMs })
-          .then((b) => {
-            answers.push(JSON.parse(b.toString()));
+          .call(a, Messages.STATUS, undefined, { timeoutMs })
+          .then((status) => {
+            answers.push(status);
             grace ??= this.clock.setTimeout(done, graceMs);
           })
           .catch(() => undefined)
@@ -183,13 +166,7 @@ export class SwarmClient {
     const addrs = [...new Set([...known, ...this.seeds])];
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known: start a swarm first');
     try {
-      this.view = await Promise.any(
-        addrs.map(async (a) => {
-          const list = decodeJson(await this.endpoint.request(a, MessageType.MEMBERS, Buffer.alloc(0), { timeoutMs: 1_000 }), parseMemberViews);
-          if (!list) throw new Error('bad member list');
-          return list;
-        }),
-      );
+      this.view = await Promise.any(addrs.map((a) => this.endpoint.call(a, Messages.MEMBERS, undefined, { timeoutMs: 1_000 })));
     } catch {
       throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
     }
@@ -235,8 +212,8 @@ export class SwarmClient {
           for (let i = 0; i < ks.length; i += HAS_KEYS_MAX) {
             const batch = ks.slice(i, i + HAS_KEYS_MAX);
             try {
-              const bits = decodeHasReply(await this.endpoint.request(addr, MessageType.CHUNK_CLAIM, encodeHas(batch)), batch.length);
-              bits?.forEach((b, j) => b && held.add(batch[j]!));
+              const bits = await this.endpoint.call(addr, Messages.CHUNK_CLAIM, batch);
+              bits.forEach((b, j) => b && held.add(batch[j]!));
             } catch (err) {
               log('claim of %d chunks on %s failed (%s)', batch.length, addr, (err as Error).message);
             }
@@ -313,12 +290,14 @@ export class SwarmClient {
     } finally {
       local?.release(copy);
     }
-    const body = encodePut(key, data, meta, leafHashes);
+    // Encoded once, sent without a copy to every cell that takes it over the network.
+    const put = { key, data, meta, leafHashes };
+    const encoded = Messages.CHUNK_PUT.request.encode(put);
     const send = async (target: MemberView): Promise<void> => {
       const file = staged.get(target.id);
       if (local && file) {
         try {
-          await this.endpoint.request(target.addr, MessageType.CHUNK_ADOPT, encodeAdopt(key, meta, leafHashes, file.name, file.take), { timeoutMs: PUT_TIMEOUT_MS });
+          await this.endpoint.call(target.addr, Messages.CHUNK_ADOPT, { key, meta, leafHashes, name: file.name, take: file.take }, { timeoutMs: PUT_TIMEOUT_MS });
           return;
         } catch (err) {
           local.unstage(file);
@@ -326,7 +305,7 @@ export class SwarmClient {
           log('%s could not adopt chunk %k (%s): sending it', target.addr, key, (err as Error).message);
         }
       }
-      await this.endpoint.request(target.addr, MessageType.CHUNK_PUT, body, { timeoutMs: PUT_TIMEOUT_MS });
+      await this.endpoint.call(target.addr, Messages.CHUNK_PUT, put, { timeoutMs: PUT_TIMEOUT_MS, encoded });
     };
     let next = 0;
     let acked = 0;
@@ -378,8 +357,8 @@ export class SwarmClient {
   getChunk(key: ChunkKey, pool?: BufferPool): Promise<Buffer> {
     return this.readReplicas(
       key,
-      MessageType.CHUNK_GET,
-      encodeKey(key),
+      Messages.CHUNK_GET,
+      key,
       (data) => (chunkKeyOf(data) === key ? data : null),
       (local, grant) => local.chunk(grant.chunkDir, key, pool),
     );
@@ -393,11 +372,10 @@ export class SwarmClient {
   getChunkLeaves(key: ChunkKey, root: string, first: number, count: number): Promise<Buffer> {
     return this.readReplicas(
       key,
-      MessageType.CHUNK_RANGE,
-      encodeRangeRequest(key, first, count),
-      (body) => {
-        const a = decodeRangeAnswer(body);
-        if (!a || leafRootOf(a.leafHashes) !== root) return null;
+      Messages.CHUNK_RANGE,
+      { key, firstLeaf: first, leafCount: count },
+      (a) => {
+        if (leafRootOf(a.leafHashes) !== root) return null;
         // Range reads of this chunk from a cell on this machine need no more than these.
         this.local?.learnLeaves(key, root, a.leafHashes);
         return leavesMatch(a.leafHashes, first, count, a.bytes) ? a.bytes : null;
@@ -497,11 +475,11 @@ export class SwarmClient {
    * files first (`readLocal`, verified too), and asked over the network only
    * if that fails (see localReplicas for their order).
    */
-  private async readReplicas(
+  private async readReplicas<Q, A>(
     key: ChunkKey,
-    type: MessageType,
-    request: Buffer,
-    verify: (answer: Buffer) => Buffer | null,
+    spec: RequestSpec<Q, A>,
+    request: Q,
+    verify: (answer: A) => Buffer | null,
     readLocal: (local: LocalCells, grant: LocalGrant) => Promise<Buffer | null>,
     sameLocalCell = false,
   ): Promise<Buffer> {
@@ -532,7 +510,7 @@ export class SwarmClient {
         if (data) return data;
       }
       try {
-        const good = verify(await this.endpoint.request(m.addr, type, request, { timeoutMs }));
+        const good = verify(await this.endpoint.call(m.addr, spec, request, { timeoutMs }));
         if (good) return good;
         lastError = CellError.HASH_MISMATCH(key);
         log('chunk %k from %s failed verification; trying the next replica', key, m.addr);

@@ -13,3 +13,4 @@ export * from './events.js';
 export * from './token-bucket.js';
 export * from './direct-io.js';
 export * from './transport.js';
+export * from './atomic-file.js';

@@ -1,21 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import type { SwarmClient, FsckReport } from '../client/index.js';
+import type { CellStatus, SwarmClient, FsckReport } from '../client/index.js';
 import { fsck } from '../client/index.js';
 import type { SwarmEvent } from '../core/index.js';
 
-/** What one cell says about itself and the swarm (the STATUS answer, the fields the faces use). */
-export interface CellReport {
-  id: string;
-  addr: string;
-  pid: number;
-  incarnation: number;
-  startedAtMs: number;
-  members: { id: string; addr: string; pid: number; role: string; state: string; chunks: number; bytes: number; lastHeardMs: number; intent?: string | null }[];
-  store: { chunks: number; bytes: number; capacityBytes: number; records?: number };
-  heal: { pushed: number; pushedBytes: number; removed: number; passes: number };
-  immune: { passes: number; chunks: number; bytes: number; passProgress: number; confirmed: number; alertsRaised: number };
-  events: SwarmEvent[];
-}
+/** What one cell says about itself and the swarm: its STATUS answer. */
+export type CellReport = CellStatus;
 
 export interface SwarmSnapshot {
   atMs: number;
@@ -56,7 +45,7 @@ export class SwarmCollector {
 
   async poll(): Promise<{ snapshot: SwarmSnapshot; events: SwarmEvent[] }> {
     const now = Date.now();
-    const answers = await Promise.all([...this.addrs].map((a) => this.client.status([a], 800).then((r) => r as CellReport, () => null)));
+    const answers = await Promise.all([...this.addrs].map((a) => this.client.status([a], 800).catch(() => null)));
     const reports = new Map<string, CellReport>();
     for (const r of answers) if (r) reports.set(r.id, r);
     for (const r of reports.values()) for (const m of r.members) this.addrs.add(m.addr);

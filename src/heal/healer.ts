@@ -15,7 +15,7 @@ import type { Member, Membership } from '../membership/index.js';
 import { placementOrder, storageCandidates } from '../placement/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
-import { MessageType, decodeHasReply, decodeJson, encodeHas, encodeJson, encodePut } from '../wire/index.js';
+import { Messages } from '../wire/index.js';
 import { groupOf, placementKeyOf } from '../namespace/index.js';
 
 export interface HealerComponents {
@@ -228,13 +228,10 @@ export class Healer {
 
   private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<void> {
     try {
-      const offer = encodeJson(recs.map((r) => ({ k: r.k, v: r.v })));
-      const need = decodeJson(await this.components.endpoint.request(addr, MessageType.REC_SYNC, offer, { timeoutMs: HAS_TIMEOUT_MS }), (v) =>
-        Array.isArray(v) ? (v as number[]) : null,
-      );
-      const send = (need ?? []).map((i) => recs[i]).filter((r): r is VersionedRecord => r !== undefined);
+      const need = await this.components.endpoint.call(addr, Messages.REC_SYNC, recs, { timeoutMs: HAS_TIMEOUT_MS });
+      const send = need.map((i) => recs[i]!);
       if (send.length > 0) {
-        await this.components.endpoint.request(addr, MessageType.REC_PUT, encodeJson(send), { timeoutMs: PUSH_TIMEOUT_MS });
+        await this.components.endpoint.call(addr, Messages.REC_PUT, send, { timeoutMs: PUSH_TIMEOUT_MS });
         this.stats.recordsPushed += send.length;
       }
     } catch (err) {
@@ -244,13 +241,12 @@ export class Healer {
 
   /** HAS for a batch on every cell at once. */
   private async ask(cells: Member[], batch: ChunkKey[]): Promise<Presence> {
-    const body = encodeHas(batch);
+    const encoded = Messages.CHUNK_HAS.request.encode(batch);
     const presence: Presence = new Map();
     await Promise.all(
       cells.map(async (m) => {
         try {
-          const reply = await this.components.endpoint.request(m.addr, MessageType.CHUNK_HAS, body, { timeoutMs: HAS_TIMEOUT_MS });
-          presence.set(m.id, decodeHasReply(reply, batch.length));
+          presence.set(m.id, await this.components.endpoint.call(m.addr, Messages.CHUNK_HAS, batch, { timeoutMs: HAS_TIMEOUT_MS, encoded }));
         } catch {
           presence.set(m.id, null);
         }
@@ -278,9 +274,7 @@ export class Healer {
         await this.bucket.take(data.length);
         try {
           const { store, endpoint } = this.components;
-          await endpoint.request(to.addr, MessageType.CHUNK_PUT, encodePut(key, data, store.meta(key), store.knownLeafHashes(key) ?? undefined), {
-            timeoutMs: PUSH_TIMEOUT_MS,
-          });
+          await endpoint.call(to.addr, Messages.CHUNK_PUT, { key, data, meta: store.meta(key), leafHashes: store.knownLeafHashes(key) }, { timeoutMs: PUSH_TIMEOUT_MS });
           done++;
           this.stats.pushed++;
           this.stats.pushedBytes += data.length;

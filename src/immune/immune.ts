@@ -3,8 +3,6 @@ import {
   TokenBucket,
   chunkKeyOf,
   isCellError,
-  isCellId,
-  isChunkKey,
   logger,
   type CellId,
   type ChunkKey,
@@ -16,21 +14,10 @@ import {
 import type { Member, Membership } from '../membership/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore } from '../store/index.js';
-import { LIST_LIMIT_MAX, MessageType, decodeJson, decodeListReply, encodeHas, encodeJson, encodeKey, encodeList, decodeHasReply } from '../wire/index.js';
+import { LIST_LIMIT_MAX, Messages, type Alert, type Confirmation } from '../wire/index.js';
 
-/** An accusation with its evidence. */
-export interface Alert {
-  accused: CellId;
-  key: ChunkKey;
-  /** SHA-256 of what the accused returned, or "corrupt" when it reported the corruption itself. */
-  digestSeen: string;
-  reporter: CellId;
-}
-
-/** An alert another member checked for itself against the accused. */
-export interface Confirmation extends Alert {
-  confirmer: CellId;
-}
+/** Alerts and their confirmations travel as the wire defines them (wire/messages/alert.ts). */
+export type { Alert, Confirmation };
 
 export interface ImmuneComponents {
   clock: Clock;
@@ -68,18 +55,6 @@ const ALERT_RETRY_MS = 3_000;
 /** ...this many times in all. */
 const ALERT_TRIES = 4;
 
-function parseAlert(v: unknown): Alert | null {
-  const o = v as Partial<Confirmation> | null;
-  if (!o || !isCellId(o.accused) || !isChunkKey(o.key) || !isCellId(o.reporter) || typeof o.digestSeen !== 'string') return null;
-  return { accused: o.accused, key: o.key, digestSeen: o.digestSeen.slice(0, 64), reporter: o.reporter };
-}
-
-function parseConfirmation(v: unknown): Confirmation | null {
-  const a = parseAlert(v);
-  const confirmer = (v as Partial<Confirmation>).confirmer;
-  return a && isCellId(confirmer) ? { ...a, confirmer } : null;
-}
-
 /**
  * The immune system, in every cell. Guards scrub storage cells at a bounded
  * rate; a mismatch (or a cell reporting its own corruption) becomes an ALERT
@@ -115,15 +90,8 @@ export class Immune {
     if (!this.stopped) return;
     this.stopped = false;
     const { endpoint, store, clock, rng } = this.components;
-    endpoint.handle(MessageType.ALERT, (req) => {
-      const alert = decodeJson(req.body, parseAlert);
-      if (alert) void this.confirm(alert);
-      return Buffer.alloc(0);
-    });
-    endpoint.onNotify(MessageType.CONFIRMED, (msg) => {
-      const c = decodeJson(msg.body, parseConfirmation);
-      if (c) this.onConfirmation(c);
-    });
+    endpoint.serve(Messages.ALERT, (alert) => void this.confirm(alert));
+    endpoint.onNotice(Messages.CONFIRMED, (c) => this.onConfirmation(c));
     store.onCorruption((r) => {
       // A storage cell that finds corruption on its own disk says so.
       void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
@@ -193,8 +161,8 @@ export class Immune {
 
   private async list(cell: Member, after: ChunkKey | null): Promise<ChunkKey[] | null> {
     try {
-      const body = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_LIST, encodeList(after, LIST_LIMIT_MAX), { timeoutMs: REQUEST_TIMEOUT_MS });
-      return decodeListReply(body)?.map((e) => e.key) ?? null;
+      const page = await this.components.endpoint.call(cell.addr, Messages.CHUNK_LIST, { after, limit: LIST_LIMIT_MAX }, { timeoutMs: REQUEST_TIMEOUT_MS });
+      return page.map((e) => e.key);
     } catch {
       return null;
     }
@@ -218,7 +186,7 @@ export class Immune {
     key: ChunkKey,
   ): Promise<{ kind: 'good'; bytes: number } | { kind: 'bad'; bytes: number; digestSeen: string } | { kind: 'absent' } | { kind: 'unreachable' }> {
     try {
-      const data = await this.components.endpoint.request(cell.addr, MessageType.CHUNK_PROBE, encodeKey(key), { timeoutMs: REQUEST_TIMEOUT_MS });
+      const data = await this.components.endpoint.call(cell.addr, Messages.CHUNK_PROBE, key, { timeoutMs: REQUEST_TIMEOUT_MS });
       const digest = chunkKeyOf(data);
       return digest === key ? { kind: 'good', bytes: data.length } : { kind: 'bad', bytes: data.length, digestSeen: digest };
     } catch (err) {
@@ -244,8 +212,8 @@ export class Immune {
           .filter((m) => m.role === 'storage')
           .map(async (m) => {
             try {
-              const reply = await endpoint.request(m.addr, MessageType.CHUNK_HAS, encodeHas([alert.key]), { timeoutMs: REQUEST_TIMEOUT_MS });
-              return decodeHasReply(reply, 1)?.[0] ? m : null;
+              const [held] = await endpoint.call(m.addr, Messages.CHUNK_HAS, [alert.key], { timeoutMs: REQUEST_TIMEOUT_MS });
+              return held ? m : null;
             } catch {
               return null;
             }
@@ -258,7 +226,7 @@ export class Immune {
     const again = tries > 1 ? ` (try ${tries} of ${ALERT_TRIES})` : '';
     this.init.onEvent('alert-raised', alert.accused, `chunk ${alert.key.slice(0, 12)} by ${alert.reporter.slice(0, 8)}, to ${confirmers.length} confirmer(s)${again}`);
     const taken = await Promise.all(
-      confirmers.map((m) => endpoint.request(m.addr, MessageType.ALERT, encodeJson(alert), { timeoutMs: REQUEST_TIMEOUT_MS }).then(() => true, () => false)),
+      confirmers.map((m) => endpoint.call(m.addr, Messages.ALERT, alert, { timeoutMs: REQUEST_TIMEOUT_MS }).then(() => true, () => false)),
     );
     if (!taken.includes(true) && tries < ALERT_TRIES && !this.stopped) this.later(() => void this.raise(alert, tries + 1), ALERT_RETRY_MS);
   }
@@ -277,8 +245,8 @@ export class Immune {
       return;
     }
     const c: Confirmation = { ...alert, digestSeen: verdict.digestSeen, confirmer: this.self.id };
-    const body = encodeJson(c);
-    for (const m of this.components.membership.members()) if (m.id !== this.self.id && m.state !== 'dead') this.components.endpoint.notify(m.addr, MessageType.CONFIRMED, body);
+    const others = this.components.membership.members().filter((m) => m.id !== this.self.id && m.state !== 'dead');
+    this.components.endpoint.notice(others.map((m) => m.addr), Messages.CONFIRMED, c);
     this.onConfirmation(c);
   }
 

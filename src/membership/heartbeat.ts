@@ -1,7 +1,7 @@
 import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle } from '../core/index.js';
 import type { Endpoint } from '../rpc/index.js';
-import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
-import { parseMemberInfo, type Member, type MemberInfo, type Membership, type MembershipEvent } from './member.js';
+import { HEARTBEAT_KNOWN_MAX, Messages, type HeartbeatBody } from '../wire/index.js';
+import type { Member, MemberInfo, Membership, MembershipEvent } from './member.js';
 
 export interface HeartbeatComponents {
   clock: Clock;
@@ -15,53 +15,6 @@ export interface HeartbeatInit {
   seeds: Addr[];
   config: MembershipConfig;
   logPrefix?: string;
-}
-
-/** Members listed per heartbeat for discovery; keeps a heartbeat inside one datagram. */
-const HEARTBEAT_KNOWN_MAX = 256;
-
-interface HeartbeatBody {
-  self: MemberInfo;
-  /** Members the sender has heard from lately: how joiners become known to everyone. */
-  known: { id: CellId; addr: Addr; incarnation: number }[];
-  /** Quarantines the sender knows of, so that every member converges on them. */
-  quarantined?: { id: CellId; incarnation: number }[];
-}
-
-function parseHeartbeat(v: unknown): HeartbeatBody | null {
-  if (typeof v !== 'object' || v === null) return null;
-  const o = v as Record<string, unknown>;
-  const self = parseMemberInfo(o.self);
-  if (!self || !Array.isArray(o.known) || o.known.length > HEARTBEAT_KNOWN_MAX) return null;
-  const known: HeartbeatBody['known'] = [];
-  for (const k of o.known) {
-    const info = parseMemberInfo({ ...(k as object), role: 'stem', pid: 0, chunks: 0, bytes: 0, capacityBytes: 0 });
-    if (!info) return null;
-    known.push({ id: info.id, addr: info.addr, incarnation: info.incarnation });
-  }
-  const quarantined: { id: CellId; incarnation: number }[] = [];
-  if (Array.isArray(o.quarantined)) {
-    for (const q of o.quarantined.slice(0, HEARTBEAT_KNOWN_MAX) as { id?: unknown; incarnation?: unknown }[]) {
-      if (typeof q?.id === 'string' && /^[0-9a-f]{16}$/.test(q.id) && Number.isInteger(q.incarnation)) {
-        quarantined.push({ id: q.id, incarnation: q.incarnation as number });
-      }
-    }
-  }
-  return { self, known, quarantined };
-}
-
-/** A member in a JOIN answer: what it says of itself, and whether the answering cell holds it dead. */
-type ListedMember = MemberInfo & { dead: boolean };
-
-function parseMemberList(v: unknown): ListedMember[] | null {
-  if (!Array.isArray(v) || v.length > MEMBERS_MAX) return null;
-  const out: ListedMember[] = [];
-  for (const m of v) {
-    const info = parseMemberInfo(m);
-    if (!info) return null;
-    out.push({ ...info, dead: (m as { dead?: unknown }).dead === true });
-  }
-  return out;
 }
 
 /**
@@ -92,28 +45,22 @@ export class HeartbeatMembership implements Membership {
     if (this.started) return;
     this.started = true;
     const { endpoint, clock, rng } = this.components;
-    endpoint.onNotify(MessageType.HEARTBEAT, (msg) => {
-      const hb = decodeJson(msg.body, parseHeartbeat);
-      if (!hb || hb.self.id !== msg.sender) return;
+    endpoint.onNotice(Messages.HEARTBEAT, (hb, msg) => {
+      if (hb.self.id !== msg.sender) return;
       this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
       this.heard(hb.self);
       for (const k of hb.known) this.learn(k);
-      for (const q of hb.quarantined ?? []) this.quarantine(q.id, q.incarnation);
+      for (const q of hb.quarantined) this.quarantine(q.id, q.incarnation);
     });
-    endpoint.handle(MessageType.JOIN, (req) => {
-      const info = decodeJson(req.body, parseMemberInfo);
-      if (!info || info.id !== req.sender) throw new Error('bad join');
+    endpoint.serve(Messages.JOIN, (info, req) => {
+      if (info.id !== req.sender) throw new Error('bad join');
       this.forgotten.delete(info.id);
       this.heard(info);
       // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
       // and one not told of them at all would not know the swarm is missing a cell.
-      return encodeJson(this.members().map((m) => ({ ...this.infoOf(m), ...(m.state === 'dead' ? { dead: true } : {}) })));
+      return this.members().map((m) => ({ ...m, dead: m.state === 'dead' }));
     });
-    endpoint.handle(MessageType.FORGET, (req) => {
-      const q = decodeJson(req.body, (v) => v as { id?: unknown });
-      if (typeof q?.id !== 'string') throw new Error('bad forget');
-      return encodeJson({ forgotten: this.forget(q.id) });
-    });
+    endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) }));
     await this.join();
     const cfg = this.init.config;
     // Start at a random offset so a swarm started at once does not heartbeat in lockstep.
@@ -187,23 +134,11 @@ export class HeartbeatMembership implements Membership {
     this.table.set(info.id, { ...info, state: 'dead', lastHeardAtMs: now, stateSinceMs: now });
   }
 
-  private infoOf(m: MemberInfo): MemberInfo {
-    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = m;
-    return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs };
-  }
-
   /** Asks every seed at once for the member list; the first good answer is enough. */
   private async join(): Promise<void> {
     const seeds = this.init.seeds.filter((s) => s !== this.self.addr);
     if (seeds.length === 0) return;
-    const body = encodeJson(this.self);
-    const list = await Promise.any(
-      seeds.map(async (s) => {
-        const answer = decodeJson(await this.components.endpoint.request(s, MessageType.JOIN, body, { timeoutMs: 2_000 }), parseMemberList);
-        if (!answer) throw new Error('bad member list');
-        return answer;
-      }),
-    ).catch(() => null);
+    const list = await Promise.any(seeds.map((s) => this.components.endpoint.call(s, Messages.JOIN, this.self, { timeoutMs: 2_000 }))).catch(() => null);
     if (!list) {
       this.log('no seed answered (%o): starting alone', seeds);
       return;
@@ -222,9 +157,9 @@ export class HeartbeatMembership implements Membership {
       .slice(0, HEARTBEAT_KNOWN_MAX)
       .map((m) => ({ id: m.id, addr: m.addr, incarnation: m.incarnation }));
     const quarantined = [...this.quarantines].slice(0, HEARTBEAT_KNOWN_MAX).map(([id, incarnation]) => ({ id, incarnation }));
-    const body = encodeJson({ self: this.self, known, quarantined } satisfies HeartbeatBody);
+    const body: HeartbeatBody = { self: this.self, known, quarantined };
     // Dead members are heartbeated too: if they are only cut off, both sides find each other again.
-    for (const m of this.table.values()) this.components.endpoint.notify(m.addr, MessageType.HEARTBEAT, body);
+    this.components.endpoint.notice([...this.table.values()].map((m) => m.addr), Messages.HEARTBEAT, body);
   }
 
   /** First-hand news: the member itself spoke. */

@@ -1,25 +1,8 @@
-import { isCellId, type Addr, type CellId } from '../core/index.js';
+import type { CellId } from '../core/index.js';
+import type { MemberInfo, MemberState } from '../wire/index.js';
 
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'quarantined';
-export type Role = 'stem' | 'storage' | 'guard';
-export const ROLES: readonly Role[] = ['stem', 'storage', 'guard'];
-
-/** What a member says about itself in every heartbeat. */
-export interface MemberInfo {
-  id: CellId;
-  addr: Addr;
-  /** Bumped on each restart; news with a lower incarnation is stale. */
-  incarnation: number;
-  role: Role;
-  pid: number;
-  chunks: number;
-  bytes: number;
-  capacityBytes: number;
-  /** The role it announced it is about to take (differentiation), if any. */
-  intent?: Role | null;
-  /** When it announced that intent (wall ms). */
-  intentAtMs?: number;
-}
+/** What members say of themselves, and how that is validated, is the wire's (wire/messages/members.ts). */
+export { ROLES, parseMemberInfo, type MemberInfo, type MemberState, type Role } from '../wire/index.js';
 
 /** A member as this cell sees it. */
 export interface Member extends MemberInfo {
@@ -70,30 +53,4 @@ export interface Membership {
    * brings it back. False if it is not dead.
    */
   forget(id: CellId): boolean;
-}
-
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-
-/** Validates a MemberInfo from the wire; null if anything is off. */
-export function parseMemberInfo(v: unknown): MemberInfo | null {
-  if (typeof v !== 'object' || v === null) return null;
-  const o = v as Record<string, unknown>;
-  if (!isCellId(o.id) || typeof o.addr !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(o.addr)) return null;
-  if (!isCount(o.incarnation) || !isCount(o.pid) || !isCount(o.chunks) || !isCount(o.bytes) || !isCount(o.capacityBytes)) {
-    return null;
-  }
-  if (!(ROLES as readonly unknown[]).includes(o.role)) return null;
-  const intent = (ROLES as readonly unknown[]).includes(o.intent) ? (o.intent as Role) : null;
-  return {
-    intent,
-    intentAtMs: intent && isCount(o.intentAtMs) ? o.intentAtMs : 0,
-    id: o.id,
-    addr: o.addr,
-    incarnation: o.incarnation,
-    role: o.role as Role,
-    pid: o.pid,
-    chunks: o.chunks,
-    bytes: o.bytes,
-    capacityBytes: o.capacityBytes,
-  };
 }

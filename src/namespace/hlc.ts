@@ -1,4 +1,5 @@
 import type { Clock } from '../core/index.js';
+import { isVersionStamp, parseVersionStamp } from '../wire/index.js';
 
 /**
  * Hybrid logical clock: wall time when clocks agree, a counter when they do
@@ -39,11 +40,6 @@ function format(wallMs: number, counter: number, node: string): string {
   return `${wallMs.toString(16).padStart(12, '0')}.${counter.toString(16).padStart(6, '0')}.${node}`;
 }
 
-export function parse(stamp: string): { wallMs: number; counter: number; node: string } | null {
-  const m = /^([0-9a-f]{12})\.([0-9a-f]{6})\.([0-9a-f]{1,32})$/.exec(stamp);
-  return m ? { wallMs: parseInt(m[1]!, 16), counter: parseInt(m[2]!, 16), node: m[3]! } : null;
-}
-
-export function isHlc(s: unknown): s is string {
-  return typeof s === 'string' && parse(s) !== null;
-}
+/** The stamp's format is part of the wire (a record's version): validated there. */
+export const parse = parseVersionStamp;
+export const isHlc = isVersionStamp;

@@ -1,6 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ChunkKey } from '../core/index.js';
-import { isHlc } from './hlc.js';
+import type { RecordEnvelope } from '../wire/index.js';
+
+/** How records travel, and their validation, are the wire's (wire/messages/records.ts). */
+export { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey, type RecordEnvelope } from '../wire/index.js';
 
 /*
  * The namespace as versioned records, stored on the cells and merged
@@ -48,18 +51,8 @@ export interface Dirent {
   type: InodeType;
 }
 
-/** A record as stored and sent: key, version, value (null = tombstone). */
-export interface RecordEnvelope {
-  k: string;
-  v: string;
-  d: unknown;
-}
-
 export const ROOT_INO = '0000000000000001';
 export const NAME_BYTES_MAX = 255;
-/** Records a single message may carry. */
-export const RECORDS_PER_MESSAGE_MAX = 512;
-const KEY_CHARS_MAX = 1024;
 
 /** Hex digits of an ino that choose where its records live. */
 const GROUP_TAG_CHARS = 8;
@@ -94,16 +87,6 @@ export function groupOf(recordKey: string): string {
 /** The key records are placed by (every record of a group has the same). */
 export function placementKeyOf(recordKey: string): ChunkKey {
   return createHash('sha256').update('g/' + groupOf(recordKey)).digest('hex');
-}
-
-export function isRecordKey(k: unknown): k is string {
-  return typeof k === 'string' && k.length <= KEY_CHARS_MAX && /^(i\/(?:[0-9a-f]{16}|[0-9a-f]{24})|d\/(?:[0-9a-f]{16}|[0-9a-f]{24})\/[^/\0]+)$/.test(k);
-}
-
-export function isEnvelope(v: unknown): v is RecordEnvelope {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return isRecordKey(o.k) && isHlc(o.v) && 'd' in o && (o.d === null || typeof o.d === 'object');
 }
 
 /** Last writer wins: the higher version, compared as strings (see HybridClock). */

@@ -1,21 +1,7 @@
-import type { DropReason } from '../wire/index.js';
+import type { DropReason, WireCounters } from '../wire/index.js';
 
-/** Wire counters, shown by `swarm status`. */
-export interface WireCounters {
-  framesSent: number;
-  framesReceived: number;
-  bytesSent: number;
-  bytesReceived: number;
-  /** Requests and fragments sent again after a timeout or a detected loss. */
-  retransmitted: number;
-  requestsServed: number;
-  /** Retried requests answered from the duplicate cache instead of being executed again. */
-  duplicatesSuppressed: number;
-  requestsTimedOut: number;
-  /** Requests refused locally or remotely because a bound was reached. */
-  busy: number;
-  dropped: Partial<Record<DropReason, number>>;
-}
+/** The counters' shape is part of the STATUS answer (wire/messages/status.ts). */
+export type { WireCounters };
 
 export function newCounters(): WireCounters {
   return {

@@ -4,7 +4,6 @@ import {
   UDP_PAYLOAD_BYTES_MAX,
   logger,
   type Addr,
-  type CellErrorCode,
   type CellId,
   type Clock,
   type Rng,
@@ -28,19 +27,18 @@ import {
   type DropReason,
   type Frame,
   type KeyRing,
+  type NoticeSpec,
+  type RequestSpec,
 } from '../wire/index.js';
+import { ACK_DELAY_MS, BulkReceiver } from './bulk-receiver.js';
 import { BulkSender } from './bulk-sender.js';
 import { countDrop, newCounters, type WireCounters } from './counters.js';
-import { Reassembly } from './reassembly.js';
-import { RttEstimator } from './rtt.js';
+import { Peers } from './peers.js';
+import { malformedAnswer, remoteError, statusOfError } from './remote-error.js';
 
 /** Handlers running at once; beyond this new requests are answered BUSY. */
 const HANDLERS_RUNNING_MAX = 512;
-/** New fragments between acks, and the delay before acking a partial run. */
-const ACK_EVERY_FRAGMENTS = 4;
-const ACK_DELAY_MS = 3;
 const HOUSEKEEPING_MS = 1_000;
-const PEER_IDLE_FORGET_MS = 120_000;
 
 export interface EndpointComponents {
   clock: Clock;
@@ -70,15 +68,13 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-interface PeerState {
-  rtt: RttEstimator;
-  inflight: number;
-  lastUsedMs: number;
-}
-
-interface Waiter {
-  peer: Addr;
-  go: () => void;
+export interface CallOptions extends RequestOptions {
+  /**
+   * The request as `spec.request.encode` wrote it, for one body sent to
+   * several cells: encoded once, and a bulk body's fragments hashed once for
+   * every copy (the endpoint knows a body by its parts array).
+   */
+  encoded?: Buffer | Buffer[];
 }
 
 interface Pending {
@@ -100,37 +96,6 @@ interface Pending {
 
 type Executed = { state: 'running' } | { state: 'done'; status: Status; body: Buffer | null };
 
-const STATUS_OF: Partial<Record<CellErrorCode, Status>> = {
-  CHUNK_NOT_FOUND: Status.NOT_FOUND,
-  CHUNK_CORRUPT: Status.CORRUPT,
-  HASH_MISMATCH: Status.HASH_MISMATCH,
-  STORE_FULL: Status.FULL,
-  BAD_REQUEST: Status.BAD_REQUEST,
-  BUSY: Status.BUSY,
-  TOO_LARGE: Status.TOO_LARGE,
-};
-
-const CODE_OF: Record<Status, CellErrorCode> = {
-  [Status.OK]: 'REMOTE_ERROR',
-  [Status.ERROR]: 'REMOTE_ERROR',
-  [Status.NOT_FOUND]: 'CHUNK_NOT_FOUND',
-  [Status.CORRUPT]: 'CHUNK_CORRUPT',
-  [Status.HASH_MISMATCH]: 'HASH_MISMATCH',
-  [Status.FULL]: 'STORE_FULL',
-  [Status.BAD_REQUEST]: 'BAD_REQUEST',
-  [Status.BUSY]: 'BUSY',
-  [Status.TOO_LARGE]: 'TOO_LARGE',
-  [Status.UNKNOWN_TYPE]: 'BAD_REQUEST',
-};
-
-function remoteError(status: Status, peer: Addr): CellError {
-  const code = CODE_OF[status] ?? 'REMOTE_ERROR';
-  const err = new CellError(code, `${peer} answered ${Status[status] ?? status}`);
-  err.remote = true;
-  err.peer = peer;
-  return err;
-}
-
 /**
  * A member's speaking and listening half of the wire: authenticated frames,
  * one-way notifications, request/response with adaptive retransmission and
@@ -145,19 +110,13 @@ export class Endpoint {
   private readonly handlers = new Map<MessageType, RequestHandler>();
   private readonly notifyHandlers = new Map<MessageType, NotifyHandler>();
   private readonly pending = new Map<number, Pending>();
-  private readonly peers = new Map<Addr, PeerState>();
-  private readonly waiting: Waiter[] = [];
-  private readonly waitingPerPeer = new Map<Addr, number>();
-  private inflightTotal = 0;
+  private readonly peers: Peers;
   /** Outgoing bulk responses, by "peer|requestId". */
   private readonly responseSenders = new Map<string, BulkSender>();
-  private readonly reassemblies = new Map<string, Reassembly>();
+  /** Incoming bulk messages, keyed by who reassembles what: requests by "q|sender|requestId", answers by "r|requestId". */
+  private readonly bulk: BulkReceiver;
   /** Keyed by the body's parts array: gone with the request bodies themselves. */
   private readonly bodyDigests = new WeakMap<Buffer[], (Buffer | undefined)[]>();
-  private reassemblyBytes = 0;
-  private readonly ackTimers = new Map<string, TimerHandle>();
-  /** Transfers completed recently, so a late fragment gets a "complete" ack: key -> fragment count. */
-  private readonly completed = new LRUCache<string, number>({ max: 4096, ttl: 30_000, ttlAutopurge: false });
   /** Requests executed recently, by "sender|requestId": a retry gets the cached answer, not a second execution. */
   private readonly executed: LRUCache<string, Executed>;
   private handlersRunning = 0;
@@ -170,6 +129,8 @@ export class Endpoint {
   constructor(private readonly components: EndpointComponents, private readonly init: EndpointInit) {
     this.log = logger('wire', init.logPrefix);
     this.replay = new ReplayGuard(init.wire.replayWindowMs);
+    this.peers = new Peers(components.clock, init.wire, this.counters);
+    this.bulk = new BulkReceiver({ clock: components.clock, wire: init.wire, sendAck: (...a) => this.sendAck(...a) });
     this.nextRequestId = 1 + components.rng.int(0x7fffffff);
     this.executed = new LRUCache<string, Executed>({
       max: init.wire.dedupEntriesMax,
@@ -202,6 +163,49 @@ export class Endpoint {
     this.notifyHandlers.set(type, handler);
   }
 
+  /**
+   * Serves a typed request: the handler gets the decoded request (a
+   * malformed one is answered BAD_REQUEST without it) and returns the answer,
+   * which the spec encodes.
+   */
+  serve<Q, A>(spec: RequestSpec<Q, A>, handler: (request: Q, incoming: Incoming) => A | Promise<A>): void {
+    const encode = (answer: A) => joined(spec.response.encode(answer));
+    this.handle(spec.type, (incoming) => {
+      const request = spec.request.decode(incoming.body);
+      if (request === null) throw CellError.BAD_REQUEST(`malformed ${MessageType[spec.type]}`);
+      const answer = handler(request, incoming);
+      // Synchronous handlers (a chunk read from memory) answer without another turn of the event loop.
+      return answer instanceof Promise ? answer.then(encode) : encode(answer);
+    });
+  }
+
+  /**
+   * Sends a typed request and resolves with its decoded, validated answer;
+   * rejects with a CellError: the peer's (remote), TIMEOUT, or BAD_REQUEST
+   * (remote) for an answer its decoder refused.
+   */
+  async call<Q, A>(to: Addr, spec: RequestSpec<Q, A>, request: Q, opts: CallOptions = {}): Promise<A> {
+    const body = await this.request(to, spec.type, opts.encoded ?? spec.request.encode(request), opts);
+    const answer = spec.response.decode(body, request);
+    if (answer === null) throw malformedAnswer(spec.type, to);
+    return answer;
+  }
+
+  /** A typed one-way message to one or several peers, encoded once. */
+  notice<T>(to: Addr | readonly Addr[], spec: NoticeSpec<T>, value: T): void {
+    const body = joined(spec.body.encode(value));
+    for (const addr of typeof to === 'string' ? [to] : to) this.notify(addr, spec.type, body);
+  }
+
+  /** Receives a typed one-way message; a malformed one is dropped and counted. */
+  onNotice<T>(spec: NoticeSpec<T>, handler: (value: T, msg: Incoming) => void): void {
+    this.onNotify(spec.type, (msg) => {
+      const value = spec.body.decode(msg.body);
+      if (value === null) return this.drop('body', msg.from);
+      handler(value, msg);
+    });
+  }
+
   /** One-way message: no retry, no answer (heartbeats). Must fit one datagram. */
   notify(to: Addr, type: MessageType, body: Buffer): void {
     if (this.stopped) return;
@@ -221,8 +225,7 @@ export class Endpoint {
     for (const part of body) bodyBytes += part.length;
     const isBulk = bodyBytes > this.singleBodyBytesMax;
     const timeoutMs = opts.timeoutMs ?? (isBulk ? this.init.wire.bulkTimeoutMs : this.init.wire.requestTimeoutMs);
-    await this.acquire(to);
-    const peer = this.peer(to);
+    await this.peers.acquire(to);
     try {
       if (this.stopped) throw CellError.STOPPED();
       return await new Promise<Buffer>((resolve, reject) => {
@@ -256,16 +259,13 @@ export class Endpoint {
         else this.transmit(requestId, p);
       });
     } finally {
-      peer.inflight--;
-      this.inflightTotal--;
-      peer.lastUsedMs = this.components.clock.now();
-      this.release();
+      this.peers.release(to);
     }
   }
 
   /** Smoothed RTT to a peer in ms, if measured. */
   srttOf(to: Addr): number | null {
-    return this.peers.get(to)?.rtt.srtt ?? null;
+    return this.peers.srttOf(to);
   }
 
   async stop(): Promise<void> {
@@ -273,19 +273,10 @@ export class Endpoint {
     this.stopped = true;
     this.housekeeping?.clear();
     for (const id of [...this.pending.keys()]) this.settle(id, CellError.STOPPED());
-    for (const w of this.waiting.splice(0)) {
-      // Hand each waiter a slot so it can run, see STOPPED, and give the slot back.
-      this.peer(w.peer).inflight++;
-      this.inflightTotal++;
-      w.go();
-    }
-    this.waitingPerPeer.clear();
+    this.peers.wakeAll();
     for (const s of this.responseSenders.values()) s.cancel(CellError.STOPPED());
     this.responseSenders.clear();
-    for (const t of this.ackTimers.values()) t.clear();
-    this.ackTimers.clear();
-    this.reassemblies.clear();
-    this.reassemblyBytes = 0;
+    this.bulk.clear();
     await this.components.transport.close();
   }
 
@@ -307,7 +298,7 @@ export class Endpoint {
   private transmit(requestId: number, p: Pending): void {
     if (p.attempts > 0) this.counters.retransmitted++;
     this.sendFrame(p.to, { type: p.type, flags: 0, status: Status.OK, requestId, body: p.body });
-    const rto = this.peer(p.to).rtt.rto(p.attempts);
+    const rto = this.peers.get(p.to).rtt.rto(p.attempts);
     p.attempts++;
     p.retransmit = this.components.clock.setTimeout(() => {
       if (!p.isAnswering) this.transmit(requestId, p);
@@ -333,7 +324,7 @@ export class Endpoint {
       this.counters.retransmitted++;
       p.bulk?.poke();
       this.awaitBulkAnswer(requestId, p, pokes + 1);
-    }, this.peer(p.to).rtt.rto(pokes + 2));
+    }, this.peers.get(p.to).rtt.rto(pokes + 2));
   }
 
   private newBulkSender(
@@ -345,7 +336,7 @@ export class Endpoint {
     innerStatus: Status,
     payload: Buffer[],
   ): BulkSender {
-    const peer = this.peer(to);
+    const peer = this.peers.get(to);
     return new BulkSender(this.components.clock, {
       payload,
       innerType,
@@ -395,56 +386,9 @@ export class Endpoint {
     p.stall?.clear();
     // Most bulk requests finished sending long ago: build the error (and its stack) only for one still running.
     if (p.bulk && !p.bulk.isSettled) p.bulk.cancel(CellError.STOPPED());
-    const reas = `r|${requestId}`;
-    if (this.reassemblies.has(reas)) this.dropReassembly(reas);
+    this.bulk.drop(`r|${requestId}`);
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
-  }
-
-  // ---- flow control for outgoing requests ----
-
-  /** Takes an in-flight slot for the peer now, or queues for one (bounded). */
-  private acquire(to: Addr): Promise<void> {
-    const peer = this.peer(to);
-    if (peer.inflight < this.init.wire.inflightPerPeerMax && this.inflightTotal < this.init.wire.inflightTotalMax) {
-      peer.inflight++;
-      this.inflightTotal++;
-      return Promise.resolve();
-    }
-    const queued = this.waitingPerPeer.get(to) ?? 0;
-    if (queued >= this.init.wire.peerQueueMax) {
-      this.counters.busy++;
-      return Promise.reject(CellError.BUSY(`queue to ${to} is full`));
-    }
-    this.waitingPerPeer.set(to, queued + 1);
-    return new Promise<void>((resolve) => this.waiting.push({ peer: to, go: resolve }));
-  }
-
-  /** Hands a freed slot to the first waiter whose peer has room. */
-  private release(): void {
-    for (let i = 0; i < this.waiting.length && this.inflightTotal < this.init.wire.inflightTotalMax; i++) {
-      const w = this.waiting[i]!;
-      const peer = this.peer(w.peer);
-      if (peer.inflight < this.init.wire.inflightPerPeerMax) {
-        this.waiting.splice(i, 1);
-        peer.inflight++;
-        this.inflightTotal++;
-        const n = (this.waitingPerPeer.get(w.peer) ?? 1) - 1;
-        if (n > 0) this.waitingPerPeer.set(w.peer, n);
-        else this.waitingPerPeer.delete(w.peer);
-        w.go();
-        return;
-      }
-    }
-  }
-
-  private peer(addr: Addr): PeerState {
-    let p = this.peers.get(addr);
-    if (!p) {
-      p = { rtt: new RttEstimator(this.init.wire), inflight: 0, lastUsedMs: this.components.clock.now() };
-      this.peers.set(addr, p);
-    }
-    return p;
   }
 
   private allocateRequestId(): number {
@@ -497,7 +441,7 @@ export class Endpoint {
   private onResponse(requestId: number, status: Status, body: Buffer, from: Addr): void {
     const p = this.pending.get(requestId);
     if (!p) return this.drop('no-request', from);
-    if (p.attempts === 1) this.peer(p.to).rtt.sample(this.components.clock.now() - p.firstSentMs);
+    if (p.attempts === 1) this.peers.get(p.to).rtt.sample(this.components.clock.now() - p.firstSentMs);
     if (status === Status.OK) this.settle(requestId, body);
     else this.settle(requestId, remoteError(status, from));
   }
@@ -524,7 +468,7 @@ export class Endpoint {
       try {
         out = await handler({ from, sender, body });
       } catch (err) {
-        status = (err instanceof CellError && STATUS_OF[err.code]) || Status.ERROR;
+        status = statusOfError(err);
         if (status === Status.ERROR) this.log('handler %s failed: %s', MessageType[type], (err as Error).stack);
         out = Buffer.alloc(0);
       } finally {
@@ -576,48 +520,12 @@ export class Endpoint {
         return;
       }
     }
-    const doneCount = this.completed.get(key);
-    if (doneCount !== undefined) return this.sendAck(from, f.requestId, f.flags, doneCount, null);
-    let r = this.reassemblies.get(key);
-    if (!r) {
-      if (this.reassemblies.size >= this.init.wire.reassembliesMax) return this.drop('reassembly-full', from);
-      if (this.reassemblyBytes + frag.totalBytes > this.init.wire.reassemblyBytesMax) {
-        return this.drop('reassembly-full', from);
-      }
-      r = new Reassembly(frag, this.components.clock.now());
-      this.reassemblies.set(key, r);
-      this.reassemblyBytes += r.totalBytes;
-    }
-    const added = r.add(frag, this.components.clock.now());
-    if (added === 'bad') return this.drop('body', from);
-    if (r.isComplete) {
-      this.dropReassembly(key);
-      this.completed.set(key, r.count);
-      this.sendAck(from, f.requestId, f.flags, r.count, null);
-      if (isResponse) this.onResponse(f.requestId, r.innerStatus, r.buffer, from);
-      else if (r.innerFlags & FLAG_RESPONSE) this.drop('body', from);
-      else this.onRequest(f.sender, f.requestId, r.innerType, r.buffer, from);
-      return;
-    }
-    // A duplicate means our acks are not getting through: ack at once.
-    if (added === 'duplicate' || r.unacked >= ACK_EVERY_FRAGMENTS) return this.ackNow(key, from, f.requestId, f.flags, r);
-    if (!this.ackTimers.has(key)) {
-      const reas = r;
-      this.ackTimers.set(
-        key,
-        this.components.clock.setTimeout(() => {
-          this.ackTimers.delete(key);
-          if (this.reassemblies.get(key) === reas) this.ackNow(key, from, f.requestId, f.flags, reas);
-        }, ACK_DELAY_MS),
-      );
-    }
-  }
-
-  private ackNow(key: string, to: Addr, requestId: number, flags: number, r: Reassembly): void {
-    this.ackTimers.get(key)?.clear();
-    this.ackTimers.delete(key);
-    r.unacked = 0;
-    this.sendAck(to, requestId, flags, r.count, r.bitmap);
+    const whole = this.bulk.add(key, frag, from, f.requestId, f.flags);
+    if (whole === null) return;
+    if (typeof whole === 'string') return this.drop(whole, from);
+    if (isResponse) this.onResponse(f.requestId, whole.innerStatus, whole.buffer, from);
+    else if (whole.innerFlags & FLAG_RESPONSE) this.drop('body', from);
+    else this.onRequest(f.sender, f.requestId, whole.innerType, whole.buffer, from);
   }
 
   private sendAck(to: Addr, requestId: number, flags: number, count: number, bitmap: Uint8Array | null): void {
@@ -639,28 +547,15 @@ export class Endpoint {
     }
   }
 
-  private dropReassembly(key: string): void {
-    const r = this.reassemblies.get(key);
-    if (!r) return;
-    this.reassemblies.delete(key);
-    this.reassemblyBytes -= r.totalBytes;
-    this.ackTimers.get(key)?.clear();
-    this.ackTimers.delete(key);
-  }
-
   /** Discards stalled reassemblies and forgets idle peers: every table stays bounded in time too. */
   private sweep(): void {
     const now = this.components.clock.now();
-    for (const [key, r] of this.reassemblies) {
-      if (now - r.lastProgressMs > this.init.wire.reassemblyTimeoutMs) {
-        this.dropReassembly(key);
-        countDrop(this.counters, 'reassembly-timeout');
-      }
-    }
-    for (const [addr, p] of this.peers) {
-      if (p.inflight === 0 && !this.waitingPerPeer.has(addr) && now - p.lastUsedMs > PEER_IDLE_FORGET_MS) {
-        this.peers.delete(addr);
-      }
-    }
+    for (let n = this.bulk.sweep(now); n > 0; n--) countDrop(this.counters, 'reassembly-timeout');
+    this.peers.sweep(now);
   }
+}
+
+/** A body given as parts, as one buffer (answers travel whole). */
+function joined(body: Buffer | Buffer[]): Buffer {
+  return Array.isArray(body) ? (body.length === 1 ? body[0]! : Buffer.concat(body)) : body;
 }

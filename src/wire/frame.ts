@@ -135,21 +135,24 @@ export function encodeFrame(keys: KeyRing, f: Frame): Buffer {
 }
 
 /** Why a datagram was dropped. Counted per reason; never thrown. */
-export type DropReason =
-  | 'short'
-  | 'oversize'
-  | 'magic'
-  | 'version'
-  | 'type'
-  | 'length'
-  | 'tag'
-  | 'stale'
-  | 'replayed'
-  | 'body'
-  | 'no-request'
-  | 'reassembly-full'
-  | 'reassembly-timeout'
-  | 'quarantined';
+export const DROP_REASONS = [
+  'short',
+  'oversize',
+  'magic',
+  'version',
+  'type',
+  'length',
+  'tag',
+  'stale',
+  'replayed',
+  'body',
+  'no-request',
+  'reassembly-full',
+  'reassembly-timeout',
+  'quarantined',
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
 

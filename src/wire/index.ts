@@ -2,4 +2,4 @@ export * from './types.js';
 export * from './frame.js';
 export * from './replay.js';
 export * from './fragment.js';
-export * from './messages.js';
+export * from './messages/index.js';

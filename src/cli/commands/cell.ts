@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
-import { Cell, QUARANTINE_MARKER, cellPid, loadRole, type CellStatus } from '../../cell/index.js';
+import { Cell, QUARANTINE_MARKER, cellPid, loadRole } from '../../cell/index.js';
+import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, type Addr, type SwarmEvent } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
-import { MessageType, encodeJson } from '../../wire/index.js';
 import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
@@ -74,7 +74,7 @@ export function registerCell(program: Command): void {
       if (joined) {
         const { client } = await openSwarmClient(home);
         try {
-          await warnIfAlone(home, joined, async () => ((await client.status([ready.addr], 500)) as CellStatus).members.length - 1);
+          await warnIfAlone(home, joined, async () => (await client.status([ready.addr], 500)).members.length - 1);
         } finally {
           await client.close();
         }
@@ -161,7 +161,7 @@ export function registerCell(program: Command): void {
         }
         const asked = members.filter((m) => m.state === 'alive' || m.state === 'suspect');
         const answers = await Promise.all(
-          asked.map((m) => client.endpoint.request(m.addr, MessageType.FORGET, encodeJson({ id: gone.id }), { timeoutMs: 1_500 }).then(() => true, () => false)),
+          asked.map((m) => forgetMember(client, m.addr, gone.id, 1_500).then(() => true, () => false)),
         );
         const missed = asked.filter((_, i) => !answers[i]).map((m) => m.addr);
         const s = await readSwarm(home);

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { cellPid, type CellStatus } from '../../cell/index.js';
-import type { SwarmClient } from '../../client/index.js';
+import { cellPid } from '../../cell/index.js';
+import type { CellStatus, SwarmClient } from '../../client/index.js';
 import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
@@ -86,7 +86,7 @@ export function registerSwarm(program: Command): void {
       // Seeded with the cells' addresses: a client bound to loopback could not reach cells on other machines.
       const { client, seeds: addrs } = await openSwarmClient(home);
       try {
-        const st = trustedView((await client.statusMany(addrs)) as CellStatus[]);
+        const st = trustedView(await client.statusMany(addrs));
         const cells = st.members.map((m) => ({
           id: m.id,
           addr: m.addr,
@@ -158,7 +158,7 @@ async function awaitMembership(home: string, addrs: Addr[]): Promise<void> {
   if (addrs.length < 2) return;
   const seesAll = (v: CellStatus) => addrs.every((a) => v.members.some((m) => m.addr === a && m.state === 'alive'));
   const joined = await waitForSwarm(home, addrs, 10_000, 100, async (client) => {
-    const views = (await client.statusMany(addrs).catch(() => [])) as CellStatus[];
+    const views: CellStatus[] = await client.statusMany(addrs).catch(() => []);
     return views.length === addrs.length && views.every(seesAll);
   });
   if (!joined) console.log('cells still joining each other (see cellsync swarm status)');

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { LocalCells } from '../../../src/client/index.js';
 import { LEAF_BYTES, SimClock, chunkKeyOf, leafHashesOf, leafRootOf, machineId, systemClock, type Addr, type ChunkKey, type Clock } from '../../../src/core/index.js';
 import { ChunkStore, LocalCellDisks, RecordStore, chunkFileOf } from '../../../src/store/index.js';
-import { encodeJson, type LocalGrant } from '../../../src/wire/index.js';
+import type { LocalGrant } from '../../../src/wire/index.js';
+
+const encodeJson = (value: unknown) => Buffer.from(JSON.stringify(value));
 import { eventually, tmpDir } from '../../helpers/index.js';
 
 async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey; grant: LocalGrant; store: ChunkStore }> {

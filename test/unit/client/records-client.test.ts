@@ -2,7 +2,7 @@ import test from 'ava';
 import type { Addr } from '../../../src/core/index.js';
 import { RecordsClient, type MemberView, type SwarmClient } from '../../../src/client/index.js';
 import { direntKey, type RecordEnvelope } from '../../../src/namespace/index.js';
-import { MessageType } from '../../../src/wire/index.js';
+import { MessageType, encodeWhole, type RequestSpec } from '../../../src/wire/index.js';
 
 /**
  * Three home cells in placement order, each with its own records, answering
@@ -13,6 +13,19 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
   const asked: Addr[] = [];
   const puts: Addr[] = [];
   const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
+  const request = async (addr: Addr, type: MessageType, body: Buffer) => {
+    asked.push(addr);
+    const { records } = cells.find((c) => c.addr === addr)!;
+    const q = JSON.parse(body.toString());
+    if (type === MessageType.REC_GET) return Buffer.from(JSON.stringify((q as string[]).map((k) => records.find((r) => r.k === k) ?? null)));
+    if (type === MessageType.REC_SCAN) return Buffer.from(JSON.stringify(records.filter((r) => r.k.startsWith(q.prefix))));
+    if (type === MessageType.REC_PUT) {
+      puts.push(addr);
+      records.push(...(q as RecordEnvelope[]));
+      return Buffer.alloc(0);
+    }
+    throw new Error(`unexpected message ${type}`);
+  };
   const swarm = {
     placementFor: async () => cells.map((c) => ({ addr: c.addr, id: c.addr, role: 'storage', state: 'alive' }) as unknown as MemberView),
     storageChangedWithin: () => changedRecently,
@@ -27,18 +40,12 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
       return true;
     },
     endpoint: {
-      request: async (addr: Addr, type: MessageType, body: Buffer) => {
-        asked.push(addr);
-        const { records } = cells.find((c) => c.addr === addr)!;
-        const q = JSON.parse(body.toString());
-        if (type === MessageType.REC_GET) return Buffer.from(JSON.stringify((q as string[]).map((k) => records.find((r) => r.k === k) ?? null)));
-        if (type === MessageType.REC_SCAN) return Buffer.from(JSON.stringify(records.filter((r) => r.k.startsWith(q.prefix))));
-        if (type === MessageType.REC_PUT) {
-          puts.push(addr);
-          records.push(...(q as RecordEnvelope[]));
-          return Buffer.alloc(0);
-        }
-        throw new Error(`unexpected message ${type}`);
+      request,
+      // As Endpoint.call: the request through its spec's encoder, the answer through its decoder.
+      call: async <Q, A>(addr: Addr, spec: RequestSpec<Q, A>, req: Q) => {
+        const answer = spec.response.decode(await request(addr, spec.type, encodeWhole(spec.request, req)), req);
+        if (answer === null) throw new Error(`malformed ${MessageType[spec.type]} answer`);
+        return answer;
       },
     },
   };

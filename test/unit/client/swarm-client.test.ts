@@ -5,7 +5,9 @@ import { SwarmClient } from '../../../src/client/index.js';
 import { SimClock, defaultConfig, newCellId, seededRng } from '../../../src/core/index.js';
 import { Endpoint } from '../../../src/rpc/index.js';
 import { SimNetwork } from '../../../src/transport/index.js';
-import { KeyRing, MessageType, encodeJson } from '../../../src/wire/index.js';
+import { KeyRing, MessageType } from '../../../src/wire/index.js';
+
+const encodeJson = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 /** Runs simulated time a millisecond at a time, letting promises settle between, until `p` settles (or 10 simulated seconds pass). */
 async function settle<T>(clock: SimClock, p: Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { LEAF_BYTES, chunkKeyOf, leafHashesOf, leafRootOf, leavesMatch } from '../../../src/core/index.js';
+import { LEAF_BYTES, chunkKeyOf, leafHashesOf, leafRootOf, leavesMatch } from '../../../../src/core/index.js';
 import {
   decodeAdopt,
   decodeCollect,
@@ -14,8 +14,7 @@ import {
   encodePut,
   encodeRangeAnswer,
   encodeRangeRequest,
-  parseLocalGrant,
-} from '../../../src/wire/index.js';
+} from '../../../../src/wire/index.js';
 
 test('a put carries the writer\'s leaf hashes, or none; a body whose hashes do not fit its data is refused', (t) => {
   for (const size of [0, 1, LEAF_BYTES, LEAF_BYTES + 1, 1024 * 1024]) {
@@ -58,14 +57,6 @@ test('an adopt names one file in the incoming directory, with the put header, le
   t.deepEqual(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), name))?.leafHashes, Buffer.alloc(0));
   for (const bad of ['', '..', '.', '../x', 'a/b', '/etc/passwd', 'x'.repeat(129)]) t.is(decodeAdopt(encodeAdopt(key, meta, Buffer.alloc(0), bad)), null, JSON.stringify(bad));
   t.is(decodeAdopt(Buffer.alloc(20)), null);
-});
-
-test('a local grant names absolute directories', (t) => {
-  t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' }), { machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming' });
-  t.is(parseLocalGrant({ machine: 'm', chunkDir: 'd/chunks', incomingDir: '/d/incoming' }), null);
-  t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks' }), null);
-  t.deepEqual(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming', metaPath: '/d/meta.lmdb' })?.metaPath, '/d/meta.lmdb');
-  t.is(parseLocalGrant({ machine: 'm', chunkDir: '/d/chunks', incomingDir: '/d/incoming', metaPath: 'meta.lmdb' })?.metaPath, undefined, 'a relative path is not used');
 });
 
 test('a collect carries a minimum age in whole seconds and its keys; the answer one count per key; malformed bodies are refused', (t) => {
