@@ -14,8 +14,8 @@ import {
   type TimerHandle,
 } from '../core/index.js';
 import type { Member, Membership } from '../membership/index.js';
-import type { Endpoint } from '../rpc/index.js';
-import type { ChunkStore } from '../store/index.js';
+import type { Endpoint, Incoming } from '../rpc/index.js';
+import type { ChunkStore, CorruptionReport } from '../store/index.js';
 import { LIST_LIMIT_MAX, MessageType, decodeJson, decodeListReply, encodeHas, encodeJson, encodeKey, encodeList, decodeHasReply } from '../wire/index.js';
 
 /** An accusation with its evidence. */
@@ -115,25 +115,31 @@ export class Immune {
     if (!this.stopped) return;
     this.stopped = false;
     const { endpoint, store, clock, rng } = this.components;
-    endpoint.handle(MessageType.ALERT, (req) => {
-      const alert = decodeJson(req.body, parseAlert);
-      if (alert) void this.confirm(alert);
-      return Buffer.alloc(0);
-    });
-    endpoint.onNotify(MessageType.CONFIRMED, (msg) => {
-      const c = decodeJson(msg.body, parseConfirmation);
-      if (c) this.onConfirmation(c);
-    });
-    store.onCorruption((r) => {
-      // A storage cell that finds corruption on its own disk says so.
-      void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
-    });
+    endpoint.handle(MessageType.ALERT, this.onAlert);
+    endpoint.onNotify(MessageType.CONFIRMED, this.onConfirmed);
+    store.onCorruption(this.onOwnCorruption);
     const period = this.init.config.scrubPeriodMs;
     this.later(() => this.scrubLoop(), rng.int(Math.min(period, 2_000)));
     if (this.init.config.testFalseAlertMs > 0) {
       this.timers.add(clock.setInterval(() => void this.falseAlert(), this.init.config.testFalseAlertMs));
     }
   }
+
+  private readonly onAlert = (req: Incoming): Buffer => {
+    const alert = decodeJson(req.body, parseAlert);
+    if (alert) void this.confirm(alert);
+    return Buffer.alloc(0);
+  };
+
+  private readonly onConfirmed = (msg: Incoming): void => {
+    const c = decodeJson(msg.body, parseConfirmation);
+    if (c) this.onConfirmation(c);
+  };
+
+  /** A storage cell that finds corruption on its own disk says so. */
+  private readonly onOwnCorruption = (r: CorruptionReport): void => {
+    void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
+  };
 
   private later(fn: () => void, ms: number): void {
     const timer = this.components.clock.setTimeout(() => {
@@ -143,8 +149,13 @@ export class Immune {
     this.timers.add(timer);
   }
 
+  /** Undoes start(): handlers and listeners removed, timers cleared; waits for a running scrub pass to end. */
   async stop(): Promise<void> {
     this.stopped = true;
+    const { endpoint, store } = this.components;
+    endpoint.unhandle(MessageType.ALERT, this.onAlert);
+    endpoint.offNotify(MessageType.CONFIRMED, this.onConfirmed);
+    store.offCorruption(this.onOwnCorruption);
     for (const t of this.timers) t.clear();
     this.timers.clear();
     await this.scrubbing?.catch(() => {});

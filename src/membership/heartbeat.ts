@@ -1,5 +1,5 @@
 import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle } from '../core/index.js';
-import type { Endpoint } from '../rpc/index.js';
+import type { Endpoint, Incoming } from '../rpc/index.js';
 import { MessageType, decodeJson, encodeJson } from '../wire/index.js';
 import { parseMemberInfo, type Member, type MemberInfo, type Membership, type MembershipEvent } from './member.js';
 
@@ -92,29 +92,11 @@ export class HeartbeatMembership implements Membership {
     if (this.started) return;
     this.started = true;
     const { endpoint, clock, rng } = this.components;
-    endpoint.onNotify(MessageType.HEARTBEAT, (msg) => {
-      const hb = decodeJson(msg.body, parseHeartbeat);
-      if (!hb || hb.self.id !== msg.sender) return;
-      this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
-      this.heard(hb.self);
-      for (const k of hb.known) this.learn(k);
-      for (const q of hb.quarantined ?? []) this.quarantine(q.id, q.incarnation);
-    });
-    endpoint.handle(MessageType.JOIN, (req) => {
-      const info = decodeJson(req.body, parseMemberInfo);
-      if (!info || info.id !== req.sender) throw new Error('bad join');
-      this.forgotten.delete(info.id);
-      this.heard(info);
-      // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
-      // and one not told of them at all would not know the swarm is missing a cell.
-      return encodeJson(this.members().map((m) => ({ ...this.infoOf(m), ...(m.state === 'dead' ? { dead: true } : {}) })));
-    });
-    endpoint.handle(MessageType.FORGET, (req) => {
-      const q = decodeJson(req.body, (v) => v as { id?: unknown });
-      if (typeof q?.id !== 'string') throw new Error('bad forget');
-      return encodeJson({ forgotten: this.forget(q.id) });
-    });
+    endpoint.onNotify(MessageType.HEARTBEAT, this.onHeartbeat);
+    endpoint.handle(MessageType.JOIN, this.onJoin);
+    endpoint.handle(MessageType.FORGET, this.onForget);
     await this.join();
+    if (!this.started) return; // stopped while joining
     const cfg = this.init.config;
     // Start at a random offset so a swarm started at once does not heartbeat in lockstep.
     const offset = rng.int(cfg.heartbeatIntervalMs);
@@ -126,10 +108,40 @@ export class HeartbeatMembership implements Membership {
     this.heartbeatAll();
   }
 
+  /** Undoes start(): timers cleared, the endpoint's handlers for membership messages dropped. */
   async stop(): Promise<void> {
     for (const t of this.timers.splice(0)) t.clear();
+    const { endpoint } = this.components;
+    endpoint.offNotify(MessageType.HEARTBEAT, this.onHeartbeat);
+    endpoint.unhandle(MessageType.JOIN, this.onJoin);
+    endpoint.unhandle(MessageType.FORGET, this.onForget);
     this.started = false;
   }
+
+  private readonly onHeartbeat = (msg: Incoming): void => {
+    const hb = decodeJson(msg.body, parseHeartbeat);
+    if (!hb || hb.self.id !== msg.sender) return;
+    this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
+    this.heard(hb.self);
+    for (const k of hb.known) this.learn(k);
+    for (const q of hb.quarantined ?? []) this.quarantine(q.id, q.incarnation);
+  };
+
+  private readonly onJoin = (req: Incoming): Buffer => {
+    const info = decodeJson(req.body, parseMemberInfo);
+    if (!info || info.id !== req.sender) throw new Error('bad join');
+    this.forgotten.delete(info.id);
+    this.heard(info);
+    // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
+    // and one not told of them at all would not know the swarm is missing a cell.
+    return encodeJson(this.members().map((m) => ({ ...this.infoOf(m), ...(m.state === 'dead' ? { dead: true } : {}) })));
+  };
+
+  private readonly onForget = (req: Incoming): Buffer => {
+    const q = decodeJson(req.body, (v) => v as { id?: unknown });
+    if (typeof q?.id !== 'string') throw new Error('bad forget');
+    return encodeJson({ forgotten: this.forget(q.id) });
+  };
 
   members(): Member[] {
     const now = this.components.clock.now();
@@ -150,6 +162,11 @@ export class HeartbeatMembership implements Membership {
 
   onEvent(listener: (e: MembershipEvent) => void): void {
     this.listeners.push(listener);
+  }
+
+  offEvent(listener: (e: MembershipEvent) => void): void {
+    const i = this.listeners.indexOf(listener);
+    if (i >= 0) this.listeners.splice(i, 1);
   }
 
   quarantine(id: CellId, incarnation: number): void {

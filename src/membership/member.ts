@@ -58,6 +58,8 @@ export interface Membership {
   /** Updates what this cell says about itself (role, usage). */
   updateSelf(patch: Partial<Omit<MemberInfo, 'id' | 'addr' | 'incarnation'>>): void;
   onEvent(listener: (e: MembershipEvent) => void): void;
+  /** Removes a listener given to onEvent (the same function). */
+  offEvent(listener: (e: MembershipEvent) => void): void;
   /**
    * Marks a member quarantined at its current incarnation: sticky until it
    * comes back with a higher one (a restart after rehabilitation).

@@ -202,6 +202,16 @@ export class Endpoint {
     this.notifyHandlers.set(type, handler);
   }
 
+  /** Drops a request handler, if it is still the one given (so a stopped component never removes its successor's). */
+  unhandle(type: MessageType, handler: RequestHandler): void {
+    if (this.handlers.get(type) === handler) this.handlers.delete(type);
+  }
+
+  /** Drops a notification handler, if it is still the one given. */
+  offNotify(type: MessageType, handler: NotifyHandler): void {
+    if (this.notifyHandlers.get(type) === handler) this.notifyHandlers.delete(type);
+  }
+
   /** One-way message: no retry, no answer (heartbeats). Must fit one datagram. */
   notify(to: Addr, type: MessageType, body: Buffer): void {
     if (this.stopped) return;

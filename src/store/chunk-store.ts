@@ -153,6 +153,12 @@ export class ChunkStore {
     this.corruptionListeners.push(listener);
   }
 
+  /** Removes a listener given to onCorruption (the same function). */
+  offCorruption(listener: (r: CorruptionReport) => void): void {
+    const i = this.corruptionListeners.indexOf(listener);
+    if (i >= 0) this.corruptionListeners.splice(i, 1);
+  }
+
   has(key: ChunkKey): boolean {
     return this.index.has(key);
   }
