@@ -101,7 +101,12 @@ export class SimClock implements Clock {
 
   /** Runs ms of simulated time, letting I/O and promises settle after each timer (see runUntil). */
   async run(ms: number, settle: () => Promise<void> = ioSettled): Promise<void> {
-    await this.runUntil(() => false, ms, settle);
+    const end = this.current + ms;
+    for (;;) {
+      await settle();
+      if (this.current >= end) return;
+      this.advanceTo(Math.min(this.nextTimerAtMs() ?? end, end));
+    }
   }
 
   /**
