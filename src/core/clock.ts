@@ -45,8 +45,8 @@ interface SimTimer {
  * up after turnsMax turns of the event loop (work that never ends).
  */
 export async function ioSettled(turnsMax = 100_000): Promise<void> {
-  // A request finished in this turn is still listed until the next one: two quiet turns in a row mean none is left.
-  let quiet = 0;
+  // A request finished in this turn is still listed until the next one: two quiet looks in a row mean none is left.
+  let quiet = process.getActiveResourcesInfo().some(isFileRequest) ? 0 : 1;
   for (let turn = 0; turn < turnsMax && quiet < 2; turn++) {
     await new Promise<void>((resolve) => setImmediate(resolve));
     quiet = process.getActiveResourcesInfo().some(isFileRequest) ? 0 : quiet + 1;
