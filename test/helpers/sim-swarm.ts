@@ -179,10 +179,20 @@ export class SimSwarm {
     return this.clock.run(ms);
   }
 
-  /** Runs simulated time until cond holds; throws (with the seed) after msMax. */
-  async until(cond: () => boolean | Promise<boolean>, msMax: number, what = 'condition'): Promise<void> {
+  /**
+   * Runs simulated time until cond holds; throws (with the seed) after
+   * msMax. cond is checked after every timer, or at most every checkEveryMs
+   * of simulated time (for a costly check).
+   */
+  async until(cond: () => boolean | Promise<boolean>, msMax: number, what = 'condition', checkEveryMs = 0): Promise<void> {
     const from = this.clock.now();
-    if (!(await this.clock.runUntil(cond, msMax))) {
+    let checkedAt = -Infinity;
+    const check = () => {
+      if (this.clock.now() < checkedAt + checkEveryMs) return false;
+      checkedAt = this.clock.now();
+      return cond();
+    };
+    if (!(await this.clock.runUntil(check, msMax))) {
       throw new Error(`seed ${this.seed}: no ${what} within ${msMax} simulated ms (from ${from} to ${this.clock.now()}); CELLSYNC_SEED=${this.seed} replays it`);
     }
   }
@@ -197,10 +207,15 @@ export class SimSwarm {
     return this.cells[0]?.membership.members() ?? [];
   }
 
-  /** True when every running cell sees every other running cell alive. */
+  /** True when every running cell sees every other running cell alive, in the role it has (a cell heard of second-hand is a stem until it speaks). */
   isConverged(): boolean {
     const live = this.cells;
-    return live.every((c) => live.every((o) => o === c || c.membership.get(o.id)?.state === 'alive'));
+    return live.every((c) =>
+      live.every((o) => {
+        const seen = c.membership.get(o.id);
+        return o === c || (seen?.state === 'alive' && seen.role === o.membership.members()[0]!.role);
+      }),
+    );
   }
 
   /** The running cells that hold key. */
@@ -210,7 +225,13 @@ export class SimSwarm {
 
   /** The R cells a key belongs on, as a cell sees the swarm (all cells agree once membership converged). */
   homes(key: ChunkKey, replicas = this.config.placement.replicas, view: Cell = this.cells[0]!): string[] {
-    return replicaSet(key, storageCandidates(view.membership.members(), this.config.placement.weightByCapacity), replicas);
+    return this.placement(view, replicas)(key);
+  }
+
+  /** Where keys belong as one cell sees the swarm now (its view read once, for many keys). */
+  placement(view: Cell = this.cells[0]!, replicas = this.config.placement.replicas): (key: ChunkKey) => string[] {
+    const candidates = storageCandidates(view.membership.members(), this.config.placement.weightByCapacity);
+    return (key) => replicaSet(key, candidates, replicas);
   }
 
   /** Stores a chunk as a client does: a CHUNK_PUT to each of its R home cells. */
