@@ -6,8 +6,6 @@ import {
   EventLog,
   logger,
   machineId,
-  systemClock,
-  systemRng,
   type Addr,
   type CellConfig,
   type Clock,
@@ -24,9 +22,11 @@ import { CellIdentity, ChunkStore, RecordStore, writeFileAtomic } from '../store
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
+import { Subscriptions } from './subscriptions.js';
 
 export interface CellInit {
   dataDir: string;
+  /** Where UDP is bound when no transport is given. */
   host: string;
   /** 0 = any free port. */
   port: number;
@@ -39,8 +39,33 @@ export interface CellInit {
 }
 
 export interface CellComponents {
-  clock?: Clock;
-  rng?: Rng;
+  /** Datagrams in and out; when absent, Cell.start binds UDP on init.host:init.port. The cell owns it and closes it on stop. */
+  transport?: Transport;
+  clock: Clock;
+  rng: Rng;
+}
+
+/** What Cell.start builds before the cell exists: its parts, owned by the cell from then on. */
+interface CellParts {
+  clock: Clock;
+  rng: Rng;
+  endpoint: Endpoint;
+  /** The fault injector around the transport (FAULTS messages and `cellsync chaos` set its rates). */
+  transport: FaultyTransport;
+  store: ChunkStore;
+  records: RecordStore;
+  membership: Membership;
+  /** Releases the data directory's lock. */
+  unlock: () => Promise<void>;
+}
+
+/** Who this cell is and how it runs, once its identity is loaded. */
+interface CellSetup {
+  id: string;
+  incarnation: number;
+  dataDir: string;
+  config: CellConfig;
+  rolePinned: boolean;
 }
 
 /** Written when this cell learns it was quarantined; its next start scrubs the store first. */
@@ -73,27 +98,37 @@ const INCOMING_MAX_AGE_MS = 60_000;
  */
 export class Cell {
   readonly events = new EventLog(1_024);
+  readonly id: string;
+  readonly incarnation: number;
+  readonly store: ChunkStore;
+  readonly records: RecordStore;
+  readonly membership: Membership;
+  readonly healer: Healer;
+  readonly immune: Immune;
+  readonly differentiator: Differentiator;
+  private readonly clock: Clock;
+  private readonly endpoint: Endpoint;
+  private readonly transport: FaultyTransport;
   /** Set when the swarm quarantined this cell: its own view says so too, so clients that ask it do not place data on it. */
   private quarantinedSelf = false;
   private timers: TimerHandle[] = [];
+  /** What serve() registered on the endpoint, the store and membership: stop() removes exactly these. */
+  private readonly subscriptions = new Subscriptions();
+  private started = false;
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
 
-  private constructor(
-    readonly id: string,
-    readonly incarnation: number,
-    private readonly clock: Clock,
-    private readonly endpoint: Endpoint,
-    private readonly transport: FaultyTransport,
-    readonly store: ChunkStore,
-    readonly records: RecordStore,
-    readonly membership: Membership,
-    private readonly unlock: () => Promise<void>,
-    config: CellConfig,
-    rng: Rng,
-    dataDir: string,
-    rolePinned: boolean,
-  ) {
+  private constructor(private readonly parts: CellParts, setup: CellSetup) {
+    const { clock, rng, endpoint, store, records, membership } = parts;
+    const { id, dataDir, config } = setup;
+    this.id = id;
+    this.incarnation = setup.incarnation;
+    this.clock = clock;
+    this.endpoint = endpoint;
+    this.transport = parts.transport;
+    this.store = store;
+    this.records = records;
+    this.membership = membership;
     this.startedAtMs = clock.wallNow();
     const record = (type: string, cellId: string, detail: string) => this.events.record({ atMs: clock.wallNow(), type, cellId, detail });
     this.healer = new Healer(
@@ -125,7 +160,7 @@ export class Cell {
       {
         config: config.differentiation,
         replicas: config.placement.replicas,
-        pinned: rolePinned,
+        pinned: setup.rolePinned,
         onEvent: (type, detail) => {
           record(type, id, detail);
           // A restarted cell comes back in the role it had.
@@ -134,24 +169,23 @@ export class Cell {
         logPrefix: id.slice(0, 8),
       },
     );
-    // A quarantined cell is cut off: nothing it says is heard, except how it comes back (a higher incarnation).
-    endpoint.acceptSender = (sender, type) => !membership.isQuarantined(sender) || type === MessageType.HEARTBEAT || type === MessageType.JOIN;
   }
-
-  readonly healer: Healer;
-  readonly immune: Immune;
-  readonly differentiator: Differentiator;
 
   get address(): Addr {
     return this.endpoint.address;
   }
 
-  static async start(init: CellInit, components: CellComponents = {}): Promise<Cell> {
-    const clock = components.clock ?? systemClock;
-    const rng = components.rng ?? systemRng;
+  /**
+   * Opens the data directory (lock, identity, store, records), binds UDP
+   * unless components.transport is given, and starts the cell: serving,
+   * membership (joining through the seeds), healing, the immune system and
+   * differentiation.
+   */
+  static async start(components: CellComponents, init: CellInit): Promise<Cell> {
+    const { clock, rng } = components;
     await makeDirs(init.dataDir);
     const unlock = await lockDataDir(init.dataDir);
-    let transport: Transport | null = null;
+    let transport: Transport | null = components.transport ?? null;
     try {
       const identity = await CellIdentity.loadAndBump(init.dataDir);
       const prefix = identity.id.slice(0, 8);
@@ -161,7 +195,7 @@ export class Cell {
         defaultReplicas: init.config.placement.replicas,
         logPrefix: prefix,
       });
-      transport = await UdpTransport.bind({ host: init.host, port: init.port, socketBufferBytes: init.config.wire.socketBufferBytes });
+      transport ??= await UdpTransport.bind({ host: init.host, port: init.port, socketBufferBytes: init.config.wire.socketBufferBytes });
       const faulty = new FaultyTransport(transport, { clock, rng }, init.config.faults);
       const endpoint = new Endpoint(
         { clock, rng, transport: faulty },
@@ -196,15 +230,12 @@ export class Cell {
         await unlink(marker);
         logger('cell', prefix)('rehabilitated: %d corrupt chunks removed', removed);
       }
-      const cell = new Cell(identity.id, identity.incarnation, clock, endpoint, faulty, store, records, membership, unlock, init.config, rng, init.dataDir, init.rolePinned);
+      const cell = new Cell(
+        { clock, rng, endpoint, transport: faulty, store, records, membership, unlock },
+        { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned },
+      );
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
-      cell.serve();
-      await membership.start();
-      cell.healer.start();
-      cell.immune.start();
-      cell.differentiator.start();
-      cell.healer.schedule(init.config.heal.settleMs);
-      cell.events.record({ atMs: clock.wallNow(), type: 'cell-started', cellId: identity.id, detail: `incarnation ${identity.incarnation}` });
+      await cell.start(init.config.heal.settleMs);
       return cell;
     } catch (err) {
       await transport?.close();
@@ -213,8 +244,25 @@ export class Cell {
     }
   }
 
+  /** Serves, then starts membership and the policies; stop() undoes each step in reverse. */
+  private async start(firstHealInMs: number): Promise<void> {
+    this.started = true;
+    const { endpoint, membership } = this.parts;
+    // A quarantined cell is cut off: nothing it says is heard, except how it comes back (a higher incarnation).
+    endpoint.acceptSender = (sender, type) => !membership.isQuarantined(sender) || type === MessageType.HEARTBEAT || type === MessageType.JOIN;
+    this.serve();
+    await membership.start();
+    this.healer.start();
+    this.immune.start();
+    this.differentiator.start();
+    this.healer.schedule(firstHealInMs);
+    this.events.record({ atMs: this.clock.wallNow(), type: 'cell-started', cellId: this.id, detail: `incarnation ${this.incarnation}` });
+  }
+
   private serve(): void {
-    const { endpoint, store, membership, clock } = this;
+    const { store, membership, clock } = this;
+    // Handlers registered through this are dropped again by stop().
+    const endpoint = this.subscriptions.on(this.endpoint);
     const log = logger('cell', this.id.slice(0, 8));
     endpoint.serve(Messages.PING, () => undefined);
     endpoint.serve(Messages.CHUNK_PUT, async (put) => {
@@ -258,15 +306,17 @@ export class Cell {
       await store.adopt(adopt.name, adopt.key, adopt.meta, adopt.leafHashes.length > 0 ? adopt.leafHashes : null, adopt.take);
     });
     endpoint.serve(Messages.MEMBERS, () => this.members());
-    store.onCorruption((r) => {
-      this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
-    });
-    membership.onEvent((e) => {
-      log('%s %k', e.type, e.member.id);
-      // A role change is recorded by the cell that changes (with from -> to), not by every observer.
-      if (e.type === 'role-changed') return;
-      this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: `${e.member.addr} (seen by ${this.id.slice(0, 8)})` });
-    });
+    this.subscriptions.add(
+      store.onCorruption((r) => {
+        this.events.record({ atMs: clock.wallNow(), type: 'corruption-detected', cellId: this.id, detail: `chunk ${r.key.slice(0, 12)} on this cell's disk (digest ${r.digestSeen.slice(0, 12)})` });
+      }),
+      membership.onEvent((e) => {
+        log('%s %k', e.type, e.member.id);
+        // A role change is recorded by the cell that changes (with from -> to), not by every observer.
+        if (e.type === 'role-changed') return;
+        this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: `${e.member.addr} (seen by ${this.id.slice(0, 8)})` });
+      }),
+    );
     this.timers.push(
       clock.setInterval(() => {
         const s = store.stats();
@@ -303,7 +353,12 @@ export class Cell {
     }));
   }
 
-  /** Orderly shutdown: stop periodic work, stop membership, close the endpoint (and socket), release the data dir. */
+  /**
+   * Orderly shutdown, undoing start() in reverse: periodic work and the
+   * policies stop, membership stops, what serve() registered is removed, the
+   * endpoint stops (closing the transport), the stores close and the data
+   * dir is released. Idempotent: every call returns the same promise.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
@@ -311,12 +366,20 @@ export class Cell {
       await this.immune.stop();
       await this.healer.stop();
       await this.membership.stop();
+      this.subscriptions.clear();
+      this.endpoint.acceptSender = () => true;
+      this.started = false;
       await this.endpoint.stop();
       await this.transport.close();
       await this.store.close();
       await this.records.close();
-      await this.unlock();
+      await this.parts.unlock();
     })();
     return this.stopping;
+  }
+
+  /** True from start until stop() begins. */
+  get isRunning(): boolean {
+    return this.started && this.stopping === null;
   }
 }

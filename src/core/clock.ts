@@ -38,7 +38,32 @@ interface SimTimer {
   everyMs: number | null;
 }
 
-/** Simulated time: advances only on advance(ms), firing due callbacks in time order. */
+/**
+ * Resolves once the process has no file system request pending and promise
+ * continuations have run: real asynchronous work (disk I/O of the stores)
+ * takes no simulated time, so a SimClock waits for it between timers. Gives
+ * up after turnsMax turns of the event loop (work that never ends).
+ */
+export async function ioSettled(turnsMax = 100_000): Promise<void> {
+  // A request finished in this turn is still listed until the next one: two quiet looks in a row mean none is left.
+  let quiet = process.getActiveResourcesInfo().some(isFileRequest) ? 0 : 1;
+  for (let turn = 0; turn < turnsMax && quiet < 2; turn++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    quiet = process.getActiveResourcesInfo().some(isFileRequest) ? 0 : quiet + 1;
+  }
+}
+
+const isFileRequest = (resource: string) => resource.startsWith('FSReq') || resource === 'CloseReq';
+
+/** Real milliseconds a SimClock waits for outside work when no timer is pending, before it gives up on a condition. */
+const IDLE_WAIT_MS = 1;
+const IDLE_WAITS_MAX = 2_000;
+
+/**
+ * Simulated time: advances only on advance(ms), firing due callbacks in time
+ * order; or, with run()/runUntil(), from timer to timer while real
+ * asynchronous work settles in between (discrete-event simulation).
+ */
 export class SimClock implements Clock {
   private current = 0;
   private nextId = 1;
@@ -64,7 +89,60 @@ export class SimClock implements Clock {
 
   /** Moves time forward by ms, running every timer that falls due on the way. */
   advance(ms: number): void {
+    this.advanceTo(this.current + ms);
+  }
+
+  /** When the earliest timer falls due, or null when none is set. */
+  nextTimerAtMs(): number | null {
+    let at: number | null = null;
+    for (const t of this.timers.values()) if (at === null || t.at < at) at = t.at;
+    return at;
+  }
+
+  /** Runs ms of simulated time, letting I/O and promises settle after each timer (see runUntil). */
+  async run(ms: number, settle: () => Promise<void> = ioSettled): Promise<void> {
     const end = this.current + ms;
+    for (;;) {
+      await settle();
+      if (this.current >= end) return;
+      this.advanceTo(Math.min(this.nextTimerAtMs() ?? end, end));
+    }
+  }
+
+  /**
+   * Moves from one due timer to the next, and after each lets real work
+   * settle (settle: by default until no disk I/O is pending) and checks
+   * done(); stops when done() holds (true) or after msMax of simulated time
+   * (false). With no timer set, nothing simulated can happen: it waits a
+   * little real time for outside work instead, then gives up.
+   */
+  async runUntil(done: () => boolean | Promise<boolean>, msMax: number, settle: () => Promise<void> = ioSettled): Promise<boolean> {
+    const end = this.current + msMax;
+    for (let idle = 0; ; ) {
+      await settle();
+      if (await done()) return true;
+      if (this.current >= end) return false;
+      const next = this.nextTimerAtMs();
+      if (next === null) {
+        if (++idle > IDLE_WAITS_MAX) return false;
+        await new Promise<void>((resolve) => setTimeout(resolve, IDLE_WAIT_MS));
+        continue;
+      }
+      idle = 0;
+      this.advanceTo(Math.min(next, end));
+    }
+  }
+
+  /** Runs simulated time until p settles (or msMax passes: then throws), and returns what p gave. */
+  async runWhile<T>(p: Promise<T>, msMax: number, settle: () => Promise<void> = ioSettled): Promise<T> {
+    let isSettled = false;
+    const watched = p.finally(() => (isSettled = true));
+    watched.catch(() => undefined);
+    if (!(await this.runUntil(() => isSettled, msMax, settle))) throw new Error(`still pending after ${msMax} simulated ms`);
+    return watched;
+  }
+
+  private advanceTo(end: number): void {
     for (;;) {
       let due: SimTimer | undefined;
       for (const t of this.timers.values()) {
@@ -76,7 +154,7 @@ export class SimClock implements Clock {
       else due.at += due.everyMs;
       due.fn();
     }
-    this.current = end;
+    this.current = Math.max(this.current, end);
   }
 
   private add(fn: () => void, ms: number, everyMs: number | null): TimerHandle {

@@ -37,3 +37,6 @@ export class EventLog {
     return ordered.slice(Math.max(0, ordered.length - limit));
   }
 }
+
+/** Undoes one subscription (a handler or listener given to something the subscriber does not own). */
+export type Unsubscribe = () => void;

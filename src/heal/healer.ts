@@ -10,8 +10,9 @@ import {
   type HealConfig,
   type PlacementConfig,
   type TimerHandle,
+  type Unsubscribe,
 } from '../core/index.js';
-import type { Member, Membership } from '../membership/index.js';
+import type { Member, Membership, MembershipEvent } from '../membership/index.js';
 import { placementOrder, storageCandidates } from '../placement/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
@@ -79,6 +80,8 @@ export class Healer {
   private readonly bucket: TokenBucket;
   private timers: TimerHandle[] = [];
   private soon: TimerHandle | null = null;
+  /** Removes the membership listener start() gave. */
+  private unsubscribe: Unsubscribe | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   /** Passes since the last full record sync (a full one runs after membership changes and every FULL_RECORD_SYNC_EVERY passes). */
@@ -93,21 +96,26 @@ export class Healer {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.components.membership.onEvent((e) => {
-      if (this.stopped || e.type === 'member-suspected') return;
-      this.passesSinceFullSync = Infinity;
-      this.schedule(this.init.heal.settleMs);
-    });
+    this.unsubscribe = this.components.membership.onEvent(this.onMembershipEvent);
     this.timers.push(this.components.clock.setInterval(() => this.schedule(0), this.init.heal.antiEntropyMs));
   }
 
+  /** Undoes start(): the membership listener removed, timers cleared; waits for a running pass to end. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     for (const t of this.timers.splice(0)) t.clear();
     this.soon?.clear();
     this.soon = null;
     await this.running?.catch(() => {});
   }
+
+  private readonly onMembershipEvent = (e: MembershipEvent): void => {
+    if (this.stopped || e.type === 'member-suspected') return;
+    this.passesSinceFullSync = Infinity;
+    this.schedule(this.init.heal.settleMs);
+  };
 
   /** Runs a pass after delayMs; a request during a running pass queues exactly one more. */
   schedule(delayMs: number): void {
@@ -133,7 +141,7 @@ export class Healer {
 
   /** Resolves when no pass is running or scheduled (tests and benchmarks). */
   async idle(): Promise<void> {
-    while (this.running || this.soon) await (this.running ?? new Promise((r) => setTimeout(r, 10)));
+    while (this.running || this.soon) await (this.running ?? new Promise<void>((r) => this.components.clock.setTimeout(r, 10)));
   }
 
   private async pass(): Promise<void> {

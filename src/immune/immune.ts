@@ -10,10 +10,11 @@ import {
   type ImmuneConfig,
   type Rng,
   type TimerHandle,
+  type Unsubscribe,
 } from '../core/index.js';
 import type { Member, Membership } from '../membership/index.js';
 import type { Endpoint } from '../rpc/index.js';
-import type { ChunkStore } from '../store/index.js';
+import type { ChunkStore, CorruptionReport } from '../store/index.js';
 import { LIST_LIMIT_MAX, Messages, type Alert, type Confirmation } from '../wire/index.js';
 
 /** Alerts and their confirmations travel as the wire defines them (wire/messages/alert.ts). */
@@ -70,6 +71,8 @@ export class Immune {
   private readonly bucket: TokenBucket;
   /** Pending timers; each removes itself when it fires. */
   private readonly timers = new Set<TimerHandle>();
+  /** The endpoint's and the store's handlers given by start(), removed by stop(). */
+  private readonly subscriptions: Unsubscribe[] = [];
   /** Confirmed corrupt keys per accused cell (bounded). */
   private readonly confirmedKeys = new LRUCache<CellId, Set<ChunkKey>>({ max: 1024 });
   /** Alerts checked recently, so repeats are not fetched again. */
@@ -90,18 +93,22 @@ export class Immune {
     if (!this.stopped) return;
     this.stopped = false;
     const { endpoint, store, clock, rng } = this.components;
-    endpoint.serve(Messages.ALERT, (alert) => void this.confirm(alert));
-    endpoint.onNotice(Messages.CONFIRMED, (c) => this.onConfirmation(c));
-    store.onCorruption((r) => {
-      // A storage cell that finds corruption on its own disk says so.
-      void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
-    });
+    this.subscriptions.push(
+      endpoint.serve(Messages.ALERT, (alert) => void this.confirm(alert)),
+      endpoint.onNotice(Messages.CONFIRMED, (c) => this.onConfirmation(c)),
+      store.onCorruption(this.onOwnCorruption),
+    );
     const period = this.init.config.scrubPeriodMs;
     this.later(() => this.scrubLoop(), rng.int(Math.min(period, 2_000)));
     if (this.init.config.testFalseAlertMs > 0) {
       this.timers.add(clock.setInterval(() => void this.falseAlert(), this.init.config.testFalseAlertMs));
     }
   }
+
+  /** A storage cell that finds corruption on its own disk says so. */
+  private readonly onOwnCorruption = (r: CorruptionReport): void => {
+    void this.raise({ accused: this.self.id, key: r.key, digestSeen: r.digestSeen, reporter: this.self.id });
+  };
 
   private later(fn: () => void, ms: number): void {
     const timer = this.components.clock.setTimeout(() => {
@@ -111,8 +118,10 @@ export class Immune {
     this.timers.add(timer);
   }
 
+  /** Undoes start(): handlers and listeners removed, timers cleared; waits for a running scrub pass to end. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
     for (const t of this.timers) t.clear();
     this.timers.clear();
     await this.scrubbing?.catch(() => {});

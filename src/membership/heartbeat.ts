@@ -1,4 +1,4 @@
-import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle } from '../core/index.js';
+import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../core/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import { HEARTBEAT_KNOWN_MAX, Messages, type HeartbeatBody } from '../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipEvent } from './member.js';
@@ -32,6 +32,8 @@ export class HeartbeatMembership implements Membership {
   private readonly forgotten = new Set<CellId>();
   private readonly listeners: ((e: MembershipEvent) => void)[] = [];
   private readonly timers: TimerHandle[] = [];
+  /** The endpoint's handlers for membership messages, removed by stop(). */
+  private readonly subscriptions: Unsubscribe[] = [];
   private self: MemberInfo;
   private readonly log;
   private started = false;
@@ -45,23 +47,26 @@ export class HeartbeatMembership implements Membership {
     if (this.started) return;
     this.started = true;
     const { endpoint, clock, rng } = this.components;
-    endpoint.onNotice(Messages.HEARTBEAT, (hb, msg) => {
-      if (hb.self.id !== msg.sender) return;
-      this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
-      this.heard(hb.self);
-      for (const k of hb.known) this.learn(k);
-      for (const q of hb.quarantined) this.quarantine(q.id, q.incarnation);
-    });
-    endpoint.serve(Messages.JOIN, (info, req) => {
-      if (info.id !== req.sender) throw new Error('bad join');
-      this.forgotten.delete(info.id);
-      this.heard(info);
-      // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
-      // and one not told of them at all would not know the swarm is missing a cell.
-      return this.members().map((m) => ({ ...m, dead: m.state === 'dead' }));
-    });
-    endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) }));
+    this.subscriptions.push(
+      endpoint.onNotice(Messages.HEARTBEAT, (hb, msg) => {
+        if (hb.self.id !== msg.sender) return;
+        this.forgotten.delete(hb.self.id); // it speaks again: not retired after all
+        this.heard(hb.self);
+        for (const k of hb.known) this.learn(k);
+        for (const q of hb.quarantined) this.quarantine(q.id, q.incarnation);
+      }),
+      endpoint.serve(Messages.JOIN, (info, req) => {
+        if (info.id !== req.sender) throw new Error('bad join');
+        this.forgotten.delete(info.id);
+        this.heard(info);
+        // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
+        // and one not told of them at all would not know the swarm is missing a cell.
+        return this.members().map((m) => ({ ...m, dead: m.state === 'dead' }));
+      }),
+      endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) })),
+    );
     await this.join();
+    if (!this.started) return; // stopped while joining
     const cfg = this.init.config;
     // Start at a random offset so a swarm started at once does not heartbeat in lockstep.
     const offset = rng.int(cfg.heartbeatIntervalMs);
@@ -73,8 +78,10 @@ export class HeartbeatMembership implements Membership {
     this.heartbeatAll();
   }
 
+  /** Undoes start(): timers cleared, the endpoint's handlers for membership messages dropped. */
   async stop(): Promise<void> {
     for (const t of this.timers.splice(0)) t.clear();
+    for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
     this.started = false;
   }
 
@@ -95,8 +102,12 @@ export class HeartbeatMembership implements Membership {
     if (changed && this.started) this.heartbeatAll();
   }
 
-  onEvent(listener: (e: MembershipEvent) => void): void {
+  onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   quarantine(id: CellId, incarnation: number): void {

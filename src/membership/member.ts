@@ -1,4 +1,4 @@
-import type { CellId } from '../core/index.js';
+import type { CellId, Unsubscribe } from '../core/index.js';
 import type { MemberInfo, MemberState } from '../wire/index.js';
 
 /** What members say of themselves, and how that is validated, is the wire's (wire/messages/members.ts). */
@@ -40,7 +40,8 @@ export interface Membership {
   get(id: CellId): Member | undefined;
   /** Updates what this cell says about itself (role, usage). */
   updateSelf(patch: Partial<Omit<MemberInfo, 'id' | 'addr' | 'incarnation'>>): void;
-  onEvent(listener: (e: MembershipEvent) => void): void;
+  /** The returned function removes this listener. */
+  onEvent(listener: (e: MembershipEvent) => void): Unsubscribe;
   /**
    * Marks a member quarantined at its current incarnation: sticky until it
    * comes back with a higher one (a restart after rehabilitation).

@@ -8,6 +8,7 @@ import {
   type Clock,
   type Rng,
   type TimerHandle,
+  type Unsubscribe,
   type WireConfig,
 } from '../core/index.js';
 import type { Transport } from '../transport/index.js';
@@ -155,12 +156,20 @@ export class Endpoint {
     return this.init.wire.datagramBytesMax - FRAME_OVERHEAD_BYTES;
   }
 
-  handle(type: MessageType, handler: RequestHandler): void {
+  /** Serves requests of a type; the returned function removes this handler (not a later one for the same type). */
+  handle(type: MessageType, handler: RequestHandler): Unsubscribe {
     this.handlers.set(type, handler);
+    return () => {
+      if (this.handlers.get(type) === handler) this.handlers.delete(type);
+    };
   }
 
-  onNotify(type: MessageType, handler: NotifyHandler): void {
+  /** Receives one-way messages of a type; the returned function removes this handler. */
+  onNotify(type: MessageType, handler: NotifyHandler): Unsubscribe {
     this.notifyHandlers.set(type, handler);
+    return () => {
+      if (this.notifyHandlers.get(type) === handler) this.notifyHandlers.delete(type);
+    };
   }
 
   /**
@@ -168,9 +177,9 @@ export class Endpoint {
    * malformed one is answered BAD_REQUEST without it) and returns the answer,
    * which the spec encodes.
    */
-  serve<Q, A>(spec: RequestSpec<Q, A>, handler: (request: Q, incoming: Incoming) => A | Promise<A>): void {
+  serve<Q, A>(spec: RequestSpec<Q, A>, handler: (request: Q, incoming: Incoming) => A | Promise<A>): Unsubscribe {
     const encode = (answer: A) => joined(spec.response.encode(answer));
-    this.handle(spec.type, (incoming) => {
+    return this.handle(spec.type, (incoming) => {
       const request = spec.request.decode(incoming.body);
       if (request === null) throw CellError.BAD_REQUEST(`malformed ${MessageType[spec.type]}`);
       const answer = handler(request, incoming);
@@ -198,8 +207,8 @@ export class Endpoint {
   }
 
   /** Receives a typed one-way message; a malformed one is dropped and counted. */
-  onNotice<T>(spec: NoticeSpec<T>, handler: (value: T, msg: Incoming) => void): void {
-    this.onNotify(spec.type, (msg) => {
+  onNotice<T>(spec: NoticeSpec<T>, handler: (value: T, msg: Incoming) => void): Unsubscribe {
+    return this.onNotify(spec.type, (msg) => {
       const value = spec.body.decode(msg.body);
       if (value === null) return this.drop('body', msg.from);
       handler(value, msg);

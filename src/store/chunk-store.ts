@@ -19,6 +19,7 @@ import {
   alignUp,
   type ChunkKey,
   type ChunkMeta,
+  type Unsubscribe,
 } from '../core/index.js';
 import { syncFile, writeFileAtomic } from './atomic.js';
 import { readChunkFile, readChunkRange } from './chunk-files.js';
@@ -149,8 +150,13 @@ export class ChunkStore {
   }
 
   /** Called for each corrupt chunk found; the immune system listens here. */
-  onCorruption(listener: (r: CorruptionReport) => void): void {
+  /** The returned function removes this listener. */
+  onCorruption(listener: (r: CorruptionReport) => void): Unsubscribe {
     this.corruptionListeners.push(listener);
+    return () => {
+      const i = this.corruptionListeners.indexOf(listener);
+      if (i >= 0) this.corruptionListeners.splice(i, 1);
+    };
   }
 
   has(key: ChunkKey): boolean {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
 import { Cell, QUARANTINE_MARKER, cellPid, loadRole } from '../../cell/index.js';
 import { forgetMember } from '../../client/index.js';
-import { CellError, parseAddr, type Addr, type SwarmEvent } from '../../core/index.js';
+import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
 import { ROLES, type Role } from '../../membership/index.js';
 import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
@@ -83,7 +83,10 @@ export function registerCell(program: Command): void {
     }
     const saved = opts.role ? null : await loadRole(dataDir);
     const role = opts.role ?? saved?.role ?? 'stem';
-    const c = await Cell.start({ dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true });
+    const c = await Cell.start(
+      { clock: systemClock, rng: systemRng },
+      { dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true },
+    );
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid };
     await record(home, dataDir, ready);
     // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
