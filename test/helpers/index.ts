@@ -1,5 +1,5 @@
 import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -45,13 +45,86 @@ function runChild(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJ
   });
 }
 
+/**
+ * A child process whose output is watched as it comes: waitFor resolves on the first output matching re
+ * (an event, not a guessed delay), or rejects if the child exits first or the deadline passes.
+ */
+export interface Watched {
+  child: ChildProcess;
+  /** Everything written to stdout so far. */
+  out(): string;
+  err(): string;
+  waitFor(re: RegExp, timeoutMs: number, what?: string): Promise<RegExpExecArray>;
+  /** The exit, with everything written. */
+  result: Promise<CliResult>;
+}
+
+/** Starts cmd (killed in teardown if still running) and watches its output; stdin stays open for `child.stdin`. */
+export function watch(t: ExecutionContext, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Watched {
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  const listeners = new Set<() => void>();
+  const changed = () => listeners.forEach((l) => l());
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+    changed();
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    changed();
+  });
+  const result = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })));
+  let exited = false;
+  void result.then(() => {
+    exited = true;
+    changed();
+  });
+  const waitFor = (re: RegExp, timeoutMs: number, what = String(re)) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(stdout);
+        if (m || exited || Date.now() > deadline) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          if (m) resolve(m);
+          else reject(new Error(`${exited ? `${cmd} exited` : `timed out after ${timeoutMs} ms`} before ${what}\n${stdout}\n${stderr}`));
+        }
+      };
+      const deadline = Date.now() + timeoutMs;
+      const timer = setTimeout(check, timeoutMs + 1);
+      listeners.add(check);
+      check();
+    });
+  return { child, out: () => stdout, err: () => stderr, waitFor, result };
+}
+
+/** Runs a bash script as watch() does. */
+export function watchSh(t: ExecutionContext, script: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Watched {
+  return watch(t, 'bash', ['-c', script], opts);
+}
+
+/** Resolves when the child has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
 /** Runs bin/cellsync in a child process (never in-process: the CLI owns signals and exit codes). */
 export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return runChild(CLI, args, opts);
 }
 
-/** Polls until fn returns a truthy value, or throws after the deadline with the last value seen. */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<T> {
+/**
+ * Polls until fn returns a truthy value, or throws after the deadline with the last value seen. The default
+ * interval is short: most conditions are a file or a status answer on this machine, cheap to ask again.
+ */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs: number, what = 'condition', intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -121,6 +194,30 @@ export async function chunkFiles(cell: SwarmCellEntry): Promise<string[]> {
   const out: string[] = [];
   for (const sub of await readdir(root)) for (const f of await readdir(path.join(root, sub))) if (isChunkKey(f)) out.push(path.join(root, sub, f));
   return out;
+}
+
+/** Everything the mounts of home have logged (each mount logs into home/mounts/). */
+export async function mountLogs(home: string): Promise<string> {
+  const dir = path.join(home, 'mounts');
+  const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.log'));
+  return (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8').catch(() => '')))).join('');
+}
+
+/** Waits until a mount of home logs a line matching re. */
+export async function mountLogged(home: string, re: RegExp, timeoutMs = 10_000): Promise<void> {
+  await eventually(async () => re.test(await mountLogs(home)), timeoutMs, `the mount log to match ${re}`);
+}
+
+/**
+ * How long a mount may answer from attributes and directory entries it cached: the kernel keeps them for
+ * libfuse's default attr_timeout and entry_timeout (1 s, the mount sets neither), the mount for its own
+ * attribute TTL (FsOptions.attrTtlMs, 1 s by default). A test of how stale another mount may be waits this
+ * long, plus a margin for scheduling: that wait is the behaviour under test, not a guess at an event.
+ */
+export const ATTR_CACHE_MS = 1_000;
+/** Seconds (for `sleep` in a script) after which what a mount cached before has expired. */
+export function attrCacheExpiredS(marginMs = 200): number {
+  return (ATTR_CACHE_MS + marginMs) / 1000;
 }
 
 /** The cells holding at least one chunk: placement, not the list's order, decides which cells hold a file's few chunks. */

@@ -1,6 +1,5 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { CLI, cli, eventually, holders, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import { CLI, cli, eventually, exited, holders, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir, watch } from '../helpers/index.js';
 
 test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at least one kill and one corruption healed', async (t) => {
   const r = await cli(['demo', '--json', '--duration', '30', '--seed', '11'], { timeoutMs: 300_000 });
@@ -23,22 +22,19 @@ test.serial('top in plain mode shows a death and a heal when a cell is killed, a
   const dir = await tmpDir(t);
   const home = await swarmUp(t, 5, ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000']);
   t.is((await cli(['put', '--home', home, await randomFile(dir, 'data', 4 * 1024 * 1024)])).code, 0);
-  const top = spawn(CLI, ['top', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (top.exitCode === null) top.kill('SIGKILL');
-  });
-  let out = '';
-  top.stdout.on('data', (d) => (out += d));
-  await new Promise((r) => setTimeout(r, 1_500));
+  const top = watch(t, CLI, ['top', '--home', home]);
+  // Watching: its first poll prints the swarm's past events (the cells started and joined).
+  await top.waitFor(/^\d\d:\d\d:\d\d\.\d{3} /m, 20_000, 'the first event line');
   // A cell that holds the chunk, so there is something to heal.
   process.kill(await pidOf((await holders(await swarmCells(home)))[0]!), 'SIGKILL');
-  await eventually(() => /member-died/.test(out) && /repair-finished/.test(out), 20_000, 'death and heal lines', 200);
+  await top.waitFor(/member-died[^]*repair-finished|repair-finished[^]*member-died/, 20_000, 'death and heal lines');
+  const out = top.out();
   t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
   t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
   t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
-  await eventually(() => /no cell answers at 127\.0\.0\.1:\d+/.test(out), 10_000, 'top says so when no cell answers', 200);
-  top.kill('SIGINT');
-  t.is(await new Promise<number | null>((r) => top.on('exit', (c) => r(c))), 0);
+  await top.waitFor(/no cell answers at 127\.0\.0\.1:\d+/, 10_000, 'top says so when no cell answers');
+  top.child.kill('SIGINT');
+  t.is(await exited(top.child), 0);
 });
 
 test.serial('chaos with a fixed seed does the same actions twice', async (t) => {

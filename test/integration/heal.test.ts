@@ -1,12 +1,14 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { watch } from 'node:fs';
 import type { CellStatus } from '../../src/cell/index.js';
 import type { SwarmClient } from '../../src/client/index.js';
 import { connectSwarm } from '../../src/connect/index.js';
-import { defaultConfig } from '../../src/core/index.js';
-import { cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+import { chunkKeyOf, defaultConfig } from '../../src/core/index.js';
+import { placementOrder } from '../../src/placement/index.js';
+import { chunkFiles, cli, eventually, fsckJson, holders, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
 
 const MiB = 1024 * 1024;
 /** Faster failure detection for the scenarios that are not about its default timing. */
@@ -132,12 +134,38 @@ test.serial('get while a replica holder is SIGKILLed succeeds with identical byt
   const file = await randomFile(dir, 'data', 48 * MiB);
   const id = await put(home, file);
   const cells = await swarmCells(home);
+  // The cell a reader asks first for the last chunk (placement order): the get will need it after the kill.
+  const bytes = await readFile(file);
+  const chunk = defaultConfig().placement.chunkBytes;
+  const last = chunkKeyOf(bytes.subarray(Math.floor((bytes.length - 1) / chunk) * chunk));
+  const ids = await Promise.all(cells.map(async (c) => (JSON.parse(await readFile(path.join(c.data, 'identity.json'), 'utf8')) as { id: string }).id));
+  const victim = cells[ids.indexOf(placementOrder(last, ids.map((id) => ({ id, weight: 1 })))[0]!)]!;
+  t.true((await chunkFiles(victim)).some((f) => path.basename(f) === last), 'the victim holds the last chunk');
+  // The holder dies as the get starts (its output file appears): the get has asked for no chunk past the first
+  // few, and must get the last one from another copy. Over the network, as from another machine: the dead
+  // cell's files are not read in its place. The get's debug log names each cell that failed to answer.
   const out = path.join(dir, 'out');
-  const getting = cli(['get', '--home', home, id, '-o', out]);
-  await new Promise((r) => setTimeout(r, 250));
-  await kill(cells[0]!); // holds about 3/4 of the chunks (R=3 of 4 cells)
+  const victimPid = await pidOf(victim);
+  const started = new Promise<void>((resolve) => {
+    const w = watch(dir, (_event, name) => {
+      if (name?.startsWith('.out.')) {
+        w.close();
+        resolve();
+      }
+    });
+    t.teardown(() => w.close());
+  });
+  const getting = cli(['get', '--home', home, id, '-o', out], { env: { CELLSYNC_LOCAL: '0', DEBUG: 'cellsync:*' } });
+  await started;
+  process.kill(victimPid, 'SIGKILL');
+  // Gone (renamed to out), the get would have finished before the kill.
+  const partial = (await readdir(dir)).find((n) => n.startsWith('.out.'));
+  const written = partial ? ((await stat(path.join(dir, partial)).catch(() => null))?.size ?? Infinity) : Infinity;
+  t.true(written < 3 * chunk, `the get had written ${written} bytes: it had not yet asked for the last chunk`);
   const r = await getting;
   t.is(r.code, 0, r.stderr);
+  // It asks the dead holder for the last chunk, or for one before it and then asks it last (it failed to answer).
+  t.regex(r.stderr, new RegExp(`get [0-9a-f]{8} from ${victim.host}:${victim.port} failed`), 'the get asked the dead holder and went on to another copy');
   t.is(await sha(out), await sha(file));
 });
 

@@ -165,6 +165,7 @@ test.serial('8 stem cells settle to R storage and a guard, stay put for a steady
   const current = JSON.stringify(settled.map((c) => [c.id, c.role]).sort());
   await eventually(async () => (await saved()) === current, 5_000, 'roles saved');
   const snapshot = JSON.stringify(settled.map((c) => [c.id, c.role]).sort());
+  // The steady minute is the behaviour under test: roles sampled every 5 s through it.
   const steadyUntil = Date.now() + 60_000;
   while (Date.now() < steadyUntil) {
     await new Promise((r) => setTimeout(r, 5_000));

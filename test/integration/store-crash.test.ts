@@ -70,7 +70,18 @@ test('atomic write: no partial file visible after a kill mid-write', async (t) =
     ]);
     t.true(ready, `writer did not start: ${err}`);
     if (!ready) return;
-    const delay = 100 + Math.floor(Math.random() * 500);
+    // Once a put has returned (there is something that must survive), the kill lands at a random point of the
+    // writes that follow: the random delay is the behaviour under test, not a wait for an event.
+    const firstStored = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        const check = () => (/^stored /m.test(out) ? resolve(true) : undefined);
+        child.stdout!.on('data', check);
+        check();
+      }),
+      exited.then(() => false),
+    ]);
+    t.true(firstStored, `writer stored nothing: ${err}`);
+    const delay = Math.floor(Math.random() * 300);
     await new Promise((r) => setTimeout(r, delay));
     t.is(child.exitCode, null, `writer exited on its own: ${err}`);
     child.kill('SIGKILL');
@@ -80,7 +91,7 @@ test('atomic write: no partial file visible after a kill mid-write', async (t) =
     for (const k of stored) acknowledged.add(k);
     const temps = await readdir(path.join(dataDir, 'tmp'));
     leftoverTemps += temps.length;
-    t.log(`round ${round}: killed after ${delay} ms, ${stored.length} puts returned, ${temps.length} temp file(s) left`);
+    t.log(`round ${round}: killed ${delay} ms after the first put returned, ${stored.length} puts returned, ${temps.length} temp file(s) left`);
 
     // Reopen in this process: everything under chunks/ must be whole.
     const store = await ChunkStore.open({ dir: dataDir, capacityBytes: 0 });

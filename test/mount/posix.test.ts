@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mountSwarm, sh, swarmUp, tmpDir } from '../helpers/index.js';
+import { attrCacheExpiredS, mountSwarm, sh, swarmUp, tmpDir } from '../helpers/index.js';
 import { defaultConfig } from '../../src/core/index.js';
 
 test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from atime; du counts no holes or symlinks; a setgid directory passes on its group', async (t) => {
@@ -17,7 +17,8 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
      mkdir "${mnt}/g"; chgrp 100 "${mnt}/g"; chmod 2775 "${mnt}/g"; mkdir "${mnt}/g/sub"; touch "${mnt}/g/f"
      stat -c '%g %a' "${mnt}/g/sub" "${mnt}/g/f"
      ln -s some/where "${mnt}/sl"; stat -c %b "${mnt}/sl"
-     sleep 0.01; echo x > "${mnt}/fresh"; find "${mnt}" -maxdepth 1 -newer "${mnt}/fresh" | wc -l`,
+     sleep 0.01 # the new file's time apart from the operations before it in the directory (the behaviour checked)
+     echo x > "${mnt}/fresh"; find "${mnt}" -maxdepth 1 -newer "${mnt}/fresh" | wc -l`,
     { cwd: src },
   );
   t.is(r.code, 0, r.stderr);
@@ -61,7 +62,7 @@ test.serial('mkdir -p of the same path from two mounts at once, then a file from
     for r in $(seq 8); do
       (mkdir -p "${a.mnt}/z/d$r/sub" && echo 1 > "${a.mnt}/z/d$r/sub/a") & (mkdir -p "${b.mnt}/z/d$r/sub" && echo 2 > "${b.mnt}/z/d$r/sub/b") & wait
     done
-    sleep 1.2
+    sleep ${attrCacheExpiredS()}   # what each mount cached of the other's directories has expired
     for r in $(seq 8); do cat "${a.mnt}/z/d$r/sub/a" "${a.mnt}/z/d$r/sub/b" "${b.mnt}/z/d$r/sub/a" "${b.mnt}/z/d$r/sub/b" | tr -d '\\n'; echo; done`);
   t.is(r.code, 0, r.stderr);
   t.deepEqual(r.stdout.trim().split('\n'), Array(8).fill('1212'));
@@ -87,14 +88,17 @@ test.serial('two mounts: an append lands at the end another mount made, and a fi
   const home = await swarmUp(t, 3);
   const a = await mountSwarm(t, home);
   const b = await mountSwarm(t, home);
+  // Each sleep lets what the mounts cached expire (the attribute and entry TTL): the cases are about stale caches.
+  const expired = attrCacheExpiredS();
   const r = await sh(`set -e
-    printf 'line0\\n' > "${a.mnt}/log"; sleep 1.2
+    printf 'line0\\n' > "${a.mnt}/log"; sleep ${expired}
     # b has the old size cached (stat) when a appends: the kernel would place b's append over a's line.
-    for i in 1 2; do stat "${b.mnt}/log" > /dev/null; echo "A $i" >> "${a.mnt}/log"; echo "B $i" >> "${b.mnt}/log"; sleep 1.2; done
+    for i in 1 2; do stat "${b.mnt}/log" > /dev/null; echo "A $i" >> "${a.mnt}/log"; echo "B $i" >> "${b.mnt}/log"; sleep ${expired}; done
     cat "${a.mnt}/log" | paste -sd ' '
-    echo first > "${a.mnt}/f"; sleep 1.2
+    echo first > "${a.mnt}/f"; sleep ${expired}
     exec 9< "${b.mnt}/f"
-    echo A1 >> "${a.mnt}/f"; sleep 1.5
+    # The held file's attributes expire in the kernel and in b (read at the open): fstat asks the swarm.
+    echo A1 >> "${a.mnt}/f"; sleep ${attrCacheExpiredS(500)}
     python3 -c 'import os; print(os.fstat(9).st_size)'
     echo B >> "${b.mnt}/f"
     exec 9<&-

@@ -1,5 +1,8 @@
 import test from 'ava';
-import { mountSwarm, sh, swarmUp, tmpDir } from '../helpers/index.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { chunkKeyOf } from '../../src/core/index.js';
+import { chunkFiles, mountSwarm, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 /** Runs a workload and reports each step's output; `set -e` makes the first failing command fail the test. */
 async function workload(t: import('ava').ExecutionContext, script: string, cwd?: string) {
@@ -12,13 +15,15 @@ async function workload(t: import('ava').ExecutionContext, script: string, cwd?:
 test('cp -r of a varied tree: diff -r and sha256sum agree; mv, rm -rf, mkdir -p, ln -s, chmod, chown, touch -d, truncate, >>, dd', async (t) => {
   const src = await tmpDir(t);
   const home = await swarmUp(t, 5);
-  const { mnt } = await mountSwarm(t, home);
+  // Chunks of 1 MiB: big.bin spans three, exact-chunk.bin exactly one (checked below, on the cells' disks).
+  const chunk = 1024 * 1024;
+  const { mnt } = await mountSwarm(t, home, undefined, ['--chunk-size', String(chunk)]);
   await workload(
     t,
     `
     mkdir -p "photos/sub dir/ünïcødé ✓" photos/empty-dir
     head -c 3000000 /dev/urandom > photos/big.bin            # several chunks
-    head -c 1048576 /dev/urandom > photos/exact-chunk.bin     # exactly one chunk
+    head -c ${chunk} /dev/urandom > photos/exact-chunk.bin     # exactly one chunk
     echo tiny > "photos/sub dir/ünïcødé ✓/small file.txt"
     : > photos/empty
     ln -s big.bin photos/link
@@ -40,13 +45,22 @@ test('cp -r of a varied tree: diff -r and sha256sum agree; mv, rm -rf, mkdir -p,
     truncate -s 10 "$M/log" && test "$(stat -c %s "$M/log")" = 10 && test "$(head -c 8 "$M/log")" = "$(printf 'one\\ntwo')"
     truncate -s 2000000 "$M/log" && test "$(stat -c %s "$M/log")" = 2000000 && test "$(tail -c 100 "$M/log" | tr -d '\\0' | wc -c)" = 0
     cp photos/exact-chunk.bin /tmp/ref.$$ && cp photos/exact-chunk.bin "$M/dd.bin"
-    printf 'PATCH' | dd of=/tmp/ref.$$ bs=1 seek=1048570 conv=notrunc status=none
-    printf 'PATCH' | dd of="$M/dd.bin" bs=1 seek=1048570 conv=notrunc status=none
+    printf 'PATCH' | dd of=/tmp/ref.$$ bs=1 seek=${chunk - 6} conv=notrunc status=none
+    printf 'PATCH' | dd of="$M/dd.bin" bs=1 seek=${chunk - 6} conv=notrunc status=none
     cmp /tmp/ref.$$ "$M/dd.bin" && rm /tmp/ref.$$
     rm -rf "$M/sub dir" "$M/a" && test ! -e "$M/sub dir" && test ! -e "$M/a"
     `,
     src,
   );
+  // The files were stored in the chunks their names claim: each chunk's key is the hash of its bytes.
+  const stored = new Set((await Promise.all((await swarmCells(home)).map(chunkFiles))).flat().map((f) => path.basename(f)));
+  const exact = await readFile(path.join(src, 'photos', 'exact-chunk.bin'));
+  t.is(exact.length, chunk);
+  t.true(stored.has(chunkKeyOf(exact)), 'exact-chunk.bin is one chunk, its whole bytes');
+  const big = await readFile(path.join(src, 'photos', 'big.bin'));
+  const bigChunks = [0, 1, 2].map((i) => big.subarray(i * chunk, (i + 1) * chunk));
+  t.is(bigChunks[2]!.length, big.length - 2 * chunk, 'big.bin ends in its third chunk');
+  t.true(bigChunks.every((c) => stored.has(chunkKeyOf(c))), 'big.bin is three chunks');
 });
 
 test('tar x, rsync -a, find, du, df, git, sparse files, and a file larger than the write-back buffer', async (t) => {

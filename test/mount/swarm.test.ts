@@ -1,4 +1,5 @@
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
@@ -6,7 +7,26 @@ import { connectSwarm } from '../../src/connect/index.js';
 import { chunkKeyOf, defaultConfig, isChunkKey } from '../../src/core/index.js';
 import { READ_AHEAD_KIB } from '../../src/mount/index.js';
 import { placementOrder } from '../../src/placement/index.js';
-import { CLI, chunkFiles, cli, eventually, isAlive, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import {
+  attrCacheExpiredS,
+  CLI,
+  chunkFiles,
+  cli,
+  eventually,
+  exited,
+  holders,
+  isAlive,
+  mountLogged,
+  mountLogs,
+  mountSwarm,
+  pidOf,
+  sh,
+  swarmCells,
+  swarmUp,
+  tmpDir,
+  watch,
+  watchSh,
+} from '../helpers/index.js';
 
 /** Chunks cross the network even to and from cells on this machine (nothing granted by LOCAL_GRANT is used). */
 const NETWORK_ONLY = { CELLSYNC_LOCAL: '0' };
@@ -26,16 +46,19 @@ test.serial('reads while cells are SIGKILLed: no error and correct bytes; writes
   // Sequential readers get the mount's read-ahead, not the kernel's 128 KiB for FUSE (the bdi is named by the mount's device).
   const device = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')).find((f) => f[4] === reader.mnt)?.[2];
   t.is((await readFile(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8')).trim(), String(READ_AHEAD_KIB));
-  const cells = await swarmCells(home);
-  const reading = sh(
-    `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; done; echo all-reads-ok`,
-    { timeoutMs: 120_000 },
+  // Two cells that hold chunks of these files (placement decides which), killed while rounds of reads remain:
+  // the first after one round, the second after another round read with the first one down.
+  const [first, second] = await holders(await swarmCells(home));
+  const reading = watchSh(
+    t,
+    `set -e; for round in 1 2 3 4 5 6 7 8; do (cd "${reader.mnt}" && sha256sum -c --quiet "${src}/sums"); echo 3 > /proc/sys/vm/drop_caches; echo "round $round read"; done; echo all-reads-ok`,
   );
-  await new Promise((r) => setTimeout(r, 300));
-  process.kill(await pidOf(cells[0]!), 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 1_500));
-  process.kill(await pidOf(cells[3]!), 'SIGKILL');
-  const r = await reading;
+  await reading.waitFor(/round 1 read/, 60_000);
+  process.kill(await pidOf(first!), 'SIGKILL');
+  await reading.waitFor(/round 2 read/, 60_000);
+  process.kill(await pidOf(second!), 'SIGKILL');
+  t.notRegex(reading.out(), /round 8 read/, 'both cells were killed while rounds of reads remained');
+  const r = await reading.result;
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /all-reads-ok/);
   // Two of five cells are down (not yet declared dead): writes still work, and read back from another mount.
@@ -52,13 +75,15 @@ test.serial('random reads from a mount with nothing cached return the right byte
   t.is(prep.code, 0, prep.stderr);
   // A second mount has nothing cached: random reads fetch the leaves they need from the cells, over the network.
   const reader = await mountSwarm(t, home, NETWORK_ONLY);
-  const reading = sh(
+  const reading = watchSh(
+    t,
     `python3 - "${src}" "${reader.mnt}" <<'PY'
 import os, random, sys
 src, mnt = sys.argv[1], sys.argv[2]
 rng = random.Random(7)
 bad = reads = 0
-for name in ['big', 'small'] * 150:
+for i, name in enumerate(['big', 'small'] * 150):
+    if i == 20: print('reading', flush=True)
     want = open(os.path.join(src, name), 'rb').read()
     fd = os.open(os.path.join(mnt, name), os.O_RDONLY)
     for _ in range(5):
@@ -69,13 +94,15 @@ for name in ['big', 'small'] * 150:
     os.close(fd)
 print(reads, bad)
 PY`,
-    { timeoutMs: 120_000 },
   );
-  await new Promise((r) => setTimeout(r, 500));
-  process.kill(await pidOf((await swarmCells(home))[2]!), 'SIGKILL');
-  const r = await reading;
+  // A cell holding chunks of the files (placement decides which), killed once the reads are under way, with most to come.
+  const victim = (await holders(await swarmCells(home)))[0]!;
+  await reading.waitFor(/reading/, 60_000);
+  process.kill(await pidOf(victim), 'SIGKILL');
+  t.notRegex(reading.out(), /^\d+ \d+$/m, 'the cell was killed while reads remained');
+  const r = await reading.result;
   t.is(r.code, 0, r.stderr);
-  const [reads, bad] = r.stdout.trim().split(' ').map(Number);
+  const [reads, bad] = r.stdout.trim().split('\n').pop()!.split(' ').map(Number);
   t.is(reads, 1500);
   t.is(bad, 0, 'every random read matches the source');
 });
@@ -185,26 +212,43 @@ PY`,
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), '0 1 True', 'every read while writing, and the whole file after, match the reference');
   // A patched chunk whose stored bytes a sequential reader's read-ahead has since brought into memory, written again.
-  const second = await mountSwarm(t, home, undefined, ['--cache-size', '9M']);
-  const ahead = await sh(
-    `python3 - "${src}/ref2" "${second.mnt}/g" ${second.pid} <<'PY'
-import os, signal, sys, time
-data = os.urandom(8000000)
-for p in sys.argv[1:3]:
-    with open(p, 'wb') as f: f.write(data)
+  // The mount's debug log says when a chunk was read ahead: the second write waits for that line about chunk 1.
+  const second = await mountSwarm(t, home, { DEBUG: 'cellsync:*' }, ['--cache-size', '9M']);
+  const chunk = defaultConfig().placement.chunkBytes;
+  const data = randomBytes(8_000_000);
+  t.true(data.length > chunk && Math.floor(4_200_000 / chunk) === 1 && Math.floor(4_204_000 / chunk) === 1, 'both writes land in chunk 1, which is stored');
+  await writeFile(path.join(src, 'ref2'), data);
+  const readAhead = new RegExp(`chunk ${chunkKeyOf(data.subarray(chunk, 2 * chunk)).slice(0, 8)} read ahead`, 'g');
+  const ahead = watch(t, 'python3', [
+    '-c',
+    `
+import os, sys
+data = open(sys.argv[1], 'rb').read()
+with open(sys.argv[2], 'wb') as f: f.write(data)
 ref, mnt = (os.open(p, os.O_RDWR) for p in sys.argv[1:3])
-os.kill(int(sys.argv[3]), signal.SIGUSR2)
-time.sleep(0.3)
+print('stored', flush=True); sys.stdin.readline()
 patch, again = os.urandom(3000), os.urandom(3000)
 for fd in (ref, mnt): os.pwrite(fd, patch, 4200000)
 os.pread(mnt, 1 << 20, 0)
-time.sleep(0.5)
+print('read', flush=True); sys.stdin.readline()
 for fd in (ref, mnt): os.pwrite(fd, again, 4201000)
 print(int(os.pread(ref, 20000, 4199000) == os.pread(mnt, 20000, 4199000)))
-PY`,
-  );
-  t.is(ahead.code, 0, ahead.stderr);
-  t.is(ahead.stdout.trim(), '1', 'the second write is kept');
+`,
+    path.join(src, 'ref2'),
+    path.join(second.mnt, 'g'),
+  ]);
+  await ahead.waitFor(/stored/, 60_000);
+  // Chunk 1 out of memory before the first write, so that write is a patch of the stored chunk.
+  process.kill(second.pid, 'SIGUSR2');
+  await mountLogged(home, new RegExp(`SIGUSR2: caches of ${second.mnt} dropped`));
+  const readAheadBefore = (await mountLogs(home)).match(readAhead)?.length ?? 0;
+  ahead.child.stdin!.write('\n');
+  await ahead.waitFor(/read/, 60_000);
+  await eventually(async () => ((await mountLogs(home)).match(readAhead)?.length ?? 0) > readAheadBefore, 10_000, 'chunk 1 read ahead after the patch');
+  ahead.child.stdin!.end('\n');
+  const aheadDone = await ahead.result;
+  t.is(aheadDone.code, 0, aheadDone.stderr);
+  t.is(aheadDone.stdout.trim().split('\n').pop(), '1', 'the second write is kept');
   const reader = await mountSwarm(t, home);
   const again = await sh(`cmp "${src}/ref" "${reader.mnt}/f" && cmp "${src}/ref2" "${reader.mnt}/g" && echo same`);
   t.is(again.code, 0, again.stderr + again.stdout);
@@ -411,7 +455,7 @@ test.serial('two mounts: a file closed on one is readable on the other; concurre
     (for i in $(seq 1 40); do echo a$i > "${a.mnt}/dir/a-$i"; done) &
     (for i in $(seq 1 40); do echo b$i > "${b.mnt}/dir/b-$i"; done) &
     wait
-    sleep 1.2   # attribute and entry caches live 1 s
+    sleep ${attrCacheExpiredS()}   # attribute and entry caches expire: the listings come from the swarm
     ls "${a.mnt}/dir" | wc -l; ls "${b.mnt}/dir" | wc -l; cat "${a.mnt}/dir/b-17" "${b.mnt}/dir/a-23"
   `);
   t.is(creates.code, 0, creates.stderr);
@@ -521,14 +565,16 @@ test.serial('mount refuses a missing or non-empty directory and a swarm with no 
   t.regex(full.stderr, /not empty/);
 
   const { mnt, pid } = await mountSwarm(t, home);
-  const holder = sh(`cd "${mnt}" && sleep 3`);
-  await new Promise((r) => setTimeout(r, 300));
+  // A shell whose working directory is in the mount, until its stdin closes.
+  const holder = watchSh(t, `cd "${mnt}" && echo inside && read`);
+  await holder.waitFor(/inside/, 10_000);
   const busy = await cli(['umount', mnt]);
   t.is(busy.code, 1);
   t.regex(busy.stderr, /busy/);
-  await holder;
+  holder.child.stdin!.end('\n');
+  await holder.result;
   process.kill(pid, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
+  await eventually(() => !isAlive(pid), 5_000, 'the killed mount process gone');
   t.false(isAlive(pid));
   const stale = await sh(`ls "${mnt}" 2>&1`);
   t.regex(stale.stdout, /not connected/);
@@ -553,21 +599,14 @@ test.serial('Ctrl-C on a foreground mount unmounts cleanly', async (t) => {
   const home = await swarmUp(t, 3);
   const mnt = path.join(dir, 'mnt');
   await mkdir(mnt);
-  const { spawn } = await import('node:child_process');
-  const { CLI } = await import('../helpers/index.js');
-  const child = spawn(CLI, ['mount', '--home', home, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await cli(['umount', '--lazy', mnt]).catch(() => undefined);
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  for (let i = 0; i < 100 && !/mounted/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  const mount = watch(t, CLI, ['mount', '--home', home, mnt]);
+  t.teardown(() => cli(['umount', '--lazy', mnt]).then(() => undefined, () => undefined));
+  await mount.waitFor(/mounted/, 20_000);
   const w = await sh(`echo kept > "${mnt}/file" && cat "${mnt}/file"`);
   t.is(w.stdout.trim(), 'kept');
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  mount.child.kill('SIGINT');
+  const code = await exited(mount.child);
   t.is(code, 0);
-  t.regex(out, /unmounted/);
+  t.regex((await mount.result).stdout, /unmounted/);
   t.is((await sh(`grep -c " ${mnt} " /proc/mounts`)).stdout.trim(), '0');
 });
