@@ -235,7 +235,13 @@ export class Cell {
         { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned },
       );
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
-      await cell.start(init.config.heal.settleMs);
+      try {
+        await cell.start(init.config.heal.settleMs);
+      } catch (err) {
+        // Undo what did start (timers, handlers, stores) before the transport and the lock go below.
+        await cell.stop().catch(() => undefined);
+        throw err;
+      }
       return cell;
     } catch (err) {
       await transport?.close();
