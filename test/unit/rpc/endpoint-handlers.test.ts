@@ -4,7 +4,7 @@ import { Endpoint } from '../../../src/rpc/index.js';
 import { SimNetwork } from '../../../src/transport/index.js';
 import { KeyRing, MessageType } from '../../../src/wire/index.js';
 
-test('unhandle and offNotify drop a handler only when given that same handler', async (t) => {
+test('what handle and onNotify return removes that handler only, never one registered after it for the same type', async (t) => {
   const clock = new SimClock();
   const rng = seededRng(3);
   const net = new SimNetwork({ clock, rng });
@@ -15,21 +15,21 @@ test('unhandle and offNotify drop a handler only when given that same handler', 
     await server.stop();
     await client.stop();
   });
-  const pong = () => Buffer.from('pong');
-  server.handle(MessageType.PING, pong);
-  server.unhandle(MessageType.PING, () => Buffer.from('another'));
-  t.is((await clock.runWhile(client.request(server.address, MessageType.PING, Buffer.alloc(0)), 5_000)).toString(), 'pong', 'another function removes nothing');
-  server.unhandle(MessageType.PING, pong);
+  const unhandleFirst = server.handle(MessageType.PING, () => Buffer.from('first'));
+  const unhandlePong = server.handle(MessageType.PING, () => Buffer.from('pong'));
+  unhandleFirst();
+  t.is((await clock.runWhile(client.request(server.address, MessageType.PING, Buffer.alloc(0)), 5_000)).toString(), 'pong', 'a replaced handler removes nothing');
+  unhandlePong();
   const refused = await clock.runWhile(client.request(server.address, MessageType.PING, Buffer.alloc(0)), 5_000).catch((e: unknown) => e);
   t.is((refused as CellError).code, 'BAD_REQUEST', 'no handler: an unknown type');
 
   let heard = 0;
-  const listener = () => void heard++;
-  server.onNotify(MessageType.HEARTBEAT, listener);
-  server.offNotify(MessageType.HEARTBEAT, () => undefined);
+  const offFirst = server.onNotify(MessageType.HEARTBEAT, () => undefined);
+  const offCounting = server.onNotify(MessageType.HEARTBEAT, () => void heard++);
+  offFirst();
   client.notify(server.address, MessageType.HEARTBEAT, Buffer.from('{}'));
   await clock.run(100);
-  server.offNotify(MessageType.HEARTBEAT, listener);
+  offCounting();
   client.notify(server.address, MessageType.HEARTBEAT, Buffer.from('{}'));
   await clock.run(100);
   t.is(heard, 1);
