@@ -1,6 +1,6 @@
 import { CellError, logger, type Addr } from '../core/index.js';
 import { newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
-import { Messages } from '../wire/index.js';
+import { Messages, encodeWhole } from '../wire/index.js';
 import { scanRecords } from './inventory.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
 
@@ -183,7 +183,7 @@ export class RecordsClient {
     await Promise.all(
       [...groups.values()].map(async (recs) => {
         // Encoded once for every home it is sent to.
-        const encoded = Messages.REC_PUT.request.encode(recs) as Buffer;
+        const encoded = encodeWhole(Messages.REC_PUT.request, recs);
         const order = await this.homes(recs[0]!.k);
         const here = this.writeHere(order.slice(0, this.replicas), recs);
         const send = (m: MemberView) => this.swarm.endpoint.call(m.addr, Messages.REC_PUT, recs, { timeoutMs: RECORD_TIMEOUT_MS, encoded });

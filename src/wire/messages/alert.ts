@@ -2,10 +2,10 @@
  * ALERT        request: JSON {accused, key, digestSeen, reporter}              response: empty
  * CONFIRMED    one-way: JSON {accused, key, digestSeen, reporter, confirmer}
  */
-import { isChunkKey, type CellId, type ChunkKey } from '../../core/index.js';
+import { isCellId, isChunkKey, type CellId, type ChunkKey } from '../../core/index.js';
 import { MessageType } from '../types.js';
 import { emptyCodec, type NoticeSpec, type RequestSpec } from './codec.js';
-import { SMALL_JSON_BYTES_MAX, hasShape, isCellId, jsonCodec, type JsonObject } from './json.js';
+import { SMALL_JSON_BYTES_MAX, hasShape, jsonCodec, type JsonObject } from './json.js';
 
 /** An accusation with its evidence. */
 export interface Alert {

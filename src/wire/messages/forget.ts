@@ -1,10 +1,10 @@
 /*
  * FORGET       request: JSON {id} of a dead member      response: JSON {forgotten: boolean}
  */
-import type { CellId } from '../../core/index.js';
+import { isCellId, type CellId } from '../../core/index.js';
 import { MessageType } from '../types.js';
 import type { RequestSpec } from './codec.js';
-import { SMALL_JSON_BYTES_MAX, hasShape, isCellId, jsonCodec } from './json.js';
+import { SMALL_JSON_BYTES_MAX, hasShape, jsonCodec } from './json.js';
 
 export interface ForgetRequest {
   id: CellId;

@@ -2,10 +2,10 @@
  * HEARTBEAT    one-way: JSON {self: MemberInfo, known: [{id, addr, incarnation}], quarantined?: [{id, incarnation}]}
  *              Must fit one datagram.
  */
-import type { Addr, CellId } from '../../core/index.js';
+import { isCellId, type Addr, type CellId } from '../../core/index.js';
 import { MessageType } from '../types.js';
 import type { NoticeSpec } from './codec.js';
-import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCellId, isCount, jsonCodec } from './json.js';
+import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } from './json.js';
 import { memberInfoOf, parseMemberInfo, type MemberInfo } from './members.js';
 
 /** Members listed per heartbeat for discovery; keeps a heartbeat inside one datagram. */

@@ -21,6 +21,7 @@ import { JOIN, MEMBERS } from './members.js';
 import { PING } from './ping.js';
 import { REC_GET, REC_PUT, REC_SCAN, REC_SYNC } from './records.js';
 import { STATUS } from './status.js';
+import type { MessageType } from '../types.js';
 
 export const Messages = {
   HEARTBEAT,
@@ -47,7 +48,7 @@ export const Messages = {
   CHUNK_COLLECT,
   CHUNK_CLAIM,
   FORGET,
-} as const;
+} as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
 export { SMALL_JSON_BYTES_MAX } from './json.js';

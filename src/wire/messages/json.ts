@@ -1,4 +1,3 @@
-import { isCellId, type CellId } from '../../core/index.js';
 import type { Codec } from './codec.js';
 
 /*
@@ -70,8 +69,6 @@ export function isText(v: unknown, charsMax: number): v is string {
 export function isAddr(v: unknown): v is string {
   return typeof v === 'string' && v.length <= 256 && /^[^\s:]+:\d{1,5}$/.test(v);
 }
-
-export { isCellId, type CellId };
 
 /** Each item validated; null if `v` is not an array, is longer than `itemsMax`, or any item is malformed. */
 export function arrayOf<T>(v: unknown, itemsMax: number, item: (x: unknown, index: number) => T | null): T[] | null {

@@ -3,11 +3,10 @@
  *              the members the answering cell knows (dead ones marked)
  * MEMBERS      request: empty                          response: JSON [MemberInfo + {state, lastHeardMs}]
  */
-import { MEMBERS_MAX, type Addr, type CellId } from '../../core/index.js';
+import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
 import { MessageType } from '../types.js';
 import { emptyCodec, type RequestSpec } from './codec.js';
-import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCellId, isCount, jsonCodec } from './json.js';
-import { MESSAGE_BYTES_MAX } from '../../core/index.js';
+import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } from './json.js';
 
 export type Role = 'stem' | 'storage' | 'guard';
 export const ROLES: readonly Role[] = ['stem', 'storage', 'guard'];

@@ -6,11 +6,11 @@
  * and the tests read it. Each part lists its fields once, below; the encoder
  * picks exactly those from the cell's richer objects.
  */
-import { MEMBERS_MAX, MESSAGE_BYTES_MAX, type SwarmEvent } from '../../core/index.js';
+import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type SwarmEvent } from '../../core/index.js';
 import { DROP_REASONS, type DropReason } from '../frame.js';
 import { MessageType } from '../types.js';
 import { emptyCodec, type RequestSpec } from './codec.js';
-import { amounts, arrayOf, hasShape, isAddr, isAmount, isCellId, isCount, isText, jsonCodec } from './json.js';
+import { amounts, arrayOf, hasShape, isAddr, isAmount, isCount, isText, jsonCodec } from './json.js';
 import { listedMemberOf, parseListedMember, type ListedMember } from './members.js';
 
 /** Events a STATUS answer carries, the latest. */

@@ -2,6 +2,7 @@ import test from 'ava';
 import { MEMBERS_MAX, chunkKeyOf } from '../../../../src/core/index.js';
 import {
   HEARTBEAT_KNOWN_MAX,
+  MessageType,
   Messages,
   RECORDS_PER_MESSAGE_MAX,
   SMALL_JSON_BYTES_MAX,
@@ -335,4 +336,10 @@ test('a member with no intent reads as one with none, at 0', (t) => {
   const { intent: _i, intentAtMs: _a, ...bare } = info;
   t.deepEqual(Messages.JOIN.request.decode(json(bare)), info);
   t.deepEqual(Messages.JOIN.request.decode(json({ ...bare, intentAtMs: 7 })), info, 'a time without an intent is dropped');
+});
+
+test('every message type but the endpoint\'s own fragments has its spec, under its own name', (t) => {
+  const names = Object.keys(MessageType).filter((k) => Number.isNaN(Number(k)) && !k.startsWith('FRAGMENT'));
+  t.deepEqual(Object.keys(Messages).sort(), names.sort());
+  for (const [name, spec] of Object.entries(Messages)) t.is(spec.type, MessageType[name as keyof typeof MessageType], name);
 });
