@@ -204,13 +204,13 @@ export function sharedSwarm(cells: number, extra: string[] = []): () => string {
  * Mounts home as mountSwarm does, with mnt this test's own directory in it (made by the test's first mount,
  * found by the others): tests that share a swarm do not see each other's files.
  */
-export async function mountOwnDir(t: ExecutionContext, home: string, env?: NodeJS.ProcessEnv, args: string[] = []): Promise<{ mnt: string; pid: number }> {
+export async function mountOwnDir(t: ExecutionContext, home: string, env?: NodeJS.ProcessEnv, args: string[] = []): Promise<{ mnt: string; pid: number; mountPoint: string }> {
   const m = await mountSwarm(t, home, env, args);
   const mnt = path.join(m.mnt, `test-${createHash('sha256').update(t.title).digest('hex').slice(0, 12)}`);
   if (ownDirsMade.has(t.title)) await eventually(async () => (await stat(mnt)).isDirectory(), 10_000, `${mnt} seen by this mount`);
   else await mkdir(mnt);
   ownDirsMade.add(t.title);
-  return { mnt, pid: m.pid };
+  return { mnt, pid: m.pid, mountPoint: m.mnt };
 }
 const ownDirsMade = new Set<string>();
 
