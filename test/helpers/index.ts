@@ -1,7 +1,8 @@
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,17 +162,57 @@ export async function cellPids(home: string): Promise<number[]> {
  */
 export async function swarmUp(t: ExecutionContext, cells: number, extra: string[] = [], at?: string): Promise<string> {
   const home = at ?? path.join(await tmpDir(t), 'home');
-  t.teardown(async () => {
-    const pids = await cellPids(home);
-    await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
-    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  });
+  t.teardown(() => swarmDown(home));
+  await startSwarm(home, cells, extra);
+  return home;
+}
+
+async function startSwarm(home: string, cells: number, extra: string[]): Promise<void> {
   // Most scenarios are about storage: pin it, unless the test says otherwise (differentiation tests pass --role or none).
   const role = extra.includes('--role') || extra.includes('--differentiate') ? [] : ['--role', 'storage'];
   const r = await cli(['swarm', 'up', '--home', home, '--cells', String(cells), '--base-port', '0', ...role, ...extra.filter((a) => a !== '--differentiate')]);
   if (r.code !== 0) throw new Error(`swarm up failed: ${r.stderr}`);
-  return home;
 }
+
+/** `swarm down`, then SIGKILL for any cell still alive. */
+async function swarmDown(home: string): Promise<void> {
+  const pids = await cellPids(home);
+  await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * One swarm for every test of a file, started before the first and stopped after the last: for tests that
+ * only mount it and use files, each in a directory of its own (mountOwnDir), where a swarm each would cost
+ * its start and stop. Call at the top of the test file; the function returned gives the swarm's home.
+ */
+export function sharedSwarm(cells: number, extra: string[] = []): () => string {
+  let dir = '';
+  test.before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cellsync-test-'));
+    await startSwarm(path.join(dir, 'home'), cells, extra);
+  });
+  test.after.always(async () => {
+    if (!dir) return;
+    await swarmDown(path.join(dir, 'home'));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return () => path.join(dir, 'home');
+}
+
+/**
+ * Mounts home as mountSwarm does, with mnt this test's own directory in it (made by the test's first mount,
+ * found by the others): tests that share a swarm do not see each other's files.
+ */
+export async function mountOwnDir(t: ExecutionContext, home: string, env?: NodeJS.ProcessEnv, args: string[] = []): Promise<{ mnt: string; pid: number; mountPoint: string }> {
+  const m = await mountSwarm(t, home, env, args);
+  const mnt = path.join(m.mnt, `test-${createHash('sha256').update(t.title).digest('hex').slice(0, 12)}`);
+  if (ownDirsMade.has(t.title)) await eventually(async () => (await stat(mnt)).isDirectory(), 10_000, `${mnt} seen by this mount`);
+  else await mkdir(mnt);
+  ownDirsMade.add(t.title);
+  return { mnt, pid: m.pid, mountPoint: m.mnt };
+}
+const ownDirsMade = new Set<string>();
 
 export interface SwarmCellEntry {
   name: string;

@@ -1,11 +1,14 @@
 import test from 'ava';
-import { attrCacheExpiredS, mountSwarm, sh, swarmUp, tmpDir } from '../helpers/index.js';
+import { attrCacheExpiredS, mountOwnDir, sh, sharedSwarm, tmpDir } from '../helpers/index.js';
 import { defaultConfig } from '../../src/core/index.js';
+
+/** Every test mounts this swarm afresh and works in a directory of its own. */
+const swarm = sharedSwarm(3);
 
 test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from atime; du counts no holes or symlinks; a setgid directory passes on its group', async (t) => {
   const src = await tmpDir(t);
-  const home = await swarmUp(t, 3);
-  const { mnt } = await mountSwarm(t, home);
+  const home = swarm();
+  const { mnt } = await mountOwnDir(t, home);
   const r = await sh(
     `set -e; echo hello > s; chmod 754 s; touch -a -d '2001-01-01 00:00:01' s; touch -m -d '2002-02-02 00:00:02' s
      mkdir tree; echo x > tree/f; chmod 640 tree/f; chmod 751 tree; touch -d '2003-03-03 00:00:03' tree/f
@@ -35,8 +38,8 @@ test.serial('cp -p and cp -a keep mode and mtime; utime sets mtime apart from at
 });
 
 test.serial('many extended attributes: listed whole; a buffer too small gets ERANGE and the mount keeps serving', async (t) => {
-  const home = await swarmUp(t, 3);
-  const { mnt } = await mountSwarm(t, home);
+  const home = swarm();
+  const { mnt } = await mountOwnDir(t, home);
   const r = await sh(`python3 - "${mnt}" <<'PY'
 import ctypes, errno, os, sys
 p = sys.argv[1] + '/f'
@@ -55,9 +58,9 @@ PY`);
 });
 
 test.serial('mkdir -p of the same path from two mounts at once, then a file from each: both files survive', async (t) => {
-  const home = await swarmUp(t, 3);
-  const a = await mountSwarm(t, home);
-  const b = await mountSwarm(t, home);
+  const home = swarm();
+  const a = await mountOwnDir(t, home);
+  const b = await mountOwnDir(t, home);
   const r = await sh(`
     for r in $(seq 8); do
       (mkdir -p "${a.mnt}/z/d$r/sub" && echo 1 > "${a.mnt}/z/d$r/sub/a") & (mkdir -p "${b.mnt}/z/d$r/sub" && echo 2 > "${b.mnt}/z/d$r/sub/b") & wait
@@ -69,9 +72,9 @@ test.serial('mkdir -p of the same path from two mounts at once, then a file from
 });
 
 test.serial('a file replaced by rename in one mount is read at once by another that had it cached (no stale ENOENT)', async (t) => {
-  const home = await swarmUp(t, 3);
-  const a = await mountSwarm(t, home);
-  const b = await mountSwarm(t, home);
+  const home = swarm();
+  const a = await mountOwnDir(t, home);
+  const b = await mountOwnDir(t, home);
   const r = await sh(`
     mkdir "${a.mnt}/d"; echo v0 > "${a.mnt}/d/f"; cat "${b.mnt}/d/f" >/dev/null
     fails=0
@@ -85,9 +88,9 @@ test.serial('a file replaced by rename in one mount is read at once by another t
 });
 
 test.serial('two mounts: an append lands at the end another mount made, and a file held open sees the other mount change it', async (t) => {
-  const home = await swarmUp(t, 3);
-  const a = await mountSwarm(t, home);
-  const b = await mountSwarm(t, home);
+  const home = swarm();
+  const a = await mountOwnDir(t, home);
+  const b = await mountOwnDir(t, home);
   // Each sleep lets what the mounts cached expire (the attribute and entry TTL): the cases are about stale caches.
   const expired = attrCacheExpiredS();
   const r = await sh(`set -e

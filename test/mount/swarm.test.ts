@@ -18,15 +18,23 @@ import {
   isAlive,
   mountLogged,
   mountLogs,
+  mountOwnDir,
   mountSwarm,
   pidOf,
   sh,
+  sharedSwarm,
   swarmCells,
   swarmUp,
   tmpDir,
   watch,
   watchSh,
 } from '../helpers/index.js';
+
+/**
+ * Three cells for the tests that only write and read files (each mounts it afresh and works in a directory of
+ * its own); tests that kill cells, fill the swarm or need other settings start their own.
+ */
+const shared = sharedSwarm(3);
 
 /** Chunks cross the network even to and from cells on this machine (nothing granted by LOCAL_GRANT is used). */
 const NETWORK_ONLY = { CELLSYNC_LOCAL: '0' };
@@ -109,11 +117,11 @@ PY`,
 
 test.serial('random 4 KiB reads of a cold file read about the leaves they need from disk, not whole chunks, and the right bytes', async (t) => {
   const src = await tmpDir(t);
-  const home = await swarmUp(t, 3);
-  const writer = await mountSwarm(t, home);
+  const home = shared();
+  const writer = await mountOwnDir(t, home);
   const prep = await sh(`set -e; head -c 67108864 /dev/urandom > big; cp big "${writer.mnt}/"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
-  const reader = await mountSwarm(t, home);
+  const reader = await mountOwnDir(t, home);
   const readBytes = async () => Number(/read_bytes: (\d+)/.exec(await readFile(`/proc/${reader.pid}/io`, 'utf8'))?.[1]);
   const before = await readBytes();
   const r = await sh(
@@ -141,8 +149,8 @@ test.serial('a mount whose chunk cache holds one chunk: files written, patched i
   // A written chunk's buffer goes to the cache, and back to the pool when the cache drops it, to hold the next
   // chunk written: with one chunk's worth of cache, every buffer is reused within a chunk or two.
   const src = await tmpDir(t);
-  const home = await swarmUp(t, 3);
-  const writer = await mountSwarm(t, home, undefined, ['--cache-size', '5M']);
+  const home = shared();
+  const writer = await mountOwnDir(t, home, undefined, ['--cache-size', '5M']);
   const r = await sh(
     `set -e; head -c 20000000 /dev/urandom > a; head -c 13000000 /dev/urandom > b; head -c 3000000 /dev/urandom > patch
      cp a b "${writer.mnt}/"
@@ -152,7 +160,7 @@ test.serial('a mount whose chunk cache holds one chunk: files written, patched i
   );
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /written/);
-  const reader = await mountSwarm(t, home);
+  const reader = await mountOwnDir(t, home);
   const again = await sh(`set -e; cmp a "${reader.mnt}/a"; cmp b "${reader.mnt}/b"; echo read`, { cwd: src });
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /read/);
@@ -162,8 +170,8 @@ test.serial('random writes into stored chunks not in memory, mixed with reads, a
   // Such writes are kept as patches of their chunk until it is read, stored or cut: each kind of access
   // below comes while some chunks have patches, and many writes into one chunk go past what a chunk collects.
   const src = await tmpDir(t);
-  const home = await swarmUp(t, 3);
-  const writer = await mountSwarm(t, home, undefined, ['--cache-size', '5M']);
+  const home = shared();
+  const writer = await mountOwnDir(t, home, undefined, ['--cache-size', '5M']);
   const prep = await sh(`set -e; head -c 20000000 /dev/urandom > ref; cp ref "${writer.mnt}/f"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
   const r = await sh(
@@ -213,7 +221,7 @@ PY`,
   t.is(r.stdout.trim(), '0 1 True', 'every read while writing, and the whole file after, match the reference');
   // A patched chunk whose stored bytes a sequential reader's read-ahead has since brought into memory, written again.
   // The mount's debug log says when a chunk was read ahead: the second write waits for that line about chunk 1.
-  const second = await mountSwarm(t, home, { DEBUG: 'cellsync:*' }, ['--cache-size', '9M']);
+  const second = await mountOwnDir(t, home, { DEBUG: 'cellsync:*' }, ['--cache-size', '9M']);
   const chunk = defaultConfig().placement.chunkBytes;
   const data = randomBytes(8_000_000);
   t.true(data.length > chunk && Math.floor(4_200_000 / chunk) === 1 && Math.floor(4_204_000 / chunk) === 1, 'both writes land in chunk 1, which is stored');
@@ -240,7 +248,7 @@ print(int(os.pread(ref, 20000, 4199000) == os.pread(mnt, 20000, 4199000)))
   await ahead.waitFor(/stored/, 60_000);
   // Chunk 1 out of memory before the first write, so that write is a patch of the stored chunk.
   process.kill(second.pid, 'SIGUSR2');
-  await mountLogged(home, new RegExp(`SIGUSR2: caches of ${second.mnt} dropped`));
+  await mountLogged(home, new RegExp(`SIGUSR2: caches of ${second.mountPoint} dropped`));
   const readAheadBefore = (await mountLogs(home)).match(readAhead)?.length ?? 0;
   ahead.child.stdin!.write('\n');
   await ahead.waitFor(/read/, 60_000);
@@ -249,7 +257,7 @@ print(int(os.pread(ref, 20000, 4199000) == os.pread(mnt, 20000, 4199000)))
   const aheadDone = await ahead.result;
   t.is(aheadDone.code, 0, aheadDone.stderr);
   t.is(aheadDone.stdout.trim().split('\n').pop(), '1', 'the second write is kept');
-  const reader = await mountSwarm(t, home);
+  const reader = await mountOwnDir(t, home);
   const again = await sh(`cmp "${src}/ref" "${reader.mnt}/f" && cmp "${src}/ref2" "${reader.mnt}/g" && echo same`);
   t.is(again.code, 0, again.stderr + again.stdout);
   t.regex(again.stdout, /same/);
@@ -259,11 +267,11 @@ test.serial('a chunk cache far smaller than the files: reading two files in turn
   // Chunks read from local cells' files go into buffers that return to a pool when the cache drops them:
   // here every chunk is dropped and its buffer reused within a few reads.
   const src = await tmpDir(t);
-  const home = await swarmUp(t, 3);
-  const writer = await mountSwarm(t, home);
+  const home = shared();
+  const writer = await mountOwnDir(t, home);
   const prep = await sh(`set -e; head -c 9000000 /dev/urandom > a; head -c 7500000 /dev/urandom > b; cp a b "${writer.mnt}/"`, { cwd: src });
   t.is(prep.code, 0, prep.stderr);
-  const reader = await mountSwarm(t, home, undefined, ['--cache-size', '3M']);
+  const reader = await mountOwnDir(t, home, undefined, ['--cache-size', '3M']);
   const r = await sh(
     `python3 - "${src}" "${reader.mnt}" <<'PY'
 import os, random, sys
@@ -463,9 +471,9 @@ test.serial('two mounts: a file closed on one is readable on the other; concurre
 });
 
 test.serial('a file still open after create: listed and readable in its own mount, renamed and removed while open, whole in the other after close', async (t) => {
-  const home = await swarmUp(t, 3);
-  const a = await mountSwarm(t, home);
-  const b = await mountSwarm(t, home);
+  const home = shared();
+  const a = await mountOwnDir(t, home);
+  const b = await mountOwnDir(t, home);
   // One process that never forks: every close of a copy of a descriptor (a child's too) is a flush.
   const r = await sh(`python3 - "${a.mnt}" "${b.mnt}" <<'PY'
 import os, sys
@@ -596,7 +604,7 @@ test.serial('mount refuses a missing or non-empty directory and a swarm with no 
 
 test.serial('Ctrl-C on a foreground mount unmounts cleanly', async (t) => {
   const dir = await tmpDir(t);
-  const home = await swarmUp(t, 3);
+  const home = shared();
   const mnt = path.join(dir, 'mnt');
   await mkdir(mnt);
   const mount = watch(t, CLI, ['mount', '--home', home, mnt]);
