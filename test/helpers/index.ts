@@ -79,20 +79,20 @@ export function watch(t: ExecutionContext, cmd: string, args: string[], opts: { 
     changed();
   });
   const result = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })));
-  let exited = false;
+  let closed = false;
   void result.then(() => {
-    exited = true;
+    closed = true;
     changed();
   });
   const waitFor = (re: RegExp, timeoutMs: number, what = String(re)) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const check = () => {
         const m = re.exec(stdout);
-        if (m || exited || Date.now() > deadline) {
+        if (m || closed || Date.now() > deadline) {
           listeners.delete(check);
           clearTimeout(timer);
           if (m) resolve(m);
-          else reject(new Error(`${exited ? `${cmd} exited` : `timed out after ${timeoutMs} ms`} before ${what}\n${stdout}\n${stderr}`));
+          else reject(new Error(`${closed ? `${cmd} exited` : `timed out after ${timeoutMs} ms`} before ${what}\n${stdout}\n${stderr}`));
         }
       };
       const deadline = Date.now() + timeoutMs;
