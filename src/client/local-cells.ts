@@ -11,7 +11,7 @@ const log = logger('client');
 export interface StagedFile {
   incomingDir: string;
   name: string;
-  /** The one cell of a chunk that makes the file itself its chunk (CHUNK_ADOPT's take); the others copy it. */
+  /** Always true since trusted adopts: the cell makes this file, which is its own, its chunk (CHUNK_ADOPT's take). */
   take: boolean;
 }
 
@@ -133,9 +133,9 @@ export class LocalCells {
    * rest of its file), in the background: their files are opened on the
    * thread pool, and their leaf hashes read and checked on the hashing
    * thread, while the reader's reads go on. Without it each chunk's first
-   * read paid for both on the event loop, one after the other (~300 µs:
-   * finding the file in a directory the kernel no longer had cached, and
-   * decoding and hashing 32 KiB of leaf hashes). Resolves when done;
+   * read paid for both on the event loop, one after the other: finding the
+   * file in a directory the kernel no longer had cached, and decoding and
+   * hashing 32 KiB of leaf hashes. Resolves when done;
    * callers need not wait.
    */
   warm(chunks: { grant: LocalGrant; key: ChunkKey; root: string }[]): Promise<void> {
@@ -216,7 +216,7 @@ export class LocalCells {
     return this.disk.copyOf(data);
   }
 
-  /** The key and leaf hashes of a copy, computed off the event loop where worth it (~7 ms for 4 MiB). */
+  /** The key and leaf hashes of a copy, computed off the event loop where worth it (see OffThreadHasher). */
   hashesOf(copy: AlignedCopy): Promise<{ key: ChunkKey; leafHashes: Buffer }> {
     return this.disk.hashesOf(copy);
   }

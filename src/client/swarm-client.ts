@@ -95,7 +95,7 @@ export class SwarmClient {
   /** Placement orders of chunks read lately (rankedFor), and the storage cells each view ranks over. */
   private readonly readOrders = new LRUCache<ChunkKey, { over: string; order: string[] }>({ max: READ_ORDERS_MAX });
   private readonly rankings = new WeakMap<MemberView[], { over: string; storage: MemberView[]; byId: Map<string, MemberView> }>();
-  /** rangeGrantsNow's answers in the current view: worked out anew they were ~12 µs of each random read at hand (~190 µs). */
+  /** rangeGrantsNow's answers in the current view: a random reader asks for the same chunks again and again, and working them out is a noticeable share of a read at hand. */
   private readonly rangeGrants = new LRUCache<ChunkKey, { view: MemberView[]; grants: LocalGrant[] }>({ max: READ_ORDERS_MAX });
   private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
@@ -390,8 +390,8 @@ export class SwarmClient {
    * getChunkLeaves would), or null when that cannot be done without waiting:
    * no fresh view of the members, no replica here, its leaf hashes not known
    * here yet, or anything missing or wrong. A random reader's usual case is
-   * then answered without a promise, a timer or a turn of the event loop
-   * (~150 µs of each random read here went to those).
+   * then answered without a promise, a timer or a turn of the event loop,
+   * each of which costs a wake-up (docs/decisions/0019-synchronous-now-paths.md).
    */
   chunkLeavesNow(key: ChunkKey, root: string, first: number, count: number): Buffer | null {
     for (const grant of this.rangeGrantsNow(key)) {

@@ -12,9 +12,9 @@ const WASM_PAGE_BYTES = 65536;
 
 /**
  * Chunk-sized buffers, reused instead of allocated. Every new chunk-sized Buffer
- * is external memory to V8: allocating hundreds a second made it run a
- * mark-compact every few tens of ms (~10-15% of a process's CPU in the
- * mount's sequential reads and the cells' adopts; see docs/design.md).
+ * is external memory to V8: allocating them at the rate chunks are read or
+ * adopted makes it run mark-compacts over and over
+ * (docs/decisions/0018-buffer-pools-and-off-thread-hashing.md).
  *
  * A buffer used and finished with inside one operation goes back with
  * `put`. One handed on is `lend`-ed to exactly one holder (the mount's
@@ -33,8 +33,8 @@ export class BufferPool {
   /**
    * `freeMax` bounds the buffers kept idle; more are left to the garbage
    * collector. Shared buffers can be hashed in place by another thread, but
-   * V8 fills and copies shared memory byte by byte (relaxed atomics): ~13%
-   * of the mount's CPU writing, when its dirty chunks were shared.
+   * V8 fills and copies shared memory byte by byte (relaxed atomics): memory
+   * that is written a lot, such as dirty chunks, is better plain.
    */
   constructor(readonly bufferBytes: number, private readonly freeMax = 16, readonly memory: PoolMemory = 'shared') {}
 

@@ -75,7 +75,7 @@ export interface PlacementConfig {
   replicas: number;
   /** Copies acknowledged before a write returns (W <= R). Lower is faster and less safe until healing catches up. */
   writeQuorum: number;
-  /** Bytes per chunk when files are cut (4 MiB: per-chunk costs are ~3 ms of CPU per copy here; see docs/design.md, "Chunk size"). */
+  /** Bytes per chunk when files are cut (4 MiB: most of a cell's work per chunk does not depend on its size; see docs/decisions/0001-chunk-size-4mib.md). */
   chunkBytes: number;
   /** Weight placement by each cell's capacity instead of equally. */
   weightByCapacity: boolean;

@@ -8,8 +8,9 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
  * verifies and caches it itself (the mount's chunk cache): the page cache
  * only held each chunk a second time. On a VM that costs more than memory:
  * the host faults in each page the guest touches for the first time and
- * takes back pages the guest frees, so a MiB written through the page cache
- * took ~3.5 ms of CPU here and one written directly ~0.3 (docs/design.md).
+ * takes back pages the guest frees, so a page cache that keeps growing into
+ * fresh memory costs CPU on every write
+ * (docs/decisions/0002-direct-io-for-chunk-files.md).
  *
  * O_DIRECT needs the buffer's address, the file offset and the length to be
  * multiples of the device's block. Node's Buffers are not aligned, so each

@@ -25,8 +25,8 @@ export function chunkKeyOf(data: Uint8Array): ChunkKey {
  * shorter). A file's chunk map records, next to each chunk's key, the root
  * SHA-256 over its leaves' SHA-256s, so a reader can check a few leaves
  * without the whole chunk (the key stays SHA-256 of the bytes). A page: a
- * random 4 KiB read reads and hashes 4 KiB, not 32 (docs/design.md, "Range
- * reads"); a 4 MiB chunk has 32 KiB of leaf hashes.
+ * random 4 KiB read reads and hashes 4 KiB, not 32
+ * (docs/decisions/0007-leaf-size-4kib.md); a 4 MiB chunk has 32 KiB of leaf hashes.
  */
 export const LEAF_BYTES = 4 * 1024;
 const DIGEST_BYTES = 32;
@@ -35,7 +35,7 @@ const DIGEST_BYTES = 32;
 export function leafHashesOf(data: Uint8Array): Buffer {
   const count = Math.ceil(data.length / LEAF_BYTES);
   const out = Buffer.allocUnsafe(count * DIGEST_BYTES);
-  // One-shot hash(): a hash object per 4 KiB leaf cost ~40% more.
+  // One-shot hash(): a hash object per 4 KiB leaf costs more than the hashing of so small a leaf.
   for (let i = 0; i < count; i++) out.set(hash('sha256', data.subarray(i * LEAF_BYTES, Math.min(data.length, (i + 1) * LEAF_BYTES)), 'buffer'), i * DIGEST_BYTES);
   return out;
 }

@@ -7,7 +7,7 @@
 export const UDP_PAYLOAD_BYTES_MAX = 65_507;
 /** Smallest datagram size we support (fits any real network's MTU path). */
 export const DATAGRAM_BYTES_MIN = 1_200;
-/** Largest chunk, and the default chunk size (config.ts): see docs/design.md, "Chunk size". */
+/** Largest chunk, and the default chunk size (config.ts): see docs/decisions/0001-chunk-size-4mib.md. */
 export const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
 /**
  * The buffers a chunk file is read into whole (the BufferPool a client lends

@@ -38,9 +38,9 @@ export function readChunkRange(file: string, bytes: Buffer, position: number, di
 
 /**
  * Reads bytes.length bytes at position, synchronously through the page
- * cache: a range is a few leaves (at most ~160 KiB), which take ~8 µs from
- * the page cache, where open, read and close through the thread pool take
- * ~150 µs here. -1 if it failed.
+ * cache: a range is a few leaves (at most ~160 KiB), far cheaper to read
+ * from the page cache than the thread pool's hand-offs for open, read and
+ * close cost. -1 if it failed.
  */
 export function readAt(file: string, bytes: Buffer, position: number): number {
   let fd = -1;
@@ -59,13 +59,12 @@ export const ONE_READ_BYTES = CHUNK_BYTES_MAX;
 
 /**
  * A file's bytes, or null: an open and one read for up to a default chunk,
- * the close not waited for. readFile adds an fstat and more reads: the
- * mount's CPU per MiB read sequentially was 3.5-4.1 ms with it, 3.0-3.2
- * without. With a pool (of LOCAL_READ_BUFFER_BYTES buffers), the read goes
- * into one of its buffers, lent from it. The read is direct where it can
- * be: straight into the pool's buffer if it takes direct reads (BufferPool
- * 'aligned'), else into an aligned buffer and copied (0.36 ms per MiB of
- * the mount's CPU, ~15% of a sequential read's).
+ * the close not waited for (readFile adds an fstat and more reads, all on
+ * the event loop's time). With a pool (of LOCAL_READ_BUFFER_BYTES buffers),
+ * the read goes into one of its buffers, lent from it. The read is direct
+ * where it can be: straight into the pool's buffer if it takes direct reads
+ * (BufferPool 'aligned'), else into an aligned buffer and copied, a copy of
+ * every byte read.
  */
 export async function readChunkFileLent(file: string, direct: AlignedBuffers, pool?: BufferPool): Promise<Buffer | null> {
   if (pool && pool.bufferBytes !== LOCAL_READ_BUFFER_BYTES) pool = undefined;

@@ -82,7 +82,7 @@ export class ChunkStore {
   private bytesReserved = 0;
   /** Puts being written now, by key: a concurrent put of the same key waits for it instead of writing again. */
   private readonly writing = new Map<ChunkKey, Promise<void>>();
-  /** Reused, and aligned for direct I/O: a new buffer per chunk kept V8's garbage collector at ~15% of a cell's CPU while writing. */
+  /** Reused, and aligned for direct I/O: a new chunk-sized buffer per put is external memory that keeps V8's garbage collector busy (see BufferPool). */
   private readonly direct = new AlignedBuffers(DIRECT_BUFFER_BYTES, DIRECT_BUFFERS);
   /** Leaf hashes of chunks read by range (from the metadata or computed): 8 MiB, 32 KiB per 4 MiB chunk. */
   private readonly leafHashes = new LRUCache<ChunkKey, Buffer>({ maxSize: LEAF_HASHES_BYTES_MAX, sizeCalculation: (h) => Math.max(1, h.length) });
@@ -281,22 +281,22 @@ export class ChunkStore {
 
   /**
    * Stores the chunk a client on this machine left as `name` in the incoming
-   * directory, as put would (the bytes must hash to the key). The client
-   * wrote it once and hard-linked it into the incoming directory of every
-   * cell it hands it to, and names one of them to `take` it: that cell makes
-   * the file its chunk (synced and renamed into place, neither written again
-   * nor freed); the others drop their link at once and take a copy. Each
-   * copy is still a file of its own cell. Without `take` (an older client),
-   * the cell that finds itself holding the last link takes it, and when all
-   * open it at once none does and the file is freed.
-   * (Freeing an inode per chunk made ext4 without a journal scan past the
-   * freed inodes at every file creation: ~20% of a cell's CPU.)
+   * directory. With `take`, a file of one link, owned by this cell's user and
+   * no longer than a chunk, becomes the chunk as it is: made durable and
+   * renamed into place, neither read nor written again (every read and the
+   * guards' scrub check it; see docs/decisions/0004-trusted-adopts.md).
+   * Anything else (another user's file, more links, a client without `take`)
+   * is read and checked against the key; the cell holding its last link (of
+   * its own user) then takes it after all, any other stores a copy as a put
+   * would. The file is taken, not copied and freed: freeing an inode per
+   * chunk makes ext4 without a journal scan past freed inodes at every file
+   * creation.
    */
   async adopt(name: string, key: ChunkKey, meta: ChunkMeta, leafHashes: Buffer | null, take = false): Promise<'stored' | 'exists'> {
     const file = path.join(this.incomingDir, name);
     if (path.dirname(file) !== this.incomingDir) throw CellError.BAD_REQUEST('not a file name');
     if (take) {
-      // A file of its own, from a process of this cell's user: taken as it is.
+      // A file of its own, from a process of this cell's user: taken as it is (docs/decisions/0004-trusted-adopts.md).
       const size = await sizeToTake(file);
       if (size !== null) return this.takeStaged(file, key, size, meta, leafHashes);
     }

@@ -6,7 +6,7 @@ import type { HashRequest } from './hash-worker.js';
 const log = logger('store');
 /** Requests waiting for the thread; beyond this, buffers are hashed on the event loop. */
 const WAITING_MAX = 64;
-/** Buffers smaller than this are hashed on the event loop (~0.2 ms for 128 KiB with leaf hashes): a message to the thread and back costs about as much here. */
+/** Buffers smaller than this are hashed on the event loop: hashing them costs about as much as a message to the thread and back. */
 const OFF_LOOP_BYTES_MIN = 128 * 1024;
 
 /** A chunk's key and, where asked for, its leaf hashes. */
@@ -19,13 +19,12 @@ export interface ChunkHashes {
  * The chunk key (SHA-256), and leaf hashes if asked, of buffers in shared
  * memory, computed on a worker thread that reads them in place: nothing is
  * copied, and the event loop, where every FUSE request of the mount waits
- * its turn, is not held for the ~0.7 ms a MiB takes (~1.8 ms with leaf
- * hashes). Other buffers, small ones, or any when the thread failed, are
- * hashed on the event loop.
+ * its turn, is not held while a chunk is hashed. Other buffers, small ones,
+ * or any when the thread failed, are hashed on the event loop.
  */
 export class OffThreadHasher {
   private worker: Worker | null = null;
-  /** Starting the thread takes ~80 ms here: until it is up, buffers are hashed on the event loop. */
+  /** The thread takes a while to start: until it is up, buffers are hashed on the event loop. */
   private online = false;
   private failed = false;
   private nextId = 0;

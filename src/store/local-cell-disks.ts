@@ -120,11 +120,11 @@ export class LocalCellDisks {
   /**
    * Up to `length` bytes of a chunk file at `position` (fewer at its end),
    * or null, read synchronously and directly through a descriptor kept open:
-   * a random reader comes back to the same chunks (an open was ~45 µs of
-   * each random read). A range is one disk read, where the same read through
-   * the thread pool cost ~150 µs more per random read here (thread
-   * hand-offs). It holds the event loop for that disk read, about as long
-   * as hashing a chunk does.
+   * a random reader comes back to the same chunks, and an open per read
+   * would cost more than the read. A range is one disk read; through the
+   * thread pool it would add two thread hand-offs to every random read. It
+   * holds the event loop for that disk read, about as long as hashing a
+   * chunk does (docs/decisions/0019-synchronous-now-paths.md).
    */
   private readRange(file: string, position: number, length: number): Buffer | null {
     const aligned = this.direct.take();
@@ -154,8 +154,8 @@ export class LocalCellDisks {
 
   /**
    * Opens chunk files for readLeaves in the background, on the thread pool
-   * (finding a file in a directory the kernel no longer has cached took
-   * ~150 µs of the event loop). Resolves when done; callers need not wait.
+   * (finding a file in a directory the kernel no longer has cached would
+   * otherwise hold the event loop). Resolves when done; callers need not wait.
    */
   openAhead(chunks: { chunkDir: string; key: ChunkKey }[]): Promise<void> {
     const done: Promise<void>[] = [];
@@ -200,8 +200,9 @@ export class LocalCellDisks {
    * Merges records into a cell's record database, as the cell does with a
    * REC_PUT: one lmdb transaction, which the cell's own merges wait for and
    * then see (lmdb lets processes on one machine share a database). A
-   * create's commit, in a mount, then costs ~0.1 ms instead of a round trip
-   * to two cells (~1 ms here, most of it waking processes). True once they
+   * create's commit, in a mount, then costs one local transaction instead of
+   * a round trip to two cells, most of which is waking processes
+   * (docs/decisions/0016-local-record-writes.md). True once they
    * are committed there (as durable as the cell's own commits); false if
    * there is no database there or it cannot be written (then the network
    * carries them).
@@ -253,7 +254,7 @@ export class LocalCellDisks {
     return { aligned, bytes: aligned.subarray(0, data.length) };
   }
 
-  /** The key and leaf hashes of a copy, computed off the event loop where worth it (~7 ms for 4 MiB; see OffThreadHasher). */
+  /** The key and leaf hashes of a copy, computed off the event loop where worth it (see OffThreadHasher). */
   async hashesOf(copy: AlignedCopy): Promise<{ key: ChunkKey; leafHashes: Buffer }> {
     const { key, leafHashes } = await this.hasher.hashesOf(copy.bytes, true);
     return { key, leafHashes: leafHashes! };

@@ -14,8 +14,8 @@ export interface VersionedRecord {
  * but not fsynced (noSync): a killed cell loses nothing (the OS has the
  * pages); an OS crash may lose its last commits, which anti-entropy restores
  * from the other replicas (every record is acknowledged by a majority of R
- * cells before a write returns). A synced commit costs 0.3 ms and serializes
- * on the disk; unsynced, 0.01 ms (see docs/design.md).
+ * cells before a write returns). A synced commit would serialize every
+ * write on the disk (docs/decisions/0015-unsynced-lmdb-metadata.md).
  */
 /** Keys remembered as changed between anti-entropy passes; beyond this the next pass is a full one. */
 const CHANGED_KEYS_MAX = 65_536;
@@ -42,7 +42,7 @@ export class RecordStore {
    * snapshot until its next timer turn; a request arriving in the same turn
    * as an earlier read would have been answered from before the mount's
    * commit (rm -rf then saw a directory not empty). Starting a new snapshot
-   * costs ~1 µs.
+   * is cheap next to the read itself.
    */
   get(key: string): VersionedRecord | null {
     this.db.resetReadTxn();
@@ -89,7 +89,7 @@ export class RecordStore {
     return out;
   }
 
-  /** From the database's own statistics: getCount() walks every record (ms per status with tens of thousands). */
+  /** From the database's own statistics: getCount() walks every record, and a STATUS would wait on that walk. */
   get count(): number {
     return (this.db.getStats() as { entryCount: number }).entryCount;
   }

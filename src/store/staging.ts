@@ -34,7 +34,7 @@ export function unstageChunk(incomingDir: string, name: string): void {
  */
 export async function sizeToTake(file: string): Promise<number | null> {
   const st = await stat(file).catch(() => null);
-  // See docs/design.md, "Trusted adopts".
+  // See docs/decisions/0004-trusted-adopts.md.
   return st?.isFile() && st.nlink === 1 && st.uid === process.getuid?.() && st.size <= CHUNK_BYTES_MAX ? st.size : null;
 }
 

@@ -4,11 +4,11 @@ import { FRAGMENT_HEADER_BYTES } from './fragment.js';
 import { FLAG_RESPONSE, MessageType, isMessageType, type Status } from './types.js';
 
 /*
- * Frame layout, version 1. Every datagram is exactly one frame.
+ * Frame layout, version 3 (PROTOCOL_VERSION). Every datagram is exactly one frame.
  *
  *  offset size field
  *   0      2   magic 0xCE11
- *   2      1   protocol version (1)
+ *   2      1   protocol version (PROTOCOL_VERSION)
  *   3      1   message type (MessageType)
  *   4      1   flags (bit 0: response)
  *   5      1   status (Status; 0 in requests)

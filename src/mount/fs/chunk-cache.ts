@@ -26,7 +26,7 @@ export class ChunkCache {
   readonly readBuffers: BufferPool;
   /**
    * Buffers for dirty chunks of the largest size: fresh memory for every
-   * chunk cost page faults and garbage collection. Lent to the cache once
+   * chunk costs page faults and garbage collection on the event loop. Lent to the cache once
    * stored, like read ones.
    */
   readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, DIRTY_BUFFERS_IDLE_MAX, 'plain');

@@ -44,7 +44,7 @@ export interface OpenFile {
  * chunk is needed whole (a read of it, its store, a cut), when it is read
  * once and they are applied in order. Reading the chunk at each such write
  * made a random writer read a whole chunk per write, one at a time, and
- * store about as many.
+ * store about as many (docs/decisions/0005-patches-for-random-writes.md).
  */
 export interface ChunkPatches {
   parts: { at: number; bytes: Buffer }[];

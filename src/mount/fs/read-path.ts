@@ -8,7 +8,7 @@ import { chunkSpans, copyOut, leafSpan } from './spans.js';
 
 const log = logger('mount:fs:read');
 
-/** Chunks fetched ahead of a sequential reader (spread over the cells that hold them: more of them read faster, up to about this many). */
+/** Chunks fetched ahead of a sequential reader: spread over the cells that hold them, enough to keep several cells' disks busy at once. */
 const READ_AHEAD_CHUNKS = 8;
 /** A read this close to where the last one ended continues a sequential reader (see isSequential): two of libfuse's 128 KiB requests. */
 const SEQUENTIAL_SLACK_BYTES = 256 * 1024;

@@ -11,7 +11,7 @@ const log = logger('mount:fs:write');
 
 /**
  * A file with this many patched chunks (1 GiB of 4 MiB chunks) has them
- * stored: the write that gets there waits for it (seconds). Fewer means
+ * stored: the write that gets there waits for all of them. Fewer means
  * shorter waits, but more of them, and each chunk stored for fewer writes.
  */
 const PATCHED_CHUNKS_MAX = 256;
