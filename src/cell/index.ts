@@ -1,4 +1,6 @@
 export { Cell, QUARANTINE_MARKER, loadRole, type CellInit, type CellComponents } from './cell.js';
+/** The roles a cell can have (`cell start --role`). */
+export { ROLES, type Role } from '../membership/index.js';
 /** The STATUS answer's shape is the wire's (wire/messages/status.ts). */
 export type { CellStatus } from '../wire/index.js';
 export { cellPid, isProcessAlive, readPid, lockDataDir, PID_FILE } from './lock.js';

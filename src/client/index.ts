@@ -11,5 +11,5 @@ export type { CellStatus } from '../wire/index.js';
 export type { LocalDisk, AlignedCopy, LeafListWanted } from './local-disk.js';
 /** The size of the buffers of a BufferPool that local chunk reads lend from (defined in core/, where store/ sees it too). */
 export { LOCAL_READ_BUFFER_BYTES } from '../core/index.js';
-/** Which members can hold chunks now (the mount's statfs counts their capacity). */
+/** Which members can hold chunks now (the mount's statfs counts their capacity; put says how many there are). */
 export { isLiveStorage } from '../placement/index.js';

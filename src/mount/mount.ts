@@ -67,8 +67,9 @@ export async function isMounted(mountPoint: string): Promise<boolean> {
 /** Checks a mount point the way a user needs to hear about it: exists, is a directory, is empty, is not mounted. */
 export async function checkMountPoint(mountPoint: string): Promise<void> {
   const err = await stat(mountPoint).then(() => null, (e: NodeJS.ErrnoException) => e);
-  // A mount whose process died answers ENOTCONN: it is there, and only umount clears it.
-  if (err?.code === 'ENOTCONN') throw new CellError('BAD_CONFIG', `${mountPoint} is a mount whose process is gone: cellsync umount ${mountPoint} first`);
+  // A mount whose process died answers ENOTCONN (ECONNABORTED to a request caught in flight by its death, or after
+  // an abort through /sys/fs/fuse/connections): it is there, and only umount clears it.
+  if (err?.code === 'ENOTCONN' || err?.code === 'ECONNABORTED') throw new CellError('BAD_CONFIG', `${mountPoint} is a mount whose process is gone: cellsync umount ${mountPoint} first`);
   if (err) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} does not exist (create it with mkdir)`);
   const st = await stat(mountPoint);
   if (!st.isDirectory()) throw new CellError('BAD_CONFIG', `mount point ${mountPoint} is not a directory`);

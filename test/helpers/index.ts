@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProcessAlive } from '../../src/cell/index.js';
-import { isChunkKey } from '../../src/core/index.js';
+import { defaultConfig, isChunkKey } from '../../src/core/index.js';
+import { defaultFsOptions } from '../../src/mount/fs/index.js';
 import type { FsckReport } from '../../src/client/index.js';
 
 /** The repository root (tests run from dist/test/...). */
@@ -255,7 +256,7 @@ export async function mountLogged(home: string, re: RegExp, timeoutMs = 10_000):
  * attribute TTL (FsOptions.attrTtlMs, 1 s by default). A test of how stale another mount may be waits this
  * long, plus a margin for scheduling: that wait is the behaviour under test, not a guess at an event.
  */
-export const ATTR_CACHE_MS = 1_000;
+export const ATTR_CACHE_MS = Math.max(1_000, defaultFsOptions(defaultConfig().placement).attrTtlMs);
 /** Seconds (for `sleep` in a script) after which what a mount cached before has expired. */
 export function attrCacheExpiredS(marginMs = 200): number {
   return (ATTR_CACHE_MS + marginMs) / 1000;

@@ -72,7 +72,9 @@ test.serial('a corrupt chunk on disk: found by a guard within a scrub period, co
   t.is(rehab.code, 0, rehab.stderr);
   t.regex(rehab.stdout, /rehabilitated/);
   await eventually(async () => (await views(s)).filter((v) => v.id !== victimId).every((v) => v.members.find((m) => m.id === victimId)?.state === 'alive'), 15_000, 'quarantine lifted', 200);
-  t.true((await chunkFiles(victim)).every((f) => !f.endsWith(path.basename(target))), 'the corrupt chunk is gone from its disk');
+  // Heal may already have given the rehabilitated cell a good copy under the same name: only the corrupt bytes must be gone.
+  const kept = await readFile(target).catch(() => null);
+  t.true(kept === null || createHash('sha256').update(kept).digest('hex') === path.basename(target), 'the corrupt chunk is gone from its disk');
 });
 
 test.serial('an alert sent to a guard that just died is sent again, to the holders of other copies, who check it', async (t) => {

@@ -440,13 +440,14 @@ test.serial('storage cells joining under a mount: every file in every directory 
   const grow = await cli(['swarm', 'up', '--home', home, '--cells', '7', '--base-port', '0', '--role', 'storage', ...timing]);
   t.is(grow.code, 0, grow.stderr);
   const r = await sh(
-    `n=0; bad=0; end=$((SECONDS + 8)); while [ $SECONDS -lt $end ]; do for d in $(seq 1 40); do n=$((n + 1)); [ "$(cat "${mnt}/d$d/f" 2>&1)" = "file $d" ] || { bad=$((bad + 1)); echo "d$d: $(cat "${mnt}/d$d/f" 2>&1)" >&2; }; done; done; echo "$n $bad"`,
+    // At least 8 s and 3 rounds of the 40 files (a loaded machine may take 8 s for one round).
+    `n=0; bad=0; rounds=0; end=$((SECONDS + 8)); while [ $SECONDS -lt $end ] || [ $rounds -lt 3 ]; do rounds=$((rounds + 1)); for d in $(seq 1 40); do n=$((n + 1)); [ "$(cat "${mnt}/d$d/f" 2>&1)" = "file $d" ] || { bad=$((bad + 1)); echo "d$d: $(cat "${mnt}/d$d/f" 2>&1)" >&2; }; done; done; echo "$n $bad"`,
     { timeoutMs: 60_000 },
   );
   const [reads, bad] = r.stdout.trim().split(' ').map(Number);
   t.log(`${reads} reads while 4 storage cells joined`);
   t.is(bad, 0, r.stderr.split('\n').slice(0, 5).join('\n'));
-  t.true(reads! > 40);
+  t.true(reads! >= 120);
 });
 
 test.serial('two mounts: a file closed on one is readable on the other; concurrent creates in one directory all survive', async (t) => {
@@ -585,7 +586,8 @@ test.serial('mount refuses a missing or non-empty directory and a swarm with no 
   await eventually(() => !isAlive(pid), 5_000, 'the killed mount process gone');
   t.false(isAlive(pid));
   const stale = await sh(`ls "${mnt}" 2>&1`);
-  t.regex(stale.stdout, /not connected/);
+  // ENOTCONN, or ECONNABORTED when the ls was already on its way as the process's end aborted the connection.
+  t.regex(stale.stdout, /not connected|connection abort/);
   const again = await cli(['mount', '--home', home, mnt]);
   t.is(again.code, 1);
   t.regex(again.stderr, /is a mount whose process is gone: cellsync umount/, 'mounting over it says what to do');

@@ -1,10 +1,9 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
-import { Cell, QUARANTINE_MARKER, cellPid, loadRole } from '../../cell/index.js';
+import { Cell, QUARANTINE_MARKER, ROLES, cellPid, loadRole, type Role } from '../../cell/index.js';
 import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
-import { ROLES, type Role } from '../../membership/index.js';
 import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
