@@ -31,6 +31,12 @@ async function flipByte(file: string, at: number): Promise<void> {
 
 const noGrants = () => Promise.reject(new Error('no network in this test'));
 
+/**
+ * The fake grant requests below answer at once, so a background ask is over once the promise jobs queued so
+ * far have run: a macrotask turn after them is its end.
+ */
+const asksAnswered = () => new Promise((r) => setImmediate(r));
+
 /** The client's policy over the store's access to the cells' disks, as connectSwarm builds it; closed at the test's end. */
 function localCells(t: import('ava').ExecutionContext, requestGrant: (addr: Addr) => Promise<Buffer> = noGrants, ownMount?: string, clock: Clock = systemClock): LocalCells {
   const local = new LocalCells({ disk: new LocalCellDisks(), requestGrant, clock }, { ownMount });
@@ -76,7 +82,7 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
   const b = { id: 'b'.repeat(32), addr: '127.0.0.1:2' };
   t.is(local.grantOf(a), null, 'not known yet: asked in the background');
   t.is(local.grantOf(b), null);
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   t.is(local.grantOf(a)?.chunkDir, '/data/a/chunks');
   t.is(local.grantOf(b), null, 'a cell on another machine');
   t.is(asked, 2);
@@ -95,23 +101,23 @@ test('a grant is used only from a cell on this machine, and asked for once', asy
     clock,
   );
   refreshed.grantOf(a);
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/one/chunks');
   dir = '/data/two';
   clock.advance(61_000);
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/one/chunks', 'the old grant serves while the new one is asked for');
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/two/chunks');
   answering = false;
   clock.advance(61_000);
   refreshed.grantOf(a);
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   t.is(refreshed.grantOf(a)?.chunkDir, '/data/two/chunks', 'no answer is no news');
 
   // A mount never reads a cell whose files are inside its own mount point: it would wait for itself.
   const mounted = localCells(t, async () => encodeJson({ machine: machineId(), chunkDir: '/mnt/x/cell/chunks', incomingDir: '/mnt/x/cell/incoming' }), '/mnt/x');
   t.is(mounted.grantOf(a), null);
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   t.is(mounted.grantOf(a), null);
 });
 
@@ -122,7 +128,7 @@ test('a chunk handed to cells on this machine is written as a file of its own in
   const data = randomBytes(300_000);
   const key = chunkKeyOf(data);
   t.is((await local.stage(key, data, cells, null)).size, 0, 'no grants yet: everything goes over the network');
-  await new Promise((r) => setTimeout(r, 10));
+  await asksAnswered();
   // Written from an aligned copy (which the hashing thread reads); a small chunk gets none, and is written from its buffer.
   t.is(local.copyOf(data.subarray(0, 5000)), null);
   const copy = local.copyOf(data)!;
@@ -138,7 +144,7 @@ test('a chunk handed to cells on this machine is written as a file of its own in
   t.not(sa.ino, sb.ino, 'a file each: a copy corrupted on one cell is not corrupted on the other');
   t.is(sa.nlink, 1);
   local.unstage(a!);
-  await new Promise((r) => setTimeout(r, 20));
+  await eventually(async () => (await readdir(dirs[0]!)).length === 0, 5_000, 'the staged file removed');
   t.deepEqual(await readdir(dirs[0]!), []);
 });
 

@@ -145,9 +145,14 @@ test('requests beyond the in-flight cap and queue are refused with BUSY', async 
 test('stop rejects pending requests with STOPPED', async (t) => {
   const { ep: server } = await endpoint(t);
   const { ep: client } = await endpoint(t);
-  server.handle(MessageType.PING, () => new Promise(() => {}));
+  let arrived!: () => void;
+  const reached = new Promise<void>((r) => (arrived = r));
+  server.handle(MessageType.PING, () => {
+    arrived();
+    return new Promise(() => {});
+  });
   const pending = client.request(server.address, MessageType.PING, Buffer.alloc(0));
-  await new Promise((r) => setTimeout(r, 50));
+  await reached;
   await client.stop();
   const err = await t.throwsAsync(pending);
   t.is((err as CellError).code, 'STOPPED');

@@ -5,7 +5,7 @@ import { chown, link, open, readdir, readFile, stat, unlink, utimes, writeFile }
 import path from 'node:path';
 import { CellError, LEAF_BYTES, chunkKeyOf, leafHashesOf, leavesMatch, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, chunkFileOf, type CorruptionReport } from '../../../src/store/index.js';
-import { tmpDir } from '../../helpers/index.js';
+import { eventually, tmpDir } from '../../helpers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -358,7 +358,7 @@ test('leaf hashes in a .leaves file beside a chunk (where cells kept them before
   t.true(store.knownLeafHashes(key)?.equals(leafHashesOf(data)));
   t.true((await store.getLeaves(key, 2, 1)).bytes.equals(data.subarray(2 * LEAF_BYTES)));
   await store.delete(key);
-  await new Promise((r) => setTimeout(r, 50));
+  await eventually(async () => !(await exists(leafFile)), 5_000, 'the .leaves file removed');
   t.false(await exists(leafFile), 'removed with its chunk');
 });
 
