@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import type { Rng } from '../../src/core/index.js';
+import { chunkKeyOf, type ChunkKey, type Rng } from '../../src/core/index.js';
 import type { SwarmFs } from '../../src/mount/fs/index.js';
 import { O, SIM_CHUNK_BYTES, mountSimFs, readFile, readRange, writeAll, writeFile, type SimMount } from '../helpers/sim-fs.js';
 import { createSimSwarm, simSeeds, type SimSwarm } from '../helpers/sim-swarm.js';
@@ -84,6 +84,7 @@ for (const seed of simSeeds(4, 110)) {
       bytes.copy(ref, at);
     };
     const counts: Record<string, number> = {};
+    const hotSpots = [rng.int(CHUNK), CHUNK + rng.int(CHUNK), rng.int(SIZE_MAX)];
     for (let step = 0; step < 60; step++) {
       const op = pick(rng, ['write', 'write', 'small', 'small', 'small', 'append', 'truncate', 'read', 'read', 'flush', 'reopen']);
       counts[op] = (counts[op] ?? 0) + 1;
@@ -94,8 +95,8 @@ for (const seed of simSeeds(4, 110)) {
         await writeAll(fs, fd, bytes, at, 1 + rng.int(CHUNK));
         setRef(at, bytes);
       } else if (op === 'small') {
-        // A few bytes inside the file: a patch when its chunk is stored and not dirty.
-        const at = rng.int(Math.max(1, ref.length));
+        // A few bytes inside the file, often over an earlier one: a patch when its chunk is stored and not dirty.
+        const at = Math.min(rng.int(3) === 0 ? rng.int(Math.max(1, ref.length)) : pick(rng, hotSpots) + rng.int(48), Math.max(0, ref.length - 1));
         const bytes = swarm.bytes(1 + rng.int(64));
         await fs.write(fd, bytes, bytes.length, at);
         setRef(at, bytes);
@@ -332,10 +333,19 @@ for (const seed of simSeeds(3, 140)) {
     // A cell that holds some of it dies while the next file is being written.
     const victim = pick(rng, swarm.cells.filter((c) => c.store.stats().chunks > 0));
     const data = swarm.bytes(4 * CHUNK + rng.int(CHUNK));
-    const inFlight = writeFile(m.raw, '/during', data);
+    let done = false;
+    const inFlight = writeFile(m.raw, '/during', data).finally(() => (done = true));
     inFlight.catch(() => undefined);
-    await swarm.run(rng.int(20));
+    // The crash comes once the first of its chunks is on some cell, before the file is committed.
+    const first = chunksOf(data)[0]!;
+    await swarm.until(() => done || swarm.cells.some((c) => c.store.has(first)), 60_000, 'the first chunk stored');
+    t.false(done, 'the crash comes while the file is being written');
+    const victimHeld = [...written.values()].flatMap((d) => chunksOf(d)).filter((k) => victim.store.has(k)).length;
+    t.true(victimHeld > 0, 'the crashed cell held chunks of the files written before');
     await swarm.crash(victim);
+    // Read at once, before the failure detector has declared it dead: a read that tries it first fails over to another copy.
+    m.fs.dropCaches();
+    for (const [path, bytes] of written) t.true((await readFile(m.fs, path)).equals(bytes), `${path} right after the crash`);
     await swarm.settle(inFlight, 120_000);
     written.set('/during', data);
     for (let i = 0; i < 3; i++) await write(`/after${i}`);
@@ -343,6 +353,7 @@ for (const seed of simSeeds(3, 140)) {
     // Everything acknowledged reads back, with no cache: from the cells left, failing over from the dead one.
     m.fs.dropCaches();
     for (const [path, bytes] of written) t.true((await readFile(m.fs, path)).equals(bytes), `${path} here`);
+    t.log(`the crashed cell held ${victimHeld} chunks of the files written before it crashed`);
     const other = await mountSimFs(t, swarm);
     for (const [path, bytes] of written) t.true((await readFile(other.fs, path)).equals(bytes), `${path} on a new mount`);
   });
@@ -363,6 +374,13 @@ test.serial('dropCaches: reads after it come from the cells, reads before it fro
   const cold = m.bytesReceived - from;
   t.true(cold >= data.length, `a read after dropCaches receives ${cold} bytes, the file is ${data.length}`);
 });
+
+/** The keys of a file's chunks (as the mount cuts it). */
+function chunksOf(data: Buffer): ChunkKey[] {
+  const keys: ChunkKey[] = [];
+  for (let at = 0; at < data.length; at += CHUNK) keys.push(chunkKeyOf(data.subarray(at, Math.min(at + CHUNK, data.length))));
+  return keys;
+}
 
 function pick<T>(rng: Rng, xs: readonly T[]): T {
   if (xs.length === 0) throw new Error('nothing to pick from');
