@@ -542,8 +542,9 @@ test.serial('the disk under the cells full (a 48 MiB tmpfs): ENOSPC, every cell 
     await cli(['swarm', 'down', '--home', home]).catch(() => undefined);
     await sh(`umount -l "${disk}"`);
   });
-  // Other files on the disk take part of it: removed, they make room again.
-  const made = await sh(`mount -t tmpfs -o size=48m cellsync-test-disk "${disk}" && head -c 12000000 /dev/zero > "${disk}/ballast"`);
+  // Other files on the disk take part of it: removed, they make room again. Room for more than the file written
+  // then: the chunk of the write that failed may have one copy stored, which heal then copies to the other cells.
+  const made = await sh(`mount -t tmpfs -o size=48m cellsync-test-disk "${disk}" && head -c 20000000 /dev/zero > "${disk}/ballast"`);
   t.is(made.code, 0, made.stderr);
   await swarmUp(t, 3, [], home);
   const { mnt } = await mountSwarm(t, home);
