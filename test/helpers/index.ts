@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,16 @@ import type { FsckReport } from '../../src/client/index.js';
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 export const CLI = path.join(ROOT, 'bin', 'cellsync');
+
+/** Inverts one byte of a file in place (a corruption on disk). */
+export async function flipByte(file: string, at: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0]! ^= 0xff;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
 
 /** A fresh temp dir, removed when the test ends. */
 export async function tmpDir(t: ExecutionContext, prefix = 'cellsync-test-'): Promise<string> {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalCells } from '../../../src/client/index.js';
 import { LEAF_BYTES, SimClock, chunkKeyOf, leafHashesOf, leafRootOf, machineId, systemClock, type Addr, type ChunkKey, type Clock } from '../../../src/core/index.js';
@@ -9,7 +9,7 @@ import { ChunkStore, LocalCellDisks, RecordStore, chunkFileOf } from '../../../s
 import type { LocalGrant } from '../../../src/wire/index.js';
 
 const encodeJson = (value: unknown) => Buffer.from(JSON.stringify(value));
-import { eventually, tmpDir } from '../../helpers/index.js';
+import { eventually, flipByte, tmpDir } from '../../helpers/index.js';
 
 async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promise<{ chunkDir: string; key: ChunkKey; grant: LocalGrant; store: ChunkStore }> {
   const store = await ChunkStore.open({ dir: await tmpDir(t), capacityBytes: 64 << 20 });
@@ -18,15 +18,6 @@ async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promi
   await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
   const grant = { machine: machineId(), chunkDir: store.chunkDir, incomingDir: store.incomingDir, metaPath: store.metaPath };
   return { chunkDir: store.chunkDir, key, grant, store };
-}
-
-async function flipByte(file: string, at: number): Promise<void> {
-  const fh = await open(file, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0]! ^= 0xff;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
 }
 
 const noGrants = () => Promise.reject(new Error('no network in this test'));

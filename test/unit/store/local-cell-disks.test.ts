@@ -1,10 +1,10 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { open, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { BufferPool, CHUNK_BYTES_MAX, LEAF_BYTES, LOCAL_READ_BUFFER_BYTES, chunkKeyOf, leafHashesOf, type ChunkKey } from '../../../src/core/index.js';
 import { ChunkStore, LocalCellDisks, chunkFileOf } from '../../../src/store/index.js';
-import { tmpDir } from '../../helpers/index.js';
+import { flipByte, tmpDir } from '../../helpers/index.js';
 
 // The cells' disks as a client on the same machine reads them (the client's policy over them: test/unit/client/local-cells.test.ts).
 
@@ -14,15 +14,6 @@ async function storeWith(t: import('ava').ExecutionContext, data: Buffer): Promi
   const key = chunkKeyOf(data);
   await store.put(key, data, { replicas: 3, isManifest: false }, leafHashesOf(data));
   return { chunkDir: store.chunkDir, key };
-}
-
-async function flipByte(file: string, at: number): Promise<void> {
-  const fh = await open(file, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0]! ^= 0xff;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
 }
 
 function localDisk(t: import('ava').ExecutionContext): LocalCellDisks {
