@@ -92,7 +92,16 @@ test.serial('an alert sent to a guard that just died is sent again, to the holde
   const asked = s.client.endpoint.request(`${victim.host}:${victim.port}`, MessageType.CHUNK_GET, encodeKey(path.basename(target)), { timeoutMs: 2_000 });
   t.is(((await t.throwsAsync(asked)) as CellError).code, 'CHUNK_CORRUPT');
   const events = async () => (await views(s)).flatMap((v) => v.events);
-  await eventually(async () => (await events()).some((e) => e.type === 'alert-raised' && /to 2 confirmer\(s\) \(try \d+ of \d+\)$/.test(e.detail ?? '')), 20_000, 'the alert sent again', 200);
+  // Four tries, 5 s apart at most (a 2 s request timeout, then 3 s): the last starts 15 s after the first.
+  const sentAgain = await eventually(async () => (await events()).some((e) => e.type === 'alert-raised' && /to 2 confirmer\(s\) \(try \d+ of \d+\)$/.test(e.detail ?? '')), 30_000, 'the alert sent again', 200).catch(
+    async (err: Error) => {
+      // Say what was sent, and to how many: the events of every cell about alerts and members.
+      const seen = (await events()).filter((e) => /^(alert|member)-/.test(e.type)).map((e) => `${e.type} ${e.cellId?.slice(0, 8)} ${e.detail ?? ''}`);
+      t.log(seen.join('\n'));
+      throw err;
+    },
+  );
+  t.true(sentAgain);
   // By then the cell has its good copy back: the holders check the accused's copy as it is now.
   const key = path.basename(target).slice(0, 12);
   await eventually(async () => (await events()).filter((e) => /^alert-(rejected|confirmed)$/.test(e.type) && e.detail?.includes(key)).length >= 2, 10_000, 'both holders checked it', 200);
