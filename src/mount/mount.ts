@@ -4,7 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { SwarmFs } from './fs/index.js';
+import type { Caller, SwarmFs } from './fs/index.js';
 import { CellError, logger } from '../core/index.js';
 import { fuseOps } from './ops.js';
 
@@ -17,8 +17,27 @@ class TunedFuse extends Fuse {
     const base = super._fuseOptions();
     // big_writes: 128 KiB writes instead of 4 KiB ones, a thirty-second of the round trips.
     // The source names the serving process: a mount process tells its own mount from a later one at the same path.
-    const extra = `big_writes,max_write=131072,max_read=131072,fsname=${MOUNT_SOURCE},subtype=cellsync`;
+    // use_ino: st_ino is the file system's own (stable across mounts and renames), not libfuse's node counter.
+    const extra = `big_writes,max_write=131072,max_read=131072,use_ino,fsname=${MOUNT_SOURCE},subtype=cellsync`;
     return base ? `${base},${extra}` : `-o${extra}`;
+  }
+
+  // The ops that make an inode pass on who asked, so that it belongs to them (trailing arguments of the rebuilt
+  // binary: see scripts/patch-fuse-native.sh; the prebuilt one has none, and the mount's user owns what is made).
+  override _op_create(signal: Cb, path: string, mode: number, ...caller: number[]): void {
+    this.ops.create!(path, mode, callerOf(caller), (err: number, fd?: number) => signal(err, fd));
+  }
+
+  override _op_mkdir(signal: Cb, path: string, mode: number, ...caller: number[]): void {
+    this.ops.mkdir!(path, mode, callerOf(caller), (err: number) => signal(err));
+  }
+
+  override _op_mknod(signal: Cb, path: string, mode: number, dev: number, ...caller: number[]): void {
+    this.ops.mknod!(path, mode, dev, callerOf(caller), (err: number) => signal(err));
+  }
+
+  override _op_symlink(signal: Cb, target: string, path: string, ...caller: number[]): void {
+    this.ops.symlink!(target, path, callerOf(caller), (err: number) => signal(err));
   }
 
   // fuse-native copies a value or a name list into libfuse's buffer without looking at its size: a list
@@ -48,6 +67,12 @@ class TunedFuse extends Fuse {
 }
 
 type Cb = (...args: any[]) => void;
+
+/** The caller fuse-native passed after an op's own arguments (uid, gid, pid), if it did. */
+function callerOf(args: number[]): Caller | undefined {
+  const [uid, gid] = args;
+  return typeof uid === 'number' && typeof gid === 'number' ? { uid, gid } : undefined;
+}
 const ERRNO = os.constants.errno as Record<string, number>;
 
 export interface MountInit {

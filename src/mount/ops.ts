@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { FsStat, SwarmFs } from './fs/index.js';
+import { inoNumberOf, type Caller, type FsStat, type SwarmFs } from './fs/index.js';
 import { logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
 
@@ -8,7 +8,12 @@ const log = logger('mount:ops');
 type Callback = (code: number, ...values: unknown[]) => void;
 
 function statOf(s: FsStat) {
+  // st_ino in two halves: fuse-native as scripts/patch-fuse-native.sh rebuilds it takes inoHigh too; the prebuilt one 32 bits.
+  const { low, high } = inoNumberOf(s.ino);
   return {
+    ino: low,
+    inoHigh: high,
+    rdev: s.rdev,
     mode: s.mode,
     uid: s.uid,
     gid: s.gid,
@@ -77,9 +82,11 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     getattr: nowOrLater('getattr', (path: string) => fs.getattrNow(path), (s: FsStat) => ok(statOf(s)), (path: string) => fs.getattr(path)),
     fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
     readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
-    mkdir: op('mkdir', async (path: string, mode: number) => ok(await fs.mkdir(path, mode))),
+    // `caller`: who asked, where fuse-native says (see mount.ts); undefined: the mount's user.
+    mkdir: op('mkdir', async (path: string, mode: number, caller?: Caller) => ok(await fs.mkdir(path, mode, caller))),
+    mknod: op('mknod', async (path: string, mode: number, rdev: number, caller?: Caller) => ok(await fs.mknod(path, mode, rdev, caller))),
     rmdir: op('rmdir', async (path: string) => ok(await fs.rmdir(path))),
-    create: op('create', async (path: string, mode: number) => ok(await fs.create(path, mode))),
+    create: op('create', async (path: string, mode: number, caller?: Caller) => ok(await fs.create(path, mode, caller))),
     open: op('open', async (path: string, flags: number) => ok(await fs.open(path, flags))),
     // What is in memory is answered at once; the rest waits for its chunks.
     read: nowOrLater(
@@ -99,7 +106,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     ftruncate: op('ftruncate', async (_path: string, fd: number, size: number) => ok(await fs.ftruncate(fd, size))),
     unlink: op('unlink', async (path: string) => ok(await fs.unlink(path))),
     rename: op('rename', async (src: string, dest: string) => ok(await fs.rename(src, dest))),
-    symlink: op('symlink', async (target: string, path: string) => ok(await fs.symlink(target, path))),
+    symlink: op('symlink', async (target: string, path: string, caller?: Caller) => ok(await fs.symlink(target, path, caller))),
     readlink: op('readlink', async (path: string) => ok(await fs.readlink(path))),
     link: op('link', async (src: string, dest: string) => ok(await fs.link(src, dest))),
     chmod: op('chmod', async (path: string, mode: number) => ok(await fs.chmod(path, mode))),

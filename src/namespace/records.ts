@@ -8,7 +8,7 @@ export { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey, type RecordEnvelope }
 /*
  * The namespace as versioned records, stored on the cells and merged
  * last-writer-wins:
- *   i/<ino>            an inode (file, directory or symlink)
+ *   i/<ino>            an inode (file, directory, symlink, or special file)
  *   d/<parent>/<name>  a directory entry
  * A deleted record stays as a tombstone (value null) so that an older copy
  * elsewhere cannot bring it back.
@@ -20,7 +20,12 @@ export { RECORDS_PER_MESSAGE_MAX, isEnvelope, isRecordKey, type RecordEnvelope }
  * one record write to one group of cells (a renamed file keeps its tag).
  */
 
-export type InodeType = 'file' | 'dir' | 'symlink';
+/**
+ * What an inode is. 'special': a FIFO, socket, character or block device
+ * (which one: the S_IFMT bits of its mode); only the kernel gives it
+ * behaviour, the inode records its type, owner, mode and device number.
+ */
+export type InodeType = 'file' | 'dir' | 'symlink' | 'special';
 
 export interface Inode {
   type: InodeType;
@@ -42,6 +47,8 @@ export interface Inode {
   storedBytes?: number;
   /** Symlinks: the target. */
   target?: string;
+  /** Character and block devices: the device number (st_rdev) as the kernel encodes it. */
+  rdev?: number;
   /** Extended attributes, base64 values. */
   xattrs?: Record<string, string>;
 }

@@ -23,6 +23,11 @@ declare module 'fuse-native' {
     ops: Record<string, Cb>;
     _op_getxattr(signal: Cb, path: string, name: string, valueBuf: Buffer, position: number): void;
     _op_listxattr(signal: Cb, path: string, listBuf: Buffer): void;
+    // Each op's arguments end with the caller's uid, gid and pid when fuse-native is built by scripts/patch-fuse-native.sh.
+    _op_create(signal: Cb, path: string, mode: number, ...caller: number[]): void;
+    _op_mkdir(signal: Cb, path: string, mode: number, ...caller: number[]): void;
+    _op_mknod(signal: Cb, path: string, mode: number, dev: number, ...caller: number[]): void;
+    _op_symlink(signal: Cb, target: string, path: string, ...caller: number[]): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
   export default Fuse;

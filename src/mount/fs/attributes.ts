@@ -52,6 +52,7 @@ export class Attributes {
   private statOf(ino: string, inode: Inode): FsStat {
     const open = this.ctx.files.get(ino);
     return {
+      ino,
       type: inode.type,
       mode: inode.mode,
       uid: inode.uid,
@@ -60,6 +61,7 @@ export class Attributes {
       // A symlink's target lives in its inode record, as a fast symlink's in an ext4 inode: no blocks.
       storedBytes: inode.type === 'symlink' ? 0 : open?.changed ? storedBytesOf(open) : (inode.storedBytes ?? inode.size),
       nlink: inode.type === 'dir' ? 2 : 1,
+      rdev: inode.rdev ?? 0,
       atimeMs: inode.atimeMs,
       mtimeMs: inode.mtimeMs,
       ctimeMs: inode.ctimeMs,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Inode, InodeType } from '../../namespace/index.js';
 
 export const S_IFMT = 0o170000;
@@ -5,10 +6,25 @@ const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 const S_ISGID = 0o2000;
 const S_IFLNK = 0o120000;
+/** The kinds of file mknod makes that only the kernel gives behaviour (inode type 'special'). */
+const SPECIAL_TYPES = new Set([0o010000 /* S_IFIFO */, 0o020000 /* S_IFCHR */, 0o060000 /* S_IFBLK */, 0o140000 /* S_IFSOCK */]);
 
-/** A new inode of this mount's owner, all its times `wallMs`. */
-export function newInode(type: InodeType, mode: number, owner: { uid: number; gid: number }, wallMs: number): Inode {
-  const typeBits = type === 'dir' ? S_IFDIR : type === 'symlink' ? S_IFLNK : S_IFREG;
+/** Who asked for an operation (from the kernel's request), or whom a mount that cannot tell takes it to be. */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
+
+/** The inode type of a mode mknod may be given: 'file' for S_IFREG (or no type bits, as mknod(2) reads them), null for any other type. */
+export function mknodTypeOf(mode: number): InodeType | null {
+  const type = mode & S_IFMT;
+  if (type === 0 || type === S_IFREG) return 'file';
+  return SPECIAL_TYPES.has(type) ? 'special' : null;
+}
+
+/** A new inode owned by `owner`, all its times `wallMs`; a special file's kind comes from the type bits of `mode`. */
+export function newInode(type: InodeType, mode: number, owner: Caller, wallMs: number): Inode {
+  const typeBits = type === 'dir' ? S_IFDIR : type === 'symlink' ? S_IFLNK : type === 'special' ? mode & S_IFMT : S_IFREG;
   return {
     type,
     mode: typeBits | (mode & 0o7777),
@@ -26,4 +42,18 @@ export function inheritGroup(inode: Inode, dir: Inode): void {
   if ((dir.mode & S_ISGID) === 0) return;
   inode.gid = dir.gid;
   if (inode.type === 'dir') inode.mode |= S_ISGID;
+}
+
+/**
+ * st_ino of an inode, as its two 32-bit halves (what fuse-native carries):
+ * the last 16 hex digits of its ino, random bits (hash bits for a
+ * directory) that never change while it exists, in any mount. The root's
+ * ino ends in ...0001, so the root is 1. An ino that does not end in 16 hex
+ * digits, or ends in zeros (0 is no inode number), is hashed instead.
+ */
+export function inoNumberOf(ino: string): { low: number; high: number } {
+  const tail = ino.slice(-16);
+  if (/^[0-9a-f]{16}$/.test(tail) && !/^0{16}$/.test(tail)) return { high: parseInt(tail.slice(0, 8), 16), low: parseInt(tail.slice(8), 16) };
+  const h = createHash('sha256').update(ino).digest();
+  return { high: h.readUInt32BE(0), low: h.readUInt32BE(4) };
 }

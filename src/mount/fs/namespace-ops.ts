@@ -2,7 +2,7 @@ import { fsError } from '../../core/index.js';
 import { ROOT_INO, dirInoOf, direntKey, direntPrefix, inodeKey, newIno, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
-import { inheritGroup, newInode } from './inodes.js';
+import { inheritGroup, mknodTypeOf, newInode, type Caller } from './inodes.js';
 import type { Resolved, Resolver } from './resolver.js';
 
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
@@ -34,8 +34,9 @@ export class NamespaceOps {
     return ['.', '..', ...(await resolver.list(r.ino)).keys(), ...resolver.pendingNames(r.ino)];
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
-    await this.newNode(path, newInode('dir', mode, this.ctx.opts, this.ctx.clock.wallNow()));
+  /** `caller` owns what is made (the mount's user when unknown); so for symlink and mknod. */
+  async mkdir(path: string, mode: number, caller: Caller = this.ctx.opts): Promise<void> {
+    await this.newNode(path, newInode('dir', mode, caller, this.ctx.clock.wallNow()));
   }
 
   async rmdir(path: string): Promise<void> {
@@ -56,10 +57,23 @@ export class NamespaceOps {
     if (open) open.unlinked = true;
   }
 
-  async symlink(target: string, path: string): Promise<void> {
-    const inode = newInode('symlink', 0o777, this.ctx.opts, this.ctx.clock.wallNow());
+  async symlink(target: string, path: string, caller: Caller = this.ctx.opts): Promise<void> {
+    const inode = newInode('symlink', 0o777, caller, this.ctx.clock.wallNow());
     inode.target = target;
     inode.size = Buffer.byteLength(target);
+    await this.newNode(path, inode);
+  }
+
+  /**
+   * A FIFO, socket, character or block device (the kernel gives it its
+   * behaviour; `rdev` is kept for devices), or an empty regular file. The
+   * kernel has refused directories (EPERM) and unknown types already.
+   */
+  async mknod(path: string, mode: number, rdev: number, caller: Caller = this.ctx.opts): Promise<void> {
+    const type = mknodTypeOf(mode);
+    if (!type) throw fsError('INVALID_ARGUMENT', path);
+    const inode = newInode(type, mode, caller, this.ctx.clock.wallNow());
+    if (type === 'special' && rdev !== 0) inode.rdev = rdev;
     await this.newNode(path, inode);
   }
 

@@ -5,7 +5,7 @@ import type { ChunkCache } from './chunk-cache.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
 import type { DirtyChunks } from './dirty-chunks.js';
-import { inheritGroup, newInode } from './inodes.js';
+import { inheritGroup, newInode, type Caller } from './inodes.js';
 import { isClean, newOpenFile, withLock, type OpenFile } from './open-file.js';
 import type { Patches } from './patches.js';
 import type { Resolver } from './resolver.js';
@@ -59,12 +59,13 @@ export class OpenFiles {
    * A new file exists only in this mount until its first commit (flush or
    * close), which writes its inode, its entry and its directory in one
    * record write: creating a small file costs one round trip to the swarm.
+   * `caller` owns it (the mount's user when unknown).
    */
-  async create(path: string, mode: number): Promise<number> {
+  async create(path: string, mode: number, caller: Caller = this.ctx.opts): Promise<number> {
     const { resolver } = this.parts;
     const { parent, name, dir } = await resolver.resolveParent(path);
     if (await resolver.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
-    const inode = newInode('file', mode, this.ctx.opts, this.ctx.clock.wallNow());
+    const inode = newInode('file', mode, caller, this.ctx.clock.wallNow());
     inheritGroup(inode, dir);
     const ino = newIno('file', parent);
     const f = await this.openInode(ino, inode);

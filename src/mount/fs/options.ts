@@ -14,7 +14,7 @@ export interface FsOptions {
   attrTtlMs: number;
   /** Open handles at most (then EMFILE). */
   handlesMax: number;
-  /** Owner of new files: the mount cannot see the caller (fuse-native exposes no context). */
+  /** Owner of new files when the caller is not known (fuse-native's prebuilt binary does not say who asks): the mount's user. */
   uid: number;
   gid: number;
 }
@@ -33,6 +33,8 @@ export function defaultFsOptions(placement: { replicas: number; writeQuorum: num
 }
 
 export interface FsStat {
+  /** The inode's id in the namespace (st_ino is derived from it: inoNumberOf). */
+  ino: string;
   type: InodeType;
   mode: number;
   uid: number;
@@ -41,6 +43,8 @@ export interface FsStat {
   /** Bytes the file occupies: its size, less its holes. */
   storedBytes: number;
   nlink: number;
+  /** Device number of a character or block device, else 0. */
+  rdev: number;
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;

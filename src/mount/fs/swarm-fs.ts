@@ -3,6 +3,7 @@ import { Attributes } from './attributes.js';
 import { ChunkCache } from './chunk-cache.js';
 import { Commits } from './commit.js';
 import type { FsComponents, FsContext } from './context.js';
+import type { Caller } from './inodes.js';
 import { DirtyChunks } from './dirty-chunks.js';
 import { NamespaceOps } from './namespace-ops.js';
 import { OpenFiles } from './open-files.js';
@@ -129,8 +130,15 @@ export class SwarmFs {
     return this.namespace.readdir(path);
   }
 
-  mkdir(path: string, mode: number): Promise<void> {
-    return this.namespace.mkdir(path, mode);
+  // What is made belongs to `caller` (who asked, when the mount can tell), else to the mount's user.
+
+  mkdir(path: string, mode: number, caller?: Caller): Promise<void> {
+    return this.namespace.mkdir(path, mode, caller);
+  }
+
+  /** A FIFO, socket or device node (or an empty regular file): `mode` has its type bits, `rdev` its device number. */
+  mknod(path: string, mode: number, rdev: number, caller?: Caller): Promise<void> {
+    return this.namespace.mknod(path, mode, rdev, caller);
   }
 
   rmdir(path: string): Promise<void> {
@@ -141,8 +149,8 @@ export class SwarmFs {
     return this.namespace.unlink(path);
   }
 
-  symlink(target: string, path: string): Promise<void> {
-    return this.namespace.symlink(target, path);
+  symlink(target: string, path: string, caller?: Caller): Promise<void> {
+    return this.namespace.symlink(target, path, caller);
   }
 
   readlink(path: string): Promise<string> {
@@ -159,8 +167,8 @@ export class SwarmFs {
 
   // ---- open files ----
 
-  create(path: string, mode: number): Promise<number> {
-    return this.openFiles.create(path, mode);
+  create(path: string, mode: number, caller?: Caller): Promise<number> {
+    return this.openFiles.create(path, mode, caller);
   }
 
   open(path: string, flags: number): Promise<number> {
