@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { inoNumberOf, type Caller, type FsStat, type SwarmFs } from './fs/index.js';
+import { inoNumberOf, typeBitsOf, type Caller, type FsStat, type SwarmFs } from './fs/index.js';
+import type { Dirent } from '../namespace/index.js';
 import { logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
 
@@ -26,6 +27,12 @@ function statOf(s: FsStat) {
     mtime: new Date(s.mtimeMs),
     ctime: new Date(s.ctimeMs),
   };
+}
+
+/** What libfuse takes from a listed entry's stat: d_ino, and d_type from the mode's type bits. */
+function direntStat(d: Dirent) {
+  const { low, high } = inoNumberOf(d.ino);
+  return { ino: low, inoHigh: high, mode: typeBitsOf(d.type) };
 }
 
 /**
@@ -81,7 +88,13 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     // What the mount holds is answered at once; the rest asks the swarm.
     getattr: nowOrLater('getattr', (path: string) => fs.getattrNow(path), (s: FsStat) => ok(statOf(s)), (path: string) => fs.getattr(path)),
     fgetattr: op('fgetattr', async (_path: string, fd: number) => ok(statOf(await fs.fgetattr(fd)))),
-    readdir: op('readdir', async (path: string) => ok(await fs.readdir(path))),
+    readdir: op('readdir', async (path: string) => {
+      const entries = await fs.readdirEntries(path);
+      return ok(
+        entries.map(([name]) => name),
+        entries.map(([, d]) => direntStat(d)),
+      );
+    }),
     // `caller`: who asked, where fuse-native says (see mount.ts); undefined: the mount's user.
     mkdir: op('mkdir', async (path: string, mode: number, caller?: Caller) => ok(await fs.mkdir(path, mode, caller))),
     mknod: op('mknod', async (path: string, mode: number, rdev: number, caller?: Caller) => ok(await fs.mknod(path, mode, rdev, caller))),

@@ -1,4 +1,4 @@
 export { SwarmFs } from './swarm-fs.js';
 export { defaultFsOptions, type FsOptions, type FsStat, type FsStatfs } from './options.js';
 export type { FsComponents } from './context.js';
-export { inoNumberOf, type Caller } from './inodes.js';
+export { inoNumberOf, typeBitsOf, type Caller } from './inodes.js';

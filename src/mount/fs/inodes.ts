@@ -22,9 +22,14 @@ export function mknodTypeOf(mode: number): InodeType | null {
   return SPECIAL_TYPES.has(type) ? 'special' : null;
 }
 
+/** The S_IFMT bits of an inode type; a special file's are in its mode (0 when unknown: d_type DT_UNKNOWN). */
+export function typeBitsOf(type: InodeType, mode = 0): number {
+  return type === 'dir' ? S_IFDIR : type === 'symlink' ? S_IFLNK : type === 'special' ? mode & S_IFMT : S_IFREG;
+}
+
 /** A new inode owned by `owner`, all its times `wallMs`; a special file's kind comes from the type bits of `mode`. */
 export function newInode(type: InodeType, mode: number, owner: Caller, wallMs: number): Inode {
-  const typeBits = type === 'dir' ? S_IFDIR : type === 'symlink' ? S_IFLNK : type === 'special' ? mode & S_IFMT : S_IFREG;
+  const typeBits = typeBitsOf(type, mode);
   return {
     type,
     mode: typeBits | (mode & 0o7777),

@@ -28,10 +28,19 @@ export class NamespaceOps {
   }
 
   async readdir(path: string): Promise<string[]> {
+    return (await this.entries(path)).map(([name]) => name);
+  }
+
+  /** A directory's names with their entries (readdir's d_ino and d_type), '.' and '..' first. */
+  async entries(path: string): Promise<[string, Dirent][]> {
     const { resolver } = this.parts;
     const r = await resolver.resolve(path);
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
-    return ['.', '..', ...(await resolver.list(r.ino)).keys(), ...resolver.pendingNames(r.ino)];
+    const dot: [string, Dirent][] = [
+      ['.', { ino: r.ino, type: 'dir' }],
+      ['..', { ino: r.inode.parent ?? ROOT_INO, type: 'dir' }],
+    ];
+    return [...dot, ...(await resolver.list(r.ino)), ...resolver.pendingIn(r.ino)];
   }
 
   /** `caller` owns what is made (the mount's user when unknown); so for symlink and mknod. */

@@ -144,12 +144,12 @@ export class Resolver {
     this.pendingEntries.delete(`${parent}/${name}`);
   }
 
-  /** Names of the uncommitted files created here in a directory. */
-  pendingNames(dir: string): string[] {
+  /** Names and entries of the uncommitted files created here in a directory. */
+  pendingIn(dir: string): [string, Dirent][] {
     const prefix = `${dir}/`;
-    const names: string[] = [];
-    for (const key of this.pendingEntries.keys()) if (key.startsWith(prefix)) names.push(key.slice(prefix.length));
-    return names;
+    const found: [string, Dirent][] = [];
+    for (const [key, d] of this.pendingEntries) if (key.startsWith(prefix)) found.push([key.slice(prefix.length), d]);
+    return found;
   }
 
   /** Path to inode; `fresh` re-reads the final inode from the swarm (open: close-to-open consistency). */

@@ -1,4 +1,5 @@
 import type { SwarmClient } from '../../client/index.js';
+import type { Dirent } from '../../namespace/index.js';
 import { Attributes } from './attributes.js';
 import { ChunkCache } from './chunk-cache.js';
 import { Commits } from './commit.js';
@@ -128,6 +129,11 @@ export class SwarmFs {
 
   readdir(path: string): Promise<string[]> {
     return this.namespace.readdir(path);
+  }
+
+  /** readdir with each name's entry: its ino and type. */
+  readdirEntries(path: string): Promise<[string, Dirent][]> {
+    return this.namespace.entries(path);
   }
 
   // What is made belongs to `caller` (who asked, when the mount can tell), else to the mount's user.
