@@ -12,6 +12,9 @@
 # - ino_high: st_ino carries 64 bits (a 19th uint32 in the stat array for
 #   the high word, in index.js and in the C that reads it), so inode numbers
 #   are the file system's own stable ones (use_ino).
+# - one_time: libfuse 2 drops a setattr that sets one time alone (tar x sets
+#   mtime with atime UTIME_OMIT); such a request is made to set both, the
+#   other one UTIME_OMIT, as it is read from the kernel.
 # Each change is applied once (a marker string says it is there); the build
 # is redone when one was applied. If the build cannot run here (no C compiler
 # or no Node headers), the prebuilt binary stays and setup says what is lost.
@@ -101,6 +104,43 @@ if patch('fuse-native.c', 'cellsync: ino_high', [
 ]):
     changed.append('ino_high')
 
+if patch('fuse-native.c', 'cellsync: one_time', [
+    ('#include <fuse_lowlevel.h>\n', '#include <fuse_lowlevel.h>\n#include <fuse_kernel.h>\n', 1),
+    ('// Top-level dispatcher\n',
+     '/* cellsync: one_time: libfuse 2 calls utimens only when a setattr sets both times, so a change of one\n'
+     '   (tar x: utimensat with UTIME_OMIT for atime; touch -m; touch -a) was dropped. Each request read from\n'
+     '   the kernel that sets one time is made to set both, the other as UTIME_OMIT (utimens_arg passes it on).\n'
+     '   The kernel channel\'s receive is wrapped: struct fuse_chan begins with its fuse_chan_ops (libfuse 2.x). */\n'
+     'static int (*kernel_receive) (struct fuse_chan **chp, char *buf, size_t size);\n\n'
+     'static int receive_with_both_times (struct fuse_chan **chp, char *buf, size_t size) {\n'
+     '  int res = kernel_receive(chp, buf, size);\n'
+     '  if (res < (int) (sizeof(struct fuse_in_header) + sizeof(struct fuse_setattr_in))) return res;\n'
+     '  if (((struct fuse_in_header *) buf)->opcode != FUSE_SETATTR) return res;\n'
+     '  struct fuse_setattr_in *arg = (struct fuse_setattr_in *) (buf + sizeof(struct fuse_in_header));\n'
+     '  uint32_t times = arg->valid & (FATTR_ATIME | FATTR_MTIME);\n'
+     '  if (times == FATTR_MTIME) {\n'
+     '    arg->valid = (arg->valid | FATTR_ATIME) & ~FATTR_ATIME_NOW;\n'
+     '    arg->atime = 0;\n'
+     '    arg->atimensec = UTIME_OMIT;\n'
+     '  } else if (times == FATTR_ATIME) {\n'
+     '    arg->valid = (arg->valid | FATTR_MTIME) & ~FATTR_MTIME_NOW;\n'
+     '    arg->mtime = 0;\n'
+     '    arg->mtimensec = UTIME_OMIT;\n'
+     '  }\n'
+     '  return res;\n'
+     '}\n\n'
+     'static void pass_one_time (struct fuse_chan *ch) {\n'
+     '  struct fuse_chan_ops *ops = (struct fuse_chan_ops *) ch;\n'
+     '  if (ops->receive == NULL || ops->receive == receive_with_both_times) return;\n'
+     '  kernel_receive = ops->receive;\n'
+     '  ops->receive = receive_with_both_times;\n'
+     '}\n\n'
+     '// Top-level dispatcher\n', 1),
+    ('  struct fuse_chan *ch = fuse_mount(mnt, &args);\n\n  if (ch == NULL) {\n    napi_throw_error(env, "fuse failed", "fuse failed");\n    return NULL;\n  }\n',
+     '  struct fuse_chan *ch = fuse_mount(mnt, &args);\n\n  if (ch == NULL) {\n    napi_throw_error(env, "fuse failed", "fuse failed");\n    return NULL;\n  }\n  pass_one_time(ch);\n', 1),
+]):
+    changed.append('one_time')
+
 if patch('index.js', 'cellsync: ino_high', [
     ('  const ints = new Uint32Array(18)\n', '  const ints = new Uint32Array(19)\n', 1),
     ('  setDoubleInt(ints, 16, toDateMS(stat && stat.ctime))\n',
@@ -113,7 +153,7 @@ print(' '.join(changed))
 PY
 )
 # index.js alone needs no build; any change to the C does.
-case " $patched " in *' utimens '*|*' caller '*|*' ino_high '*) rm -rf build ;; esac
+case " $patched " in *' utimens '*|*' caller '*|*' ino_high '*|*' one_time '*) rm -rf build ;; esac
 [ -f build/Release/fuse.node ] && exit 0
 
 nodedir=$(dirname "$(dirname "$(command -v node)")")
@@ -129,4 +169,4 @@ if ! npm_config_build_from_source=true npm_config_nodedir="$nodedir" npx --no-in
   exit 1
 fi
 rm -f "$log"
-echo "setup: fuse-native rebuilt (mtime fix, caller identity, 64-bit inode numbers)"
+echo "setup: fuse-native rebuilt (times, caller identity, 64-bit inode numbers)"

@@ -40,7 +40,7 @@ test.serial('an inode number stays: seconds apart, after a rename, after a remou
   t.deepEqual(await ino(...renamed.map((n) => `${again.mnt}/${n}`)), first, 'after a remount');
 });
 
-test.serial('tar x, cp -a and rsync -a of a tree with symlinks and empty directories: the same names, contents, links, owners and modes; cp -a and rsync -a the same times', async (t) => {
+test.serial('tar x, cp -a and rsync -a of a tree with symlinks and empty directories: the same names, contents, links, owners, modes and times', async (t) => {
   const src = await tmpDir(t);
   const { mnt } = await mountOwnDir(t, swarm());
   const rsync = (await sh('command -v rsync')).code === 0;
@@ -51,21 +51,26 @@ test.serial('tar x, cp -a and rsync -a of a tree with symlinks and empty directo
     touch -h -d '2001-02-03 04:05:06' tree/a/f tree/a/b/big tree/c/rel tree/dangling tree/a/b/empty tree/a/b tree/c tree/a tree/empty tree
     tar czf tree.tgz tree`);
   t.is(made.code, 0, made.stderr);
-  /** Each path's name, type, mode, owner and (if asked) mtime; symlinks not followed. */
-  const listing = async (dir: string, times: boolean) => {
-    const r = await sh(`cd "${dir}" && find . | LC_ALL=C sort | xargs stat -c '%n %F %a %u %g${times ? ' %Y' : ''}'`);
+  /** Each path's name, type, mode, owner and mtime; symlinks not followed. */
+  const listing = async (dir: string) => {
+    const r = await sh(`cd "${dir}" && find . | LC_ALL=C sort | xargs stat -c '%n %F %a %u %g %Y'`);
     t.is(r.code, 0, r.stderr);
     return r.stdout;
   };
-  const copies: [string, string, boolean][] = [
-    ['tar', `mkdir "${mnt}/tar" && tar xzf "${src}/tree.tgz" -C "${mnt}/tar"`, false],
-    ['cp', `mkdir "${mnt}/cp" && cp -a "${src}/tree" "${mnt}/cp/"`, true],
+  // tar x sets mtime alone (atime UTIME_OMIT): libfuse 2 dropped that until patch-fuse-native.sh's one_time change.
+  const copies: [string, string][] = [
+    ['tar', `mkdir "${mnt}/tar" && tar xzf "${src}/tree.tgz" -C "${mnt}/tar"`],
+    ['cp', `mkdir "${mnt}/cp" && cp -a "${src}/tree" "${mnt}/cp/"`],
   ];
-  if (rsync) copies.push(['rsync', `mkdir "${mnt}/rsync" && rsync -a "${src}/tree" "${mnt}/rsync/"`, true]);
+  if (rsync) copies.push(['rsync', `mkdir "${mnt}/rsync" && rsync -a "${src}/tree" "${mnt}/rsync/"`]);
   else t.log('rsync not installed: not checked');
-  for (const [name, copy, times] of copies) {
+  for (const [name, copy] of copies) {
     const r = await sh(`set -e; ${copy}; diff -r --no-dereference "${src}/tree" "${mnt}/${name}/tree"`);
     t.is(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
-    t.is(await listing(`${mnt}/${name}/tree`, times), await listing(`${src}/tree`, times), `${name}: types, modes, owners${times ? ', times' : ''}`);
+    t.is(await listing(`${mnt}/${name}/tree`), await listing(`${src}/tree`), `${name}: types, modes, owners, times`);
   }
+  const touched = await sh(`set -e; f="${mnt}/cp/tree/a/f"; touch -a -d '2011-01-01' "$f"; touch -m -d '2012-02-02' "$f"; stat -c '%X %Y' "$f"; date -d 2011-01-01 +%s; date -d 2012-02-02 +%s`);
+  t.is(touched.code, 0, touched.stderr);
+  const [times, atime, mtime] = touched.stdout.trim().split('\n');
+  t.is(times, `${atime} ${mtime}`, 'touch -a and touch -m each change one time, and keep the other');
 });
