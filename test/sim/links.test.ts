@@ -154,26 +154,44 @@ test.serial('a directory counts 2 + its subdirectories: mkdir, rmdir, rename of 
   t.deepEqual([await nlinkOf(other, '/'), await nlinkOf(other, '/p'), await nlinkOf(other, '/q')], [4, 3, 2], 'as another mount reads the records');
 });
 
+/** Rewrites the inode record a path names as `change` makes it (as another writer would), newer than what is there; returns the ino. */
+async function rewriteInode(swarm: SimSwarm, m: SimMount, path: string, change: (inode: Inode) => Inode): Promise<string> {
+  const records = new RecordsClient(m.client, m.raw.opts.replicas);
+  const hlc = new HybridClock(swarm.clock, m.client.endpoint.id);
+  let ino = ROOT_INO;
+  for (const name of path.split('/').filter(Boolean)) ino = ((await swarm.settle(records.get(direntKey(ino, name))))!.d as Dirent).ino;
+  const rec = await swarm.settle(records.get(inodeKey(ino)));
+  hlc.observe(rec!.v);
+  await swarm.settle(records.put([{ k: inodeKey(ino), v: hlc.now(), d: change(rec!.d as Inode) }]));
+  return ino;
+}
+
 test.serial('a directory record without the count (written before it was kept) reads as 2 + its subdirectories, and the next change writes it', async (t) => {
   const { swarm, m, fs } = await swarmWithMount(t, 174);
   await fs.mkdir('/old', 0o755);
   for (const name of ['x', 'y', 'z']) await fs.mkdir(`/old/${name}`, 0o755);
   await writeFile(fs, '/old/f', Buffer.from('f'));
-  // Rewrite /old's inode as an older version of the mount wrote it: no nlink.
-  const records = new RecordsClient(m.client, m.raw.opts.replicas);
-  const hlc = new HybridClock(swarm.clock, m.client.endpoint.id);
-  const entry = await swarm.settle(records.get(direntKey(ROOT_INO, 'old')));
-  const ino = (entry!.d as Dirent).ino;
-  const rec = await swarm.settle(records.get(inodeKey(ino)));
-  hlc.observe(rec!.v);
-  const { nlink: _dropped, ...legacy } = rec!.d as Inode;
-  await swarm.settle(records.put([{ k: inodeKey(ino), v: hlc.now(), d: legacy }]));
+  // /old's inode as an older version of the mount wrote it: no nlink.
+  const ino = await rewriteInode(swarm, m, '/old', ({ nlink: _dropped, ...legacy }) => legacy);
 
   const other = (await mountSimFs(t, swarm)).fs;
   t.is(await nlinkOf(other, '/old'), 5, 'counted from its entries');
   await other.mkdir('/old/w', 0o755);
+  const records = new RecordsClient(m.client, m.raw.opts.replicas);
   const stored = (await swarm.settle(records.get(inodeKey(ino))))!.d as Inode;
   t.is(stored.nlink, 6, 'the next mkdir writes the count');
+});
+
+test.serial('EMLINK at 65,000 links, as ext4', async (t) => {
+  const { swarm, m, fs } = await swarmWithMount(t, 176);
+  await writeFile(fs, '/f', Buffer.from('f'));
+  await fs.link('/f', '/g');
+  await rewriteInode(swarm, m, '/f', (inode) => ({ ...inode, nlink: 64_999 }));
+  const other = (await mountSimFs(t, swarm)).fs;
+  await other.link('/f', '/h');
+  t.is(await nlinkOf(other, '/h'), 65_000);
+  await t.throwsAsync(other.link('/f', '/i'), { code: 'TOO_MANY_LINKS' });
+  t.deepEqual((await other.readdir('/')).sort(), ['.', '..', 'f', 'g', 'h'], 'the refused link made no entry');
 });
 
 test.serial('two mounts making subdirectories in one directory at once: a listing puts the count right', async (t) => {

@@ -11,9 +11,9 @@ const DEPTH_MAX = 4096;
 
 /**
  * Operations on names: directories, symlinks, hard links, removal and
- * rename, each one
- * parallel write of the records it changes (entries, inodes, and the
- * directories whose mtime moves with them).
+ * rename, each one parallel write of the records it changes (entries,
+ * inodes and their link counts, and the directories whose mtime moves
+ * with them).
  */
 export class NamespaceOps {
   constructor(
@@ -180,7 +180,7 @@ export class NamespaceOps {
    * tombstoned instead, and an open file goes on without a name (readable
    * and writable through its handles, never written back). The count is read
    * fresh (another mount may have changed it; concurrent changes: see
-   * docs/decisions/0026-hard-links.md), and an open file's inode is changed
+   * docs/decisions/0026-link-counts.md), and an open file's inode is changed
    * under its lock, as its commits write the whole inode.
    */
   private async relink(ino: string, delta: number, records: RecordEnvelope[], path: string): Promise<void> {
