@@ -37,6 +37,13 @@ export interface Inode {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /**
+   * Names of the inode (st_nlink). Files and symlinks: their directory
+   * entries, 1 if absent. Directories: 2 + their subdirectories, as ext4
+   * counts; absent in records written before it was kept (counted once on
+   * reading: see Resolver).
+   */
+  nlink?: number;
   /** Directories: the parent's ino (to refuse moving a directory into itself). */
   parent?: string;
   /** Small files: the bytes themselves, base64. */

@@ -3,7 +3,7 @@ import { fsError } from '../../core/index.js';
 import { NAME_BYTES_MAX, type Inode } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
-import { S_IFMT } from './inodes.js';
+import { S_IFMT, statLinksOf } from './inodes.js';
 import { storedBytesOf, withLock } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
 import type { FsStat, FsStatfs } from './options.js';
@@ -60,7 +60,7 @@ export class Attributes {
       size: open ? open.size : inode.size,
       // A symlink's target lives in its inode record, as a fast symlink's in an ext4 inode: no blocks.
       storedBytes: inode.type === 'symlink' ? 0 : open?.changed ? storedBytesOf(open) : (inode.storedBytes ?? inode.size),
-      nlink: inode.type === 'dir' ? 2 : 1,
+      nlink: statLinksOf(inode),
       rdev: inode.rdev ?? 0,
       atimeMs: inode.atimeMs,
       mtimeMs: inode.mtimeMs,

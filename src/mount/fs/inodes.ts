@@ -36,10 +36,29 @@ export function newInode(type: InodeType, mode: number, owner: Caller, wallMs: n
     uid: owner.uid,
     gid: owner.gid,
     size: type === 'dir' ? 4096 : 0,
+    nlink: type === 'dir' ? 2 : 1,
     atimeMs: wallMs,
     mtimeMs: wallMs,
     ctimeMs: wallMs,
   };
+}
+
+/**
+ * Hard links a file can have (EMLINK beyond), as ext4. A directory with
+ * more subdirectories than this shows st_nlink 1, as ext4's dir_nlink
+ * does ("not counted": find then looks into every entry).
+ */
+export const LINKS_MAX = 65_000;
+
+/** The link count an inode's record holds (a non-directory's: 1 if absent, from before hard links). */
+export function linksOf(inode: Inode): number {
+  return inode.nlink ?? (inode.type === 'dir' ? 2 : 1);
+}
+
+/** st_nlink as stat shows it. */
+export function statLinksOf(inode: Inode): number {
+  const n = linksOf(inode);
+  return inode.type === 'dir' && n > LINKS_MAX ? 1 : n;
 }
 
 /** In a set-group-ID directory, new entries take the directory's group, and new directories stay set-group-ID (as on Linux). */

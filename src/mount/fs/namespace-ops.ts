@@ -2,16 +2,18 @@ import { fsError } from '../../core/index.js';
 import { ROOT_INO, dirInoOf, direntKey, direntPrefix, inodeKey, newIno, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
-import { inheritGroup, mknodTypeOf, newInode, type Caller } from './inodes.js';
+import { LINKS_MAX, inheritGroup, linksOf, mknodTypeOf, newInode, type Caller } from './inodes.js';
+import { withLock } from './open-file.js';
 import type { Resolved, Resolver } from './resolver.js';
 
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
 const DEPTH_MAX = 4096;
 
 /**
- * Operations on names: directories, symlinks, removal and rename, each one
- * parallel write of the records it changes (entries, inodes, and the
- * directories whose mtime moves with them).
+ * Operations on names: directories, symlinks, hard links, removal and
+ * rename, each one parallel write of the records it changes (entries,
+ * inodes and their link counts, and the directories whose mtime moves
+ * with them).
  */
 export class NamespaceOps {
   constructor(
@@ -49,21 +51,28 @@ export class NamespaceOps {
   }
 
   async rmdir(path: string): Promise<void> {
-    const r = await this.parts.resolver.resolve(path);
+    const { resolver } = this.parts;
+    const r = await resolver.resolve(path);
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
     if (r.ino === ROOT_INO) throw fsError('NOT_PERMITTED', path);
     if ((await this.readdir(path)).length > 2) throw fsError('DIRECTORY_NOT_EMPTY', path);
-    await this.removeNode(r);
+    await resolver.records.put([
+      resolver.envelope(direntKey(r.parent, r.name), null),
+      resolver.envelope(inodeKey(r.ino), null),
+      ...(await resolver.touchedDir(r.parent, undefined, -1)),
+    ]);
+    resolver.noteEntry(r.parent, r.name, null);
+    resolver.forgetInode(r.ino);
   }
 
+  /** Removes one name of a file; the inode goes with its last name (an open file stays usable through its handles). */
   async unlink(path: string): Promise<void> {
-    const r = await this.parts.resolver.resolve(path);
+    const { resolver, commits } = this.parts;
+    const r = await resolver.resolve(path);
     if (r.inode.type === 'dir') throw fsError('IS_A_DIRECTORY', path);
-    await this.parts.commits.materialize(r.ino);
-    await this.removeNode(r);
-    const open = this.ctx.files.get(r.ino);
-    // An open file stays readable and writable through its handles, but is not written back.
-    if (open) open.unlinked = true;
+    await commits.materialize(r.ino);
+    await this.relink(r.ino, -1, [resolver.envelope(direntKey(r.parent, r.name), null), ...(await resolver.touchedDir(r.parent))], path);
+    resolver.noteEntry(r.parent, r.name, null);
   }
 
   async symlink(target: string, path: string, caller: Caller = this.ctx.opts): Promise<void> {
@@ -92,9 +101,17 @@ export class NamespaceOps {
     return r.inode.target ?? '';
   }
 
-  /** Hard links are not supported: each inode has exactly one entry (documented; EPERM, as on many file systems). */
-  async link(_src: string, dest: string): Promise<void> {
-    throw fsError('NOT_PERMITTED', dest);
+  /** A hard link: one more entry naming the inode, and its link count up by one (EPERM for a directory, as Linux). */
+  async link(src: string, dest: string): Promise<void> {
+    const { resolver, commits } = this.parts;
+    const from = await resolver.resolve(src);
+    const to = await resolver.resolveParent(dest);
+    if (await resolver.lookup(to.parent, to.name)) throw fsError('ENTRY_EXISTS', dest);
+    if (from.inode.type === 'dir') throw fsError('NOT_PERMITTED', src);
+    await commits.materialize(from.ino);
+    const entry: Dirent = { ino: from.ino, type: from.inode.type };
+    await this.relink(from.ino, +1, [resolver.envelope(direntKey(to.parent, to.name), entry), ...(await resolver.touchedDir(to.parent))], src);
+    resolver.noteEntry(to.parent, to.name, entry);
   }
 
   async rename(src: string, dest: string): Promise<void> {
@@ -113,7 +130,10 @@ export class NamespaceOps {
       if (to.parent === from.ino) throw fsError('INVALID_ARGUMENT', dest);
     }
     const existing = await resolver.lookup(to.parent, to.name);
+    // Two names of one file: rename does nothing (POSIX), both names stay.
+    if (existing?.ino === from.ino) return;
     const writes: RecordEnvelope[] = [];
+    let replaced: 'dir' | 'file' | null = null;
     if (existing) {
       await commits.materialize(existing.ino);
       const old = await resolver.loadInode(existing.ino);
@@ -123,23 +143,27 @@ export class NamespaceOps {
         if (old.type === 'dir' && (await resolver.records.scan(direntPrefix(existing.ino))).some((r) => r.d)) {
           throw fsError('DIRECTORY_NOT_EMPTY', dest);
         }
-        writes.push(resolver.envelope(inodeKey(existing.ino), null));
-        const open = this.ctx.files.get(existing.ino);
-        if (open) open.unlinked = true;
+        replaced = old.type === 'dir' ? 'dir' : 'file';
+        if (replaced === 'dir') writes.push(resolver.envelope(inodeKey(existing.ino), null));
       }
     }
     writes.push(resolver.envelope(direntKey(to.parent, to.name), { ino: from.ino, type: from.inode.type } satisfies Dirent));
     writes.push(resolver.envelope(direntKey(from.parent, from.name), null));
+    // Subdirectories each parent gains or loses (its link count).
+    const movedDirs = from.inode.type === 'dir' ? 1 : 0;
+    const toSubdirs = movedDirs - (replaced === 'dir' ? 1 : 0);
     if (from.inode.type === 'dir') {
       const moved = { ...from.inode, parent: to.parent, ctimeMs: this.ctx.clock.wallNow() };
       writes.push(resolver.envelope(inodeKey(from.ino), moved));
       resolver.noteInode(from.ino, moved);
     }
-    writes.push(...(await resolver.touchedDir(from.parent)));
-    if (to.parent !== from.parent) writes.push(...(await resolver.touchedDir(to.parent)));
-    await resolver.records.put(writes);
+    if (to.parent === from.parent) writes.push(...(await resolver.touchedDir(from.parent, undefined, toSubdirs - movedDirs)));
+    else writes.push(...(await resolver.touchedDir(from.parent, undefined, -movedDirs)), ...(await resolver.touchedDir(to.parent, undefined, toSubdirs)));
+    // A file replaced loses one name, and goes with its last.
+    if (replaced === 'file') await this.relink(existing!.ino, -1, writes, dest);
+    else await resolver.records.put(writes);
     // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic).
-    if (existing) resolver.forgetInode(existing.ino);
+    if (replaced === 'dir') resolver.forgetInode(existing!.ino);
     resolver.noteEntry(to.parent, to.name, { ino: from.ino, type: from.inode.type });
     resolver.noteEntry(from.parent, from.name, null);
   }
@@ -165,7 +189,7 @@ export class NamespaceOps {
     await resolver.records.put([
       resolver.envelope(inodeKey(ino), inode),
       resolver.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent),
-      ...(await resolver.touchedDir(parent)),
+      ...(await resolver.touchedDir(parent, undefined, inode.type === 'dir' ? 1 : 0)),
     ]);
     resolver.noteInode(ino, inode);
     resolver.noteEntry(parent, name, { ino, type: inode.type });
@@ -173,11 +197,36 @@ export class NamespaceOps {
     return ino;
   }
 
-  /** Tombstones an entry and its inode, and touches the directory, in one parallel write. */
-  private async removeNode(r: Resolved): Promise<void> {
+  /**
+   * Writes `records` along with the inode's link count moved by `delta` and
+   * its ctime, in one parallel write. At no names left the inode is
+   * tombstoned instead, and an open file goes on without a name (readable
+   * and writable through its handles, never written back). The count is read
+   * fresh (another mount may have changed it; concurrent changes: see
+   * docs/decisions/0026-link-counts.md), and an open file's inode is changed
+   * under its lock, as its commits write the whole inode.
+   */
+  private async relink(ino: string, delta: number, records: RecordEnvelope[], path: string): Promise<void> {
     const { resolver } = this.parts;
-    await resolver.records.put([resolver.envelope(direntKey(r.parent, r.name), null), resolver.envelope(inodeKey(r.ino), null), ...(await resolver.touchedDir(r.parent))]);
-    resolver.noteEntry(r.parent, r.name, null);
-    resolver.forgetInode(r.ino);
+    const change = async () => {
+      const open = this.ctx.files.get(ino);
+      const stored = await resolver.loadInode(ino, true);
+      const inode = open?.inode ?? stored;
+      if (!inode) throw fsError('NO_ENTRY', path);
+      const nlink = linksOf(stored ?? inode) + delta;
+      if (delta > 0 && nlink > LINKS_MAX) throw fsError('TOO_MANY_LINKS', path);
+      if (nlink <= 0) {
+        await resolver.records.put([...records, resolver.envelope(inodeKey(ino), null)]);
+        resolver.forgetInode(ino);
+        if (open) open.unlinked = true;
+        return;
+      }
+      const changed: Inode = { ...inode, nlink, ctimeMs: this.ctx.clock.wallNow() };
+      await resolver.records.put([...records, resolver.envelope(inodeKey(ino), changed)]);
+      resolver.noteInode(ino, changed);
+      if (open) open.inode = changed;
+    };
+    const open = this.ctx.files.get(ino);
+    await (open ? withLock(open, change) : change());
   }
 }

@@ -3,11 +3,14 @@ import { RecordsClient } from '../../client/index.js';
 import { fsError } from '../../core/index.js';
 import { HybridClock, NAME_BYTES_MAX, ROOT_INO, direntKey, direntPrefix, inodeKey, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
 import type { FsContext } from './context.js';
+import { linksOf } from './inodes.js';
 
 /** Directories larger than this are not listed for negative lookups (each name is asked instead). */
 const LISTING_ENTRIES_MAX = 4_096;
 /** Attributes and entries kept (each a small record). */
 const ATTRS_MAX = 65_536;
+/** Directories whose link count was counted from a listing, kept (a number each). */
+const COUNTED_DIRS_MAX = 4_096;
 
 /** A path as resolved: its inode, and the entry (parent, name) that names it. */
 export interface Resolved {
@@ -15,6 +18,13 @@ export interface Resolved {
   inode: Inode;
   parent: string;
   name: string;
+}
+
+/** A directory's st_nlink from its entries: 2 + its subdirectories. */
+function linksInListing(names: Map<string, Dirent>): number {
+  let n = 2;
+  for (const d of names.values()) if (d.type === 'dir') n++;
+  return n;
 }
 
 function splitPath(path: string): string[] {
@@ -36,6 +46,8 @@ export class Resolver {
   private readonly listings: LRUCache<string, { atMs: number; names: Map<string, Dirent> }>;
   /** Entries of files created here and not yet committed, by "parent/name" (at most one per open file). */
   private readonly pendingEntries = new Map<string, Dirent>();
+  /** 2 + subdirectories of directories whose records predate the count (Inode.nlink), counted once each. */
+  private readonly countedDirs: LRUCache<string, number>;
   /** Bumped by every local change of an entry: a listing read across a change is not kept. */
   private entriesGen = 0;
 
@@ -47,6 +59,7 @@ export class Resolver {
     this.attrs = new LRUCache({ max: ATTRS_MAX, ttl: ctx.opts.attrTtlMs, ttlResolution: 0, perf });
     this.entries = new LRUCache({ max: ATTRS_MAX, ttl: ctx.opts.attrTtlMs, ttlResolution: 0, perf });
     this.listings = new LRUCache({ max: 1_024, maxSize: 262_144, sizeCalculation: (l) => l.names.size + 1 });
+    this.countedDirs = new LRUCache({ max: COUNTED_DIRS_MAX });
   }
 
   envelope(k: string, d: unknown): RecordEnvelope {
@@ -66,9 +79,25 @@ export class Resolver {
     }
     const rec = await this.records.get(inodeKey(ino));
     if (rec) this.hlc.observe(rec.v);
-    const inode = (rec?.d as Inode | null) ?? null;
+    const stored = (rec?.d as Inode | null) ?? null;
+    const inode = stored && (await this.withLinkCount(ino, stored));
     if (inode) this.attrs.set(ino, inode);
     return inode;
+  }
+
+  /**
+   * A directory record written before the count was kept gets it from a
+   * listing, once per directory (the next change of its subdirectories
+   * writes the count into the record).
+   */
+  private async withLinkCount(ino: string, inode: Inode): Promise<Inode> {
+    if (inode.type !== 'dir' || inode.nlink !== undefined) return inode;
+    let nlink = this.countedDirs.get(ino);
+    if (nlink === undefined) {
+      nlink = linksInListing(await this.list(ino));
+      this.countedDirs.set(ino, nlink);
+    }
+    return { ...inode, nlink };
   }
 
   /** Keeps an inode this mount wrote (or is about to write) as its attributes. */
@@ -117,6 +146,9 @@ export class Resolver {
     }
     if (gen === this.entriesGen && names.size <= LISTING_ENTRIES_MAX) this.listings.set(dir, { atMs, names });
     else this.listings.delete(dir);
+    // A count that two mounts changed at once lost one change (last writer wins): the listing says what it is.
+    const inode = this.attrs.get(dir);
+    if (gen === this.entriesGen && inode?.nlink !== undefined && inode.nlink !== linksInListing(names)) this.attrs.set(dir, { ...inode, nlink: linksInListing(names) });
     return names;
   }
 
@@ -238,12 +270,15 @@ export class Resolver {
    * with the change. `atMs` (wall time): when the entry changed, if before now
    * (a file made here is entered at its first commit, after its writes: its
    * directory must not look newer than it, as `find -newer` would show).
+   * `subdirs`: subdirectories added (or removed, negative) by the change.
    */
-  async touchedDir(ino: string, atMs = this.ctx.clock.wallNow()): Promise<RecordEnvelope[]> {
+  async touchedDir(ino: string, atMs = this.ctx.clock.wallNow(), subdirs = 0): Promise<RecordEnvelope[]> {
     const dir = await this.loadInode(ino);
     if (!dir) return [];
+    // An entry is about to change: a listing under way would not show it (nor count it).
+    this.entriesGen++;
     const at = Math.max(atMs, dir.mtimeMs);
-    const touched = { ...dir, mtimeMs: at, ctimeMs: Math.max(atMs, dir.ctimeMs) };
+    const touched = { ...dir, mtimeMs: at, ctimeMs: Math.max(atMs, dir.ctimeMs), nlink: Math.max(2, linksOf(dir) + subdirs) };
     this.attrs.set(ino, touched);
     return [this.envelope(inodeKey(ino), touched)];
   }
@@ -251,6 +286,7 @@ export class Resolver {
   /** Forgets attributes, entries and listings (open files' state and uncommitted entries stay). */
   dropCaches(): void {
     this.attrs.clear();
+    this.countedDirs.clear();
     this.entries.clear();
     this.listings.clear();
   }
