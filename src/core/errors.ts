@@ -31,7 +31,8 @@ export type CellErrorCode =
   | 'NO_ATTRIBUTE'
   | 'NOT_SUPPORTED'
   | 'BAD_HANDLE'
-  | 'TOO_MANY_OPEN';
+  | 'TOO_MANY_OPEN'
+  | 'FILE_TOO_BIG';
 
 export class CellError extends Error {
   override name = 'CellError';

@@ -17,6 +17,7 @@ const ERRNO_OF: Partial<Record<CellErrorCode, string>> = {
   NOT_SUPPORTED: 'EOPNOTSUPP',
   BAD_HANDLE: 'EBADF',
   TOO_MANY_OPEN: 'EMFILE',
+  FILE_TOO_BIG: 'EFBIG',
   STORE_FULL: 'ENOSPC',
   // Data or metadata that no cell could give us: truly unreachable.
   NO_CELL_REACHABLE: 'EIO',
