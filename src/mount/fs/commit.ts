@@ -89,6 +89,8 @@ export class Commits {
       f.chunks = new ChunkList();
       f.inline = content;
     } else {
+      // An inline file grown by a truncate or a write past its first chunk: its bytes become its first chunk.
+      if (f.inline && f.inline.length > 0) dirty.make(f, 0, f.inline, 0);
       await uploads.startAll(f);
       await Promise.all(f.uploads.values());
       if (f.dirty.size > 0) throw new CellError('NOT_ENOUGH_CELLS', `could not store every chunk of inode ${f.ino}`);
