@@ -3,7 +3,7 @@ import { ROOT_INO, dirInoOf, direntKey, direntPrefix, inodeKey, newIno, type Dir
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
 import { inheritGroup, newInode } from './inodes.js';
-import type { Resolved, Resolver } from './resolver.js';
+import { refuseLossy, type Resolved, type Resolver } from './resolver.js';
 
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
 const DEPTH_MAX = 4096;
@@ -57,6 +57,7 @@ export class NamespaceOps {
   }
 
   async symlink(target: string, path: string): Promise<void> {
+    refuseLossy(target, path);
     const inode = newInode('symlink', 0o777, this.ctx.opts, this.ctx.clock.wallNow());
     inode.target = target;
     inode.size = Buffer.byteLength(target);
