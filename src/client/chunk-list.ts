@@ -66,13 +66,6 @@ export class ChunkList {
     return this.entries.size;
   }
 
-  /** One past the highest stored index (0 if none): a file's chunk count is at least this. */
-  get storedEnd(): number {
-    let end = 0;
-    for (const index of this.entries.keys()) end = Math.max(end, index + 1);
-    return end;
-  }
-
   /** The stored chunks in index order (holes skipped). */
   stored(): IterableIterator<StoredChunk> {
     if (Number.isNaN(this.last)) {
