@@ -86,7 +86,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
           return;
         }
         if (v === undefined || v === null) slow(...args);
-        else answerWith(name, args.slice(0, -1), answer(v), cb);
+        else answerWith(name, args.slice(0, -1), (c) => answer(v)(c), cb);
       };
     };
 

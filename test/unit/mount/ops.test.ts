@@ -46,6 +46,15 @@ test('an answer that cannot be given (its value throws in the conversion) answer
   const { ops, lines } = opsOver({ getattrNow: () => undefined, getattr: async () => undefined });
   // statOf of nothing throws while answering: the request still gets an answer.
   t.deepEqual(await call(ops.getattr!, '/y'), [EIO]);
+  // The same on the fast path: what the mount holds cannot be made a stat.
+  const { ops: fast } = opsOver({
+    getattrNow: () => ({
+      get mode(): number {
+        throw new TypeError('not a stat');
+      },
+    }),
+  });
+  t.deepEqual(await call(fast.getattr!, '/z'), [EIO]);
   // A callback that throws the first time (fuse-native converting a bad value) is called again with EIO.
   const { ops: ops2 } = opsOver({ readdir: async () => ['a'] });
   const answers: unknown[][] = [];
