@@ -1,3 +1,4 @@
+import { chunkCountOf } from '../../client/index.js';
 import { FILE_BYTES_MAX, fsError, logger } from '../../core/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
@@ -127,7 +128,7 @@ export class WriteBack {
         if (within < d.buf.length) d.buf.fill(0, within);
         d.version++;
       }
-      const keep = Math.ceil(size / f.chunkBytes);
+      const keep = chunkCountOf(size, f.chunkBytes);
       for (const index of [...f.dirty.keys()]) if (index >= keep) dirty.drop(f, index);
       f.chunks.cut(keep);
       if (f.inline) f.inline = f.inline.subarray(0, size);
