@@ -1,7 +1,8 @@
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { CellError, isCellError, type ChunkKey } from '../core/index.js';
-import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
+import { ChunkList } from './chunk-list.js';
+import { chunkCountOf, decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import type { SwarmClient } from './swarm-client.js';
 
 /** Chunks read ahead of the writer, and chunks waiting for their write quorum: bounds memory to a few chunk sizes. */
@@ -33,7 +34,7 @@ export interface PutFileResult {
  */
 export async function putFile(client: SwarmClient, path: string, opts: PutFileOptions): Promise<PutFileResult> {
   const fh = await open(path, 'r');
-  const chunks: (ChunkKey | null)[] = [];
+  const chunks: ChunkKey[] = [];
   const quorums: Promise<number>[] = [];
   const settling = new Set<Promise<number>>();
   let size = 0;
@@ -61,7 +62,7 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
         claimedAtMs = Date.now();
         // The last chunks may still be on their way: only those whose quorum came are claimed.
         const stored = chunks.slice(0, chunks.length - quorums.length);
-        const missing = await client.claimChunks([...new Set(stored)].filter((k): k is ChunkKey => k !== null));
+        const missing = await client.claimChunks([...new Set(stored)]);
         if (missing.length > 0) throw new CellError('CHUNK_NOT_FOUND', `${missing.length} chunk(s) this put stored are gone: try again`);
       }
     }
@@ -69,7 +70,7 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
   } finally {
     await fh.close();
   }
-  const manifest: Manifest = { version: 1, size, chunkBytes: opts.chunkBytes, chunks };
+  const manifest: Manifest = { size, chunkBytes: opts.chunkBytes, chunks: ChunkList.of(chunks) };
   const m = await client.putChunk(encodeManifest(manifest), { replicas: opts.replicas, isManifest: true }, opts.writeQuorum);
   await m.quorum;
   await Promise.allSettled([...settling, m.settled]);
@@ -93,10 +94,11 @@ export async function getFile(client: SwarmClient, id: ChunkKey, out: Writable):
   const manifest = await readManifest(client, id);
   const fetches: Promise<Buffer>[] = [];
   let nextFetch = 0;
+  const count = chunkCountOf(manifest.size, manifest.chunkBytes);
   const fill = () => {
-    while (nextFetch < manifest.chunks.length && fetches.length < WINDOW_CHUNKS) {
+    while (nextFetch < count && fetches.length < WINDOW_CHUNKS) {
       const index = nextFetch++;
-      const key = manifest.chunks[index]!;
+      const key = manifest.chunks.get(index);
       const holeBytes = Math.min(manifest.chunkBytes, manifest.size - index * manifest.chunkBytes);
       const p = key === null ? Promise.resolve(Buffer.alloc(holeBytes)) : client.getChunk(key);
       p.catch(() => {});

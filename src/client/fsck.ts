@@ -45,7 +45,7 @@ export async function fsck(client: SwarmClient): Promise<FsckReport> {
   for (const [id, h] of manifests) {
     try {
       const man = decodeManifest(await client.getChunk(id));
-      for (const k of man?.chunks ?? []) if (k !== null) referenced.set(k, Math.max(referenced.get(k) ?? 0, h.replicas));
+      for (const { key } of man?.chunks.stored() ?? []) referenced.set(key, Math.max(referenced.get(key) ?? 0, h.replicas));
     } catch (err) {
       if (!isCellError(err)) throw err;
     }

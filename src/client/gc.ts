@@ -93,7 +93,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
     // A mount's chunk map that no inode names any more is garbage; any other manifest is a root.
     if (!named.has(key) && m.inode !== undefined) return;
     live.add(key);
-    for (const c of m.chunks) if (c !== null) live.add(c);
+    for (const c of m.chunks.stored()) live.add(c.key);
   });
 
   const garbage = [...holders.keys()].filter((k) => !live.has(k));

@@ -2,7 +2,8 @@ export { SwarmClient, type SwarmClientComponents, type SwarmClientInit, type Mem
 export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
 export { fsck, type FsckReport } from './fsck.js';
 export { GC_GRACE_DEFAULT_MS, collectGarbage, type GcOptions, type GcReport } from './gc.js';
-export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
+export { ChunkList, type StoredChunk } from './chunk-list.js';
+export { chunkCountOf, decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { RecordsClient } from './records-client.js';
 export { LocalCells, type LocalCellsComponents, type LocalCellsInit } from './local-cells.js';
 export { forgetMember, setPacketFaults } from './admin.js';

@@ -32,7 +32,8 @@ export type CellErrorCode =
   | 'NOT_SUPPORTED'
   | 'BAD_HANDLE'
   | 'TOO_MANY_OPEN'
-  | 'TOO_MANY_LINKS';
+  | 'TOO_MANY_LINKS'
+  | 'FILE_TOO_BIG';
 
 export class CellError extends Error {
   override name = 'CellError';

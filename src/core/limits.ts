@@ -27,3 +27,10 @@ export const REPLAY_FRAMES_PER_SENDER = 512;
 export const MEMBERS_MAX = 4096;
 /** Keys in one HAS request. */
 export const HAS_KEYS_MAX = 1024;
+/**
+ * Largest file (bytes): ext4's with 4 KiB blocks, (2^32 - 1) blocks, so that
+ * a truncate or write past it fails here where it fails on a local disk
+ * (EFBIG). Sizes up to it cost what is written, not the size (holes are
+ * never stored); see docs/decisions/0027-largest-file-and-sparse-chunk-lists.md.
+ */
+export const FILE_BYTES_MAX = (2 ** 32 - 1) * 4096;

@@ -18,6 +18,7 @@ const ERRNO_OF: Partial<Record<CellErrorCode, string>> = {
   BAD_HANDLE: 'EBADF',
   TOO_MANY_OPEN: 'EMFILE',
   TOO_MANY_LINKS: 'EMLINK',
+  FILE_TOO_BIG: 'EFBIG',
   STORE_FULL: 'ENOSPC',
   // Data or metadata that no cell could give us: truly unreachable.
   NO_CELL_REACHABLE: 'EIO',

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { inoNumberOf, typeBitsOf, type Caller, type FsStat, type SwarmFs } from './fs/index.js';
 import type { Dirent } from '../namespace/index.js';
-import { logger } from '../core/index.js';
+import { isCellError, logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
 
 const log = logger('mount:ops');
@@ -38,27 +38,45 @@ function direntStat(d: Dirent) {
 /**
  * fuse-native's op table over SwarmFs. Each handler starts an async call and
  * answers through the callback; nothing blocks the event loop. Errors become
- * negative errno values through the one table in errno.ts.
+ * negative errno values through the one table in errno.ts. No handler
+ * throws: what a request throws, synchronously or not, and what answering
+ * it throws (fuse-native converting a value), is answered with an errno
+ * (EIO for a bug) and reported, as a throw on fuse-native's call would end
+ * the mount for every user.
  */
 export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => undefined): Record<string, (...args: any[]) => void> {
   const failures = failureReport(report);
+  const fail = (name: string, args: unknown[], err: unknown, cb: Callback) => {
+    const code = errnoOf(err, name);
+    log('%s(%o) -> %d', name, args, code);
+    failures(name, args[0], code, err);
+    try {
+      cb(code);
+    } catch (again) {
+      failures(name, args[0], code, again);
+    }
+  };
+  /** Answers through the callback; if answering throws (before fuse-native signalled), the request fails instead. */
+  const answerWith = (name: string, args: unknown[], answer: (cb: Callback) => void, cb: Callback) => {
+    try {
+      answer(cb);
+    } catch (err) {
+      fail(name, args, err, cb);
+    }
+  };
   /** Wraps an async op: success answers (0, ...values) or the op's own return shape. */
   const op =
     <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) =>
     (...args: [...A, Callback]) => {
       const cb = args.pop() as Callback;
       const started = log.enabled ? performance.now() : 0;
+      // Every fn is async: what it throws comes back as a rejection.
       fn(...(args as unknown as A)).then(
         (answer) => {
           if (log.enabled) log('%s %s %s ms', name, args[0], (performance.now() - started).toFixed(2));
-          answer(cb);
+          answerWith(name, args, answer, cb);
         },
-        (err: unknown) => {
-          const code = errnoOf(err, name);
-          log('%s(%o) -> %d', name, args, code);
-          failures(name, args[0], code, err);
-          cb(code);
-        },
+        (err: unknown) => fail(name, args, err, cb),
       );
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
@@ -76,11 +94,11 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
         try {
           v = now(...(args.slice(0, -1) as unknown as A));
         } catch (err) {
-          cb(errnoOf(err, name));
+          fail(name, args.slice(0, -1), err, cb);
           return;
         }
         if (v === undefined || v === null) slow(...args);
-        else answer(v)(cb);
+        else answerWith(name, args.slice(0, -1), (c) => answer(v)(c), cb);
       };
     };
 
@@ -175,18 +193,36 @@ const REPORTS_PER_MINUTE_MAX = 20;
 
 /**
  * EIO and ENOSPC answers, each as one line (operation, path, and why) for the
- * mount's log: the program that got the error only saw the errno. At most
- * REPORTS_PER_MINUTE_MAX a minute; how many more there were is said after.
+ * mount's log: the program that got the error only saw the errno. A bug (not
+ * a CellError) is told with where it was thrown.
  */
 function failureReport(report: (line: string) => void): (op: string, path: unknown, code: number, err: unknown) => void {
+  const limited = rateLimited(report);
+  return (op, path, code, err) => {
+    if (!REPORTED.has(code)) return;
+    limited(`${op} ${typeof path === 'string' ? path : ''}: ${REPORTED.get(code)} (${whyOf(err)})`);
+  };
+}
+
+/** An error as one line: a CellError's message; anything else (a bug) with the place it was thrown. */
+export function whyOf(err: unknown): string {
+  if (isCellError(err) || !(err instanceof Error)) return (err as Error)?.message ?? String(err);
+  const at = err.stack?.split('\n').find((l) => l.trim().startsWith('at '));
+  return `${err.name}: ${err.message}${at ? ` ${at.trim()}` : ''}`;
+}
+
+/**
+ * The report at most REPORTS_PER_MINUTE_MAX lines a minute: one bad moment
+ * does not flood the log; how many more there were is said after.
+ */
+export function rateLimited(report: (line: string) => void): (line: string) => void {
   let windowStartMs = 0;
   let inWindow = 0;
   let suppressed = 0;
-  return (op, path, code, err) => {
-    if (!REPORTED.has(code)) return;
+  return (line) => {
     const now = Date.now();
     if (now - windowStartMs > 60_000) {
-      if (suppressed > 0) report(`... and ${suppressed} more such errors in that minute`);
+      if (suppressed > 0) report(`... and ${suppressed} more such lines in that minute`);
       windowStartMs = now;
       inWindow = 0;
       suppressed = 0;
@@ -195,6 +231,6 @@ function failureReport(report: (line: string) => void): (op: string, path: unkno
       suppressed++;
       return;
     }
-    report(`${op} ${typeof path === 'string' ? path : ''}: ${REPORTED.get(code)} (${(err as Error)?.message ?? String(err)})`);
+    report(line);
   };
 }

@@ -2,6 +2,7 @@ import { GC_GRACE_DEFAULT_MS, collectGarbage, type SwarmClient } from '../client
 import { systemClock, type Clock } from '../core/index.js';
 import { SwarmFs, type FsOptions } from './fs/index.js';
 import { Mount } from './mount.js';
+import { rateLimited, whyOf } from './ops.js';
 
 /** How often the mount process checks that it is still mounted (someone may have run umount). */
 const MOUNTED_CHECK_MS = 1_000;
@@ -51,6 +52,8 @@ export async function runMount(components: MountProcessComponents, init: MountPr
     await client.close();
     throw err;
   }
+  // Once it serves: a failure to start still ends the process, and says why.
+  survivesStrayErrors(report);
   console.log(`mounted ${home} on ${mountPoint} (${process.send ? `cellsync umount ${mountPoint}` : 'Ctrl-C'} to unmount)`);
   if (process.send) {
     process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
@@ -125,4 +128,17 @@ function collectEvery(client: SwarmClient, clock: Clock, everyMs: number, log: (
     }
   }, everyMs);
   return () => timer.clear();
+}
+
+/**
+ * One user's request must not end the mount for every user: an exception
+ * or a rejection that nothing handled (a bug: requests answer EIO for what
+ * they throw, see ops.ts) is a line in the mount's log, and the mount goes
+ * on. Node's default would end the process, and every process using the
+ * mount would get ENOTCONN until someone remounts.
+ */
+export function survivesStrayErrors(report: (line: string) => void): void {
+  const limited = rateLimited(report);
+  process.on('uncaughtException', (err, origin) => limited(`internal error (${origin}), the mount goes on: ${whyOf(err)}`));
+  process.on('unhandledRejection', (reason) => limited(`internal error (unhandled rejection), the mount goes on: ${whyOf(reason)}`));
 }

@@ -7,7 +7,7 @@ import { S_IFMT, statLinksOf } from './inodes.js';
 import { storedBytesOf, withLock } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
 import type { FsStat, FsStatfs } from './options.js';
-import type { Resolved, Resolver } from './resolver.js';
+import { refuseLossy, type Resolved, type Resolver } from './resolver.js';
 
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -99,6 +99,7 @@ export class Attributes {
    */
   async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
     if (!/^(user|trusted|security)\../.test(name)) throw fsError('NOT_SUPPORTED', `${path}: ${name}`);
+    refuseLossy(name, path);
     await this.updateInode(path, (i) => {
       const exists = i.xattrs?.[name] !== undefined;
       if (flags & XATTR_CREATE && exists) throw fsError('ENTRY_EXISTS', `${path}: ${name}`);

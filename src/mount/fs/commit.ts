@@ -1,5 +1,5 @@
-import { encodeManifest } from '../../client/index.js';
-import { CellError, logger, type ChunkKey, type TimerHandle } from '../../core/index.js';
+import { ChunkList, chunkCountOf, encodeManifest } from '../../client/index.js';
+import { CHUNK_BYTES_MAX, CellError, fsError, logger, type TimerHandle } from '../../core/index.js';
 import { direntKey, inodeKey, type Dirent, type Inode } from '../../namespace/index.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { FsContext } from './context.js';
@@ -20,9 +20,9 @@ const log = logger('mount:fs:commit');
 const COMMIT_AFTER_MS = 30_000;
 const COMMIT_CHECK_MS = 10_000;
 /**
- * Leaf roots double a chunk map's size; beyond this many chunks (16 GiB at
- * 1 MiB) a map leaves them out, so it still fits one message up to ~60,000
- * chunks, and that file is read by whole chunks only.
+ * Leaf roots double a chunk map's size; beyond this many stored chunks
+ * (16 GiB at 1 MiB) a map leaves them out, so it still fits one chunk up to
+ * ~60,000 stored chunks, and that file is read by whole chunks only.
  */
 const LEAF_ROOTS_CHUNKS_MAX = 16_384;
 
@@ -86,28 +86,26 @@ export class Commits {
       delete inode.manifest;
       delete inode.storedBytes;
       dirty.dropAll(f);
-      f.chunks = [];
-      f.roots = [];
+      f.chunks = new ChunkList();
       f.inline = content;
     } else {
+      // An inline file grown by a truncate or a write past its first chunk: its bytes become its first chunk.
+      if (f.inline && f.inline.length > 0) dirty.make(f, 0, f.inline, 0);
       await uploads.startAll(f);
       await Promise.all(f.uploads.values());
       if (f.dirty.size > 0) throw new CellError('NOT_ENOUGH_CELLS', `could not store every chunk of inode ${f.ino}`);
-      f.chunks.length = f.roots.length = Math.ceil(f.size / f.chunkBytes);
-      for (let i = 0; i < f.chunks.length; i++) {
-        f.chunks[i] ??= null;
-        f.roots[i] ??= null;
-      }
+      f.chunks.cut(chunkCountOf(f.size, f.chunkBytes));
       f.inline = null;
       // Chunks kept from an earlier version (an edit in place) were stored long ago: had another mount replaced
       // this file meanwhile, garbage collection could have freed them. Claim them before naming them again.
-      const carried = [...new Set(f.chunks)].filter((k): k is ChunkKey => k !== null && !f.storedSinceCommit.has(k));
+      const carried = [...f.chunks.keys()].filter((k) => !f.storedSinceCommit.has(k));
       const missing = carried.length > 0 ? await swarm.claimChunks(carried) : [];
       if (missing.length > 0) {
         throw new CellError('CHUNK_NOT_FOUND', `inode ${f.ino}: ${missing.length} chunk(s) of the version this mount opened are gone (replaced elsewhere and collected)`);
       }
-      const roots = f.roots.length <= LEAF_ROOTS_CHUNKS_MAX && f.roots.some((r) => r !== null) ? f.roots : undefined;
-      const map = encodeManifest({ version: 1, size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, roots, inode: f.ino });
+      const map = encodeManifest({ size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, inode: f.ino }, f.chunks.storedCount <= LEAF_ROOTS_CHUNKS_MAX);
+      // One chunk names every stored chunk of a file: more than that holds is more than a file can have written.
+      if (map.length > CHUNK_BYTES_MAX) throw fsError('FILE_TOO_BIG', `inode ${f.ino}: ${f.chunks.storedCount} stored chunks are more than one chunk map can name`);
       const put = await swarm.putChunk(map, { replicas: opts.replicas, isManifest: true }, opts.writeQuorum);
       await put.quorum;
       cache.set(put.key, map);

@@ -27,7 +27,7 @@ export class DirtyChunks {
     const d = f.dirty.get(index);
     if (d) return d.buf;
     if (f.inline && index === 0) return f.inline;
-    const key = f.chunks[index];
+    const key = f.chunks.get(index);
     if (!key) return this.zeros;
     return this.components.cache.get(key) ?? null;
   }
@@ -45,7 +45,7 @@ export class DirtyChunks {
     const start = index * f.chunkBytes;
     if (old === 0 || (position <= start && position + length >= start + old)) return null;
     if (f.inline && index === 0) return f.inline;
-    const key = f.chunks[index];
+    const key = f.chunks.get(index);
     if (!key) return null;
     return this.components.cache.get(key);
   }

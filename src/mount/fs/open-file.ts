@@ -1,3 +1,4 @@
+import type { ChunkList } from '../../client/index.js';
 import type { ChunkKey } from '../../core/index.js';
 import type { Inode } from '../../namespace/index.js';
 
@@ -6,9 +7,8 @@ export interface OpenFile {
   ino: string;
   inode: Inode;
   chunkBytes: number;
-  chunks: (ChunkKey | null)[];
-  /** Leaf roots of the chunks, where known (range reads; see LEAF_BYTES). */
-  roots: (string | null)[];
+  /** Its stored chunks, with their leaf roots where known (range reads; see LEAF_BYTES). */
+  chunks: ChunkList;
   /** Small files: their whole content (until written as chunks). */
   inline: Buffer | null;
   /** Chunks changed and not yet stored, by index. */
@@ -69,7 +69,7 @@ export interface DirtyChunk {
 export function newOpenFile(
   ino: string,
   inode: Inode,
-  map: { chunks: (ChunkKey | null)[]; roots: (string | null)[]; chunkBytes: number },
+  map: { chunks: ChunkList; chunkBytes: number },
   checkedAtMs: number,
 ): OpenFile {
   return {
@@ -77,7 +77,6 @@ export function newOpenFile(
     inode,
     chunkBytes: map.chunkBytes,
     chunks: map.chunks,
-    roots: map.roots,
     inline: inode.inline !== undefined ? Buffer.from(inode.inline, 'base64') : null,
     dirty: new Map(),
     patches: new Map(),
@@ -123,10 +122,11 @@ export function chunkLength(f: OpenFile, index: number): number {
   return Math.max(0, Math.min(f.chunkBytes, f.size - index * f.chunkBytes));
 }
 
-/** An open file's bytes outside holes: every chunk stored or dirty, counted at its length. */
+/** An open file's bytes outside holes: every chunk stored or dirty, counted at its length (holes are not walked: a sparse file may have millions). */
 export function storedBytesOf(f: OpenFile): number {
   if (f.inline) return f.size;
   let n = 0;
-  for (let i = 0; i * f.chunkBytes < f.size; i++) if (f.chunks[i] || f.dirty.has(i)) n += Math.min(f.chunkBytes, f.size - i * f.chunkBytes);
+  for (const { index } of f.chunks.stored()) if (!f.dirty.has(index)) n += chunkLength(f, index);
+  for (const index of f.dirty.keys()) n += chunkLength(f, index);
   return n;
 }

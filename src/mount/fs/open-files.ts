@@ -1,5 +1,5 @@
-import { decodeManifest } from '../../client/index.js';
-import { CellError, fsError, logger, type ChunkKey } from '../../core/index.js';
+import { ChunkList, decodeManifest } from '../../client/index.js';
+import { CellError, fsError, logger } from '../../core/index.js';
 import { newIno, type Inode } from '../../namespace/index.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { Commits } from './commit.js';
@@ -172,11 +172,11 @@ export class OpenFiles {
     return f;
   }
 
-  private async chunkMapOf(ino: string, inode: Inode): Promise<{ chunks: (ChunkKey | null)[]; roots: (string | null)[]; chunkBytes: number }> {
-    if (!inode.manifest) return { chunks: [], roots: [], chunkBytes: this.ctx.opts.chunkBytes };
+  private async chunkMapOf(ino: string, inode: Inode): Promise<{ chunks: ChunkList; chunkBytes: number }> {
+    if (!inode.manifest) return { chunks: new ChunkList(), chunkBytes: this.ctx.opts.chunkBytes };
     const m = decodeManifest(await this.parts.cache.fetch(inode.manifest));
     if (!m) throw new CellError('CHUNK_CORRUPT', `the chunk map of inode ${ino} is damaged`);
-    return { chunks: m.chunks, roots: m.roots ?? [], chunkBytes: m.chunkBytes };
+    return { chunks: m.chunks, chunkBytes: m.chunkBytes };
   }
 
   private addHandle(ino: string, writable: boolean, append = false): number {

@@ -40,12 +40,12 @@ export class Patches {
   /** The current bytes of chunk `index` (dirty, inline, stored or a hole); a patched chunk is patched first. */
   async content(f: OpenFile, index: number): Promise<Buffer> {
     if (f.patches.has(index)) await this.apply(f, index);
-    return this.components.dirty.chunkNow(f, index) ?? this.components.cache.fetch(f.chunks[index]!);
+    return this.components.dirty.chunkNow(f, index) ?? this.components.cache.fetch(f.chunks.get(index)!);
   }
 
   /** Makes a patched chunk dirty: its stored bytes, then its patches in the order they were written. */
   async apply(f: OpenFile, index: number): Promise<void> {
-    const base = await this.components.cache.fetch(f.chunks[index]!);
+    const base = await this.components.cache.fetch(f.chunks.get(index)!);
     // Whoever resumes first applies them (a read and a write may both have asked).
     const p = f.patches.get(index);
     if (!p) return;
@@ -73,7 +73,7 @@ export class Patches {
     const indices = [...f.patches.keys()].sort((a, b) => a - b);
     for (const [n, index] of indices.entries()) {
       for (const next of indices.slice(n + 1, n + 1 + PATCH_FETCHES_AHEAD)) {
-        if (f.patches.has(next)) this.components.cache.fetch(f.chunks[next]!).catch(() => {});
+        if (f.patches.has(next)) this.components.cache.fetch(f.chunks.get(next)!).catch(() => {});
       }
       if (f.patches.has(index)) await this.apply(f, index);
       await this.components.uploads.start(f, index);

@@ -129,8 +129,8 @@ export class ReadPath {
 
   /** Chunk `index` as stored, if a range of it can be read: its key and leaf root (known, not changed here, not being fetched whole). */
   private storedForRange(f: OpenFile, index: number): { key: ChunkKey; root: string } | null {
-    const key = f.chunks[index];
-    const root = f.roots[index];
+    const key = f.chunks.get(index);
+    const root = f.chunks.rootOf(index);
     if (!key || !root || f.dirty.has(index) || f.patches.has(index) || (f.inline && index === 0) || this.parts.cache.isFetching(key)) return null;
     return { key, root };
   }
@@ -138,22 +138,27 @@ export class ReadPath {
   /**
    * A random reader comes back for most of its file's chunks: their range
    * reads are prepared now, in the background (SwarmClient.warmRanges), up
-   * to WARM_CHUNKS_MAX chunks from the one just read.
+   * to WARM_CHUNKS_MAX stored chunks from the one just read on (then from
+   * the file's start).
    */
   private warmRanges(f: OpenFile): void {
     const chunks: { key: ChunkKey; root: string }[] = [];
     const from = Math.floor(Math.max(0, f.lastReadEnd - 1) / f.chunkBytes);
-    for (let n = 0; n < f.chunks.length && chunks.length < WARM_CHUNKS_MAX; n++) {
-      const stored = this.storedForRange(f, (from + n) % f.chunks.length);
-      if (stored && !this.parts.cache.has(stored.key)) chunks.push(stored);
+    for (const wrapped of [false, true]) {
+      for (const { index } of f.chunks.stored()) {
+        if (chunks.length >= WARM_CHUNKS_MAX) break;
+        if (index < from !== wrapped) continue;
+        const stored = this.storedForRange(f, index);
+        if (stored && !this.parts.cache.has(stored.key)) chunks.push(stored);
+      }
     }
     if (chunks.length > 0) this.ctx.swarm.warmRanges(chunks);
   }
 
   /** Sequential reading of chunk i fetches the next chunks in the background. */
   private readAhead(f: OpenFile, index: number): void {
-    for (let i = index + 1; i <= index + READ_AHEAD_CHUNKS && i < f.chunks.length; i++) {
-      const key = f.chunks[i];
+    for (let i = index + 1; i <= index + READ_AHEAD_CHUNKS; i++) {
+      const key = f.chunks.get(i);
       // The debug line is what tests watch for: a chunk in memory ahead of its reader.
       if (key && !f.dirty.has(i) && !this.parts.cache.has(key)) this.parts.cache.fetch(key).then(() => log('chunk %k read ahead', key), () => {});
     }

@@ -32,6 +32,18 @@ function splitPath(path: string): string[] {
 }
 
 /**
+ * fuse-native hands paths over as strings decoded from UTF-8, each invalid
+ * byte as U+FFFD: names that differ only there (bad\xff and bad\xfe) would
+ * be one name, and a create of one would open the other. Text with U+FFFD is
+ * refused where it would be stored (a new name, a symlink's target, an
+ * extended attribute's name): EINVAL, as ext4 answers invalid UTF-8 under
+ * its strict encoding. See docs/decisions/0027-largest-file-and-sparse-chunk-lists.md.
+ */
+export function refuseLossy(text: string, path: string): void {
+  if (text.includes('\uFFFD')) throw fsError('INVALID_ARGUMENT', path);
+}
+
+/**
  * Paths to inodes, and the namespace records this mount keeps of the swarm:
  * attributes, entries, complete directory listings (all trusted for
  * attrTtlMs), and the entries of files created here and not yet committed.
@@ -262,6 +274,7 @@ export class Resolver {
     if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('NAME_TOO_LONG', path);
     const dir = await this.resolve('/' + parts.join('/'));
     if (dir.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
+    refuseLossy(name, path);
     return { parent: dir.ino, name, dir: dir.inode };
   }
 

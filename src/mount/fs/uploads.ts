@@ -29,8 +29,7 @@ export class Uploads {
       if (key) f.storedSinceCommit.add(key);
       if (f.dirty.get(index) === d) {
         if (d.version !== version) return;
-        f.chunks[index] = key;
-        f.roots[index] = root;
+        f.chunks.set(index, key, root);
         dirty.stored(f, index, d);
         // Unchanged since it was stored, and no longer dirty: the buffer now belongs to the read cache.
         if (key) {

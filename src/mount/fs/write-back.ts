@@ -1,4 +1,5 @@
-import { logger } from '../../core/index.js';
+import { chunkCountOf } from '../../client/index.js';
+import { FILE_BYTES_MAX, fsError, logger } from '../../core/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
 import type { DirtyChunks } from './dirty-chunks.js';
@@ -28,7 +29,11 @@ export class WriteBack {
     private readonly parts: { dirty: DirtyChunks; patches: Patches; uploads: Uploads; commits: Commits },
   ) {}
 
-  /** A write through a handle (`append`: opened with O_APPEND); `data` is FUSE's buffer, reused once this yields. */
+  /**
+   * A write through a handle (`append`: opened with O_APPEND); `data` is
+   * FUSE's buffer, reused once this yields. Answers the bytes written: all,
+   * or as ext4 does at the largest file size, those below it.
+   */
   async write(f: OpenFile, append: boolean, data: Buffer, length: number, position: number): Promise<number> {
     if (length === 0) return 0;
     const { patches } = this.parts;
@@ -38,18 +43,21 @@ export class WriteBack {
     // of it, and one whose chunks are in memory (a sequential writer) goes straight into them; otherwise the
     // bytes are copied and wait their turn.
     const start = at();
-    const bytesNow = data.subarray(0, length);
+    let written = bytesBelowMax(start, length);
+    const bytesNow = data.subarray(0, written);
     if (f.lockers === 0 && (patches.patchNow(f, bytesNow, start, true) || this.copyInNow(f, bytesNow, start))) {
-      await withLock(f, () => this.afterWrite(f, start, length));
+      await withLock(f, () => this.afterWrite(f, start, written));
     } else {
-      const bytes = Buffer.from(bytesNow);
+      const copied = Buffer.from(bytesNow);
       await withLock(f, async () => {
         const pos = at();
+        written = bytesBelowMax(pos, written);
+        const bytes = copied.subarray(0, written);
         if (!patches.patchNow(f, bytes, pos, false)) {
-          await this.fetchSources(f, pos, length);
+          await this.fetchSources(f, pos, written);
           this.copyIn(f, bytes, pos);
         }
-        await this.afterWrite(f, pos, length);
+        await this.afterWrite(f, pos, written);
       });
     }
     // A small file just created here is most likely complete: its commit starts now, overlapping the
@@ -57,7 +65,7 @@ export class WriteBack {
     if (f.created && f.size <= this.ctx.opts.inlineBytesMax) {
       withLock(f, () => this.parts.commits.commit(f)).catch((err: Error) => log('early commit of inode %s failed: %s', f.ino, err.message));
     }
-    return length;
+    return written;
   }
 
   /** Copies a write into its chunks if none has to be fetched first: false if one would. */
@@ -106,8 +114,9 @@ export class WriteBack {
     await Promise.all(f.uploads.values());
   }
 
-  /** Makes the file `size` bytes long: a cut zeroes the rest of its last chunk and drops the chunks past it. */
+  /** Makes the file `size` bytes long: a cut zeroes the rest of its last chunk and drops the chunks past it. Over FILE_BYTES_MAX: EFBIG. */
   async setSize(f: OpenFile, size: number): Promise<void> {
+    if (size > FILE_BYTES_MAX) throw fsError('FILE_TOO_BIG', `inode ${f.ino}: size ${size}`);
     const { dirty, patches } = this.parts;
     await patches.store(f);
     if (size < f.size) {
@@ -119,10 +128,9 @@ export class WriteBack {
         if (within < d.buf.length) d.buf.fill(0, within);
         d.version++;
       }
-      const keep = Math.ceil(size / f.chunkBytes);
+      const keep = chunkCountOf(size, f.chunkBytes);
       for (const index of [...f.dirty.keys()]) if (index >= keep) dirty.drop(f, index);
-      f.chunks.length = Math.min(f.chunks.length, keep);
-      f.roots.length = Math.min(f.roots.length, keep);
+      f.chunks.cut(keep);
       if (f.inline) f.inline = f.inline.subarray(0, size);
     }
     f.size = size;
@@ -130,4 +138,10 @@ export class WriteBack {
     f.inode = { ...f.inode, mtimeMs: now, ctimeMs: now };
     f.changed = true;
   }
+}
+
+/** The bytes of a write at `position` that stay below FILE_BYTES_MAX: a write across it is shortened, one at or past it fails (EFBIG), as on ext4. */
+function bytesBelowMax(position: number, length: number): number {
+  if (position >= FILE_BYTES_MAX) throw fsError('FILE_TOO_BIG', `write at ${position}`);
+  return Math.min(length, FILE_BYTES_MAX - position);
 }
