@@ -1,14 +1,17 @@
 import { CellError, HAS_KEYS_MAX, chunkKeyOf, logger, type Addr, type ChunkKey } from '../core/index.js';
-import type { Inode } from '../namespace/index.js';
+import { parseVersionStamp } from '../wire/index.js';
+import type { Inode, RecordEnvelope } from '../namespace/index.js';
 import { Messages } from '../wire/index.js';
 import { listChunks, scanRecords } from './inventory.js';
 import { decodeManifest, type Manifest } from './manifest.js';
-import type { SwarmClient } from './swarm-client.js';
+import type { MemberView, SwarmClient } from './swarm-client.js';
 
 const log = logger('client:gc');
 
 /** Manifests read at once. */
 const READS_IN_FLIGHT = 8;
+/** Marks tried before giving up while cells keep handing records over to their homes. */
+const MARK_TRIES = 3;
 
 /** The grace period unless one is given: chunks stored or reused within the last hour are kept. */
 export const GC_GRACE_DEFAULT_MS = 3_600_000;
@@ -38,10 +41,15 @@ export interface GcReport {
 
 /**
  * Garbage collection, mark and sweep, run by a client (`cellsync gc`).
- * Mark: every cell lists its chunks and its inode records (every version
- * any cell holds, so a record not yet merged everywhere still counts). Live
- * are the chunk maps those inodes name, manifests no mount wrote (`cellsync
- * put`: kept for good), and every chunk these list. Sweep: each holder of
+ * Mark: every cell lists its chunks and its inode records; of each inode
+ * the versions counted are the newest any cell holds and those superseded
+ * within the grace period (countedInodes): a stale copy on a cell the
+ * record has moved away from keeps nothing alive once its tombstone or a
+ * newer version exists anywhere. Live are the chunk maps the counted
+ * versions name, manifests no mount wrote (`cellsync put`: kept for good),
+ * and every chunk these list. A cell that drops records it handed over to
+ * their new homes during the mark could hide a record from it: then the
+ * mark runs again (markRecords). Sweep: each holder of
  * any other chunk removes its copy unless it was stored or put again within
  * the grace period, which covers writes under way (chunks are stored before
  * the record that names them; a mount commits open files every 30 s).
@@ -63,29 +71,8 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   }
   const cells = members.filter((m) => m.state !== 'dead');
 
-  // Mark: what each cell holds, and the chunk maps every inode record names.
-  const holders = new Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>();
-  const named = new Set<ChunkKey>();
-  await Promise.all(
-    cells.map(async (m) => {
-      let chunks, inodes;
-      try {
-        [chunks, inodes] = await Promise.all([listChunks(client, m.addr), scanRecords(client, m.addr, 'i/')]);
-      } catch (err) {
-        throw new CellError('NO_CELL_REACHABLE', `${names([m])} not listing its chunks and records (${(err as Error).message}): nothing removed`);
-      }
-      for (const { key, meta } of chunks) {
-        const h = holders.get(key) ?? { addrs: [], isManifest: false };
-        h.addrs.push(m.addr);
-        h.isManifest ||= meta.isManifest;
-        holders.set(key, h);
-      }
-      for (const r of inodes) {
-        const manifest = (r.d as Partial<Inode> | null)?.manifest;
-        if (typeof manifest === 'string') named.add(manifest);
-      }
-    }),
-  );
+  // Mark: what each cell holds, and the chunk maps the counted inode versions name.
+  const { holders, named } = await markRecords(client, cells, client.clock.wallNow() - opts.graceMs);
   const live = new Set<ChunkKey>();
   const unnamed = [...holders].filter(([k, h]) => h.isManifest && !named.has(k)).map(([k]) => k);
   await inTurn([...named, ...unnamed], READS_IN_FLIGHT, async (key) => {
@@ -129,6 +116,91 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
     }),
   );
   return report;
+}
+
+/** Who holds each chunk, and the chunk maps the counted inode versions name (see collectGarbage). */
+async function markRecords(
+  client: SwarmClient,
+  cells: MemberView[],
+  supersededBeforeMs: number,
+): Promise<{ holders: Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>; named: Set<ChunkKey> }> {
+  for (let attempt = 1; ; attempt++) {
+    const droppedBefore = await recordsDropped(client, cells);
+    const holders = new Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>();
+    const inodes: RecordEnvelope[] = [];
+    await Promise.all(
+      cells.map(async (m) => {
+        let chunks, records;
+        try {
+          [chunks, records] = await Promise.all([listChunks(client, m.addr), scanRecords(client, m.addr, 'i/')]);
+        } catch (err) {
+          throw new CellError('NO_CELL_REACHABLE', `${names([m])} not listing its chunks and records (${(err as Error).message}): nothing removed`);
+        }
+        for (const { key, meta } of chunks) {
+          const h = holders.get(key) ?? { addrs: [], isManifest: false };
+          h.addrs.push(m.addr);
+          h.isManifest ||= meta.isManifest;
+          holders.set(key, h);
+        }
+        inodes.push(...records);
+      }),
+    );
+    // A record handed over and dropped between the scans of its new home and its old one was seen by neither.
+    if ((await recordsDropped(client, cells)) !== droppedBefore) {
+      if (attempt >= MARK_TRIES) throw new CellError('BUSY', 'cells kept handing namespace records over to their new homes during the mark: nothing removed; try again');
+      log('records moved during the mark: marking again');
+      continue;
+    }
+    const named = new Set<ChunkKey>();
+    for (const r of countedInodes(inodes, supersededBeforeMs)) {
+      const manifest = (r.d as Partial<Inode> | null)?.manifest;
+      if (typeof manifest === 'string') named.add(manifest);
+    }
+    return { holders, named };
+  }
+}
+
+/** Every cell's count of records dropped after handing them over (heal), as one string to compare. */
+async function recordsDropped(client: SwarmClient, cells: MemberView[]): Promise<string> {
+  const counts = await Promise.all(
+    cells.map(async (m) => {
+      try {
+        const s = await client.endpoint.call(m.addr, Messages.STATUS, undefined);
+        return `${s.id}:${s.heal.recordsDropped}`;
+      } catch (err) {
+        throw new CellError('NO_CELL_REACHABLE', `${names([m])} not answering STATUS (${(err as Error).message}): nothing removed`);
+      }
+    }),
+  );
+  return counts.join();
+}
+
+/**
+ * The inode versions garbage collection counts, from the copies every cell
+ * holds: of each key the newest, and each older one whose successor is newer
+ * than `supersededBeforeMs` (wall ms of its version stamp), as a write may be
+ * undone or a reader still hold the version it replaced. Versions superseded
+ * earlier, a live copy older than a tombstone included, count for nothing.
+ */
+export function countedInodes(copies: Iterable<RecordEnvelope>, supersededBeforeMs: number): RecordEnvelope[] {
+  const byKey = new Map<string, RecordEnvelope[]>();
+  for (const r of copies) {
+    const list = byKey.get(r.k);
+    if (list) list.push(r);
+    else byKey.set(r.k, [r]);
+  }
+  const counted: RecordEnvelope[] = [];
+  for (const versions of byKey.values()) {
+    versions.sort((a, b) => (a.v < b.v ? 1 : a.v > b.v ? -1 : 0));
+    counted.push(versions[0]!);
+    for (let i = 1; i < versions.length; i++) {
+      if (versions[i]!.v === versions[i - 1]!.v) continue;
+      const successorMs = parseVersionStamp(versions[i - 1]!.v)?.wallMs ?? Infinity;
+      if (successorMs < supersededBeforeMs) break;
+      counted.push(versions[i]!);
+    }
+  }
+  return counted;
 }
 
 /**
