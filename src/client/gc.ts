@@ -15,10 +15,24 @@ const MARK_TRIES = 3;
 
 /** The grace period unless one is given: chunks stored or reused within the last hour are kept. */
 export const GC_GRACE_DEFAULT_MS = 3_600_000;
+/**
+ * The shortest grace period: a writer names what it stores or claims within
+ * it (a mount commits within about 30 s and claims the chunks it keeps from
+ * an earlier version at the commit; a put claims its chunks every minute).
+ * Superseded chunks get this one: those only chunk maps list that a later
+ * version of their inode replaced (a rewritten file's old chunks), which no
+ * writer names again without claiming them first
+ * (docs/decisions/0028-records-move-with-membership.md).
+ */
+export const GC_GRACE_MIN_MS = 5 * 60_000;
+/** A chunk map counts as replaced only if its inode's newest version is this much younger than the map: wall clocks of writers and cells differ. */
+const CLOCK_SKEW_MARGIN_MS = 60_000;
 
 export interface GcOptions {
   /** Chunks stored or claimed (put again) more recently than this are kept: a writer may be about to name them. */
   graceMs: number;
+  /** The same for superseded chunks (a replaced chunk map and what only it lists); default min(graceMs, GC_GRACE_MIN_MS). */
+  supersededGraceMs?: number;
   /** Find the garbage and what a run would remove, remove nothing. */
   dryRun?: boolean;
   /** Go on although cells are dead. Their records are not read, so only for cells that are gone for good. */
@@ -37,6 +51,8 @@ export interface GcReport {
   bytesFreed: number;
   /** Copies of garbage kept because they were stored or claimed within the grace period (or a cell did not answer). */
   copiesKept: number;
+  /** Distinct garbage chunks that were superseded (their shorter grace period applied). */
+  superseded: number;
 }
 
 /**
@@ -49,7 +65,12 @@ export interface GcReport {
  * versions name, manifests no mount wrote (`cellsync put`: kept for good),
  * and every chunk these list. A cell that drops records it handed over to
  * their new homes during the mark could hide a record from it: then the
- * mark runs again (markRecords). Sweep: each holder of
+ * mark runs again (markRecords).
+ * A mount's chunk map no counted version names was replaced if its inode
+ * has a version newer than the map's last store (asked of its holders):
+ * then it, and the chunks only replaced maps list, get the shorter
+ * superseded grace period. Any other unnamed map may be a commit whose
+ * record is still on its way: it and its chunks get the full one. Sweep: each holder of
  * any other chunk removes its copy unless it was stored or put again within
  * the grace period, which covers writes under way (chunks are stored before
  * the record that names them; a mount commits open files every 30 s).
@@ -72,36 +93,45 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   const cells = members.filter((m) => m.state !== 'dead');
 
   // Mark: what each cell holds, and the chunk maps the counted inode versions name.
-  const { holders, named } = await markRecords(client, cells, client.clock.wallNow() - opts.graceMs);
+  const { holders, named, newestMs } = await markRecords(client, cells, client.clock.wallNow() - opts.graceMs);
   const live = new Set<ChunkKey>();
+  /** Chunk maps of a mount that no counted version names, with the chunks they list. */
+  const replacedMaps: { key: ChunkKey; inode: string; chunks: ChunkKey[] }[] = [];
   const unnamed = [...holders].filter(([k, h]) => h.isManifest && !named.has(k)).map(([k]) => k);
   await inTurn([...named, ...unnamed], READS_IN_FLIGHT, async (key) => {
     const m = await readManifest(client, key, holders.get(key)?.addrs ?? []);
     // A mount's chunk map that no inode names any more is garbage; any other manifest is a root.
-    if (!named.has(key) && m.inode !== undefined) return;
+    if (!named.has(key) && m.inode !== undefined) {
+      replacedMaps.push({ key, inode: m.inode, chunks: m.chunks.filter((c): c is ChunkKey => c !== null) });
+      return;
+    }
     live.add(key);
     for (const c of m.chunks) if (c !== null) live.add(c);
   });
 
   const garbage = [...holders.keys()].filter((k) => !live.has(k));
-  const report: GcReport = { cells: cells.length, chunks: holders.size, garbage: garbage.length, copiesRemoved: 0, bytesFreed: 0, copiesKept: 0 };
+  const superseded = await supersededChunks(client, replacedMaps, newestMs, holders);
+  const report: GcReport = { cells: cells.length, chunks: holders.size, garbage: garbage.length, copiesRemoved: 0, bytesFreed: 0, copiesKept: 0, superseded: 0 };
+  const supersededGraceMs = opts.supersededGraceMs ?? Math.min(opts.graceMs, GC_GRACE_MIN_MS);
 
   // Sweep: each holder removes its copies that are old enough (in a dry run, says which it would remove).
-  const byCell = new Map<Addr, ChunkKey[]>();
+  const byCell = new Map<string, { addr: Addr; minAgeMs: number; keys: ChunkKey[] }>();
   for (const k of garbage) {
-    for (const a of holders.get(k)!.addrs) {
-      const list = byCell.get(a) ?? [];
-      list.push(k);
-      byCell.set(a, list);
+    const minAgeMs = superseded.has(k) ? supersededGraceMs : opts.graceMs;
+    if (superseded.has(k)) report.superseded++;
+    for (const addr of holders.get(k)!.addrs) {
+      const slot = `${addr} ${minAgeMs}`;
+      if (!byCell.has(slot)) byCell.set(slot, { addr, minAgeMs, keys: [] });
+      byCell.get(slot)!.keys.push(k);
     }
   }
   await Promise.all(
-    [...byCell].map(async ([addr, keys]) => {
+    [...byCell.values()].map(async ({ addr, minAgeMs, keys }) => {
       for (let i = 0; i < keys.length; i += HAS_KEYS_MAX) {
         const batch = keys.slice(i, i + HAS_KEYS_MAX);
         let freed: number[] | null = null;
         try {
-          freed = await client.endpoint.call(addr, Messages.CHUNK_COLLECT, { minAgeMs: opts.graceMs, keys: batch, dryRun: opts.dryRun ?? false }, { timeoutMs: 30_000 });
+          freed = await client.endpoint.call(addr, Messages.CHUNK_COLLECT, { minAgeMs, keys: batch, dryRun: opts.dryRun ?? false }, { timeoutMs: 30_000 });
         } catch (err) {
           log('cell %s did not collect (%s): its copies stay until the next run', addr, (err as Error).message);
         }
@@ -118,12 +148,45 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   return report;
 }
 
-/** Who holds each chunk, and the chunk maps the counted inode versions name (see collectGarbage). */
+/**
+ * The chunk maps among `maps` that a later version of their inode replaced,
+ * with the chunks that only such maps list: a map is replaced when its
+ * inode's newest version is younger than the map's last store or claim on
+ * every holder (a dry-run collect with that age answers it). A map stored
+ * since (a commit whose record is on its way) is not, nor what it lists.
+ */
+async function supersededChunks(
+  client: SwarmClient,
+  maps: { key: ChunkKey; inode: string; chunks: ChunkKey[] }[],
+  newestMs: Map<string, number>,
+  holders: Map<ChunkKey, { addrs: Addr[] }>,
+): Promise<Set<ChunkKey>> {
+  const replaced = new Set<ChunkKey>();
+  const pending = new Set<ChunkKey>();
+  await inTurn(maps, READS_IN_FLIGHT, async (m) => {
+    const versionMs = newestMs.get(m.inode);
+    const minAgeMs = versionMs === undefined ? -1 : client.clock.wallNow() - (versionMs - CLOCK_SKEW_MARGIN_MS);
+    const addrs = holders.get(m.key)?.addrs ?? [];
+    let old = minAgeMs > 0 && addrs.length > 0;
+    for (const addr of old ? addrs : []) {
+      const answer = await client.endpoint.call(addr, Messages.CHUNK_COLLECT, { minAgeMs, keys: [m.key], dryRun: true }).catch(() => [0]);
+      old &&= (answer[0] ?? 0) > 0;
+    }
+    if (old) replaced.add(m.key);
+    else pending.add(m.key);
+  });
+  const out = new Set(replaced);
+  for (const m of maps) if (replaced.has(m.key)) for (const c of m.chunks) out.add(c);
+  for (const m of maps) if (pending.has(m.key)) for (const c of m.chunks) out.delete(c);
+  return out;
+}
+
+/** Who holds each chunk, the chunk maps the counted inode versions name, and each inode's newest version (wall ms; see collectGarbage). */
 async function markRecords(
   client: SwarmClient,
   cells: MemberView[],
   supersededBeforeMs: number,
-): Promise<{ holders: Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>; named: Set<ChunkKey> }> {
+): Promise<{ holders: Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>; named: Set<ChunkKey>; newestMs: Map<string, number> }> {
   for (let attempt = 1; ; attempt++) {
     const droppedBefore = await recordsDropped(client, cells);
     const holders = new Map<ChunkKey, { addrs: Addr[]; isManifest: boolean }>();
@@ -152,11 +215,15 @@ async function markRecords(
       continue;
     }
     const named = new Set<ChunkKey>();
+    const newestMs = new Map<string, number>();
     for (const r of countedInodes(inodes, supersededBeforeMs)) {
       const manifest = (r.d as Partial<Inode> | null)?.manifest;
       if (typeof manifest === 'string') named.add(manifest);
+      const ms = parseVersionStamp(r.v)?.wallMs ?? 0;
+      const ino = r.k.slice(2);
+      newestMs.set(ino, Math.max(ms, newestMs.get(ino) ?? 0));
     }
-    return { holders, named };
+    return { holders, named, newestMs };
   }
 }
 

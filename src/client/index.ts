@@ -1,7 +1,7 @@
 export { SwarmClient, type SwarmClientComponents, type SwarmClientInit, type MemberView } from './swarm-client.js';
 export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
 export { fsck, type FsckReport } from './fsck.js';
-export { GC_GRACE_DEFAULT_MS, collectGarbage, countedInodes, type GcOptions, type GcReport } from './gc.js';
+export { GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, countedInodes, type GcOptions, type GcReport } from './gc.js';
 export { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 export { RecordsClient } from './records-client.js';
 export { LocalCells, type LocalCellsComponents, type LocalCellsInit } from './local-cells.js';
