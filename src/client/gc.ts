@@ -1,7 +1,6 @@
 import { CellError, HAS_KEYS_MAX, chunkKeyOf, logger, type Addr, type ChunkKey } from '../core/index.js';
-import { parseVersionStamp } from '../wire/index.js';
 import type { Inode, RecordEnvelope } from '../namespace/index.js';
-import { Messages } from '../wire/index.js';
+import { Messages, parseVersionStamp } from '../wire/index.js';
 import { listChunks, scanRecords } from './inventory.js';
 import { decodeManifest, type Manifest } from './manifest.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
@@ -31,8 +30,6 @@ const CLOCK_SKEW_MARGIN_MS = 60_000;
 export interface GcOptions {
   /** Chunks stored or claimed (put again) more recently than this are kept: a writer may be about to name them. */
   graceMs: number;
-  /** The same for superseded chunks (a replaced chunk map and what only it lists); default min(graceMs, GC_GRACE_MIN_MS). */
-  supersededGraceMs?: number;
   /** Find the garbage and what a run would remove, remove nothing. */
   dryRun?: boolean;
   /** Go on although cells are dead. Their records are not read, so only for cells that are gone for good. */
@@ -66,14 +63,14 @@ export interface GcReport {
  * and every chunk these list. A cell that drops records it handed over to
  * their new homes during the mark could hide a record from it: then the
  * mark runs again (markRecords).
- * A mount's chunk map no counted version names was replaced if its inode
- * has a version newer than the map's last store (asked of its holders):
- * then it, and the chunks only replaced maps list, get the shorter
- * superseded grace period. Any other unnamed map may be a commit whose
- * record is still on its way: it and its chunks get the full one. Sweep: each holder of
- * any other chunk removes its copy unless it was stored or put again within
- * the grace period, which covers writes under way (chunks are stored before
- * the record that names them; a mount commits open files every 30 s).
+ * Sweep: each holder of any other chunk removes its copy unless it was
+ * stored or put again within the grace period, which covers writes under
+ * way (chunks are stored before the record that names them; a mount commits
+ * open files every 30 s). A mount's chunk map no counted version names was
+ * replaced if its inode has a version newer than the map's last store
+ * (asked of its holders): it, and the chunks only replaced maps list, get
+ * the shortest grace (GC_GRACE_MIN_MS). Any other unnamed map may be a
+ * commit whose record is still on its way: it and its chunks get the full one.
  * Anything that cannot be read (a suspect cell, a manifest with no readable
  * copy) stops the collection before it removes anything.
  */
@@ -112,7 +109,7 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
   const garbage = [...holders.keys()].filter((k) => !live.has(k));
   const superseded = await supersededChunks(client, replacedMaps, newestMs, holders);
   const report: GcReport = { cells: cells.length, chunks: holders.size, garbage: garbage.length, copiesRemoved: 0, bytesFreed: 0, copiesKept: 0, superseded: 0 };
-  const supersededGraceMs = opts.supersededGraceMs ?? Math.min(opts.graceMs, GC_GRACE_MIN_MS);
+  const supersededGraceMs = Math.min(opts.graceMs, GC_GRACE_MIN_MS);
 
   // Sweep: each holder removes its copies that are old enough (in a dry run, says which it would remove).
   const byCell = new Map<string, { addr: Addr; minAgeMs: number; keys: ChunkKey[] }>();
