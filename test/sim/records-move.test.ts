@@ -4,7 +4,7 @@ import type { ChunkKey } from '../../src/core/index.js';
 import type { Role } from '../../src/membership/index.js';
 import { ROOT_INO, direntPrefix, placementKeyOf, type Dirent, type Inode, type RecordEnvelope } from '../../src/namespace/index.js';
 import { O, mountSimFs, readFile, writeAll, writeFile, type SimMount } from '../helpers/sim-fs.js';
-import { createSimSwarm, simSeeds, type SimSwarm } from '../helpers/sim-swarm.js';
+import { createSimSwarm, simSeeds, type SimCellSlot, type SimSwarm } from '../helpers/sim-swarm.js';
 
 /** Storage cells at the start (R = 3), and membership changes in a history; files are written and removed between them. */
 const CELLS = 4;
@@ -64,6 +64,7 @@ async function history(t: ExecutionContext, swarm: SimSwarm, mount: SimMount, fi
   const R = swarm.config.placement.replicas;
   const rng = swarm.rng;
   const done: string[] = [];
+  const forgotten = new Set<SimCellSlot>();
   const storage = () => swarm.cells.filter((c) => c.membership.members()[0]!.role === 'storage');
   const dirs = Array.from({ length: DIRS }, (_, i) => `/d${i}`);
   for (const d of dirs) await mount.fs.mkdir(d, 0o755);
@@ -97,7 +98,7 @@ async function history(t: ExecutionContext, swarm: SimSwarm, mount: SimMount, fi
   };
   await writeSome(8);
   for (let step = 0; step < STEPS; step++) {
-    const dead = swarm.slots.filter((s) => !s.cell);
+    const dead = swarm.slots.filter((s) => !s.cell && !forgotten.has(s));
     const choice = rng.int(6);
     if (choice === 0 || storage().length <= R) {
       const slot = await swarm.addSlot('storage');
@@ -118,7 +119,7 @@ async function history(t: ExecutionContext, swarm: SimSwarm, mount: SimMount, fi
       const slot = dead[rng.int(dead.length)]!;
       for (const c of swarm.cells) c.membership.forget(slot.id);
       // Retired for good: its data dir stays behind, never started again.
-      swarm.slots.splice(swarm.slots.indexOf(slot), 1);
+      forgotten.add(slot);
       done.push(`forget ${slot.id.slice(0, 8)}`);
     } else {
       // A role change while running: storage to guard or stem, or back to storage.
