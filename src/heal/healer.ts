@@ -60,6 +60,16 @@ const PUSH_TIMEOUT_MS = 10_000;
 const RECORD_SYNC_BATCH = 256;
 /** Periodic passes between two full record syncs (between them, only changed records are offered). */
 const FULL_RECORD_SYNC_EVERY = 6;
+/**
+ * A cell drops the records it handed over only once the live storage cells
+ * have stayed the same this long in its view. Other cells learn of a join,
+ * death or role change a heartbeat or two later, and clients a second after
+ * the cell they ask (SwarmClient's view); until then a client reads a
+ * record's former homes, and two of them answering "absent" would outvote
+ * the one that has it. Once a client sees the change it asks beyond the
+ * homes for a while (RecordsClient), where the new homes answer.
+ */
+const RECORD_DROP_SETTLE_MS = 10_000;
 
 /**
  * Anti-entropy for the chunks this cell holds. For each chunk it asks every
@@ -91,6 +101,9 @@ export class Healer {
   private again = false;
   /** Passes since the last full record sync (a full one runs after membership changes and every FULL_RECORD_SYNC_EVERY passes). */
   private passesSinceFullSync = Infinity;
+  /** The live storage cells of the last pass, and since when (clock ms) they have been these. */
+  private storageSeen = '';
+  private storageSinceMs = 0;
   private stopped = true;
 
   constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
@@ -162,9 +175,14 @@ export class Healer {
     const byId = new Map(members.map((m) => [m.id, m]));
     const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
     const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
+    const storage = candidates.map((c) => c.id).sort().join();
+    if (storage !== this.storageSeen) {
+      this.storageSeen = storage;
+      this.storageSinceMs = started;
+    }
     // Records first: they are small, and until a record reaches its new
     // homes, reads of it must ask beyond them (see RecordsClient).
-    await this.syncRecords(self.id, candidates, byId);
+    await this.syncRecords(self.id, candidates, byId, started - this.storageSinceMs >= RECORD_DROP_SETTLE_MS);
     let repairs = 0;
     for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
       const batch = keys.slice(i, i + HAS_KEYS_MAX);
@@ -214,8 +232,11 @@ export class Healer {
    * home took the offer: each then holds this version or a newer one. A
    * stale copy, a live record its homes have deleted since included, is
    * dropped the same way, so it can neither come back nor keep chunks alive.
+   * Until the storage cells have been steady for RECORD_DROP_SETTLE_MS
+   * (`mayDrop` false) nothing is dropped, and the next pass offers
+   * everything again.
    */
-  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
+  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>, mayDrop: boolean): Promise<void> {
     const { records } = this.components;
     const changed = records.takeChanged();
     const full = changed === null || this.passesSinceFullSync >= FULL_RECORD_SYNC_EVERY;
@@ -250,7 +271,8 @@ export class Healer {
         }),
       );
       const handedOver = away.filter((r) => homesOf(r.k).every((id) => confirmed.has(id)));
-      if (handedOver.length > 0) {
+      if (handedOver.length > 0 && !mayDrop) this.passesSinceFullSync = Infinity;
+      else if (handedOver.length > 0) {
         const dropped = records.dropIfUnchanged(handedOver);
         this.stats.recordsDropped += dropped;
         if (dropped > 0) this.log('dropped %d records whose homes hold them', dropped);
