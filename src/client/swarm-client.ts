@@ -101,7 +101,7 @@ export class SwarmClient {
   readonly placement: PlacementConfig;
   private readonly local: LocalCells | null;
   readonly endpoint: Endpoint;
-  private readonly clock: Clock;
+  readonly clock: Clock;
 
   constructor(components: SwarmClientComponents, init: SwarmClientInit) {
     const { transport, clock, rng, localDisk } = components;

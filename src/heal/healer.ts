@@ -47,6 +47,8 @@ export interface HealStats {
   lastPassMs: number;
   /** Namespace records sent to home cells that lacked them or held older versions. */
   recordsPushed: number;
+  /** Namespace records this cell dropped, not being their home, once every home confirmed the version or a newer one. */
+  recordsDropped: number;
 }
 
 /** A HAS answer per cell for a batch: null when the cell did not answer. */
@@ -58,6 +60,16 @@ const PUSH_TIMEOUT_MS = 10_000;
 const RECORD_SYNC_BATCH = 256;
 /** Periodic passes between two full record syncs (between them, only changed records are offered). */
 const FULL_RECORD_SYNC_EVERY = 6;
+/**
+ * A cell drops the records it handed over only once the live storage cells
+ * have stayed the same this long in its view. Other cells learn of a join,
+ * death or role change a heartbeat or two later, and clients a second after
+ * the cell they ask (SwarmClient's view); until then a client reads a
+ * record's former homes, and two of them answering "absent" would outvote
+ * the one that has it. Once a client sees the change it asks beyond the
+ * homes for a while (RecordsClient), where the new homes answer.
+ */
+const RECORD_DROP_SETTLE_MS = 10_000;
 
 /**
  * Anti-entropy for the chunks this cell holds. For each chunk it asks every
@@ -71,11 +83,14 @@ const FULL_RECORD_SYNC_EVERY = 6;
  *    its surplus copy, after re-confirming the home copies just before.
  * A cell that is not storage holds no home copy: it pushes a chunk home only
  * when no storage cell has it, and drops it once the homes have it.
+ * Namespace records move the same way (syncRecords): every holder offers
+ * them to their home cells, and a cell that is not a record's home drops its
+ * copy once every home confirmed holding it or a newer version.
  * A pass runs on every membership change (after a short settle) and
  * periodically; pushes share a bandwidth bucket.
  */
 export class Healer {
-  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0, recordsPushed: 0 };
+  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0, recordsPushed: 0, recordsDropped: 0 };
   private readonly log;
   private readonly bucket: TokenBucket;
   private timers: TimerHandle[] = [];
@@ -86,6 +101,9 @@ export class Healer {
   private again = false;
   /** Passes since the last full record sync (a full one runs after membership changes and every FULL_RECORD_SYNC_EVERY passes). */
   private passesSinceFullSync = Infinity;
+  /** The live storage cells of the last pass, and since when (clock ms) they have been these. */
+  private storageSeen = '';
+  private storageSinceMs = 0;
   private stopped = true;
 
   constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
@@ -146,20 +164,25 @@ export class Healer {
 
   private async pass(): Promise<void> {
     const started = this.components.clock.now();
-    const { membership, store } = this.components;
+    const { membership, store, records } = this.components;
     const members = membership.members();
     const self = members[0]!;
     // A cell that is not storage (a stem or guard now, or a new cell at the address of one that died) holds
     // chunks no placement sends readers to: it hands each to its home cells and then drops it as surplus.
     const isStorage = self.role === 'storage';
     const keys = [...store.keys()];
-    if (!isStorage && keys.length === 0) return;
+    if (!isStorage && keys.length === 0 && records.count === 0) return;
     const byId = new Map(members.map((m) => [m.id, m]));
     const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
     const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
+    const storage = candidates.map((c) => c.id).sort().join();
+    if (storage !== this.storageSeen) {
+      this.storageSeen = storage;
+      this.storageSinceMs = started;
+    }
     // Records first: they are small, and until a record reaches its new
     // homes, reads of it must ask beyond them (see RecordsClient).
-    if (isStorage) await this.syncRecords(self.id, candidates, byId);
+    await this.syncRecords(self.id, candidates, byId, started - this.storageSinceMs >= RECORD_DROP_SETTLE_MS);
     let repairs = 0;
     for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
       const batch = keys.slice(i, i + HAS_KEYS_MAX);
@@ -198,14 +221,22 @@ export class Healer {
   }
 
   /**
-   * Namespace records: offers local records to the other home cells of their
+   * Namespace records: offers local records to the home cells of their
    * group and sends those they lack or hold older. Records are small, so
    * every holder offers (no single pusher); last-writer-wins makes the extra
    * offers harmless. A periodic pass offers only the records written since
    * the previous one; after a membership change, and every
    * FULL_RECORD_SYNC_EVERY passes, every record is offered.
+   * A record this cell is not a home of (its group moved when cells joined,
+   * died or changed role; or this cell is not storage) is dropped once every
+   * home took the offer: each then holds this version or a newer one. A
+   * stale copy, a live record its homes have deleted since included, is
+   * dropped the same way, so it can neither come back nor keep chunks alive.
+   * Until the storage cells have been steady for RECORD_DROP_SETTLE_MS
+   * (`mayDrop` false) nothing is dropped, and the next pass offers
+   * everything again.
    */
-  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
+  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>, mayDrop: boolean): Promise<void> {
     const { records } = this.components;
     const changed = records.takeChanged();
     const full = changed === null || this.passesSinceFullSync >= FULL_RECORD_SYNC_EVERY;
@@ -223,18 +254,34 @@ export class Healer {
     for (const batch of full ? allRecordBatches(records) : changedRecordBatches(records, changed ?? [])) {
       if (this.stopped) return;
       const byCell = new Map<CellId, VersionedRecord[]>();
+      const away: VersionedRecord[] = [];
       for (const r of batch) {
-        for (const id of homesOf(r.k)) {
+        const homes = homesOf(r.k);
+        if (homes.length > 0 && !homes.includes(selfId)) away.push(r);
+        for (const id of homes) {
           if (id === selfId) continue;
           if (!byCell.has(id)) byCell.set(id, []);
           byCell.get(id)!.push(r);
         }
       }
-      await Promise.all([...byCell].map(([id, recs]) => this.offerRecords(byId.get(id)!.addr, recs)));
+      const confirmed = new Set<CellId>();
+      await Promise.all(
+        [...byCell].map(async ([id, recs]) => {
+          if (await this.offerRecords(byId.get(id)!.addr, recs)) confirmed.add(id);
+        }),
+      );
+      const handedOver = away.filter((r) => homesOf(r.k).every((id) => confirmed.has(id)));
+      if (handedOver.length > 0 && !mayDrop) this.passesSinceFullSync = Infinity;
+      else if (handedOver.length > 0) {
+        const dropped = records.dropIfUnchanged(handedOver);
+        this.stats.recordsDropped += dropped;
+        if (dropped > 0) this.log('dropped %d records whose homes hold them', dropped);
+      }
     }
   }
 
-  private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<void> {
+  /** Offers records to a cell and sends those it lacks or holds older; true when it then holds every one at this version or newer. */
+  private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<boolean> {
     try {
       const need = await this.components.endpoint.call(addr, Messages.REC_SYNC, recs, { timeoutMs: HAS_TIMEOUT_MS });
       const send = need.map((i) => recs[i]!);
@@ -242,8 +289,10 @@ export class Healer {
         await this.components.endpoint.call(addr, Messages.REC_PUT, send, { timeoutMs: PUSH_TIMEOUT_MS });
         this.stats.recordsPushed += send.length;
       }
+      return true;
     } catch (err) {
       this.log('record sync with %s failed: %s', addr, (err as Error).message);
+      return false;
     }
   }
 

@@ -69,6 +69,22 @@ export class RecordStore {
     if (this.changed && this.changed.size > CHANGED_KEYS_MAX) this.changed = null;
   }
 
+  /**
+   * Removes each record whose stored version is still `v` (one a newer write
+   * replaced since stays), in one transaction; how many were removed. A cell
+   * that is not a record's home drops its copy this way once the homes
+   * confirmed holding that version or a newer one (heal/healer.ts).
+   */
+  dropIfUnchanged(records: { k: string; v: string }[]): number {
+    let dropped = 0;
+    this.db.transactionSync(() => {
+      for (const r of records) {
+        if (this.db.get(r.k)?.v === r.v && this.db.removeSync(r.k)) dropped++;
+      }
+    });
+    return dropped;
+  }
+
   /** The keys written since the last call (null: more than could be remembered, so look at everything), and forgets them. */
   takeChanged(): string[] | null {
     const keys = this.changed ? [...this.changed] : null;

@@ -10,10 +10,10 @@ async function gc(home: string, ...args: string[]): Promise<GcReport> {
   return JSON.parse(r.stdout) as GcReport;
 }
 
-/** Makes every chunk file of the swarm look stored two hours ago: older than gc's grace period. */
-async function ageChunks(home: string): Promise<void> {
+/** Makes every chunk file of the swarm look stored `ago` (by default two hours ago: older than gc's grace period). */
+async function ageChunks(home: string, ago = '2 hours ago'): Promise<void> {
   const dirs = (await swarmCells(home)).map((c) => `"${c.data}/chunks"`).join(' ');
-  const r = await sh(`find ${dirs} -type f -exec touch -d '2 hours ago' {} +`);
+  const r = await sh(`find ${dirs} -type f -exec touch -d '${ago}' {} +`);
   if (r.code !== 0) throw new Error(r.stderr);
 }
 
@@ -79,6 +79,29 @@ test.serial('cellsync gc frees the chunks of deleted and overwritten files, afte
   const { code, report } = await fsckJson(home);
   t.is(code, 0);
   t.is(report.missing, 0);
+});
+
+test.serial('the old chunks of a rewritten file are freed 5 minutes after they were last stored, not after the hour; a file removed moments after its last write keeps the hour', async (t) => {
+  const src = await tmpDir(t);
+  const home = await swarmUp(t, 3);
+  const { mnt } = await mountSwarm(t, home, undefined, ['--chunk-size', '1M']);
+  const MiB = 1 << 20;
+  const prep = await sh(`set -e; head -c ${3 * MiB} /dev/urandom > v1; head -c ${2 * MiB} /dev/urandom > v2; cp v1 "${mnt}/f"`, { cwd: src });
+  t.is(prep.code, 0, prep.stderr);
+  // Written ten minutes ago, rewritten now (as fsx or an editor does, over and over).
+  await ageChunks(home, '10 minutes ago');
+  const rewrite = await sh(`set -e; cp "${src}/v2" "${mnt}/f"; head -c ${2 * MiB} /dev/urandom > "${mnt}/young"; rm "${mnt}/young"`);
+  t.is(rewrite.code, 0, rewrite.stderr);
+  const swept = await gc(home);
+  // f's first version: 3 chunks and its map; the young file's 2 chunks and map are garbage but within the hour.
+  t.is(swept.garbage, 4 + 3);
+  t.is(swept.superseded, 4, 'the replaced version is superseded');
+  t.is(swept.copiesRemoved, 4 * 3, 'its copies are removed though stored within the hour');
+  t.is(swept.copiesKept, 3 * 3, 'the removed young file is kept: it may be a write whose record is on its way');
+  const reader = await mountSwarm(t, home);
+  const check = await sh(`cmp "${reader.mnt}/f" "${src}/v2"`);
+  t.is(check.code, 0, check.stderr + check.stdout);
+  t.is((await fsckJson(home)).report.missing, 0);
 });
 
 test.serial('cellsync gc refuses a bad --grace, and refuses while a cell is down, and goes on with --allow-dead once it is dead', async (t) => {

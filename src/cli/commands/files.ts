@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { GC_GRACE_DEFAULT_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient } from '../../client/index.js';
+import { GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient } from '../../client/index.js';
 import { CellError, defaultConfig, isChunkKey } from '../../core/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
@@ -18,9 +18,7 @@ async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): 
   }
 }
 
-/** The shortest grace period gc takes: chunks are stored before the records that name them (see client/gc.ts). */
-const GRACE_MIN_MS = 5 * 60_000;
-const GRACE_MIN = '5m';
+const GRACE_MIN = `${GC_GRACE_MIN_MS / 60_000}m`;
 
 export function registerFiles(program: Command): void {
   const d = defaultConfig().placement;
@@ -95,15 +93,16 @@ export function registerFiles(program: Command): void {
     .command('gc')
     .description(
       'free the space of chunks no file uses any more (deleted or overwritten files); files stored with put are kept. ' +
-        'Every cell must be alive; chunks stored within the grace period are kept, as a writer may be about to use them',
+        'Every cell must be alive; chunks stored within the grace period are kept, as a writer may be about to use them ' +
+        `(the old chunks of a file rewritten since: within ${GRACE_MIN})`,
     )
     .addOption(homeOption())
     .addOption(new Option('--grace <duration>', `keep chunks stored or reused within this long, e.g. 30m, 1h, 2d (at least ${GRACE_MIN})`).argParser(parseDuration).default(GC_GRACE_DEFAULT_MS, '1h'))
     .option('--dry-run', 'count the garbage, remove nothing')
     .option('--allow-dead', 'go on although some cells are dead (only for cells gone for good: records only they hold are not read)')
-    .option('--json', 'print {"cells","chunks","garbage","copiesRemoved","bytesFreed","copiesKept"}')
+    .option('--json', 'print {"cells","chunks","garbage","copiesRemoved","bytesFreed","copiesKept","superseded"}')
     .action(async (opts: { home: string; grace: number; dryRun?: boolean; allowDead?: boolean; json?: boolean }) => {
-      if (opts.grace < GRACE_MIN_MS) {
+      if (opts.grace < GC_GRACE_MIN_MS) {
         usage(`--grace must be at least ${GRACE_MIN}: a mount names the chunks it stores within about 30 s, a big put or a slow swarm takes longer`);
       }
       const report = await withClient(resolveHome(opts), (c) => collectGarbage(c, { graceMs: opts.grace, dryRun: opts.dryRun, allowDead: opts.allowDead }));
@@ -111,7 +110,7 @@ export function registerFiles(program: Command): void {
       else {
         const mib = (report.bytesFreed / 2 ** 20).toFixed(1);
         const removed = opts.dryRun ? `would remove ${report.copiesRemoved} copies, freeing ${mib} MiB (dry run: nothing removed)` : `removed ${report.copiesRemoved} copies, freeing ${mib} MiB`;
-        console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused; ${removed}`);
+        console.log(`${report.chunks} chunks on ${report.cells} cells: ${report.garbage} unused (${report.superseded} of rewritten files); ${removed}`);
         if (report.copiesKept > 0) console.log(`${report.copiesKept} copies kept: stored or reused within the grace period (or their cell did not answer)`);
       }
     });

@@ -17,7 +17,7 @@ import { listedMemberOf, parseListedMember, type ListedMember } from './members.
 export const STATUS_EVENTS_MAX = 100;
 
 const STORE_FIELDS = ['chunks', 'bytes', 'capacityBytes', 'corruptFound', 'records'] as const;
-const HEAL_FIELDS = ['passes', 'pushed', 'pushedBytes', 'removed', 'lastPassRepairs', 'lastPassMs', 'recordsPushed'] as const;
+const HEAL_FIELDS = ['passes', 'pushed', 'pushedBytes', 'removed', 'lastPassRepairs', 'lastPassMs', 'recordsPushed', 'recordsDropped'] as const;
 const IMMUNE_FIELDS = ['passes', 'chunks', 'bytes', 'alertsRaised', 'confirmed', 'rejected', 'passProgress'] as const;
 const WIRE_FIELDS = [
   'framesSent',

@@ -39,7 +39,7 @@ const status: CellStatus = {
   startedAtMs: 1_700_000_000_000,
   members: [listed, { ...listed, id: B, addr: '127.0.0.1:7002', state: 'quarantined', intent: 'guard', intentAtMs: 5 }],
   store: { chunks: 5, bytes: 100, capacityBytes: 1000, corruptFound: 0, records: 7 },
-  heal: { passes: 1, pushed: 2, pushedBytes: 300, removed: 0, lastPassRepairs: 0, lastPassMs: 12.5, recordsPushed: 0 },
+  heal: { passes: 1, pushed: 2, pushedBytes: 300, removed: 0, lastPassRepairs: 0, lastPassMs: 12.5, recordsPushed: 0, recordsDropped: 0 },
   immune: { passes: 0, chunks: 0, bytes: 0, alertsRaised: 0, confirmed: 0, rejected: 0, passProgress: 0.5 },
   wire: {
     framesSent: 1,
