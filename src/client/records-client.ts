@@ -75,6 +75,23 @@ export class RecordsClient {
         if (err) reject(err);
         else resolve();
       };
+      /**
+       * After each answer or failure: done at `required`; else a failure (or
+       * the last answer of those asked) has the next cells asked; with
+       * nothing left running, a short result or an error. (The last to
+       * settle may be an answer: a live home third in order.)
+       */
+      const afterSettle = (failed: boolean) => {
+        if (settled) return;
+        if (results.length >= required) return finish();
+        if (failed || running === 0) launch(want);
+        if (running > 0) return;
+        if (partialOk && results.length > 0) {
+          log('degraded read: %d of %d answers', results.length, required);
+          return finish();
+        }
+        finish(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error | undefined)?.message})`));
+      };
       const launch = (limit: number) => {
         while (!settled && running < limit - results.length && next < order.length) {
           const m = order[next++]!;
@@ -83,21 +100,14 @@ export class RecordsClient {
             (r) => {
               running--;
               results.push(r);
-              if (!settled && results.length >= required) finish();
+              afterSettle(false);
             },
             (err) => {
               running--;
               lastError = err;
               this.swarm.noteFailure(m.addr, err);
               log('record request to %s failed: %s', m.addr, (err as Error).message);
-              launch(want);
-              if (!settled && running === 0) {
-                if (partialOk && results.length > 0) {
-                  log('degraded read: %d of %d answers', results.length, required);
-                  return finish();
-                }
-                finish(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error).message})`));
-              }
+              afterSettle(true);
             },
           );
         }

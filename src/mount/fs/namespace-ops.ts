@@ -101,22 +101,23 @@ export class NamespaceOps {
           throw fsError('DIRECTORY_NOT_EMPTY', dest);
         }
         writes.push(resolver.envelope(inodeKey(existing.ino), null));
-        const open = this.ctx.files.get(existing.ino);
-        if (open) open.unlinked = true;
       }
     }
     writes.push(resolver.envelope(direntKey(to.parent, to.name), { ino: from.ino, type: from.inode.type } satisfies Dirent));
     writes.push(resolver.envelope(direntKey(from.parent, from.name), null));
-    if (from.inode.type === 'dir') {
-      const moved = { ...from.inode, parent: to.parent, ctimeMs: this.ctx.clock.wallNow() };
-      writes.push(resolver.envelope(inodeKey(from.ino), moved));
-      resolver.noteInode(from.ino, moved);
-    }
+    const moved = from.inode.type === 'dir' ? { ...from.inode, parent: to.parent, ctimeMs: this.ctx.clock.wallNow() } : null;
+    if (moved) writes.push(resolver.envelope(inodeKey(from.ino), moved));
     writes.push(...(await resolver.touchedDir(from.parent)));
     if (to.parent !== from.parent) writes.push(...(await resolver.touchedDir(to.parent)));
-    await resolver.records.put(writes);
-    // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic).
-    if (existing) resolver.forgetInode(existing.ino);
+    await resolver.write(writes);
+    // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic),
+    // and a rename that failed changed nothing here either.
+    if (existing) {
+      resolver.forgetInode(existing.ino);
+      const open = this.ctx.files.get(existing.ino);
+      if (open) open.unlinked = true;
+    }
+    if (moved) resolver.noteInode(from.ino, moved);
     resolver.noteEntry(to.parent, to.name, { ino: from.ino, type: from.inode.type });
     resolver.noteEntry(from.parent, from.name, null);
   }
@@ -139,7 +140,7 @@ export class NamespaceOps {
       inode.parent = parent;
     } else ino = newIno(inode.type, parent);
     // All records in one parallel write: an entry whose inode is missing reads as absent.
-    await resolver.records.put([
+    await resolver.write([
       resolver.envelope(inodeKey(ino), inode),
       resolver.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent),
       ...(await resolver.touchedDir(parent)),
@@ -153,7 +154,7 @@ export class NamespaceOps {
   /** Tombstones an entry and its inode, and touches the directory, in one parallel write. */
   private async removeNode(r: Resolved): Promise<void> {
     const { resolver } = this.parts;
-    await resolver.records.put([resolver.envelope(direntKey(r.parent, r.name), null), resolver.envelope(inodeKey(r.ino), null), ...(await resolver.touchedDir(r.parent))]);
+    await resolver.write([resolver.envelope(direntKey(r.parent, r.name), null), resolver.envelope(inodeKey(r.ino), null), ...(await resolver.touchedDir(r.parent))]);
     resolver.noteEntry(r.parent, r.name, null);
     resolver.forgetInode(r.ino);
   }

@@ -172,3 +172,8 @@ test('a database on this machine written before the write fell short is restored
   t.deepEqual(writes, ['here 127.0.0.1:7001']);
   t.deepEqual(cells.map((c) => c.records.length), [0, 0, 0]);
 });
+
+test('a read whose one live home answers after the other two failed returns that answer (it hung before)', async (t) => {
+  const { client } = fakeSwarm([[], [], [entry]], false, false, [], [true, true, false]);
+  t.deepEqual(await client.get(entry.k), entry);
+});
