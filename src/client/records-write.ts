@@ -29,6 +29,8 @@ interface Progress extends WriteGroup {
   here: MemberView[];
   /** Every cell a REC_WRITE went to, with the request settling (failures included: a timed-out write may have been applied). */
   sent: Map<MemberView, Promise<unknown>>;
+  /** Cells that acknowledged a REC_WRITE (a hedge may bring more than were needed). */
+  acked: Set<MemberView>;
   /** Homes on this machine written, with what the write replaced there. */
   merged: Map<MemberView, ReplacedRecord[]>;
 }
@@ -65,10 +67,11 @@ export async function writeAtQuorum(
     encoded: encodeWhole(Messages.REC_WRITE.request, g.recs),
     here: g.order.slice(0, replicas).filter((m) => swarm.recordsHere(m)).slice(0, majority),
     sent: new Map(),
+    acked: new Set(),
     merged: new Map(),
   }));
   const send = (p: Progress) => (m: MemberView) => {
-    const call = swarm.endpoint.call(m.addr, Messages.REC_WRITE, p.recs, { timeoutMs, encoded: p.encoded });
+    const call = swarm.endpoint.call(m.addr, Messages.REC_WRITE, p.recs, { timeoutMs, encoded: p.encoded }).then(() => void p.acked.add(m));
     p.sent.set(m, call.catch(() => undefined));
     return call;
   };
@@ -86,7 +89,8 @@ export async function writeAtQuorum(
       }
     }
     // A database here that could not be written: the rest of the majority over the network.
-    await settleAll(progress.map((p) => (p.merged.size < p.here.length ? overNetwork(p, p.here.length - p.merged.size, []) : null)));
+    const short = (p: Progress) => majority - p.acked.size - p.merged.size;
+    await settleAll(progress.map((p) => (short(p) > 0 ? overNetwork(p, short(p), []) : null)));
   } catch (err) {
     await undo(swarm, progress, timeoutMs);
     throw err;
