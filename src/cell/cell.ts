@@ -22,6 +22,7 @@ import { CellIdentity, ChunkStore, RecordStore, writeFileAtomic } from '../store
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
+import { RecordUndoLog } from './record-undo-log.js';
 import { Subscriptions } from './subscriptions.js';
 
 export interface CellInit {
@@ -102,6 +103,8 @@ export class Cell {
   readonly incarnation: number;
   readonly store: ChunkStore;
   readonly records: RecordStore;
+  /** What quorum writes replaced, for their writers' undo (REC_UNDO). */
+  private readonly undoLog = new RecordUndoLog();
   readonly membership: Membership;
   readonly healer: Healer;
   readonly immune: Immune;
@@ -282,7 +285,9 @@ export class Cell {
     endpoint.serve(Messages.CHUNK_CLAIM, (keys) => store.claim(keys));
     endpoint.serve(Messages.CHUNK_COLLECT, (q) => store.collect(q.keys, q.minAgeMs, q.dryRun));
     endpoint.serve(Messages.CHUNK_LIST, (q) => store.list(q.after, q.limit));
-    endpoint.serve(Messages.REC_PUT, (list) => this.records.merge(list));
+    endpoint.serve(Messages.REC_PUT, (list) => void this.records.merge(list));
+    endpoint.serve(Messages.REC_WRITE, (list) => this.undoLog.keep(this.records.merge(list)));
+    endpoint.serve(Messages.REC_UNDO, (versions) => this.records.restore(this.undoLog.take(versions)));
     endpoint.serve(Messages.REC_GET, (keys) => keys.map((k) => this.records.get(k)));
     endpoint.serve(Messages.REC_SCAN, (q) => this.records.scan(q.prefix, q.after, Math.min(q.limit ?? RECORDS_PER_MESSAGE_MAX, RECORDS_PER_MESSAGE_MAX)));
     endpoint.serve(Messages.REC_SYNC, (offer) => {

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { logger, machineId, type Addr, type BufferPool, type CellId, type ChunkKey, type Clock } from '../core/index.js';
 import type { RecordEnvelope } from '../namespace/index.js';
 import { Messages, type LocalGrant } from '../wire/index.js';
-import type { AlignedCopy, LeafListWanted, LocalDisk } from './local-disk.js';
+import type { AlignedCopy, LeafListWanted, LocalDisk, ReplacedRecord } from './local-disk.js';
 
 const log = logger('client');
 
@@ -180,12 +180,17 @@ export class LocalCells {
 
   /**
    * Merges records into a granted cell's record database, as the cell does
-   * with a REC_PUT (LocalDisk.mergeRecords): true once they are committed
-   * there; false if the cell named no database or it cannot be written
-   * (then the network carries them).
+   * with a REC_PUT (LocalDisk.mergeRecords): what they replaced once they
+   * are committed there (for restoreRecords); null if the cell named no
+   * database or it cannot be written (then the network carries them).
    */
-  mergeRecords(grant: LocalGrant, records: RecordEnvelope[]): boolean {
-    return !!grant.recordsPath && this.disk.mergeRecords(grant.recordsPath, records);
+  mergeRecords(grant: LocalGrant, records: RecordEnvelope[]): ReplacedRecord[] | null {
+    return grant.recordsPath ? this.disk.mergeRecords(grant.recordsPath, records) : null;
+  }
+
+  /** Undoes mergeRecords in a granted cell's record database: false if it cannot be done. */
+  restoreRecords(grant: LocalGrant, undos: ReplacedRecord[]): boolean {
+    return !!grant.recordsPath && this.disk.restoreRecords(grant.recordsPath, undos);
   }
 
   /**

@@ -9,6 +9,13 @@ export interface AlignedCopy {
   bytes: Buffer;
 }
 
+/** What merging a record replaced in a cell's database: the version written, and the record before it (null: none). */
+export interface ReplacedRecord {
+  k: string;
+  v: string;
+  prev: RecordEnvelope | null;
+}
+
 /** A chunk whose leaf hashes are wanted, with the leaf root its file's chunk map records. */
 export interface LeafListWanted {
   key: ChunkKey;
@@ -41,8 +48,10 @@ export interface LocalDisk {
   openAhead(chunks: { chunkDir: string; key: ChunkKey }[]): Promise<void>;
   /** Leaf hashes of many chunks of one cell, read and checked off the event loop: `found` for each one there. */
   leafHashLists(metaPath: string, wanted: LeafListWanted[], found: (chunk: LeafListWanted, hashes: Buffer) => void): Promise<void>;
-  /** Merges records into a cell's record database as the cell would: true once committed there, false if it cannot be done. */
-  mergeRecords(recordsPath: string, records: RecordEnvelope[]): boolean;
+  /** Merges records into a cell's record database as the cell would: what it replaced once committed there, null if it cannot be done. */
+  mergeRecords(recordsPath: string, records: RecordEnvelope[]): ReplacedRecord[] | null;
+  /** Undoes merges in a cell's record database (keys still at the version written go back to what they replaced): false if it cannot be done. */
+  restoreRecords(recordsPath: string, undos: ReplacedRecord[]): boolean;
   /** Leaves a chunk as a file of its own in a cell's incoming directory, for the cell to adopt: its name there. Throws if it cannot. */
   stage(incomingDir: string, key: ChunkKey, data: Buffer, copy: AlignedCopy | null): Promise<string>;
   /** Removes a staged file the cell did not adopt. */

@@ -1,7 +1,8 @@
 import { CellError, logger, type Addr } from '../core/index.js';
 import { newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
-import { Messages, encodeWhole } from '../wire/index.js';
+import { Messages } from '../wire/index.js';
 import { scanRecords } from './inventory.js';
+import { writeAtQuorum, type Quorum } from './records-write.js';
 import type { MemberView, SwarmClient } from './swarm-client.js';
 
 const log = logger('client:records');
@@ -43,8 +44,7 @@ export class RecordsClient {
    * Runs fn on the first R cells in order, replacing failures with later cells,
    * until `need` succeed. Only `need` cells are asked at first, the others if
    * an answer is late (a hedge) or a request fails: on two shared cores, a
-   * third request in the critical path slows the two that matter. The homes
-   * not asked are returned (`rest`): a write sends them their copy later.
+   * third request in the critical path slows the two that matter.
    * With `partialOk` (reads), fewer answers than `need` but at least one are
    * returned rather than failing: when most homes of a record are down at
    * once, a possibly stale answer beats EIO. Writes never settle for less than
@@ -56,7 +56,7 @@ export class RecordsClient {
     fn: (m: MemberView) => Promise<T>,
     partialOk = false,
     copies = this.replicas,
-  ): Promise<{ results: T[]; rest: MemberView[] }> {
+  ): Promise<{ results: T[] }> {
     const want = Math.min(copies, order.length);
     const required = partialOk ? Math.min(need, want) : need;
     if (want < required) {
@@ -75,6 +75,23 @@ export class RecordsClient {
         if (err) reject(err);
         else resolve();
       };
+      /**
+       * After each answer or failure: done at `required`; else a failure (or
+       * the last answer of those asked) has the next cells asked; with
+       * nothing left running, a short result or an error. (The last to
+       * settle may be an answer: a live home third in order.)
+       */
+      const afterSettle = (failed: boolean) => {
+        if (settled) return;
+        if (results.length >= required) return finish();
+        if (failed || running === 0) launch(want);
+        if (running > 0) return;
+        if (partialOk && results.length > 0) {
+          log('degraded read: %d of %d answers', results.length, required);
+          return finish();
+        }
+        finish(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error | undefined)?.message})`));
+      };
       const launch = (limit: number) => {
         while (!settled && running < limit - results.length && next < order.length) {
           const m = order[next++]!;
@@ -83,21 +100,14 @@ export class RecordsClient {
             (r) => {
               running--;
               results.push(r);
-              if (!settled && results.length >= required) finish();
+              afterSettle(false);
             },
             (err) => {
               running--;
               lastError = err;
               this.swarm.noteFailure(m.addr, err);
               log('record request to %s failed: %s', m.addr, (err as Error).message);
-              launch(want);
-              if (!settled && running === 0) {
-                if (partialOk && results.length > 0) {
-                  log('degraded read: %d of %d answers', results.length, required);
-                  return finish();
-                }
-                finish(new CellError('NO_CELL_REACHABLE', `only ${results.length} of ${required} cells answered for the namespace (${(lastError as Error).message})`));
-              }
+              afterSettle(true);
             },
           );
         }
@@ -105,7 +115,7 @@ export class RecordsClient {
       launch(required);
       hedge = setTimeout(() => launch(want), HEDGE_MS);
     });
-    return { results, rest: order.slice(next, next + Math.max(0, want - results.length - running)) };
+    return { results };
   }
 
   async get(key: string): Promise<RecordEnvelope | null> {
@@ -167,11 +177,12 @@ export class RecordsClient {
 
   /**
    * Writes records, grouped by placement, each group to a majority of its
-   * home cells; the other homes get their copy a few ms later, batched with
-   * other writes (one message instead of one per write, off the critical
-   * path). If this process dies first, anti-entropy brings them the records.
-   * Homes on this machine that share their database are written straight
-   * into it (SwarmClient.mergeRecordsHere), the others over the network.
+   * home cells, all or nothing (writeAtQuorum: a write that fails is undone);
+   * the other homes get their copy a few ms later, batched with other
+   * writes (one message instead of one per write, off the critical path).
+   * If this process dies first, anti-entropy brings them the records. Homes
+   * on this machine that share their database are written straight into it
+   * (SwarmClient.mergeRecordsHere), after the others.
    */
   async put(records: RecordEnvelope[]): Promise<void> {
     const groups = new Map<string, RecordEnvelope[]>();
@@ -180,30 +191,10 @@ export class RecordsClient {
       if (!groups.has(g)) groups.set(g, []);
       groups.get(g)!.push(r);
     }
-    await Promise.all(
-      [...groups.values()].map(async (recs) => {
-        // Encoded once for every home it is sent to.
-        const encoded = encodeWhole(Messages.REC_PUT.request, recs);
-        const order = await this.homes(recs[0]!.k);
-        const here = this.writeHere(order.slice(0, this.replicas), recs);
-        const send = (m: MemberView) => this.swarm.endpoint.call(m.addr, Messages.REC_PUT, recs, { timeoutMs: RECORD_TIMEOUT_MS, encoded });
-        const { rest } =
-          here.size >= this.majority
-            ? { rest: order.slice(0, this.replicas).filter((m) => !here.has(m)) }
-            : await this.quorum(order.filter((m) => !here.has(m)), this.majority - here.size, send, false, this.replicas - here.size);
-        for (const m of rest) this.trail(m.addr, recs, encoded.length);
-      }),
-    );
-  }
-
-  /** Homes among `homes` written straight into their databases on this machine, up to a majority. */
-  private writeHere(homes: MemberView[], recs: RecordEnvelope[]): Set<MemberView> {
-    const written = new Set<MemberView>();
-    for (const m of homes) {
-      if (written.size >= this.majority) break;
-      if (this.swarm.mergeRecordsHere(m, recs)) written.add(m);
-    }
-    return written;
+    const planned = await Promise.all([...groups.values()].map(async (recs) => ({ recs, order: await this.homes(recs[0]!.k) })));
+    const quorum: Quorum = (order, need, fn, partialOk, copies) => this.quorum(order, need, fn, partialOk, copies);
+    const trailing = await writeAtQuorum({ swarm: this.swarm, quorum }, { replicas: this.replicas, timeoutMs: RECORD_TIMEOUT_MS }, planned);
+    for (const t of trailing) this.trail(t.addr, t.recs, t.bytes);
   }
 
   private trail(addr: Addr, recs: RecordEnvelope[], bytes: number): void {

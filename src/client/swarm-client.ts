@@ -27,7 +27,7 @@ import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember 
 import { Endpoint } from '../rpc/index.js';
 import { KeyRing, MessageType, Messages, type CellStatus, type LocalGrant, type RequestSpec } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
-import type { LocalDisk } from './local-disk.js';
+import type { LocalDisk, ReplacedRecord } from './local-disk.js';
 
 const log = logger('client');
 
@@ -421,10 +421,21 @@ export class SwarmClient {
     return grants;
   }
 
-  /** Merges records straight into the database of a cell on this machine (LocalCells.mergeRecords): false if it is not here or that failed. */
-  mergeRecordsHere(cell: MemberView, records: RecordEnvelope[]): boolean {
+  /** True if records for this cell can go straight into its database on this machine (it granted one). */
+  recordsHere(cell: MemberView): boolean {
+    return !!this.local?.grantOf(cell)?.recordsPath;
+  }
+
+  /** Merges records straight into the database of a cell on this machine (LocalCells.mergeRecords): what they replaced, or null if it is not here or that failed. */
+  mergeRecordsHere(cell: MemberView, records: RecordEnvelope[]): ReplacedRecord[] | null {
     const grant = this.local?.grantOf(cell);
-    return !!grant && this.local!.mergeRecords(grant, records);
+    return grant ? this.local!.mergeRecords(grant, records) : null;
+  }
+
+  /** Undoes mergeRecordsHere (LocalCells.restoreRecords): false if it cannot be done. */
+  restoreRecordsHere(cell: MemberView, undos: ReplacedRecord[]): boolean {
+    const grant = this.local?.grantOf(cell);
+    return !!grant && this.local!.restoreRecords(grant, undos);
   }
 
   /**

@@ -284,7 +284,8 @@ export class Healer {
   private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<boolean> {
     try {
       const need = await this.components.endpoint.call(addr, Messages.REC_SYNC, recs, { timeoutMs: HAS_TIMEOUT_MS });
-      const send = need.map((i) => recs[i]!);
+      // As they are now, not as offered: a write undone meanwhile (docs/decisions/0029) must not be spread.
+      const send = need.flatMap((i) => this.components.records.get(recs[i]!.k) ?? []);
       if (send.length > 0) {
         await this.components.endpoint.call(addr, Messages.REC_PUT, send, { timeoutMs: PUSH_TIMEOUT_MS });
         this.stats.recordsPushed += send.length;

@@ -1,6 +1,6 @@
 export { ChunkStore, type ChunkStoreInit, type StoreStats, type CorruptionReport } from './chunk-store.js';
 export { CellIdentity, type IdentityRecord } from './identity.js';
 export { writeFileAtomic } from './atomic.js';
-export { RecordStore, type VersionedRecord } from './record-store.js';
+export { RecordStore, type Replaced, type VersionedRecord } from './record-store.js';
 export { LocalCellDisks, type LocalCellDisksComponents, type AlignedCopy } from './local-cell-disks.js';
 export { cellLayoutOf, chunkFileOf, type StoredChunkMeta } from './layout.js';

@@ -20,7 +20,7 @@ import { ONE_READ_BYTES, readAt, readChunkFileLent } from './chunk-files.js';
 import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-db.js';
 import { OffThreadHasher } from './hasher.js';
 import { chunkFileOf } from './layout.js';
-import { RecordStore, type VersionedRecord } from './record-store.js';
+import { RecordStore, type Replaced, type VersionedRecord } from './record-store.js';
 import { stageChunk, unstageChunk } from './staging.js';
 
 const log = logger('store', 'local');
@@ -202,28 +202,53 @@ export class LocalCellDisks {
    * then see (lmdb lets processes on one machine share a database). A
    * create's commit, in a mount, then costs one local transaction instead of
    * a round trip to two cells, most of which is waking processes
-   * (docs/decisions/0016-local-record-writes.md). True once they
-   * are committed there (as durable as the cell's own commits); false if
-   * there is no database there or it cannot be written (then the network
-   * carries them).
+   * (docs/decisions/0016-local-record-writes.md). What it replaced once
+   * they are committed there (as durable as the cell's own commits), for an
+   * undo (restoreRecords); null if there is no database there or it cannot
+   * be written (then the network carries them).
    */
-  mergeRecords(recordsPath: string, records: VersionedRecord[]): boolean {
-    let db = this.recordDbs.get(recordsPath);
-    if (db === false) return false;
+  mergeRecords(recordsPath: string, records: VersionedRecord[]): Replaced[] | null {
+    const db = this.recordDb(recordsPath);
     try {
-      if (!db) {
-        // lmdb-js makes a database that does not exist: never for another process's.
-        if (!existsSync(recordsPath)) return false;
-        this.recordDbs.set(recordsPath, (db = new RecordStore(recordsPath)));
-      }
-      db.merge(records);
-      return true;
+      return db ? db.merge(records) : null;
     } catch (err) {
-      // Not ours to write (another user's cell), or broken: the network from now on.
-      log('cannot write records into %s (%s): they go over the network', recordsPath, (err as Error).message);
-      this.recordDbs.set(recordsPath, false, { ttl: UNWRITABLE_RECORDS_TTL_MS });
+      this.unwritable(recordsPath, err);
+      return null;
+    }
+  }
+
+  /** Undoes merges made by mergeRecords (RecordStore.restore): false if the database cannot be written. */
+  restoreRecords(recordsPath: string, undos: Replaced[]): boolean {
+    const db = this.recordDb(recordsPath);
+    try {
+      db?.restore(undos);
+      return !!db;
+    } catch (err) {
+      this.unwritable(recordsPath, err);
       return false;
     }
+  }
+
+  /** A cell's record database open here, or null if there is none or it cannot be written. */
+  private recordDb(recordsPath: string): RecordStore | null {
+    let db = this.recordDbs.get(recordsPath);
+    if (db === false) return null;
+    if (db) return db;
+    // lmdb-js makes a database that does not exist: never for another process's.
+    if (!existsSync(recordsPath)) return null;
+    try {
+      this.recordDbs.set(recordsPath, (db = new RecordStore(recordsPath)));
+      return db;
+    } catch (err) {
+      this.unwritable(recordsPath, err);
+      return null;
+    }
+  }
+
+  /** Not ours to write (another user's cell), or broken: the network from now on. */
+  private unwritable(recordsPath: string, err: unknown): void {
+    log('cannot write records into %s (%s): they go over the network', recordsPath, (err as Error).message);
+    this.recordDbs.set(recordsPath, false, { ttl: UNWRITABLE_RECORDS_TTL_MS });
   }
 
   /** Stages a chunk in a cell's incoming directory for it to adopt (see stageChunk): the file's name there. */

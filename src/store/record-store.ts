@@ -9,6 +9,17 @@ export interface VersionedRecord {
 }
 
 /**
+ * What a merge changed for one key: the version it wrote and the record it
+ * replaced (null: there was none). restore() puts `prev` back while `v` is
+ * still there: the undo of a write that failed to reach a majority.
+ */
+export interface Replaced {
+  k: string;
+  v: string;
+  prev: VersionedRecord | null;
+}
+
+/**
  * A cell's share of the namespace: versioned records in lmdb
  * (<data>/records.lmdb), merged last-writer-wins. Commits are transactional
  * but not fsynced (noSync): a killed cell loses nothing (the OS has the
@@ -55,18 +66,39 @@ export class RecordStore {
    * synchronous transaction: compare and write cannot interleave with another
    * merge. (It blocks the loop for a fraction of a millisecond; lmdb-js's
    * asynchronous transaction() waits on its write batching, several ms.)
+   * Returns what it replaced, for an undo (restore).
    */
-  merge(records: VersionedRecord[]): void {
+  merge(records: VersionedRecord[]): Replaced[] {
+    const replaced: Replaced[] = [];
     this.db.transactionSync(() => {
       for (const r of records) {
         const cur = this.db.get(r.k);
         if (!cur || r.v > cur.v) {
           this.db.putSync(r.k, { v: r.v, d: r.d });
           this.changed?.add(r.k);
+          replaced.push({ k: r.k, v: r.v, prev: cur ? { k: r.k, v: cur.v, d: cur.d } : null });
         }
       }
     });
     if (this.changed && this.changed.size > CHANGED_KEYS_MAX) this.changed = null;
+    return replaced;
+  }
+
+  /**
+   * Undoes merges: each key still at the version a merge wrote goes back to
+   * the record it replaced, with that record's own version (or goes, if
+   * there was none), so nothing newer than what was there before is made.
+   * A key written again since is left alone. One transaction.
+   */
+  restore(undos: Replaced[]): void {
+    if (undos.length === 0) return;
+    this.db.transactionSync(() => {
+      for (const u of undos) {
+        if (this.db.get(u.k)?.v !== u.v) continue;
+        if (u.prev) this.db.putSync(u.k, { v: u.prev.v, d: u.prev.d });
+        else this.db.removeSync(u.k);
+      }
+    });
   }
 
   /**

@@ -29,6 +29,8 @@ export enum MessageType {
   CHUNK_COLLECT = 24,
   CHUNK_CLAIM = 25,
   FORGET = 26,
+  REC_WRITE = 27,
+  REC_UNDO = 28,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -1,5 +1,7 @@
 import type { ExecutionContext } from 'ava';
-import { SwarmClient } from '../../src/client/index.js';
+import path from 'node:path';
+import { SwarmClient, type LocalDisk } from '../../src/client/index.js';
+import type { Cell } from '../../src/cell/index.js';
 import type { Addr, Transport } from '../../src/core/index.js';
 import { SwarmFs, defaultFsOptions, type FsOptions } from '../../src/mount/fs/index.js';
 import type { SimSwarm } from './sim-swarm.js';
@@ -36,11 +38,11 @@ export const SIM_CHUNK_BYTES = 64 * 1024;
  * teardown releases every handle and closes the client (before the swarm
  * stops: ava runs teardowns last registered first).
  */
-export async function mountSimFs(t: ExecutionContext, swarm: SimSwarm, change?: (o: FsOptions) => void): Promise<SimMount> {
+export async function mountSimFs(t: ExecutionContext, swarm: SimSwarm, change?: (o: FsOptions) => void, localDisk?: LocalDisk): Promise<SimMount> {
   const placement = { ...swarm.config.placement, chunkBytes: SIM_CHUNK_BYTES };
   const counted = countingTransport(swarm.net.transport(`10.0.254.${nextMountHost++ % 250}:0`));
   const client = new SwarmClient(
-    { transport: counted.transport, clock: swarm.clock, rng: swarm.rng },
+    { transport: counted.transport, clock: swarm.clock, rng: swarm.rng, localDisk },
     { swarmKey: swarm.swarmKey, seeds: swarm.slots.map((s) => s.addr), wire: swarm.config.wire, placement },
   );
   const opts = defaultFsOptions(placement);
@@ -74,6 +76,46 @@ function drivenBy<T extends object>(swarm: SimSwarm, target: T): T {
       };
     },
   });
+}
+
+/**
+ * The running cells' record databases as a mount on their machine reaches
+ * them (records merged straight in, as LocalCellDisks does), and nothing
+ * else on this machine: chunks cross the simulated network. A stopped
+ * cell's database is not written, nor one `writable` refuses; `beforeMerge`
+ * sees each cell about to be written.
+ */
+export function localRecordsDisk(swarm: SimSwarm, hooks: { beforeMerge?: (cell: Cell) => void; writable?: (cell: Cell) => boolean } = {}): LocalDisk {
+  const cellOf = (recordsPath: string) => swarm.cells.find((c) => path.resolve(c.records.file) === recordsPath);
+  const recordsOf = (recordsPath: string) => {
+    const cell = cellOf(recordsPath);
+    if (cell) hooks.beforeMerge?.(cell);
+    return cell && (hooks.writable?.(cell) ?? true) ? cell.records : null;
+  };
+  return {
+    start: () => undefined,
+    readChunk: async () => null,
+    readLeaves: () => null,
+    leafHashes: () => null,
+    openAhead: async () => undefined,
+    leafHashLists: async () => undefined,
+    mergeRecords: (recordsPath, records) => recordsOf(recordsPath)?.merge(records) ?? null,
+    restoreRecords: (recordsPath, undos) => {
+      const db = recordsOf(recordsPath);
+      db?.restore(undos);
+      return !!db;
+    },
+    stage: async () => {
+      throw new Error('chunks cross the network here');
+    },
+    unstage: () => undefined,
+    copyOf: () => null,
+    hashesOf: async () => {
+      throw new Error('no aligned copies here');
+    },
+    release: () => undefined,
+    close: async () => undefined,
+  };
 }
 
 /** A transport that counts the bytes it receives. */

@@ -159,8 +159,9 @@ export class Attributes {
       const inode = { ...(open?.inode ?? r.inode) };
       change(inode);
       inode.ctimeMs = this.ctx.clock.wallNow();
-      if (open) open.inode = inode;
       await resolver.putInode(r.ino, inode);
+      // Only once written: a change that failed must not reach the swarm with the file's next commit.
+      if (open) open.inode = inode;
     };
     // An open file's commits (the early one of a small file runs in the background) write its whole
     // inode: a change between them must not be overwritten with what a commit read before it (tar's utimens).

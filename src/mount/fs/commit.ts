@@ -118,7 +118,7 @@ export class Commits {
     const records = [resolver.envelope(inodeKey(f.ino), inode)];
     const entry: Dirent = { ino: f.ino, type: 'file' };
     if (created) records.push(resolver.envelope(direntKey(created.parent, created.name), entry), ...(await resolver.touchedDir(created.parent, created.atMs)));
-    await resolver.records.put(records);
+    await resolver.write(records);
     resolver.noteInode(f.ino, inode);
     if (created) {
       f.created = null;

@@ -56,7 +56,7 @@ export class NamespaceOps {
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
     if (r.ino === ROOT_INO) throw fsError('NOT_PERMITTED', path);
     if ((await this.readdir(path)).length > 2) throw fsError('DIRECTORY_NOT_EMPTY', path);
-    await resolver.records.put([
+    await resolver.write([
       resolver.envelope(direntKey(r.parent, r.name), null),
       resolver.envelope(inodeKey(r.ino), null),
       ...(await resolver.touchedDir(r.parent, undefined, -1)),
@@ -153,18 +153,17 @@ export class NamespaceOps {
     // Subdirectories each parent gains or loses (its link count).
     const movedDirs = from.inode.type === 'dir' ? 1 : 0;
     const toSubdirs = movedDirs - (replaced === 'dir' ? 1 : 0);
-    if (from.inode.type === 'dir') {
-      const moved = { ...from.inode, parent: to.parent, ctimeMs: this.ctx.clock.wallNow() };
-      writes.push(resolver.envelope(inodeKey(from.ino), moved));
-      resolver.noteInode(from.ino, moved);
-    }
+    const moved = from.inode.type === 'dir' ? { ...from.inode, parent: to.parent, ctimeMs: this.ctx.clock.wallNow() } : null;
+    if (moved) writes.push(resolver.envelope(inodeKey(from.ino), moved));
     if (to.parent === from.parent) writes.push(...(await resolver.touchedDir(from.parent, undefined, toSubdirs - movedDirs)));
     else writes.push(...(await resolver.touchedDir(from.parent, undefined, -movedDirs)), ...(await resolver.touchedDir(to.parent, undefined, toSubdirs)));
     // A file replaced loses one name, and goes with its last.
     if (replaced === 'file') await this.relink(existing!.ino, -1, writes, dest);
-    else await resolver.records.put(writes);
-    // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic).
+    else await resolver.write(writes);
+    // Only now: until the records are written, a reader here still finds the old file whole (rename is atomic),
+    // and a rename that failed changed nothing here either.
     if (replaced === 'dir') resolver.forgetInode(existing!.ino);
+    if (moved) resolver.noteInode(from.ino, moved);
     resolver.noteEntry(to.parent, to.name, { ino: from.ino, type: from.inode.type });
     resolver.noteEntry(from.parent, from.name, null);
   }
@@ -187,7 +186,7 @@ export class NamespaceOps {
       inode.parent = parent;
     } else ino = newIno(inode.type, parent);
     // All records in one parallel write: an entry whose inode is missing reads as absent.
-    await resolver.records.put([
+    await resolver.write([
       resolver.envelope(inodeKey(ino), inode),
       resolver.envelope(direntKey(parent, name), { ino, type: inode.type } satisfies Dirent),
       ...(await resolver.touchedDir(parent, undefined, inode.type === 'dir' ? 1 : 0)),
@@ -217,13 +216,13 @@ export class NamespaceOps {
       const nlink = linksOf(stored ?? inode) + delta;
       if (delta > 0 && nlink > LINKS_MAX) throw fsError('TOO_MANY_LINKS', path);
       if (nlink <= 0) {
-        await resolver.records.put([...records, resolver.envelope(inodeKey(ino), null)]);
+        await resolver.write([...records, resolver.envelope(inodeKey(ino), null)]);
         resolver.forgetInode(ino);
         if (open) open.unlinked = true;
         return;
       }
       const changed: Inode = { ...inode, nlink, ctimeMs: this.ctx.clock.wallNow() };
-      await resolver.records.put([...records, resolver.envelope(inodeKey(ino), changed)]);
+      await resolver.write([...records, resolver.envelope(inodeKey(ino), changed)]);
       resolver.noteInode(ino, changed);
       if (open) open.inode = changed;
     };

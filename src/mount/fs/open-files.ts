@@ -114,12 +114,29 @@ export class OpenFiles {
     const f = await this.openInode(r.ino, r.inode);
     try {
       await withLock(f, async () => {
-        await this.parts.writeBack.setSize(f, size);
-        await this.parts.commits.commit(f);
+        // A truncate that fails must not stay behind in a file held open here, for its next commit to write.
+        const before = isClean(f) ? { inode: f.inode, size: f.size, chunks: [...f.chunks], roots: [...f.roots], inline: f.inline } : null;
+        try {
+          await this.parts.writeBack.setSize(f, size);
+          await this.parts.commits.commit(f);
+        } catch (err) {
+          if (before) this.revert(f, before);
+          throw err;
+        }
       });
     } finally {
       await this.close(f);
     }
+  }
+
+  /** Back to the version the swarm has, dropping what was changed here since (a failed truncate). */
+  private revert(f: OpenFile, to: Pick<OpenFile, 'inode' | 'size' | 'chunks' | 'roots' | 'inline'>): void {
+    this.parts.dirty.dropAll(f);
+    this.parts.patches.dropAll(f);
+    Object.assign(f, to);
+    f.changed = false;
+    f.changedSeenMs = null;
+    f.storedSinceCommit.clear();
   }
 
   async ftruncate(fd: number, size: number): Promise<void> {

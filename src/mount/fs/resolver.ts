@@ -78,8 +78,23 @@ export class Resolver {
     return { k, v: this.hlc.now(), d };
   }
 
+  /**
+   * Writes records this mount made (RecordsClient.put: all or nothing). If
+   * the write fails, the attributes of the inodes it would have changed are
+   * forgotten (touchedDir keeps a directory's new times ahead of the write):
+   * they are read again from the swarm, as the failed write left them.
+   */
+  async write(records: RecordEnvelope[]): Promise<void> {
+    try {
+      await this.records.put(records);
+    } catch (err) {
+      for (const r of records) if (r.k.startsWith('i/')) this.attrs.delete(r.k.slice(2));
+      throw err;
+    }
+  }
+
   async putInode(ino: string, inode: Inode | null): Promise<void> {
-    await this.records.put([this.envelope(inodeKey(ino), inode)]);
+    await this.write([this.envelope(inodeKey(ino), inode)]);
     if (inode) this.attrs.set(ino, inode);
     else this.attrs.delete(ino);
   }

@@ -19,7 +19,7 @@ import { HEARTBEAT } from './heartbeat.js';
 import { LOCAL_GRANT } from './local-grant.js';
 import { JOIN, MEMBERS } from './members.js';
 import { PING } from './ping.js';
-import { REC_GET, REC_PUT, REC_SCAN, REC_SYNC } from './records.js';
+import { REC_GET, REC_PUT, REC_SCAN, REC_SYNC, REC_UNDO, REC_WRITE } from './records.js';
 import { STATUS } from './status.js';
 import type { MessageType } from '../types.js';
 
@@ -48,6 +48,8 @@ export const Messages = {
   CHUNK_COLLECT,
   CHUNK_CLAIM,
   FORGET,
+  REC_WRITE,
+  REC_UNDO,
 } as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
 
 export * from './codec.js';

@@ -2,6 +2,10 @@
  * Namespace records as they travel (namespace/ gives them meaning):
  *
  * REC_PUT      request: JSON [{k, v, d}] records to merge             response: empty
+ * REC_WRITE    request: JSON [{k, v, d}] a writer's quorum write       response: empty
+ *              (merged as REC_PUT; what it replaced is kept a while for REC_UNDO)
+ * REC_UNDO     request: JSON [{k, v}] versions a failed write wrote   response: empty
+ *              (each key still at v goes back to what REC_WRITE replaced)
  * REC_GET      request: JSON [k]                                      response: JSON [{k, v, d} | null], one per key
  * REC_SCAN     request: JSON {prefix, after, limit?}                  response: JSON [{k, v, d}], keys ascending
  * REC_SYNC     request: JSON [{k, v}] what the sender holds           response: JSON [index], those the receiver
@@ -53,6 +57,9 @@ export const REC_PUT: RequestSpec<RecordEnvelope[], void> = {
   request: jsonCodec(MESSAGE_BYTES_MAX, records, (list) => list.map(envelopeOf)),
   response: emptyCodec,
 };
+
+/** A quorum write: merged as REC_PUT, and undoable for a while (REC_UNDO) if it fails to reach a majority. */
+export const REC_WRITE: RequestSpec<RecordEnvelope[], void> = { ...REC_PUT, type: MessageType.REC_WRITE };
 
 export const REC_GET: RequestSpec<string[], (RecordEnvelope | null)[]> = {
   type: MessageType.REC_GET,
@@ -111,4 +118,11 @@ export const REC_SYNC: RequestSpec<RecordVersion[], number[]> = {
     const seen = new Set<number>();
     return arrayOf(v, offered.length, (i) => (isCount(i) && i < offered.length && !seen.has(i) && seen.add(i) ? i : null));
   }),
+};
+
+/** Undoes REC_WRITEs that did not reach a majority: the versions they wrote. */
+export const REC_UNDO: RequestSpec<RecordVersion[], void> = {
+  type: MessageType.REC_UNDO,
+  request: REC_SYNC.request,
+  response: emptyCodec,
 };

@@ -1,7 +1,8 @@
 import test from 'ava';
-import type { Addr } from '../../../src/core/index.js';
+import { CellError, type Addr } from '../../../src/core/index.js';
 import { RecordsClient, type MemberView, type SwarmClient } from '../../../src/client/index.js';
-import { direntKey, type RecordEnvelope } from '../../../src/namespace/index.js';
+import { isCellError } from '../../../src/core/index.js';
+import { direntKey, placementKeyOf, type RecordEnvelope } from '../../../src/namespace/index.js';
 import { MessageType, encodeWhole, type RequestSpec } from '../../../src/wire/index.js';
 
 /**
@@ -9,19 +10,30 @@ import { MessageType, encodeWhole, type RequestSpec } from '../../../src/wire/in
  * REC_GET and REC_SCAN like a cell; `changedRecently` says whether the set of
  * storage cells just changed in the client's view.
  */
-function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning = false, here: boolean[] = []) {
+function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning = false, here: boolean[] = [], down: boolean[] = []) {
   const asked: Addr[] = [];
   const puts: Addr[] = [];
+  const undos: Addr[] = [];
+  /** Every write, in the order it happened: "net <addr>" or "here <addr>". */
+  const writes: string[] = [];
   const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
   const request = async (addr: Addr, type: MessageType, body: Buffer) => {
     asked.push(addr);
-    const { records } = cells.find((c) => c.addr === addr)!;
+    const i = cells.findIndex((c) => c.addr === addr);
+    if (down[i]) throw new CellError('TIMEOUT', `${addr} does not answer`);
+    const { records } = cells[i]!;
     const q = JSON.parse(body.toString());
     if (type === MessageType.REC_GET) return Buffer.from(JSON.stringify((q as string[]).map((k) => records.find((r) => r.k === k) ?? null)));
     if (type === MessageType.REC_SCAN) return Buffer.from(JSON.stringify(records.filter((r) => r.k.startsWith(q.prefix))));
-    if (type === MessageType.REC_PUT) {
+    if (type === MessageType.REC_PUT || type === MessageType.REC_WRITE) {
       puts.push(addr);
+      writes.push(`net ${addr}`);
       records.push(...(q as RecordEnvelope[]));
+      return Buffer.alloc(0);
+    }
+    if (type === MessageType.REC_UNDO) {
+      undos.push(addr);
+      cells[i]!.records = records.filter((r) => !(q as { k: string; v: string }[]).some((u) => u.k === r.k && u.v === r.v));
       return Buffer.alloc(0);
     }
     throw new Error(`unexpected message ${type}`);
@@ -32,11 +44,18 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
     shunsAny: () => shunning,
     isShunned: () => false,
     noteFailure: () => undefined,
-    // Cells "on this machine" (here[i]) take records straight into their records.
+    // Cells "on this machine" (here[i]) take records straight into their records; "here" but down: their database cannot be written.
+    recordsHere: (m: MemberView) => !!here[cells.findIndex((c) => c.addr === m.addr)],
     mergeRecordsHere: (m: MemberView, recs: RecordEnvelope[]) => {
       const i = cells.findIndex((c) => c.addr === m.addr);
-      if (!here[i]) return false;
+      if (!here[i] || down[i]) return null;
+      writes.push(`here ${m.addr}`);
       cells[i]!.records.push(...recs);
+      return recs.map((r) => ({ k: r.k, v: r.v, prev: null }));
+    },
+    restoreRecordsHere: (m: MemberView, undone: { k: string; v: string }[]) => {
+      const c = cells.find((x) => x.addr === m.addr)!;
+      c.records = c.records.filter((r) => !undone.some((u) => u.k === r.k && u.v === r.v));
       return true;
     },
     endpoint: {
@@ -49,7 +68,7 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
       },
     },
   };
-  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked, puts, cells };
+  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked, puts, undos, writes, cells };
 }
 
 const DIR = 'abcdef0012345678abcdef00';
@@ -101,4 +120,60 @@ test('homes on this machine are written straight into their databases, up to a m
   t.deepEqual(one.cells.map((c) => c.records.length), [1, 1, 0]);
   await one.client.drain();
   t.deepEqual(one.puts, ['127.0.0.1:7002', '127.0.0.1:7003']);
+});
+
+test('homes over the network are written first, homes on this machine last', async (t) => {
+  const one = fakeSwarm([[], [], []], false, false, [true, false, false]);
+  await one.client.put([entry]);
+  t.deepEqual(one.writes, ['net 127.0.0.1:7002', 'here 127.0.0.1:7001']);
+});
+
+test('a write that cannot reach a majority writes nothing, not even into a database on this machine', async (t) => {
+  // The issue's case: one home in view, on this machine.
+  const alone = fakeSwarm([[], [], []], false, false, [true, false, false]);
+  const homes = (alone.client as unknown as { swarm: { placementFor: () => Promise<MemberView[]> } }).swarm;
+  const all = await homes.placementFor();
+  homes.placementFor = async () => all.slice(0, 1);
+  const err = await t.throwsAsync(alone.client.put([entry]));
+  t.true(isCellError(err, 'NOT_ENOUGH_CELLS'));
+  t.deepEqual(alone.writes, []);
+  t.deepEqual(alone.asked, [], 'not a message sent');
+
+  // Three homes in view, two do not answer: the one here is never written.
+  const down = fakeSwarm([[], [], []], false, false, [true, false, false], [false, true, true]);
+  await t.throwsAsync(down.client.put([entry]));
+  t.deepEqual(down.writes, []);
+  t.deepEqual(down.cells.map((c) => c.records.length), [0, 0, 0]);
+});
+
+test('a write that reached one home of three over the network is undone there', async (t) => {
+  const { client, cells, undos } = fakeSwarm([[], [], []], false, false, [], [false, true, true]);
+  await t.throwsAsync(client.put([entry]));
+  t.true(undos.includes('127.0.0.1:7001'), 'the home that took it is told to undo it');
+  t.deepEqual(cells.map((c) => c.records.length), [0, 0, 0]);
+});
+
+test('a write across two groups that fails in one is undone in the other', async (t) => {
+  const other: RecordEnvelope = { ...entry, k: direntKey('0123456789abcdef', 'b') };
+  const { client, cells, undos } = fakeSwarm([[], [], []], false, false, [true, false, false], [false, false, true]);
+  const swarm = (client as unknown as { swarm: { placementFor: (k: string) => Promise<MemberView[]> } }).swarm;
+  const all = await swarm.placementFor('');
+  // The second group's homes in view: the two cells not on this machine, one of which does not answer.
+  swarm.placementFor = async (k: string) => (k === placementKeyOf(other.k) ? [all[1]!, all[2]!] : all);
+  await t.throwsAsync(client.put([entry, other]));
+  t.true(undos.includes('127.0.0.1:7002'));
+  t.deepEqual(cells.map((c) => c.records.length), [0, 0, 0], 'nothing of either group is left');
+});
+
+test('a database on this machine written before the write fell short is restored', async (t) => {
+  // Both homes here are the majority; the second's database fails, and the network cannot make up for it.
+  const { client, cells, writes } = fakeSwarm([[], [], []], false, false, [true, true, false], [false, true, true]);
+  await t.throwsAsync(client.put([entry]));
+  t.deepEqual(writes, ['here 127.0.0.1:7001']);
+  t.deepEqual(cells.map((c) => c.records.length), [0, 0, 0]);
+});
+
+test('a read whose one live home answers after the other two failed returns that answer (it hung before)', async (t) => {
+  const { client } = fakeSwarm([[], [], [entry]], false, false, [], [true, true, false]);
+  t.deepEqual(await client.get(entry.k), entry);
 });

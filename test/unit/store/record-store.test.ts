@@ -22,6 +22,23 @@ test('merge keeps the newer version of each record and remembers the keys it cha
   t.deepEqual(store.takeChanged(), [], 'a merge that changed nothing is not a change');
 });
 
+test('restore undoes a merge: what it replaced comes back with its own version, a key it made goes, a key written since stays', async (t) => {
+  const store = RecordStore.inDataDir(await tmpDir(t));
+  t.teardown(() => store.close());
+  store.merge([{ k: 'i/0000000000000001', v: '1', d: { size: 300000 } }]);
+  const replaced = store.merge([
+    { k: 'i/0000000000000001', v: '2', d: { size: 0 } },
+    { k: 'i/0000000000000002', v: '2', d: { a: 1 } },
+    { k: 'i/0000000000000003', v: '2', d: { b: 1 } },
+  ]);
+  t.deepEqual(replaced[0], { k: 'i/0000000000000001', v: '2', prev: { k: 'i/0000000000000001', v: '1', d: { size: 300000 } } });
+  store.merge([{ k: 'i/0000000000000003', v: '3', d: { b: 2 } }]);
+  store.restore(replaced);
+  t.deepEqual(store.get('i/0000000000000001'), { k: 'i/0000000000000001', v: '1', d: { size: 300000 } });
+  t.is(store.get('i/0000000000000002'), null);
+  t.deepEqual(store.get('i/0000000000000003'), { k: 'i/0000000000000003', v: '3', d: { b: 2 } }, 'written again since: left alone');
+});
+
 test('a record another process merges is seen by the next get and scan, even in the same turn of the event loop', async (t) => {
   const store = RecordStore.inDataDir(await tmpDir(t));
   t.teardown(() => store.close());
