@@ -191,7 +191,11 @@ export class Cell {
     try {
       const identity = await CellIdentity.loadAndBump(init.dataDir);
       const prefix = identity.id.slice(0, 8);
+      // Damage found and repaired (store/db-check.ts): one line each, kept until the cell records them as events.
+      let tell: (line: string) => void = (line) => repairs.push(line);
+      const repairs: string[] = [];
       const store = await ChunkStore.open({
+        onRepair: (line) => tell(line),
         dir: init.dataDir,
         capacityBytes: init.config.store.capacityBytes,
         defaultReplicas: init.config.placement.replicas,
@@ -226,7 +230,6 @@ export class Cell {
       // found damaged in use is replaced; anti-entropy brings the records back from the other cells holding them.
       const { recordsPath, corruptDir } = cellLayoutOf(init.dataDir);
       const recordsRepair = await setAsideIfDamaged(recordsPath, corruptDir, clock.wallNow());
-      let tell: (line: string) => void = (line) => store.openRepairs.push(line);
       const onRecordsRepaired = (r: DatabaseRepair) => tell(`${r.file} (namespace records) ${r.why}: moved to ${r.movedTo}; starting with no records, anti-entropy brings them back from the other cells`);
       if (recordsRepair) onRecordsRepaired(recordsRepair);
       const records = RecordStore.inDataDir(init.dataDir, { asideDir: corruptDir, onReplaced: onRecordsRepaired });
@@ -245,9 +248,8 @@ export class Cell {
       );
       // What was found damaged and repaired: one line each, in the events (so the log) and for whoever started the cell.
       tell = (line) => cell.events.record({ atMs: clock.wallNow(), type: 'store-repaired', cellId: identity.id, detail: line });
-      cell.repairs.push(...store.openRepairs);
-      cell.repairs.forEach(tell);
-      cell.subscriptions.add(store.onRepair(tell));
+      cell.repairs.push(...repairs);
+      repairs.forEach(tell);
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
       try {
         await cell.start(init.config.heal.settleMs);

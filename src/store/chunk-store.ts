@@ -38,6 +38,8 @@ export interface ChunkStoreInit {
   /** R for chunks whose metadata was lost (a crash between the two writes); default: the config's R. */
   defaultReplicas?: number;
   logPrefix?: string;
+  /** Told, in one line, of each damage found and repaired: a metadata database set aside (at open or in use), stray files. */
+  onRepair?: (line: string) => void;
 }
 
 /** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
@@ -95,10 +97,9 @@ export class ChunkStore {
   private readonly madeDirs = new Set<string>();
   private corruptFound = 0;
   private strayFound = 0;
-  /** One-line reports of damage repaired: found by open(), for the cell to tell; and listeners for what is found later. */
-  readonly openRepairs: string[] = [];
-  private readonly repairListeners: ((line: string) => void)[] = [];
   private closed = false;
+  /** A metadata rebuild under way: until it ends, manifest flags are not known, so the chunks are not listed (see list). */
+  private rebuilding: Promise<void> | null = null;
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
   private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
@@ -107,7 +108,7 @@ export class ChunkStore {
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
     this.layout = cellLayoutOf(init.dir);
-    this.metaDb = new ChunkMetaDb(this.layout.metaPath, { asideDir: this.layout.corruptDir, onReplaced: (r) => this.rebuildMeta(r, false) });
+    this.metaDb = new ChunkMetaDb(this.layout.metaPath, { asideDir: this.layout.corruptDir, onReplaced: (r) => this.rebuildMeta(r) });
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
@@ -126,35 +127,30 @@ export class ChunkStore {
     for (const [key, size] of tree.chunks) store.index.set(key, size);
     store.bytesUsed = [...tree.chunks.values()].reduce((a, b) => a + b, 0);
     store.strayFound = tree.strays.length;
-    if (tree.report) store.openRepairs.push(tree.report);
+    if (tree.report) init.onRepair?.(tree.report);
     if (init.capacityBytes === 0) {
       const fs = await statfs(init.dir);
       store.capacityBytes = fs.bavail * fs.bsize + store.bytesUsed;
     }
-    if (metaRepair) store.rebuildMeta(metaRepair, true);
+    if (metaRepair) store.rebuildMeta(metaRepair);
     return store;
   }
 
-  /** Called with a one-line report whenever a damaged metadata database is set aside in use (see openRepairs for those at open). */
-  onRepair(listener: (line: string) => void): Unsubscribe {
-    this.repairListeners.push(listener);
-    return () => void this.repairListeners.splice(this.repairListeners.indexOf(listener) >>> 0, 1);
-  }
-
   /** A damaged metadata database was set aside: says so in one line and rebuilds the new one from the chunk files, in the background. */
-  private rebuildMeta(r: DatabaseRepair, atOpen: boolean): void {
+  private rebuildMeta(r: DatabaseRepair): void {
     const line = `${r.file} (chunk metadata) ${r.why}: moved to ${r.movedTo}; rebuilding it from the ${this.index.size} chunk files`;
     this.log('%s', line);
-    if (atOpen) this.openRepairs.push(line);
-    for (const l of this.repairListeners) l(line);
+    this.init.onRepair?.(line);
     this.leafHashes.clear();
-    startMetaRebuild(this.log, {
+    const rebuilt = (this.rebuilding = startMetaRebuild(this.log, {
       keys: () => [...this.index.keys()],
       get: (key) => this.get(key),
       meta: (key) => this.meta(key),
       putMeta: (key, meta, leafHashes) => this.index.has(key) && this.metaDb.put(key, meta, leafHashes),
       isClosed: () => this.closed,
-    });
+    }).finally(() => {
+      if (this.rebuilding === rebuilt) this.rebuilding = null;
+    }));
   }
 
   /** Where chunks live (the directory a LOCAL_GRANT names). */
@@ -212,8 +208,12 @@ export class ChunkStore {
     if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) this.metaDb.put(key, merged, this.metaDb.get(key)?.[2]);
   }
 
-  /** Up to limit keys greater than after, ascending, with their metadata; only chunks whose file is a regular file (isChunkFile). */
+  /**
+   * Up to limit keys greater than after, ascending, with their metadata; only chunks whose file is a regular file
+   * (isChunkFile). BUSY while the metadata is rebuilt: a manifest listed without its flag would look unused to gc.
+   */
   list(after: ChunkKey | null, limit: number): { key: ChunkKey; meta: ChunkMeta }[] {
+    if (this.rebuilding) throw CellError.BUSY('chunk metadata is being rebuilt from the chunk files');
     const keys = [...this.index.keys()].filter((k) => after === null || k > after).sort();
     const page: { key: ChunkKey; meta: ChunkMeta }[] = [];
     for (const key of keys) {
@@ -223,10 +223,7 @@ export class ChunkStore {
     return page;
   }
 
-  /**
-   * Whether a held chunk's file is a regular file (a stat). Whatever else took its name (a directory, say) is set
-   * aside as a corrupt chunk is (and forgotten at once): fsck counts the copy lost, the guards hear of it, heal replaces it.
-   */
+  /** Whether a held chunk's file is a regular file; anything else with its name is set aside as corrupt (and forgotten now). */
   private isChunkFile(key: ChunkKey): boolean {
     const st = lstatSync(this.pathOf(key), { throwIfNoEntry: false });
     if (st?.isFile()) return true;

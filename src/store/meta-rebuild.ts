@@ -24,9 +24,9 @@ export interface MetaRebuildTarget {
 /** Chunks rebuilt between two turns of the event loop. */
 const CHUNKS_PER_TURN = 8;
 
-/** Runs rebuildChunkMeta in the background, logging how it ended. */
-export function startMetaRebuild(log: (format: string, ...args: unknown[]) => void, target: MetaRebuildTarget): void {
-  void rebuildChunkMeta(target).then(
+/** Runs rebuildChunkMeta, logging how it ended; resolves then (never rejects). */
+export function startMetaRebuild(log: (format: string, ...args: unknown[]) => void, target: MetaRebuildTarget): Promise<void> {
+  return rebuildChunkMeta(target).then(
     ({ chunks, manifests }) => log('chunk metadata rebuilt: %d chunks, %d manifests', chunks, manifests),
     (err: Error) => log('chunk metadata not rebuilt: %s', err.message),
   );

@@ -95,14 +95,17 @@ test('a store opened on a garbage meta.lmdb sets it aside, says so in one line, 
   const { metaPath, corruptDir } = cellLayoutOf(dir);
   await writeFile(metaPath, randomBytes(3 * PAGE));
 
-  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB, defaultReplicas: 3 });
+  const repairs: string[] = [];
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB, defaultReplicas: 3, onRepair: (line) => repairs.push(line) });
   t.teardown(() => store.close());
-  t.is(store.openRepairs.length, 1);
-  t.regex(store.openRepairs[0]!, /meta\.lmdb \(chunk metadata\) is not an lmdb database .*moved to .*corrupt.*rebuilding it from the 2 chunk files/);
-  t.false(store.openRepairs[0]!.includes('\n'), 'one line');
+  t.is(repairs.length, 1);
+  t.regex(repairs[0]!, /meta\.lmdb \(chunk metadata\) is not an lmdb database .*moved to .*corrupt.*rebuilding it from the 2 chunk files/);
+  t.false(repairs[0]!.includes('\n'), 'one line');
+  t.throws(() => store.list(null, 10), { code: 'BUSY' }, 'not listed while manifest flags are unknown');
   t.true((await readdir(corruptDir)).some((n) => n.startsWith('meta.lmdb.')), 'the damaged file is kept aside');
   t.true((await store.get(key)).equals(data), 'the chunks are still served');
   await eventually(() => store.meta(manifestKey).isManifest && store.knownLeafHashes(key) !== null, 10_000, 'metadata rebuilt');
+  await eventually(() => store.list(null, 10).length === 2, 10_000, 'listed again once rebuilt');
   t.false(store.meta(key).isManifest);
   t.is(store.meta(key).replicas, 3);
 });
@@ -153,13 +156,14 @@ test('at open, what in the chunk tree is not a chunk file is counted, reported i
   await mkdir(wrongFanOut, { recursive: true });
   await writeFile(path.join(wrongFanOut, 'f'.repeat(64)), 'x');
 
-  const reopened = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const repairs: string[] = [];
+  const reopened = await ChunkStore.open({ dir, capacityBytes: 64 * MiB, onRepair: (line) => repairs.push(line) });
   t.teardown(() => reopened.close());
   t.false(reopened.has(key), 'a directory with a chunk\'s name is not a chunk');
   t.is(reopened.stats().chunks, 0);
   t.is(reopened.stats().strayFound, 4);
-  t.is(reopened.openRepairs.length, 1);
-  t.regex(reopened.openRepairs[0]!, /entries in .* were not chunk files \(.*a directory/);
+  t.is(repairs.length, 1);
+  t.regex(repairs[0]!, /entries in .* were not chunk files \(.*a directory/);
   t.deepEqual(reopened.list(null, 100), []);
   t.deepEqual((await readdir(cellLayoutOf(dir).corruptDir)).filter((n) => n.startsWith('stray.')).length, 4, 'all moved aside');
 });
