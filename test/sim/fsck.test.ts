@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { writeFile as writeDiskFile } from 'node:fs/promises';
+import { truncate, writeFile as writeDiskFile } from 'node:fs/promises';
 import path from 'node:path';
 import { collectGarbage, fsck, putFile, type FsckReport } from '../../src/client/index.js';
 import type { ChunkKey } from '../../src/core/index.js';
@@ -10,7 +10,8 @@ import { tmpDir } from '../helpers/index.js';
 /*
  * fsck on a simulated swarm: "missing" only for chunks of current files and
  * puts, old versions never; each file at risk named by its path (or put id)
- * with its chunks short of copies; fsck PATH checks one tree.
+ * with its chunks short of copies; fsck PATH checks one tree. And a cell
+ * whose databases were damaged comes back whole.
  */
 
 const CHUNK = SIM_CHUNK_BYTES;
@@ -142,3 +143,24 @@ async function mapOf(swarm: SimSwarm, m: SimMount, keys: ChunkKey[]): Promise<Ch
   for (const k of keys) if ((await swarm.settle(m.client.getChunk(k))).subarray(0, 1).toString() === '{') return k;
   throw new Error('no chunk map among the chunks');
 }
+
+test.serial('a cell restarted on a garbage records.lmdb and a truncated meta.lmdb starts, says so, and gets its records back from the other homes', async (t) => {
+  const { swarm, m } = await swarmWithMount(t, 303);
+  await m.fs.mkdir('/d', 0o755);
+  for (let i = 0; i < 5; i++) await writeFile(m.fs, `/d/f${i}`, swarm.bytes(CHUNK + i));
+  // A cell that holds records (every record group has R homes among the 4 cells).
+  const victim = swarm.cells.find((c) => c.records.count > 0)!;
+  const records = victim.records.count;
+  const chunks = victim.store.stats().chunks;
+  const slot = await swarm.crash(victim);
+  await writeDiskFile(path.join(slot.dataDir, 'records.lmdb'), Buffer.alloc(3 * 4096, 0x5a));
+  await truncate(path.join(slot.dataDir, 'meta.lmdb'), 6000);
+  const back = await swarm.restart(slot);
+  const repaired = back.repairs.join('\n');
+  t.regex(repaired, /meta\.lmdb \(chunk metadata\) is truncated/);
+  t.regex(repaired, /records\.lmdb \(namespace records\) is not an lmdb database/);
+  t.is(back.store.stats().chunks, chunks, 'its chunks are still held');
+  await swarm.until(() => back.records.count >= records, 120_000, 'records back by anti-entropy');
+  const report = await check(swarm, m);
+  t.like(report, { files: 5, missing: 0, underReplicated: 0 });
+});
