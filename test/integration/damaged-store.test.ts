@@ -117,3 +117,44 @@ test.serial('fsck flags a chunk file replaced by a directory at once (under-repl
   t.deepEqual(right.report.atRisk[0]?.chunks.map((c) => [c.key, c.copies]), [[path.basename(target), 2]]);
   await eventually(async () => (await fsckJson(home)).code === 0, 30_000, 'healed');
 });
+
+test.serial('meta.lmdb corrupted in place under a running cell: the cell does not go on pretending (it replaces and rebuilds the database, or dies), and fsck is clean again', async (t) => {
+  const dir = await tmpDir(t);
+  const home = await swarmUp(t, 1, [...FAST, '--replicas', '1']);
+  const file = await randomFile(dir, 'data', 8 * MiB);
+  // 4 KiB chunks: thousands of metadata entries, a database of many pages.
+  const put = await cli(['put', '--home', home, '--replicas', '1', '--write-quorum', '1', '--chunk-size', '4K', file]);
+  t.is(put.code, 0, put.stderr);
+  const [cell] = await swarmCells(home);
+  const meta = path.join(cell!.data, 'meta.lmdb');
+  const pages = Math.floor((await stat(meta)).size / 4096);
+  t.true(pages > 8, `${pages} pages`);
+  const { open } = await import('node:fs/promises');
+  const fh = await open(meta, 'r+');
+  await fh.write(randomBytes((pages - 2) * 4096), 0, (pages - 2) * 4096, 2 * 4096);
+  await fh.close();
+
+  // fsck lists the cell's chunks with their metadata: the damage is met there.
+  await cli(['fsck', '--home', home, '--json']);
+  const log = path.join(cell!.data, 'cell.log');
+  const pid = Number((await readFile(path.join(cell!.data, 'cell.pid'), 'utf8')).trim());
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await eventually(async () => !alive() || /store-repaired .*meta\.lmdb \(chunk metadata\) failed in use/.test(await readFile(log, 'utf8')), 20_000, 'the damage said, or the cell gone');
+  if (!alive()) {
+    t.log('the cell died in lmdb: its next start finds the damage');
+    const start = await cli(['cell', 'start', '--home', home, '--data', cell!.data, '--daemon']);
+    t.is(start.code, 0, start.stderr);
+    t.regex(start.stderr, /meta\.lmdb \(chunk metadata\)/);
+  }
+  await eventually(async () => {
+    const r = await fsckJson(home);
+    return r.code === 0 && r.report.files === 1 && r.report.missing === 0;
+  }, 60_000, 'fsck clean, the put found again once the metadata is rebuilt');
+});
