@@ -18,7 +18,7 @@ import { Immune } from '../immune/index.js';
 import { HeartbeatMembership, ROLES, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
-import { CellIdentity, ChunkStore, RecordStore, writeFileAtomic } from '../store/index.js';
+import { CellIdentity, ChunkStore, RecordStore, cellLayoutOf, setAsideIfDamaged, writeFileAtomic, type DatabaseRepair } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
@@ -109,6 +109,8 @@ export class Cell {
   readonly healer: Healer;
   readonly immune: Immune;
   readonly differentiator: Differentiator;
+  /** Damage found in the store as the cell started and repaired (a database set aside, stray files), one line each. */
+  readonly repairs: string[] = [];
   private readonly clock: Clock;
   private readonly endpoint: Endpoint;
   private readonly transport: FaultyTransport;
@@ -192,7 +194,11 @@ export class Cell {
     try {
       const identity = await CellIdentity.loadAndBump(init.dataDir);
       const prefix = identity.id.slice(0, 8);
+      // Damage found and repaired (store/db-check.ts): one line each, kept until the cell records them as events.
+      let tell: (line: string) => void = (line) => repairs.push(line);
+      const repairs: string[] = [];
       const store = await ChunkStore.open({
+        onRepair: (line) => tell(line),
         dir: init.dataDir,
         capacityBytes: init.config.store.capacityBytes,
         defaultReplicas: init.config.placement.replicas,
@@ -223,7 +229,13 @@ export class Cell {
           logPrefix: prefix,
         },
       );
-      const records = RecordStore.inDataDir(init.dataDir);
+      // lmdb-js segfaults on some damaged files: a damaged database is set aside before it is opened, and one
+      // found damaged in use is replaced; anti-entropy brings the records back from the other cells holding them.
+      const { recordsPath, corruptDir } = cellLayoutOf(init.dataDir);
+      const recordsRepair = await setAsideIfDamaged(recordsPath, corruptDir, clock.wallNow());
+      const onRecordsRepaired = (r: DatabaseRepair) => tell(`${r.file} (namespace records) ${r.why}: moved to ${r.movedTo}; starting with no records, anti-entropy brings them back from the other cells`);
+      if (recordsRepair) onRecordsRepaired(recordsRepair);
+      const records = RecordStore.inDataDir(init.dataDir, { asideDir: corruptDir, onReplaced: onRecordsRepaired });
       if (init.rolePinned) await saveRole(init.dataDir, init.role, true);
       const marker = path.join(init.dataDir, QUARANTINE_MARKER);
       const wasQuarantined = await stat(marker).then(() => true, () => false);
@@ -237,6 +249,10 @@ export class Cell {
         { clock, rng, endpoint, transport: faulty, store, records, membership, unlock },
         { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned },
       );
+      // What was found damaged and repaired: one line each, in the events (so the log) and for whoever started the cell.
+      tell = (line) => cell.events.record({ atMs: clock.wallNow(), type: 'store-repaired', cellId: identity.id, detail: line });
+      cell.repairs.push(...repairs);
+      repairs.forEach(tell);
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
       try {
         await cell.start(init.config.heal.settleMs);

@@ -48,6 +48,8 @@ export interface ReadyMessage {
   id: string;
   addr: string;
   pid: number;
+  /** Damage the cell found in its store as it started and repaired, one line each (cellsync prints them). */
+  repairs?: string[];
 }
 
 /**
@@ -75,6 +77,8 @@ export const NODE_FLAGS = ['--always-sparkplug'];
 export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: string, what: string): Promise<T> {
   if (((await stat(logPath).catch(() => null))?.size ?? 0) > LOG_BYTES_MAX) await rename(logPath, `${logPath}.1`);
   const log = await open(logPath, 'a');
+  // Only what this start writes can say why it failed: an earlier run's last line would be a stale answer.
+  const logStart = (await log.stat()).size;
   const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd, 'ipc'],
@@ -91,10 +95,13 @@ export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: str
         clearTimeout(timer);
         resolve(m as T);
       });
-      child.once('exit', async (code) => {
+      child.once('exit', async (code, signal) => {
         clearTimeout(timer);
-        const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-1)[0] ?? '';
-        reject(new CellError('BAD_CONFIG', tail.replace(/^cellsync: /, '') || `${what} exited with code ${code}; see ${logPath}`));
+        const written = (await readFile(logPath).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8');
+        const tail = written.trim().split('\n').slice(-1)[0] ?? '';
+        const said = tail.replace(/^cellsync: /, '');
+        if (signal) reject(new CellError('BAD_CONFIG', `${what} was killed by ${signal} before it served${said ? ` (its last line: ${said})` : ''}; see ${logPath}`));
+        else reject(new CellError('BAD_CONFIG', said || `${what} exited with code ${code} before it served; see ${logPath}`));
       });
     });
   } finally {

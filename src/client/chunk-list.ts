@@ -29,6 +29,13 @@ export class ChunkList {
     return list;
   }
 
+  /** An independent copy (a version to go back to). */
+  copy(): ChunkList {
+    const list = new ChunkList();
+    for (const e of this.stored()) list.set(e.index, e.key, e.root);
+    return list;
+  }
+
   get(index: number): ChunkKey | null {
     return this.entries.get(index)?.key ?? null;
   }

@@ -293,7 +293,7 @@ async function readManifest(client: SwarmClient, key: ChunkKey, holders: Addr[])
 }
 
 /** Runs fn over items with at most `width` calls under way; the first failure stops it. */
-async function inTurn<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function inTurn<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await fn(items[next++]!);

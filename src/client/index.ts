@@ -1,6 +1,6 @@
 export { SwarmClient, type SwarmClientComponents, type SwarmClientInit, type MemberView } from './swarm-client.js';
 export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
-export { fsck, type FsckReport } from './fsck.js';
+export { AT_RISK_LISTED_MAX, fsck, type FileAtRisk, type FsckReport } from './fsck.js';
 export { GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, countedInodes, type GcOptions, type GcReport } from './gc.js';
 export { ChunkList, type StoredChunk } from './chunk-list.js';
 export { chunkCountOf, decodeManifest, encodeManifest, type Manifest } from './manifest.js';

@@ -53,7 +53,8 @@ export async function ioSettled(turnsMax = 100_000): Promise<void> {
   }
 }
 
-const isFileRequest = (resource: string) => resource.startsWith('FSReq') || resource === 'CloseReq';
+/** Disk requests, and child processes (a cell checks its databases in one before it opens them: store/db-check.ts). */
+const isFileRequest = (resource: string) => resource.startsWith('FSReq') || resource === 'CloseReq' || resource === 'ProcessWrap';
 
 /** Real milliseconds a SimClock waits for outside work when no timer is pending, before it gives up on a condition. */
 const IDLE_WAIT_MS = 1;

@@ -77,7 +77,7 @@ export function renderScreen(s: SwarmSnapshot, events: SwarmEvent[], width: numb
   const h = s.health;
   const storage = s.members.filter((m) => m.role === 'storage' && m.state === 'alive');
   const totals = h
-    ? `chunk maps ${h.files}  chunks ${h.chunks}  ${COLORS.green}healthy ${h.healthy}${COLORS.reset}  ${h.underReplicated ? COLORS.yellow : ''}under-replicated ${h.underReplicated}${COLORS.reset}  ${h.missing ? COLORS.red : ''}missing ${h.missing}${COLORS.reset}  over ${h.overReplicated}`
+    ? `files ${h.files}  chunks ${h.chunks}  ${COLORS.green}healthy ${h.healthy}${COLORS.reset}  ${h.underReplicated ? COLORS.yellow : ''}under-replicated ${h.underReplicated}${COLORS.reset}  ${h.missing ? COLORS.red : ''}missing ${h.missing}${COLORS.reset}  over ${h.overReplicated}`
     : 'health: measuring...';
   lines.push(`${COLORS.bold}CellSync${COLORS.reset} ${title}  ${new Date(s.atMs).toISOString().slice(11, 19)}  cells ${s.members.length} (${storage.length} storage alive)  repair ${formatBytes(s.repairBytesPerSec)}/s`);
   lines.push(totals);

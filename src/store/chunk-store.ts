@@ -1,6 +1,5 @@
-import { readFileSync, statSync, unlinkSync, utimesSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
-import os from 'node:os';
+import { lstatSync, readFileSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { mkdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import {
@@ -24,7 +23,11 @@ import {
 import { syncFile, writeFileAtomic } from './atomic.js';
 import { readChunkFile, readChunkRange } from './chunk-files.js';
 import { ChunkMetaDb } from './chunk-meta-db.js';
+import { scanChunkTree } from './chunk-tree.js';
 import { cellLayoutOf, chunkFileOf, leafCountOf, leafFileOf } from './layout.js';
+import { setAsideIfDamaged, type DatabaseRepair } from './lmdb-file.js';
+import { isDiskFull, UNREADABLE_CODES } from './fs-errors.js';
+import { startMetaRebuild } from './meta-rebuild.js';
 import { readStaged, sizeToTake, sweepStaged } from './staging.js';
 
 export interface ChunkStoreInit {
@@ -35,6 +38,8 @@ export interface ChunkStoreInit {
   /** R for chunks whose metadata was lost (a crash between the two writes); default: the config's R. */
   defaultReplicas?: number;
   logPrefix?: string;
+  /** Told, in one line, of each damage found and repaired: a metadata database set aside (at open or in use), stray files. */
+  onRepair?: (line: string) => void;
 }
 
 /** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
@@ -56,6 +61,8 @@ export interface StoreStats {
   capacityBytes: number;
   /** Corrupt chunk files found (on read) and moved aside since start. */
   corruptFound: number;
+  /** Entries of the chunk tree that were not valid chunk files (a directory, a stray name, an unreadable file), moved aside since start. */
+  strayFound: number;
 }
 
 export interface CorruptionReport {
@@ -89,6 +96,10 @@ export class ChunkStore {
   /** Fan-out directories known to exist (at most 256): a mkdir per put showed in the cells' profiles. */
   private readonly madeDirs = new Set<string>();
   private corruptFound = 0;
+  private strayFound = 0;
+  private closed = false;
+  /** A metadata rebuild under way: until it ends, manifest flags are not known, so the chunks are not listed (see list). */
+  private rebuilding: Promise<void> | null = null;
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
   private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
@@ -97,7 +108,7 @@ export class ChunkStore {
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
     this.log = logger('store', init.logPrefix);
     this.layout = cellLayoutOf(init.dir);
-    this.metaDb = new ChunkMetaDb(this.layout.metaPath);
+    this.metaDb = new ChunkMetaDb(this.layout.metaPath, { asideDir: this.layout.corruptDir, onReplaced: (r) => this.rebuildMeta(r) });
   }
 
   static async open(init: ChunkStoreInit): Promise<ChunkStore> {
@@ -109,25 +120,37 @@ export class ChunkStore {
       await rm(d, { recursive: true, force: true });
       await mkdir(d);
     }
+    // lmdb-js segfaults on some damaged files: a damaged database is set aside before it is opened (db-check.ts).
+    const metaRepair = await setAsideIfDamaged(layout.metaPath, layout.corruptDir, Date.now());
     const store = new ChunkStore(init, init.capacityBytes);
-    await store.scan();
+    const tree = await scanChunkTree(layout.chunkDir, layout.corruptDir);
+    for (const [key, size] of tree.chunks) store.index.set(key, size);
+    store.bytesUsed = [...tree.chunks.values()].reduce((a, b) => a + b, 0);
+    store.strayFound = tree.strays.length;
+    if (tree.report) init.onRepair?.(tree.report);
     if (init.capacityBytes === 0) {
       const fs = await statfs(init.dir);
       store.capacityBytes = fs.bavail * fs.bsize + store.bytesUsed;
     }
+    if (metaRepair) store.rebuildMeta(metaRepair);
     return store;
   }
 
-  private async scan(): Promise<void> {
-    const root = this.chunkDir;
-    for (const sub of await readdir(root)) {
-      for (const name of await readdir(path.join(root, sub)).catch(() => [] as string[])) {
-        if (!isChunkKey(name)) continue;
-        const st = await stat(path.join(root, sub, name));
-        this.index.set(name, st.size);
-        this.bytesUsed += st.size;
-      }
-    }
+  /** A damaged metadata database was set aside: says so in one line and rebuilds the new one from the chunk files, in the background. */
+  private rebuildMeta(r: DatabaseRepair): void {
+    const line = `${r.file} (chunk metadata) ${r.why}: moved to ${r.movedTo}; rebuilding it from the ${this.index.size} chunk files`;
+    this.log('%s', line);
+    this.init.onRepair?.(line);
+    this.leafHashes.clear();
+    const rebuilt = (this.rebuilding = startMetaRebuild(this.log, {
+      keys: () => [...this.index.keys()],
+      get: (key) => this.get(key),
+      meta: (key) => this.meta(key),
+      putMeta: (key, meta, leafHashes) => this.index.has(key) && this.metaDb.put(key, meta, leafHashes),
+      isClosed: () => this.closed,
+    }).finally(() => {
+      if (this.rebuilding === rebuilt) this.rebuilding = null;
+    }));
   }
 
   /** Where chunks live (the directory a LOCAL_GRANT names). */
@@ -185,19 +208,41 @@ export class ChunkStore {
     if (merged.replicas !== cur.replicas || merged.isManifest !== cur.isManifest) this.metaDb.put(key, merged, this.metaDb.get(key)?.[2]);
   }
 
-  /** Up to limit keys greater than after, ascending, with their metadata. */
+  /**
+   * Up to limit keys greater than after, ascending, with their metadata; only chunks whose file is a regular file
+   * (isChunkFile). BUSY while the metadata is rebuilt: a manifest listed without its flag would look unused to gc.
+   */
   list(after: ChunkKey | null, limit: number): { key: ChunkKey; meta: ChunkMeta }[] {
+    if (this.rebuilding) throw CellError.BUSY('chunk metadata is being rebuilt from the chunk files');
     const keys = [...this.index.keys()].filter((k) => after === null || k > after).sort();
-    return keys.slice(0, limit).map((key) => ({ key, meta: this.meta(key) }));
+    const page: { key: ChunkKey; meta: ChunkMeta }[] = [];
+    for (const key of keys) {
+      if (page.length >= limit) break;
+      if (this.isChunkFile(key)) page.push({ key, meta: this.meta(key) });
+    }
+    return page;
+  }
+
+  /** Whether a held chunk's file is a regular file; anything else with its name is set aside as corrupt (and forgotten now). */
+  private isChunkFile(key: ChunkKey): boolean {
+    const st = lstatSync(this.pathOf(key), { throwIfNoEntry: false });
+    if (st?.isFile()) return true;
+    if (!st) {
+      this.forget(key);
+      return false;
+    }
+    void this.quarantineFile(key, st.isDirectory() ? 'not a file: a directory' : 'not a regular file');
+    return false;
   }
 
   /** Closes the metadata database. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.metaDb.close();
   }
 
   stats(): StoreStats {
-    return { chunks: this.index.size, bytes: this.bytesUsed, capacityBytes: this.capacityBytes, corruptFound: this.corruptFound };
+    return { chunks: this.index.size, bytes: this.bytesUsed, capacityBytes: this.capacityBytes, corruptFound: this.corruptFound, strayFound: this.strayFound };
   }
 
   /** Stores bytes under their key. Refuses bytes that do not hash to the key. */
@@ -353,9 +398,15 @@ export class ChunkStore {
     try {
       data = await readChunkFile(this.pathOf(key), this.direct);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
         this.forget(key);
         throw CellError.CHUNK_NOT_FOUND(key);
+      }
+      // Not a chunk file any more (a directory took its name, its bytes cannot be read): as good as corrupt.
+      if (code && UNREADABLE_CODES.has(code)) {
+        await this.quarantineFile(key, `unreadable (${code})`);
+        throw CellError.CHUNK_CORRUPT(key);
       }
       throw err;
     }
@@ -543,10 +594,4 @@ export class ChunkStore {
     this.log('corrupt chunk %k moved aside (digest %k)', key, digestSeen);
     for (const l of this.corruptionListeners) l({ key, digestSeen, movedTo });
   }
-}
-
-/** ENOSPC or EDQUOT, from node:fs (a string code) or as an errno. */
-function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === os.constants.errno.ENOSPC || code === os.constants.errno.EDQUOT;
 }

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { chunkKeyOf, leafHashesOf } from '../core/ids.js';
-import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-db.js';
+import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-reader.js';
 
 export type HashRequest =
   | { id: number; kind: 'hash'; memory: SharedArrayBuffer; offset: number; length: number; leaves: boolean }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { chunkKeyOf, leafHashesOf, logger, type ChunkKey } from '../core/index.js';
-import type { LeafListWanted } from './chunk-meta-db.js';
+import type { LeafListWanted } from './chunk-meta-reader.js';
 import type { HashRequest } from './hash-worker.js';
 
 const log = logger('store');

@@ -15,7 +15,9 @@ import { LEAF_BYTES, type ChunkKey } from '../core/ids.js';
  *   <data>/records.lmdb                          the cell's namespace records (RecordStore)
  *   <data>/incoming/<key>.<random>               chunks staged by clients here, for the cell to adopt
  *   <data>/tmp/                                  chunk writes under way (temp files)
- *   <data>/corrupt/<key>.<ms>                    corrupt chunk files moved aside
+ *   <data>/corrupt/<key>.<ms>                    corrupt (or unreadable) chunk files moved aside
+ *   <data>/corrupt/stray.<path>.<ms>             what was in the chunk tree and is no chunk file (chunk-tree.ts)
+ *   <data>/corrupt/<name>.lmdb.<ms>              a damaged database set aside (lmdb-file.ts)
  */
 
 /** The directories and databases of the cell whose data directory is `dataDir`. */

@@ -17,7 +17,7 @@ import {
   type TimerHandle,
 } from '../core/index.js';
 import { ONE_READ_BYTES, readAt, readChunkFileLent } from './chunk-files.js';
-import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-db.js';
+import { ChunkMetaReader, type LeafListWanted } from './chunk-meta-reader.js';
 import { OffThreadHasher } from './hasher.js';
 import { chunkFileOf } from './layout.js';
 import { RecordStore, type Replaced, type VersionedRecord } from './record-store.js';

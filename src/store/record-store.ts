@@ -1,5 +1,5 @@
-import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { cellLayoutOf } from './layout.js';
+import { LmdbFile, type LmdbFileInit } from './lmdb-file.js';
 
 /** A versioned record: versions compare as strings, the higher wins; d === null is a tombstone. */
 export interface VersionedRecord {
@@ -32,18 +32,24 @@ export interface Replaced {
 const CHANGED_KEYS_MAX = 65_536;
 
 export class RecordStore {
-  private readonly db: RootDatabase<{ v: string; d: unknown }, string>;
+  private readonly db: LmdbFile<{ v: string; d: unknown }, string>;
   /** Keys written since the last takeChanged(), or null once there were too many to remember. */
   private changed: Set<string> | null = new Set();
 
-  /** The database at `file` (a cell's is <data>/records.lmdb, see inDataDir). */
-  constructor(readonly file: string) {
-    this.db = openLmdb<{ v: string; d: unknown }, string>({ path: file, compression: false, noSync: true });
+  /**
+   * The database at `file` (a cell's is <data>/records.lmdb, see inDataDir).
+   * Throws BAD_CONFIG if it is not a sound lmdb database; with
+   * init.asideDir, one found damaged in use is replaced by an empty one
+   * (see LmdbFile): anti-entropy brings the records back from the other
+   * cells that hold them.
+   */
+  constructor(readonly file: string, init: LmdbFileInit = {}) {
+    this.db = new LmdbFile(file, { compression: false, noSync: true }, init);
   }
 
   /** A cell's record store, in its data directory. */
-  static inDataDir(dataDir: string): RecordStore {
-    return new RecordStore(cellLayoutOf(dataDir).recordsPath);
+  static inDataDir(dataDir: string, init: LmdbFileInit = {}): RecordStore {
+    return new RecordStore(cellLayoutOf(dataDir).recordsPath, init);
   }
 
   /**
@@ -56,8 +62,10 @@ export class RecordStore {
    * is cheap next to the read itself.
    */
   get(key: string): VersionedRecord | null {
-    this.db.resetReadTxn();
-    const r = this.db.get(key);
+    const r = this.db.use((db) => {
+      db.resetReadTxn();
+      return db.get(key);
+    });
     return r ? { k: key, v: r.v, d: r.d } : null;
   }
 
@@ -70,16 +78,18 @@ export class RecordStore {
    */
   merge(records: VersionedRecord[]): Replaced[] {
     const replaced: Replaced[] = [];
-    this.db.transactionSync(() => {
-      for (const r of records) {
-        const cur = this.db.get(r.k);
-        if (!cur || r.v > cur.v) {
-          this.db.putSync(r.k, { v: r.v, d: r.d });
-          this.changed?.add(r.k);
-          replaced.push({ k: r.k, v: r.v, prev: cur ? { k: r.k, v: cur.v, d: cur.d } : null });
+    this.db.use((db) =>
+      db.transactionSync(() => {
+        for (const r of records) {
+          const cur = db.get(r.k);
+          if (!cur || r.v > cur.v) {
+            db.putSync(r.k, { v: r.v, d: r.d });
+            this.changed?.add(r.k);
+            replaced.push({ k: r.k, v: r.v, prev: cur ? { k: r.k, v: cur.v, d: cur.d } : null });
+          }
         }
-      }
-    });
+      }),
+    );
     if (this.changed && this.changed.size > CHANGED_KEYS_MAX) this.changed = null;
     return replaced;
   }
@@ -92,13 +102,15 @@ export class RecordStore {
    */
   restore(undos: Replaced[]): void {
     if (undos.length === 0) return;
-    this.db.transactionSync(() => {
-      for (const u of undos) {
-        if (this.db.get(u.k)?.v !== u.v) continue;
-        if (u.prev) this.db.putSync(u.k, { v: u.prev.v, d: u.prev.d });
-        else this.db.removeSync(u.k);
-      }
-    });
+    this.db.use((db) =>
+      db.transactionSync(() => {
+        for (const u of undos) {
+          if (db.get(u.k)?.v !== u.v) continue;
+          if (u.prev) db.putSync(u.k, { v: u.prev.v, d: u.prev.d });
+          else db.removeSync(u.k);
+        }
+      }),
+    );
   }
 
   /**
@@ -109,11 +121,13 @@ export class RecordStore {
    */
   dropIfUnchanged(records: { k: string; v: string }[]): number {
     let dropped = 0;
-    this.db.transactionSync(() => {
-      for (const r of records) {
-        if (this.db.get(r.k)?.v === r.v && this.db.removeSync(r.k)) dropped++;
-      }
-    });
+    this.db.use((db) =>
+      db.transactionSync(() => {
+        for (const r of records) {
+          if (db.get(r.k)?.v === r.v && db.removeSync(r.k)) dropped++;
+        }
+      }),
+    );
     return dropped;
   }
 
@@ -128,18 +142,20 @@ export class RecordStore {
   scan(prefix: string, after: string | null, limit: number): VersionedRecord[] {
     const out: VersionedRecord[] = [];
     const start = after !== null && after > prefix ? after : prefix;
-    this.db.resetReadTxn();
-    for (const { key, value } of this.db.getRange({ start, end: prefix + '\uffff' })) {
-      if (key === after) continue;
-      out.push({ k: key, v: value.v, d: value.d });
-      if (out.length >= limit) break;
-    }
-    return out;
+    return this.db.use((db) => {
+      db.resetReadTxn();
+      for (const { key, value } of db.getRange({ start, end: prefix + '\uffff' })) {
+        if (key === after) continue;
+        out.push({ k: key, v: value.v, d: value.d });
+        if (out.length >= limit) break;
+      }
+      return out;
+    });
   }
 
   /** From the database's own statistics: getCount() walks every record, and a STATUS would wait on that walk. */
   get count(): number {
-    return (this.db.getStats() as { entryCount: number }).entryCount;
+    return this.db.use((db) => (db.getStats() as { entryCount: number }).entryCount);
   }
 
   async close(): Promise<void> {

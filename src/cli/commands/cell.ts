@@ -69,6 +69,7 @@ export function registerCell(program: Command): void {
       const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
       await record(home, dataDir, ready, cellConfigArgs(opts));
+      for (const line of ready.repairs ?? []) console.error(`cellsync: ${line}`);
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
       if (joined) {
         const { client } = await openSwarmClient(home);
@@ -86,7 +87,7 @@ export function registerCell(program: Command): void {
       { clock: systemClock, rng: systemRng },
       { dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true },
     );
-    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid };
+    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
     await record(home, dataDir, ready);
     // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
     const log = daemonLog(path.join(dataDir, LOG_FILE));

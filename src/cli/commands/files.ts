@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient } from '../../client/index.js';
+import { AT_RISK_LISTED_MAX, GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient, type FsckReport } from '../../client/index.js';
 import { CellError, defaultConfig, isChunkKey } from '../../core/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
@@ -76,16 +76,15 @@ export function registerFiles(program: Command): void {
 
   program
     .command('fsck')
-    .description("check every chunk's live copies against its target; exits 1 while any is under-replicated or missing")
+    .description("check that every current file's chunks have their copies; names each file at risk; exits 1 while a chunk in use is under-replicated or missing")
+    .argument('[path]', 'check only this tree: a path in the swarm ("/photos"), or one under a mount of it')
     .addOption(homeOption())
-    .option('--json', 'print {"chunks","healthy","underReplicated","missing","overReplicated","files" (chunk maps: put files, and files of a mount stored as chunks, old versions too until gc),...}')
-    .action(async (opts: { home: string; json?: boolean }) => {
-      const report = await withClient(resolveHome(opts), (c) => fsck(c));
+    .option('--json', 'print the report as JSON: the counts, "unused" (old versions gc frees), and "atRisk": each file at risk (path or put id) with its chunks short of copies')
+    .action(async (target: string | undefined, opts: { home: string; json?: boolean }) => {
+      const swarmPath = target === undefined ? undefined : await swarmPathOf(target);
+      const report = await withClient(resolveHome(opts), (c) => fsck(c, { path: swarmPath }));
       if (opts.json) console.log(JSON.stringify(report));
-      else {
-        console.log(`${report.files} chunk maps, ${report.chunks} chunks: ${report.healthy} healthy, ${report.underReplicated} under-replicated, ${report.missing} missing, ${report.overReplicated} over-replicated`);
-        if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
-      }
+      else printFsck(report);
       if (report.underReplicated > 0 || report.missing > 0) process.exitCode = 1;
     });
 
@@ -114,4 +113,44 @@ export function registerFiles(program: Command): void {
         if (report.copiesKept > 0) console.log(`${report.copiesKept} copies kept: stored or reused within the grace period (or their cell did not answer)`);
       }
     });
+}
+
+/** Files at risk printed by fsck without --json (the JSON lists up to AT_RISK_LISTED_MAX). */
+const AT_RISK_PRINTED_MAX = 20;
+
+function printFsck(report: FsckReport): void {
+  const where = report.path === undefined ? '' : ` under ${report.path}`;
+  console.log(
+    `${report.files} files${where}, ${report.chunks} chunks in use: ${report.healthy} healthy, ${report.underReplicated} under-replicated, ${report.missing} missing, ${report.overReplicated} over-replicated`,
+  );
+  if (report.unused > 0) console.log(`${report.unused} chunks held that no current file uses (old versions, removed files): gc frees them`);
+  if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
+  if (report.atRiskFiles === 0) return;
+  console.log(`${report.atRiskFiles} files at risk:`);
+  for (const f of report.atRisk.slice(0, AT_RISK_PRINTED_MAX)) {
+    const name = f.put ? `put ${f.put}` : (f.path ?? `inode ${f.ino} (no path leads to it)`);
+    const lost = f.chunks.filter((c) => c.copies === 0).length;
+    const short = f.chunks.filter((c) => c.copies > 0).map((c) => `${c.copies}/${c.target}`);
+    const parts = [lost > 0 ? `${lost} chunks with no copy left` : '', short.length > 0 ? `${short.length} chunks short of copies (${short.slice(0, 4).join(', ')}${short.length > 4 ? ', ...' : ''})` : ''];
+    console.log(`  ${name}: ${parts.filter(Boolean).join('; ')}`);
+  }
+  const more = report.atRiskFiles - Math.min(report.atRisk.length, AT_RISK_PRINTED_MAX);
+  if (more > 0) console.log(`  ... and ${more} more (fsck --json lists up to ${AT_RISK_LISTED_MAX})`);
+}
+
+/**
+ * The path in the swarm that `target` names: under a CellSync mount (source
+ * "cellsync:<pid>" in /proc/mounts), the part below its mount point;
+ * otherwise target itself, taken from the swarm's root.
+ */
+async function swarmPathOf(target: string): Promise<string> {
+  const abs = path.resolve(target);
+  const mounts = (await readFile('/proc/mounts', 'utf8').catch(() => ''))
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[0]?.startsWith('cellsync:'))
+    .map((f) => f[1]!.replace(/\\040/g, ' '));
+  const at = mounts.filter((m) => abs === m || abs.startsWith(m + '/')).sort((a, b) => b.length - a.length)[0];
+  if (at !== undefined) return '/' + path.relative(at, abs);
+  return path.posix.normalize('/' + target);
 }

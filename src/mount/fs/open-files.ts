@@ -115,7 +115,7 @@ export class OpenFiles {
     try {
       await withLock(f, async () => {
         // A truncate that fails must not stay behind in a file held open here, for its next commit to write.
-        const before = isClean(f) ? { inode: f.inode, size: f.size, chunks: [...f.chunks], roots: [...f.roots], inline: f.inline } : null;
+        const before = isClean(f) ? { inode: f.inode, size: f.size, chunks: f.chunks.copy(), inline: f.inline } : null;
         try {
           await this.parts.writeBack.setSize(f, size);
           await this.parts.commits.commit(f);
@@ -130,7 +130,7 @@ export class OpenFiles {
   }
 
   /** Back to the version the swarm has, dropping what was changed here since (a failed truncate). */
-  private revert(f: OpenFile, to: Pick<OpenFile, 'inode' | 'size' | 'chunks' | 'roots' | 'inline'>): void {
+  private revert(f: OpenFile, to: Pick<OpenFile, 'inode' | 'size' | 'chunks' | 'inline'>): void {
     this.parts.dirty.dropAll(f);
     this.parts.patches.dropAll(f);
     Object.assign(f, to);

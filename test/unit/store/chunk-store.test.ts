@@ -62,7 +62,7 @@ test('put then get returns identical bytes; the file on disk is named by its has
   t.true(Buffer.compare(back, data) === 0, 'get returned different bytes');
   const onDisk = await readFile(chunkPath(dir, key));
   t.is(createHash('sha256').update(onDisk).digest('hex'), key);
-  t.deepEqual(store.stats(), { chunks: 1, bytes: data.length, capacityBytes: 64 * MiB, corruptFound: 0 });
+  t.deepEqual(store.stats(), { chunks: 1, bytes: data.length, capacityBytes: 64 * MiB, corruptFound: 0, strayFound: 0 });
 });
 
 test('an empty chunk round-trips', async (t) => {
@@ -108,7 +108,7 @@ test('bytes that do not hash to the key are refused with HASH_MISMATCH and nothi
   t.is((err as CellError).code, 'HASH_MISMATCH');
   t.false(store.has(key));
   t.false(store.has(chunkKeyOf(other)));
-  t.deepEqual(store.stats(), { chunks: 0, bytes: 0, capacityBytes: 64 * MiB, corruptFound: 0 });
+  t.deepEqual(store.stats(), { chunks: 0, bytes: 0, capacityBytes: 64 * MiB, corruptFound: 0, strayFound: 0 });
   t.deepEqual(await filesUnder(path.join(dir, 'chunks')), []);
   t.deepEqual(await readdir(path.join(dir, 'tmp')), []);
   const nf = await t.throwsAsync(store.get(key));
@@ -163,7 +163,7 @@ test('a chunk corrupted on disk is detected on get, moved aside and reported', a
   t.is(reports[0]!.movedTo, path.join(dir, 'corrupt', aside[0]!));
 
   t.false(store.has(bad.key));
-  t.deepEqual(store.stats(), { chunks: 1, bytes: 8192, capacityBytes: 64 * MiB, corruptFound: 1 });
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 8192, capacityBytes: 64 * MiB, corruptFound: 1, strayFound: 0 });
   // Asked again, the store still answers CORRUPT (evidence a confirmer can check), without counting it twice.
   const again = await t.throwsAsync(store.get(bad.key));
   t.is((again as CellError).code, 'CHUNK_CORRUPT');
@@ -201,7 +201,7 @@ test('a put beyond capacity fails with STORE_FULL and leaves nothing behind', as
   t.is((err as CellError).code, 'STORE_FULL');
   t.false(store.has(b.key));
   t.false(await exists(chunkPath(dir, b.key)));
-  t.deepEqual(store.stats(), { chunks: 1, bytes: 6_000, capacityBytes: 10_000, corruptFound: 0 });
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 6_000, capacityBytes: 10_000, corruptFound: 0, strayFound: 0 });
   // Exactly filling the capacity is allowed.
   t.is(await store.put(c.key, c.data), 'stored');
   t.is(store.stats().bytes, 10_000);
@@ -236,7 +236,7 @@ test('reopening finds the chunks again and removes leftover temp files', async (
   await writeFile(path.join(dir, 'tmp', 'half-written'), randomBytes(100));
 
   const second = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
-  t.deepEqual(second.stats(), { chunks: chunks.length, bytes: total, capacityBytes: 64 * MiB, corruptFound: 0 });
+  t.deepEqual(second.stats(), { chunks: chunks.length, bytes: total, capacityBytes: 64 * MiB, corruptFound: 0, strayFound: 0 });
   t.deepEqual([...second.keys()].sort(), chunks.map((c) => c.key).sort());
   for (const c of chunks) {
     t.true(second.has(c.key));
@@ -269,7 +269,7 @@ test('delete removes the chunk, its file and its bytes from the accounting', asy
   t.true(await store.delete(a.key));
   t.false(store.has(a.key));
   t.false(await exists(chunkPath(dir, a.key)));
-  t.deepEqual(store.stats(), { chunks: 1, bytes: 5_000, capacityBytes: 10_000, corruptFound: 0 });
+  t.deepEqual(store.stats(), { chunks: 1, bytes: 5_000, capacityBytes: 10_000, corruptFound: 0, strayFound: 0 });
   t.is(((await t.throwsAsync(store.get(a.key))) as CellError).code, 'CHUNK_NOT_FOUND');
   t.false(await store.delete(a.key));
   t.true(Buffer.compare(await store.get(b.key), b.data) === 0);
