@@ -73,6 +73,7 @@ function callerOf(args: number[]): Caller | undefined {
   const [uid, gid] = args;
   return typeof uid === 'number' && typeof gid === 'number' ? { uid, gid } : undefined;
 }
+
 const ERRNO = os.constants.errno as Record<string, number>;
 
 export interface MountInit {
