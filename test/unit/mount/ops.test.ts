@@ -30,7 +30,7 @@ test('a request that throws, synchronously or not, answers EIO and is reported w
     read: () => {
       throw new RangeError('a bug before any await');
     },
-    readdir: async () => {
+    readdirEntries: async () => {
       throw new Error('a bug after an await');
     },
   });
@@ -56,7 +56,7 @@ test('an answer that cannot be given (its value throws in the conversion) answer
   });
   t.deepEqual(await call(fast.getattr!, '/z'), [EIO]);
   // A callback that throws the first time (fuse-native converting a bad value) is called again with EIO.
-  const { ops: ops2 } = opsOver({ readdir: async () => ['a'] });
+  const { ops: ops2 } = opsOver({ readdirEntries: async () => [['a', { ino: '00000000000000000000000a', type: 'file' }]] });
   const answers: unknown[][] = [];
   await new Promise<void>((resolve) =>
     ops2.readdir!('/', (...a: unknown[]) => {
@@ -65,7 +65,7 @@ test('an answer that cannot be given (its value throws in the conversion) answer
       resolve();
     }),
   );
-  t.deepEqual(answers, [[0, ['a']], [EIO]]);
+  t.deepEqual(answers.map((a) => a.slice(0, 2)), [[0, ['a']], [EIO]]);
   t.is(lines.length, 1);
 });
 
