@@ -8,6 +8,13 @@ import { refuseLossy, type Resolved, type Resolver } from './resolver.js';
 
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
 const DEPTH_MAX = 4096;
+/**
+ * A link count this mount read or wrote less than this long ago (ms) is
+ * changed as it is, else read again: `rm` has the kernel look the name up
+ * (reading the inode) just before the unlink, and a second read cost each
+ * unlink of `rm -rf` a round trip.
+ */
+const COUNT_FRESH_MS = 100;
 
 /**
  * Operations on names: directories, symlinks, hard links, removal and
@@ -201,16 +208,17 @@ export class NamespaceOps {
    * Writes `records` along with the inode's link count moved by `delta` and
    * its ctime, in one parallel write. At no names left the inode is
    * tombstoned instead, and an open file goes on without a name (readable
-   * and writable through its handles, never written back). The count is read
-   * fresh (another mount may have changed it; concurrent changes: see
-   * docs/decisions/0026-link-counts.md), and an open file's inode is changed
-   * under its lock, as its commits write the whole inode.
+   * and writable through its handles, never written back). The count is
+   * read from the swarm unless just read (another mount may have changed
+   * it; concurrent changes: docs/decisions/0026-link-counts.md), and an
+   * open file's inode is changed under its lock, as its commits write the
+   * whole inode.
    */
   private async relink(ino: string, delta: number, records: RecordEnvelope[], path: string): Promise<void> {
     const { resolver } = this.parts;
     const change = async () => {
       const open = this.ctx.files.get(ino);
-      const stored = await resolver.loadInode(ino, true);
+      const stored = await resolver.loadInodeRecent(ino, COUNT_FRESH_MS);
       const inode = open?.inode ?? stored;
       if (!inode) throw fsError('NO_ENTRY', path);
       const nlink = linksOf(stored ?? inode) + delta;

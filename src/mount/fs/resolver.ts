@@ -112,6 +112,12 @@ export class Resolver {
     return inode;
   }
 
+  /** An inode as the swarm has it, or as this mount read or wrote it less than `withinMs` ago. */
+  async loadInodeRecent(ino: string, withinMs: number): Promise<Inode | null> {
+    const ageMs = this.ctx.opts.attrTtlMs - this.attrs.getRemainingTTL(ino);
+    return this.loadInode(ino, ageMs >= withinMs);
+  }
+
   /**
    * A directory record written before the count was kept gets it from a
    * listing, once per directory (the next change of its subdirectories
