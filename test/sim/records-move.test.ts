@@ -130,7 +130,10 @@ async function history(t: ExecutionContext, swarm: SimSwarm, mount: SimMount, fi
       cell.membership.updateSelf({ role });
       done.push(`${cell.id.slice(0, 8)} becomes ${role}`);
     }
+    // Every file stays visible while its records move (a read must never take a former home's "absent").
+    for (const p of files.keys()) await mount.fs.getattr(p);
     await swarm.until(() => swarm.isConverged(), 30_000, 'membership convergence');
+    for (const p of files.keys()) await mount.fs.getattr(p);
     await writeSome(1 + rng.int(4));
     await removeSome(rng.int(4));
     // Sometimes a whole directory goes, as rm -rf does it.
@@ -180,7 +183,9 @@ for (const seed of simSeeds(4)) {
       swarm.clock.wallNow(),
     );
     const countedLive = counted.filter((r) => r.d !== null).map((r) => r.k.slice(2));
-    t.deepEqual(countedLive.sort(), [...live].sort(), 'the live inodes gc counts are those reachable from the root');
+    const unreachable = countedLive.filter((ino) => !live.has(ino));
+    const copiesOf = (k: string) => heldRecords(swarm).filter(({ r }) => r.k === k).map(({ cell, r }) => `${cell.slice(0, 8)} ${r.v} ${r.d === null ? 'tombstone' : 'live'}`);
+    t.deepEqual(countedLive.sort(), [...live].sort(), `the live inodes gc counts are those reachable from the root; ${unreachable.map((ino) => `i/${ino}: ${copiesOf(`i/${ino}`).join(', ')}`).join('; ')}`);
 
     // gc (no grace: everything is written and closed) frees every chunk but those of live files.
     const report = await swarm.settle(collectGarbage(mount.client, { graceMs: 0, allowDead: true }), 120_000);
