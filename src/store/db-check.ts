@@ -103,7 +103,9 @@ export async function lmdbProblem(file: string): Promise<string | null> {
       if (!err) return resolve(null);
       const e = err as NodeJS.ErrnoException & { signal?: string | null; killed?: boolean };
       const said = stdout.trim().split('\n').pop();
-      if (e.killed && e.signal === 'SIGKILL') resolve(`could not be read through within ${WALK_TIMEOUT_MS / 1000} s`);
+      // Not run (no process to spare) or not done in time: unchecked, not damaged. Its header was sound, and a
+      // damage met in use is still caught (LmdbFile); setting a sound database aside would lose it.
+      if (typeof e.code === 'string' || (e.killed && e.signal === 'SIGKILL')) resolve(null);
       else if (e.signal) resolve(`crashes lmdb when read (${e.signal}): its pages are damaged`);
       else resolve(said ? `is damaged (${said})` : `is damaged (the check exited with ${String(e.code)})`);
     });
@@ -111,7 +113,7 @@ export async function lmdbProblem(file: string): Promise<string | null> {
 }
 
 /** Errors lmdb gives when a database's pages are damaged (as opposed to a full disk or a closed database). */
-const DAMAGE_ERRORS = /^MDB_(PAGE_NOTFOUND|CORRUPTED|PROBLEM|BAD_TXN|INVALID|VERSION_MISMATCH|PAGE_FULL|TLS_FULL|BAD_VALSIZE)\b/;
+const DAMAGE_ERRORS = /^MDB_(PAGE_NOTFOUND|CORRUPTED|PROBLEM|BAD_TXN|INVALID|VERSION_MISMATCH|PAGE_FULL)\b/;
 
 /** Whether an error thrown by lmdb says that the database itself is damaged. */
 export function isDamageError(err: unknown): boolean {

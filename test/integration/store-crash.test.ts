@@ -119,6 +119,7 @@ test('atomic write: no partial file visible after a kill mid-write', async (t) =
       bytes: files.length * 4 * 1024 * 1024,
       capacityBytes: store.stats().capacityBytes,
       corruptFound: 0,
+      strayFound: 0,
     });
     t.deepEqual(await readdir(path.join(dataDir, 'corrupt')), []);
   }
