@@ -42,6 +42,10 @@ for (const [how, env] of [
       process.kill(pid, 'SIGKILL');
       await eventually(() => !isAlive(pid), 5_000, `${c.name} to die`);
     }
+    // Until the mount sees them gone, a write still reaches their databases on disk and succeeds (and is
+    // durable: they hold it when they start again). Probe with harmless writes until one answers EIO.
+    const probe = await sh(`i=0; while mkdir "${m.mnt}/probe-$i" 2>/dev/null; do i=$((i+1)); [ $i -lt 300 ] || exit 1; sleep 0.1; done`);
+    t.is(probe.code, 0, 'the mount to see the two cells gone');
     const ops = await sh(
       `cd "${m.mnt}"; echo "otrunc $(${O_TRUNC_CLOSE} a)"; truncate -s 0 b; echo "truncate $?"; rm c; echo "rm $?"; mv d dir/moved; echo "mv $?"`,
     );
