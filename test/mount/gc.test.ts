@@ -49,6 +49,8 @@ test.serial('cellsync gc frees the chunks of deleted and overwritten files, afte
 
   const change = await sh(`set -e; rm "${mnt}/d/gone" "${mnt}/d/shared"; cp "${src}/new" "${mnt}/d/old"`);
   t.is(change.code, 0, change.stderr);
+  // A write returns once a quorum holds its chunks; the last copies arrive after. Measure once all have.
+  await eventually(async () => (await cli(['fsck', '--home', home])).code === 0, 60_000, 'every chunk in use at R copies');
   const onDisk = await chunkBytesOnDisk(home);
 
   const dry = await gc(home, '--dry-run');
