@@ -2,7 +2,6 @@ import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   makeDirs,
-  CellError,
   EventLog,
   logger,
   machineId,

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GcReport } from '../../src/client/index.js';
-import { chunkFiles, cli, fsckJson, mountSwarm, sh, swarmCells, swarmUp, tmpDir, type FsckJson } from '../helpers/index.js';
+import { chunkFiles, cli, mountSwarm, sh, swarmCells, swarmUp, tmpDir, type FsckJson } from '../helpers/index.js';
 
 /*
  * fsck on files written through a real mount: after files are overwritten

@@ -1,7 +1,7 @@
 import test from 'ava';
 import path from 'node:path';
 import type { GcReport } from '../../src/client/index.js';
-import { cli, eventually, fsckJson, mountSwarm, pidOf, sh, swarmCells, swarmUp, tmpDir, type SwarmCellEntry } from '../helpers/index.js';
+import { cli, eventually, fsckJson, mountSwarm, pidOf, sh, swarmCells, swarmUp, type SwarmCellEntry } from '../helpers/index.js';
 
 /** Faster failure detection: the scenario is about what happens after a death, not its default timing. */
 const FAST = ['--heartbeat-ms', '500', '--failure-timeout-ms', '2000'];

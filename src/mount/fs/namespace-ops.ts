@@ -4,7 +4,7 @@ import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
 import { LINKS_MAX, inheritGroup, linksOf, mknodTypeOf, newInode, type Caller } from './inodes.js';
 import { withLock } from './open-file.js';
-import { refuseLossy, type Resolved, type Resolver } from './resolver.js';
+import { refuseLossy, type Resolver } from './resolver.js';
 
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
 const DEPTH_MAX = 4096;
