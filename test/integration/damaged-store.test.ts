@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import path from 'node:path';
 import type { CellStatus } from '../../src/cell/index.js';
 import { connectSwarm } from '../../src/connect/index.js';
-import { chunkFiles, cli, eventually, fsckJson, holders, randomFile, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
+import { chunkFiles, cli, eventually, fsckJson, holders, isAlive, randomFile, swarmCells, swarmUp, tmpDir } from '../helpers/index.js';
 
 /*
  * The store never lies, with real cells: damaged databases at start are
@@ -138,16 +138,8 @@ test.serial('meta.lmdb corrupted in place under a running cell: the cell does no
   await cli(['fsck', '--home', home, '--json']);
   const log = path.join(cell!.data, 'cell.log');
   const pid = Number((await readFile(path.join(cell!.data, 'cell.pid'), 'utf8')).trim());
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  await eventually(async () => !alive() || /store-repaired .*meta\.lmdb \(chunk metadata\) failed in use/.test(await readFile(log, 'utf8')), 20_000, 'the damage said, or the cell gone');
-  if (!alive()) {
+  await eventually(async () => !isAlive(pid) || /store-repaired .*meta\.lmdb \(chunk metadata\) failed in use/.test(await readFile(log, 'utf8')), 20_000, 'the damage said, or the cell gone');
+  if (!isAlive(pid)) {
     t.log('the cell died in lmdb: its next start finds the damage');
     const start = await cli(['cell', 'start', '--home', home, '--data', cell!.data, '--daemon']);
     t.is(start.code, 0, start.stderr);
