@@ -10,6 +10,10 @@ export const POLL_TTL_MS = 1_000;
 const WATCH_TRIES_MAX = 5;
 /** Cells asked at once for the whole table (members(true), or the fallback): the first answer wins, the rest are wasted. */
 const TABLE_FANOUT_MAX = 3;
+/** News that overtook an earlier one waits this long for it (ms) before the gap counts as a loss: datagrams sent together may arrive out of order. */
+const REORDER_WAIT_MS = 50;
+/** News held while an earlier one is missing; more is a loss. */
+const REORDER_NEWS_MAX = 32;
 /** A closing client waits this long for its cell to hear it leave (ms); silence costs the cell only a lease. */
 const LEAVE_TIMEOUT_MS = 200;
 
@@ -50,6 +54,9 @@ export class MemberWatch {
   private rewatching: Promise<void> | null = null;
   private polledAtMs = -Infinity;
   private renewTimer: TimerHandle | null = null;
+  /** News that arrived before an earlier one, by number, and when the wait for that one ends. */
+  private readonly early = new Map<number, ViewNews>();
+  private reorderTimer: TimerHandle | null = null;
   private readonly unsubscribe: Unsubscribe;
   private closed = false;
   /** Tables fetched whole (watches and asks) and news applied, for tests and the bench. */
@@ -86,6 +93,7 @@ export class MemberWatch {
     if (this.closed) return;
     this.closed = true;
     this.renewTimer?.clear();
+    this.clearEarly();
     this.unsubscribe();
     const w = this.watched;
     this.watched = null;
@@ -97,6 +105,7 @@ export class MemberWatch {
   private switchFrom(addr: Addr): void {
     this.stats.switches++;
     log('watched cell %s failed us: watching another', addr);
+    this.clearEarly();
     this.watched = null;
     void this.rewatch(null, addr).catch((err: Error) => log('no cell to watch: %s', err.message));
   }
@@ -166,10 +175,8 @@ export class MemberWatch {
       const r = await this.components.endpoint.call(w.addr, Messages.VIEW_RENEW, { epoch: w.epoch, leave: false }, { timeoutMs: this.init.config.requestTimeoutMs });
       if (this.watched !== w) return;
       // Forgotten (lease lapsed, cell restarted), or news we never got (the last of a batch lost): the table again, from the same cell.
-      if (!r.watching || r.seq > w.seq) {
-        if (r.watching) this.stats.gaps++;
-        void this.rewatch(w.addr, null).catch((err: Error) => log('watching again failed: %s', err.message));
-      }
+      if (!r.watching) this.refetch(w);
+      else if (r.seq > w.seq && this.early.size === 0) this.lost(w);
     } catch {
       if (this.watched === w) this.switchFrom(w.addr);
     }
@@ -177,18 +184,49 @@ export class MemberWatch {
 
   private onNews(news: ViewNews, from: Addr): void {
     const w = this.watched;
-    if (!w || from !== w.addr || news.epoch !== w.epoch || news.seq <= w.seq) {
+    if (!w || from !== w.addr || news.epoch !== w.epoch || news.seq <= w.seq || this.early.has(news.seq)) {
       this.stats.stale++;
       return;
     }
-    if (news.reset || news.seq !== w.seq + 1) {
-      // A lost notice, or more changed than news carries: the whole table, from the same cell.
-      if (!news.reset) this.stats.gaps++;
-      this.watched = null;
-      void this.rewatch(w.addr, null).catch((err: Error) => log('watching again failed: %s', err.message));
-      return;
+    this.early.set(news.seq, news);
+    for (let next = this.early.get(w.seq + 1); next && this.watched === w; next = this.early.get(w.seq + 1)) {
+      this.early.delete(next.seq);
+      this.apply(w, next);
     }
+    if (this.watched !== w || this.early.size === 0) {
+      this.clearEarly();
+    } else if (this.early.size > REORDER_NEWS_MAX) {
+      this.lost(w);
+    } else {
+      this.reorderTimer ??= this.components.clock.setTimeout(() => {
+        this.reorderTimer = null;
+        if (this.watched === w && this.early.size > 0) this.lost(w);
+      }, REORDER_WAIT_MS);
+    }
+  }
+
+  /** A notice did not come: the whole table, from the same cell. */
+  private lost(w: Watched): void {
+    this.stats.gaps++;
+    this.refetch(w);
+  }
+
+  private refetch(w: Watched): void {
+    this.clearEarly();
+    this.watched = null;
+    void this.rewatch(w.addr, null).catch((err: Error) => log('watching again failed: %s', err.message));
+  }
+
+  private clearEarly(): void {
+    this.early.clear();
+    this.reorderTimer?.clear();
+    this.reorderTimer = null;
+  }
+
+  private apply(w: Watched, news: ViewNews): void {
     w.seq = news.seq;
+    // More changed than news carries: the whole table.
+    if (news.reset) return this.refetch(w);
     this.stats.news++;
     for (const m of news.changed) this.byId.set(m.id, m);
     for (const id of news.gone) this.byId.delete(id);
