@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   console.log(`pushed (this design), sent by the cells:`);
   console.log(`  per cell:   ${f(frames / seconds / cells.length)} datagrams/s, ${f(bytes / seconds / cells.length)} B/s (busiest cell ${f(perCellMax)} B/s, ${watchersMax} watchers at most)`);
   console.log(`  per client: ${f(frames / seconds / CLIENTS)} datagrams/s, ${f(bytes / seconds / CLIENTS)} B/s; received ${f(clientsIn / seconds / CLIENTS)} B/s`);
-  console.log(`  tables fetched whole ${sum('tables')} (first watches ${CLIENTS}), news applied ${sum('news')}, gaps ${sum('gaps')}, switches ${sum('switches')}`);
+  console.log(`  tables fetched whole ${sum('tables')} (first watches ${CLIENTS}), news applied ${sum('news')}, gaps ${sum('gaps')}, resets ${sum('resets')}, leases forgotten ${sum('forgotten')}, switches ${sum('switches')}`);
   console.log(`  every client knew of a death: median ${lags[lags.length >> 1]} ms, max ${lags.at(-1)} ms after the cells (steps of ${STEP_MS} ms)`);
   const alive = CELLS;
   console.log(`poll (before), from one MEMBERS answer measured: ${table.frames} datagrams, ${f(table.bytes)} B (${table.asks} sent by the asker)`);

@@ -92,7 +92,7 @@ export class ViewWatchers {
     this.subscriptions.add(membership.onEvent((e) => this.touch(e.member.id)));
     this.usageTimer = clock.setInterval(() => {
       this.expire();
-      this.publish(true);
+      this.publish('usage');
     }, this.init.config.usageEveryMs);
   }
 
@@ -111,7 +111,7 @@ export class ViewWatchers {
     this.dirty.add(id);
     this.batch ??= this.components.clock.setTimeout(() => {
       this.batch = null;
-      this.publish(false);
+      this.publish('events');
     }, this.init.config.batchMs);
   }
 
@@ -122,6 +122,8 @@ export class ViewWatchers {
       this.refused++;
       throw CellError.BUSY(`${watchersMax} watchers already`);
     }
+    // Members learned without an event (joined through another's list, found dead) are in the table it is given.
+    this.publish('members');
     this.watchers.set(sender, { addr: from, leaseUntilMs: this.components.clock.now() + leaseMs });
     return { epoch: this.epoch, seq: this.seq, leaseMs, members: [...this.published.values()].map((p) => p.entry) };
   }
@@ -137,10 +139,12 @@ export class ViewWatchers {
 
   /**
    * Compares the table with what was last published and sends the
-   * difference: the members named by events (`withUsage` false), or every
-   * member, usage changes at most usageEntriesMax at a time, oldest first.
+   * difference: 'events', the members events named (all of their fields);
+   * 'members', every member's state, role and address, and members come or
+   * gone; 'usage', that and usage changes too, at most usageEntriesMax at a
+   * time, the longest unpublished first.
    */
-  private publish(withUsage: boolean): void {
+  private publish(what: 'events' | 'members' | 'usage'): void {
     const { usageEntriesMax, newsEntriesMax } = this.init.config;
     const now = this.components.clock.now();
     const current = this.init.list();
@@ -148,19 +152,20 @@ export class ViewWatchers {
     const gone: CellId[] = [];
     const usage: { m: ListedMember; atMs: number }[] = [];
     const byId = new Map(current.map((m) => [m.id, m]));
-    const ids = withUsage ? new Set([...byId.keys(), ...this.published.keys()]) : this.dirty;
+    const withUsage = what === 'usage';
+    const ids = what === 'events' ? this.dirty : new Set([...byId.keys(), ...this.published.keys()]);
     for (const id of ids) {
       const m = byId.get(id);
       const p = this.published.get(id);
       if (!m) {
         if (p) gone.push(id);
-      } else if (!p || p.core !== coreOf(m) || (!withUsage && p.usage !== usageOf(m))) {
+      } else if (!p || p.core !== coreOf(m) || (what === 'events' && p.usage !== usageOf(m))) {
         changed.push(m);
-      } else if (p.usage !== usageOf(m)) {
+      } else if (withUsage && p.usage !== usageOf(m)) {
         usage.push({ m, atMs: p.atMs });
       }
     }
-    this.dirty.clear();
+    if (what === 'events') this.dirty.clear();
     usage.sort((a, b) => a.atMs - b.atMs);
     changed.push(...usage.slice(0, usageEntriesMax).map((u) => u.m));
     if (changed.length + gone.length === 0) return;

@@ -60,7 +60,7 @@ export class MemberWatch {
   private readonly unsubscribe: Unsubscribe;
   private closed = false;
   /** Tables fetched whole (watches and asks) and news applied, for tests and the bench. */
-  readonly stats = { tables: 0, news: 0, gaps: 0, switches: 0, stale: 0 };
+  readonly stats = { tables: 0, news: 0, gaps: 0, resets: 0, forgotten: 0, switches: 0, stale: 0 };
 
   constructor(private readonly components: MemberWatchComponents, private readonly init: MemberWatchInit) {
     this.unsubscribe = components.endpoint.onNotice(Messages.VIEW_NEWS, (news, incoming) => this.onNews(news, incoming.from));
@@ -175,7 +175,10 @@ export class MemberWatch {
       const r = await this.components.endpoint.call(w.addr, Messages.VIEW_RENEW, { epoch: w.epoch, leave: false }, { timeoutMs: this.init.config.requestTimeoutMs });
       if (this.watched !== w) return;
       // Forgotten (lease lapsed, cell restarted), or news we never got (the last of a batch lost): the table again, from the same cell.
-      if (!r.watching) this.refetch(w);
+      if (!r.watching) {
+        this.stats.forgotten++;
+        this.refetch(w);
+      }
       else if (r.seq > w.seq && this.early.size === 0) this.lost(w);
     } catch {
       if (this.watched === w) this.switchFrom(w.addr);
@@ -226,7 +229,10 @@ export class MemberWatch {
   private apply(w: Watched, news: ViewNews): void {
     w.seq = news.seq;
     // More changed than news carries: the whole table.
-    if (news.reset) return this.refetch(w);
+    if (news.reset) {
+      this.stats.resets++;
+      return this.refetch(w);
+    }
     this.stats.news++;
     for (const m of news.changed) this.byId.set(m.id, m);
     for (const id of news.gone) this.byId.delete(id);
