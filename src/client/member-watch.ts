@@ -79,7 +79,7 @@ export class MemberWatch {
 
   /** The current view; the whole table asked for when `fresh`, or when the view is not current. */
   async members(fresh: boolean): Promise<ListedMember[]> {
-    if (fresh) await this.fetchTable(this.watched ? [this.watched.addr] : this.candidates(null));
+    if (fresh) await this.fetchFresh();
     else if (!this.isCurrent) await this.rewatch(null, null);
     return this.table;
   }
@@ -155,6 +155,19 @@ export class MemberWatch {
     this.replace(t.members);
     this.renewTimer ??= this.components.clock.setInterval(() => void this.renew(), this.init.config.renewEveryMs);
     log('watching %s (%d members, news %d)', addr, t.members.length, t.seq);
+  }
+
+  /** The whole table from the watched cell, or if it does not answer, from others (and the watch moves on). */
+  private async fetchFresh(): Promise<void> {
+    const w = this.watched;
+    if (w) {
+      try {
+        return await this.fetchTable([w.addr]);
+      } catch {
+        if (this.watched === w) this.switchFrom(w.addr);
+      }
+    }
+    await this.fetchTable(this.candidates(w?.addr ?? null));
   }
 
   /** The whole table from the first of a few cells to answer. */
