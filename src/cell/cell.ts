@@ -23,6 +23,7 @@ import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, typ
 import { lockDataDir } from './lock.js';
 import { RecordUndoLog } from './record-undo-log.js';
 import { Subscriptions } from './subscriptions.js';
+import { ViewWatchers } from './view-watchers.js';
 
 export interface CellInit {
   dataDir: string;
@@ -108,6 +109,8 @@ export class Cell {
   readonly healer: Healer;
   readonly immune: Immune;
   readonly differentiator: Differentiator;
+  /** Clients watching this cell's member table (pushed member views). */
+  readonly viewWatchers: ViewWatchers;
   /** Damage found in the store as the cell started and repaired (a database set aside, stray files), one line each. */
   readonly repairs: string[] = [];
   private readonly clock: Clock;
@@ -153,6 +156,7 @@ export class Cell {
         onConfirmed: () => this.healer.schedule(config.heal.settleMs),
         onSelfQuarantined: () => {
           this.quarantinedSelf = true;
+          this.viewWatchers.touch(id);
           record('cell-quarantined', id, 'this cell was quarantined: it will scrub its store on its next start');
           void writeFile(path.join(dataDir, QUARANTINE_MARKER), `${clock.wallNow()}\n`).catch(() => undefined);
         },
@@ -167,12 +171,16 @@ export class Cell {
         pinned: setup.rolePinned,
         onEvent: (type, detail) => {
           record(type, id, detail);
-          // A restarted cell comes back in the role it had.
-          if (type === 'role-changed') void saveRole(dataDir, membership.members()[0]!.role, false);
+          // A restarted cell comes back in the role it had; its watchers hear of the new role at once.
+          if (type === 'role-changed') {
+            void saveRole(dataDir, membership.members()[0]!.role, false);
+            this.viewWatchers.touch(id);
+          }
         },
         logPrefix: id.slice(0, 8),
       },
     );
+    this.viewWatchers = new ViewWatchers({ clock, rng, endpoint, membership }, { config: config.views, list: () => this.members(), logPrefix: id.slice(0, 8) });
   }
 
   get address(): Addr {
@@ -276,6 +284,7 @@ export class Cell {
     endpoint.acceptSender = (sender, type) => !membership.isQuarantined(sender) || type === MessageType.HEARTBEAT || type === MessageType.JOIN;
     this.serve();
     await membership.start();
+    this.viewWatchers.start();
     this.healer.start();
     this.immune.start();
     this.differentiator.start();
@@ -369,7 +378,7 @@ export class Cell {
     };
   }
 
-  /** This cell's view of the members (what MEMBERS answers: clients ask every second, so nothing more is computed). */
+  /** This cell's view of the members (what MEMBERS answers, and what its watchers are sent). */
   private members(): ListedMember[] {
     const now = this.clock.now();
     return this.membership.members().map(({ lastHeardAtMs, stateSinceMs: _since, ...m }) => ({
@@ -389,6 +398,7 @@ export class Cell {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
       this.differentiator.stop();
+      this.viewWatchers.stop();
       await this.immune.stop();
       await this.healer.stop();
       await this.membership.stop();

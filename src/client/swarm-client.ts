@@ -15,6 +15,7 @@ import {
   type ChunkKey,
   type ChunkMeta,
   type Clock,
+  type MemberViewConfig,
   type PlacementConfig,
   type Rng,
   type TimerHandle,
@@ -27,6 +28,7 @@ import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember 
 import { Endpoint } from '../rpc/index.js';
 import { KeyRing, MessageType, Messages, type CellStatus, type LocalGrant, type RequestSpec } from '../wire/index.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
+import { MemberWatch } from './member-watch.js';
 import type { LocalDisk, ReplacedRecord } from './local-disk.js';
 
 const log = logger('client');
@@ -51,6 +53,8 @@ export interface SwarmClientInit {
   seeds?: Addr[];
   wire?: WireConfig;
   placement?: PlacementConfig;
+  /** How the member view is kept current (defaults: defaultConfig().views). */
+  views?: MemberViewConfig;
   /** A mount's own directory, never read as a cell's (see LocalCells). */
   ownMount?: string;
 }
@@ -65,8 +69,6 @@ export interface MemberView extends PlacementMember {
   lastHeardMs: number;
 }
 
-/** How long a member list is reused before asking again (ms). */
-const VIEW_TTL_MS = 1_000;
 /** A replica that has not started answering a GET by then is skipped (well before the failure detector acts). */
 const GET_FIRST_ANSWER_MS = 1_000;
 /** If every replica failed, those that only timed out get one more, patient try: a slow answer beats EIO. */
@@ -86,9 +88,10 @@ const SHUN_MS = 5_000;
  */
 export class SwarmClient {
   private view: MemberView[] = [];
+  /** Keeps `view` current: news pushed by one watched cell (docs/decisions/0035-pushed-member-views.md). */
+  private readonly watch: MemberWatch;
   /** Cells that recently failed to answer us, until when (monotonic ms). */
   private readonly shunned = new Map<Addr, number>();
-  private viewAtMs = -Infinity;
   /** When the set of live storage cells last changed in this client's view (monotonic ms). */
   private storageChangedAtMs = -Infinity;
   private storageIds: string | null = null;
@@ -97,7 +100,6 @@ export class SwarmClient {
   private readonly rankings = new WeakMap<MemberView[], { over: string; storage: MemberView[]; byId: Map<string, MemberView> }>();
   /** rangeGrantsNow's answers in the current view: a random reader asks for the same chunks again and again, and working them out is a noticeable share of a read at hand. */
   private readonly rangeGrants = new LRUCache<ChunkKey, { view: MemberView[]; grants: LocalGrant[] }>({ max: READ_ORDERS_MAX });
-  private readonly seeds: Addr[];
   readonly placement: PlacementConfig;
   private readonly local: LocalCells | null;
   readonly endpoint: Endpoint;
@@ -106,10 +108,13 @@ export class SwarmClient {
   constructor(components: SwarmClientComponents, init: SwarmClientInit) {
     const { transport, clock, rng, localDisk } = components;
     this.clock = clock;
-    this.seeds = init.seeds ?? [];
     this.placement = init.placement ?? defaultConfig().placement;
     const endpoint = new Endpoint({ clock, rng, transport }, { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire: init.wire ?? defaultConfig().wire });
     this.endpoint = endpoint;
+    this.watch = new MemberWatch(
+      { endpoint, clock, rng },
+      { config: init.views ?? defaultConfig().views, seeds: init.seeds ?? [], onChange: (view) => this.viewChanged(view) },
+    );
     this.local = localDisk
       ? new LocalCells(
           { disk: localDisk, clock, requestGrant: (addr) => endpoint.request(addr, MessageType.LOCAL_GRANT, Buffer.alloc(0), { timeoutMs: GRANT_TIMEOUT_MS }) },
@@ -159,24 +164,33 @@ export class SwarmClient {
     return answers;
   }
 
-  /** The swarm's members as the first answering cell sees them (cached for a second). */
+  /**
+   * The swarm's members as the watched cell sees them, kept current by its
+   * news (no request at all while watching); `fresh` asks for the whole
+   * table (fsck, gc: a view that cannot lag a notice in flight).
+   */
   async members(fresh = false): Promise<MemberView[]> {
-    if (!fresh && this.clock.now() - this.viewAtMs < VIEW_TTL_MS) return this.view;
-    const known = this.view.filter((m) => m.state === 'alive').map((m) => m.addr);
-    const addrs = [...new Set([...known, ...this.seeds])];
-    if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known: start a swarm first');
-    try {
-      this.view = await Promise.any(addrs.map((a) => this.endpoint.call(a, Messages.MEMBERS, undefined, { timeoutMs: 1_000 })));
-    } catch {
-      throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
-    }
-    this.viewAtMs = this.clock.now();
-    const storage = storageIds(this.view);
+    await this.watch.members(fresh);
+    return this.view;
+  }
+
+  /** The cell whose news keeps this client's view current, if any. */
+  get watchedCell(): Addr | null {
+    return this.watch.watchedAddr;
+  }
+
+  /** Tables fetched, news applied, gaps and switches of the member view (diagnostics, tests, the view bench). */
+  get viewStats(): Readonly<MemberWatch['stats']> {
+    return this.watch.stats;
+  }
+
+  private viewChanged(view: MemberView[]): void {
+    this.view = view;
+    const storage = storageIds(view);
     if (storage !== this.storageIds) {
-      if (this.storageIds !== null) this.storageChangedAtMs = this.viewAtMs;
+      if (this.storageIds !== null) this.storageChangedAtMs = this.clock.now();
       this.storageIds = storage;
     }
-    return this.view;
   }
 
   /** Readies local reads and writes before first use (see LocalCells.prepare). */
@@ -239,7 +253,9 @@ export class SwarmClient {
 
   /** Called by anyone whose request to a cell failed. */
   noteFailure(addr: Addr, err: unknown): void {
-    if (isCellError(err, 'TIMEOUT')) this.shunned.set(addr, this.clock.now() + SHUN_MS);
+    if (!isCellError(err, 'TIMEOUT')) return;
+    this.shunned.set(addr, this.clock.now() + SHUN_MS);
+    this.watch.noteTimeout(addr);
   }
 
   /** True while some cell that timed out on us within SHUN_MS is put last in placement orders. */
@@ -412,8 +428,8 @@ export class SwarmClient {
 
   /** Grants of the chunk's live replicas on this machine, in the order range reads try them; none without a fresh view. */
   private rangeGrantsNow(key: ChunkKey): LocalGrant[] {
-    if (!this.local || this.clock.now() - this.viewAtMs >= VIEW_TTL_MS) return [];
-    // The view is replaced every VIEW_TTL_MS, and grants are looked up again then; a cell shunned changes the order.
+    if (!this.local || !this.watch.isCurrent) return [];
+    // Each change to the view is a new array, and grants are looked up again then; a cell shunned changes the order.
     const known = this.rangeGrants.get(key);
     if (known?.view === this.view && this.shunned.size === 0) return known.grants;
     const grants = this.localReplicas(this.shunLast(this.rankedFor(key, this.view).filter(isLiveStorage)), true).map((r) => r.grant);
@@ -551,6 +567,7 @@ export class SwarmClient {
   }
 
   async close(): Promise<void> {
+    await this.watch.close();
     await this.endpoint.stop();
     await this.local?.close();
   }

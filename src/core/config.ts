@@ -65,6 +65,32 @@ export interface MembershipConfig {
   tickMs: number;
 }
 
+/**
+ * Pushed member views (docs/decisions/0035-pushed-member-views.md): a client
+ * watches one cell, which answers with its member table and then pushes what
+ * changes as small numbered notices. The cell's side bounds what one cell
+ * spends on its watchers; the client's side how soon it notices a lost
+ * notice or a watched cell gone.
+ */
+export interface MemberViewConfig {
+  /** Watchers one cell serves; more are refused BUSY and pick another cell. Each costs one datagram per news datagram. */
+  watchersMax: number;
+  /** A watcher not renewed for this long is forgotten (ms): a stopped client costs its cell nothing after it. */
+  leaseMs: number;
+  /** A client renews its lease this often (ms); the answer also reveals a lost last notice and a watched cell gone. Must be well under leaseMs. */
+  renewEveryMs: number;
+  /** Deadline of a watch or renewal, retries included (ms): a watched cell silent this long is left for another. */
+  requestTimeoutMs: number;
+  /** Membership events within this window go out as one batch (ms): a burst costs a few datagrams, a lone event waits this long. */
+  batchMs: number;
+  /** Usage (chunks, bytes, capacity, intent) is compared and pushed this often (ms): it changes all the time and matters little. */
+  usageEveryMs: number;
+  /** Members whose usage one comparison pushes; the rest wait for the next (bounds usage traffic at usageEntriesMax / usageEveryMs). */
+  usageEntriesMax: number;
+  /** Changed members one batch may carry; beyond it watchers are told to fetch the whole table instead (a mass event). */
+  newsEntriesMax: number;
+}
+
 export interface StoreConfig {
   /** Bytes of chunks this cell will hold; 0 = the free space of its disk at start. */
   capacityBytes: number;
@@ -125,6 +151,7 @@ export interface CellConfig {
   differentiation: DifferentiationConfig;
   faults: FaultConfig;
   membership: MembershipConfig;
+  views: MemberViewConfig;
   store: StoreConfig;
   placement: PlacementConfig;
   heal: HealConfig;
@@ -158,6 +185,16 @@ export function defaultConfig(): CellConfig {
       failureTimeoutMs: 7_000, // 3.5 heartbeats: one lost heartbeat never makes a suspect
       suspicionMs: 1_000, // dead within timeout + one heartbeat of the last message
       tickMs: 250,
+    },
+    views: {
+      watchersMax: 256, // 100 clients on a 3-cell swarm fit (34 each); a batch then costs at most 256 datagrams per news datagram
+      leaseMs: 10_000, // five renewals: a few lost renewals never drop a live client, a stopped one is forgotten in 10 s
+      renewEveryMs: 2_000, // one ~100-byte request per client every 2 s: a dead watched cell is left within 2 s + requestTimeoutMs
+      requestTimeoutMs: 1_000, // several retransmissions on any path; a live cell answers a watch's first fragment well within it
+      batchMs: 25, // a death seen by the cell reaches its watchers within ~25 ms + one hop, well inside 100 ms
+      usageEveryMs: 5_000, // usage moves with every write; top and placement weights need it to within seconds, not at once
+      usageEntriesMax: 64, // ~16 KB per 5 s per watcher at most, however many cells are being written to
+      newsEntriesMax: 128, // ~30 KB of news; more changed at once (a swarm restarting) is cheaper as one whole table
     },
     store: { capacityBytes: 0 },
     immune: {
@@ -203,6 +240,12 @@ export function validateConfig(c: CellConfig): string[] {
     problems.push('membership.failureTimeoutMs must exceed 3 heartbeat intervals');
   }
   if (m.tickMs > m.heartbeatIntervalMs) problems.push('membership.tickMs must not exceed the heartbeat interval');
+  const views = c.views;
+  for (const [k, x] of Object.entries(views)) positive(`views.${k}`, x as number);
+  if (2 * views.renewEveryMs + views.requestTimeoutMs > views.leaseMs) {
+    problems.push('views.leaseMs must exceed two renewals and a request deadline, or a live client loses its watch to one lost renewal');
+  }
+  if (views.batchMs >= views.renewEveryMs) problems.push('views.batchMs must be below views.renewEveryMs');
   for (const [k, v] of Object.entries(c.faults)) {
     if (!Number.isFinite(v) || v < 0) problems.push(`faults.${k} must be >= 0`);
   }

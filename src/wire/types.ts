@@ -31,6 +31,9 @@ export enum MessageType {
   FORGET = 26,
   REC_WRITE = 27,
   REC_UNDO = 28,
+  VIEW_WATCH = 35,
+  VIEW_RENEW = 36,
+  VIEW_NEWS = 37,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

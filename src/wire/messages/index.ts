@@ -17,6 +17,7 @@ import { FAULTS } from './faults.js';
 import { FORGET } from './forget.js';
 import { HEARTBEAT } from './heartbeat.js';
 import { LOCAL_GRANT } from './local-grant.js';
+import { VIEW_NEWS, VIEW_RENEW, VIEW_WATCH } from './member-view.js';
 import { JOIN, MEMBERS } from './members.js';
 import { PING } from './ping.js';
 import { REC_GET, REC_PUT, REC_SCAN, REC_SYNC, REC_UNDO, REC_WRITE } from './records.js';
@@ -50,6 +51,9 @@ export const Messages = {
   FORGET,
   REC_WRITE,
   REC_UNDO,
+  VIEW_WATCH,
+  VIEW_RENEW,
+  VIEW_NEWS,
 } as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
@@ -67,6 +71,7 @@ export * from './faults.js';
 export * from './forget.js';
 export * from './heartbeat.js';
 export * from './local-grant.js';
+export * from './member-view.js';
 export * from './members.js';
 export * from './ping.js';
 export * from './records.js';

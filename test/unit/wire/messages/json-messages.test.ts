@@ -134,6 +134,47 @@ const rows: Row[] = [
     ],
   },
   {
+    name: 'VIEW_WATCH answer',
+    codec: Messages.VIEW_WATCH.response,
+    valid: { epoch: 123456789, seq: 4, leaseMs: 10_000, members: [listed] },
+    bad: [
+      ['no epoch', { seq: 4, leaseMs: 10_000, members: [listed] }],
+      ['a negative seq', { epoch: 1, seq: -1, leaseMs: 10_000, members: [listed] }],
+      ['a bad member', { epoch: 1, seq: 4, leaseMs: 10_000, members: [info] }],
+      ['over its bound', { epoch: 1, seq: 4, leaseMs: 10_000, members: Array(MEMBERS_MAX + 1).fill(listed) }],
+    ],
+  },
+  {
+    name: 'VIEW_RENEW request',
+    codec: Messages.VIEW_RENEW.request,
+    valid: { epoch: 7, leave: true },
+    bad: [
+      ['leave false on the wire', { epoch: 7, leave: false }],
+      ['epoch wrong-typed', { epoch: '7' }],
+      ['extra field', { epoch: 7, seq: 1 }],
+    ],
+  },
+  {
+    name: 'VIEW_RENEW answer',
+    codec: Messages.VIEW_RENEW.response,
+    valid: { seq: 9, watching: true },
+    bad: [
+      ['watching wrong-typed', { seq: 9, watching: 1 }],
+      ['no seq', { watching: true }],
+    ],
+  },
+  {
+    name: 'VIEW_NEWS',
+    codec: Messages.VIEW_NEWS.body,
+    valid: { epoch: 7, seq: 10, changed: [listed], gone: [B], reset: true },
+    bad: [
+      ['reset false on the wire', { epoch: 7, seq: 10, changed: [], gone: [], reset: false }],
+      ['a gone id that is no id', { epoch: 7, seq: 10, changed: [], gone: ['x'] }],
+      ['a bad member', { epoch: 7, seq: 10, changed: [{ ...listed, state: 'asleep' }], gone: [] }],
+      ['no gone', { epoch: 7, seq: 10, changed: [] }],
+    ],
+  },
+  {
     name: 'FORGET request',
     codec: Messages.FORGET.request,
     valid: { id: B },
