@@ -100,6 +100,7 @@ export class RecordsClient {
             (r) => {
               running--;
               results.push(r);
+              this.swarm.noteAnswered(m.addr);
               afterSettle(false);
             },
             (err) => {
