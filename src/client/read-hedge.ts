@@ -13,7 +13,8 @@ import { RttEstimator } from '../rpc/index.js';
  * however slow the swarm gets. Pure bookkeeping: no timers.
  */
 export class ReadHedgePolicy {
-  /** Hedges sent, and hedges the budget refused (counted for tests and benchmarks). */
+  /** Reads started, hedges sent, and hedges the budget refused (counted for tests and benchmarks). */
+  readsStarted = 0;
   hedgesSent = 0;
   hedgesRefused = 0;
   private readonly answerTimes: LRUCache<Addr, RttEstimator>;
@@ -46,6 +47,7 @@ export class ReadHedgePolicy {
 
   /** A read started: it earns its share of the budget. */
   noteRead(): void {
+    this.readsStarted++;
     this.budget = Math.min(this.init.budgetMax, this.budget + this.init.budgetPerRead);
   }
 
