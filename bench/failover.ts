@@ -1,8 +1,9 @@
 /**
  * bench:failover — how long a read through a mount waits for a dead or a
  * hung replica. A mount using the network only (CELLSYNC_LOCAL=0) on 4
- * storage cells (R=3) holds a BENCH_FILE_MIB file; a reader process opens,
- * reads 4 KiB-1 MiB at random and closes, in a loop. Three phases of
+ * storage cells (R=3) holds a BENCH_FILE_MIB file; a reader process has the
+ * mount drop its caches, opens, reads 4 KiB to BENCH_READ_KIB at random and
+ * closes, in a loop (bench/failover-reader.ts): every read reaches the cells. Three phases of
  * BENCH_PHASE_S seconds each: healthy; one cell SIGSTOPped (hung: no
  * answer, no ICMP), then SIGCONTed; another SIGKILLed (dead). The phases are
  * shorter than the failure detector's ~7 s, so reads must get around the
@@ -22,6 +23,7 @@ import { connectSwarm } from '../src/connect/index.js';
 
 const MiB = 1024 * 1024;
 const FILE_MIB = Number(process.env.BENCH_FILE_MIB ?? 128);
+const READ_KIB = Number(process.env.BENCH_READ_KIB ?? 1024);
 const PHASE_MS = 1000 * Number(process.env.BENCH_PHASE_S ?? 5);
 /** After SIGCONT, before the next phase: the hung cell catches up on what queued while it was stopped. */
 const SETTLE_MS = 3_000;
@@ -82,7 +84,9 @@ async function measure(root: string, running: Running): Promise<PhaseFigures[]> 
   const swarm = JSON.parse(await readFile(path.join(running.home, 'swarm.json'), 'utf8')) as { cells: { host: string; port: number }[] };
   const client = await connectSwarm({ swarmKey: await readFile(path.join(running.home, 'swarm.key')), seeds: swarm.cells.map((c) => `${c.host}:${c.port}`) });
   try {
-    await run(cli, ['mount', '--home', running.home, running.mnt, '--daemon'], { CELLSYNC_LOCAL: '0' });
+    const mounted = await run(cli, ['mount', '--home', running.home, running.mnt, '--daemon'], { CELLSYNC_LOCAL: '0' });
+    const mountPid = /\(pid (\d+)\)/.exec(mounted)?.[1];
+    if (!mountPid) throw new Error(`no pid in: ${mounted}`);
     const file = path.join(running.mnt, 'big.bin');
     const fh = await open(file, 'w');
     for (let i = 0; i < FILE_MIB; i++) await fh.write(randomBytes(MiB));
@@ -93,7 +97,7 @@ async function measure(root: string, running: Running): Promise<PhaseFigures[]> 
     await sleep(2_000);
 
     const ended: { atMs: number; ms: number }[] = [];
-    const reader = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'failover-reader.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reader = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'failover-reader.js'), file, mountPid, String(READ_KIB * 1024)], { stdio: ['ignore', 'pipe', 'inherit'] });
     running.reader = reader;
     let partial = '';
     reader.stdout!.on('data', (d: Buffer) => {
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
     }
   }
   const ms = (v: number) => `${v.toFixed(1)} ms`.padStart(11);
-  console.log(`bench:failover  4 storage cells, R=3, a ${FILE_MIB} MiB file, mount with CELLSYNC_LOCAL=0; open + 4 KiB-1 MiB random read + close per read; ${PHASE_MS / 1000} s per phase`);
+  console.log(`bench:failover  4 storage cells, R=3, a ${FILE_MIB} MiB file, mount with CELLSYNC_LOCAL=0; caches dropped + open + 4 KiB-${READ_KIB} KiB random read + close per read; ${PHASE_MS / 1000} s per phase`);
   for (const [name, phases] of results) {
     console.log(`${name}:`);
     console.log(`  ${'phase'.padEnd(30)}${'reads'.padStart(7)}${'median'.padStart(11)}${'p99'.padStart(11)}${'longest'.padStart(11)}`);
