@@ -2,7 +2,7 @@
  * bench:failover — how long a read through a mount waits for a dead or a
  * hung replica. A mount using the network only (CELLSYNC_LOCAL=0) on 4
  * storage cells (R=3) holds a BENCH_FILE_MIB file; a reader process has the
- * mount drop its caches, opens, reads 4 KiB to BENCH_READ_KIB at random and
+ * mount drop its caches, opens, reads 4 KiB to BENCH_READ_KIB (128) at random and
  * closes, in a loop (bench/failover-reader.ts): every read reaches the cells. Three phases of
  * BENCH_PHASE_S seconds each: healthy; one cell SIGSTOPped (hung: no
  * answer, no ICMP), then SIGCONTed; another SIGKILLed (dead). The phases are
@@ -23,7 +23,12 @@ import { connectSwarm } from '../src/connect/index.js';
 
 const MiB = 1024 * 1024;
 const FILE_MIB = Number(process.env.BENCH_FILE_MIB ?? 128);
-const READ_KIB = Number(process.env.BENCH_READ_KIB ?? 1024);
+/**
+ * Largest read: one FUSE request (128 KiB). A larger one reaches the mount as several adjacent requests, which it takes for a
+ * sequential reader and answers with whole chunks and 8 more read ahead: with caches dropped before each read, 36 MiB per read
+ * (healthy reads of up to 1 MiB took over 1 s here).
+ */
+const READ_KIB = Number(process.env.BENCH_READ_KIB ?? 128);
 const PHASE_MS = 1000 * Number(process.env.BENCH_PHASE_S ?? 5);
 /** After SIGCONT, before the next phase: the hung cell catches up on what queued while it was stopped. */
 const SETTLE_MS = 3_000;
