@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   for (const [name, root] of builds) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cellsync-bench-failover-'));
     const running: Running = { home: path.join(dir, 'home'), mnt: path.join(dir, 'mnt'), cli: path.join(root, 'bin', 'cellsync'), reader: null, stopped: null, cellPids: [] };
-    const onSignal = () => void cleanUp(running).finally(() => process.exit(130));
+    const onSignal = () => void cleanUp(running).finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(130)));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
