@@ -1,4 +1,4 @@
-import { CellError, logger, type Addr } from '../core/index.js';
+import { CellError, logger, type Addr, type TimerHandle } from '../core/index.js';
 import { newer, placementKeyOf, type RecordEnvelope } from '../namespace/index.js';
 import { Messages } from '../wire/index.js';
 import { scanRecords } from './inventory.js';
@@ -25,7 +25,7 @@ const TRAIL_BYTES_MAX = 1024 * 1024;
  */
 export class RecordsClient {
   /** Copies for the homes beyond the majority, batched per cell (bounded: sent at TRAIL_RECORDS_MAX or TRAIL_BYTES_MAX). */
-  private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; bytes: number; timer: NodeJS.Timeout }>();
+  private readonly trailing = new Map<Addr, { records: RecordEnvelope[]; bytes: number; timer: TimerHandle }>();
   private readonly trailSends = new Set<Promise<void>>();
 
   constructor(private readonly swarm: SwarmClient, private readonly replicas: number) {}
@@ -66,12 +66,12 @@ export class RecordsClient {
     let next = 0;
     let lastError: unknown;
     let running = 0;
-    let hedge: NodeJS.Timeout | null = null;
+    let hedge: TimerHandle | null = null;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (err?: Error) => {
         settled = true;
-        if (hedge) clearTimeout(hedge);
+        hedge?.clear();
         if (err) reject(err);
         else resolve();
       };
@@ -100,6 +100,7 @@ export class RecordsClient {
             (r) => {
               running--;
               results.push(r);
+              this.swarm.noteAnswered(m.addr);
               afterSettle(false);
             },
             (err) => {
@@ -113,7 +114,8 @@ export class RecordsClient {
         }
       };
       launch(required);
-      hedge = setTimeout(() => launch(want), HEDGE_MS);
+      // On the swarm client's clock, as every timer its requests run on (simulated time in tests).
+      hedge = this.swarm.clock.setTimeout(() => launch(want), HEDGE_MS);
     });
     return { results };
   }
@@ -200,7 +202,7 @@ export class RecordsClient {
   private trail(addr: Addr, recs: RecordEnvelope[], bytes: number): void {
     let t = this.trailing.get(addr);
     if (!t) {
-      t = { records: [], bytes: 0, timer: setTimeout(() => void this.sendTrailing(addr), TRAIL_MS) };
+      t = { records: [], bytes: 0, timer: this.swarm.clock.setTimeout(() => void this.sendTrailing(addr), TRAIL_MS) };
       this.trailing.set(addr, t);
     }
     t.records.push(...recs);
@@ -212,7 +214,7 @@ export class RecordsClient {
     const t = this.trailing.get(addr);
     if (!t) return Promise.resolve();
     this.trailing.delete(addr);
-    clearTimeout(t.timer);
+    t.timer.clear();
     const sent = this.swarm.endpoint.call(addr, Messages.REC_PUT, t.records, { timeoutMs: RECORD_TIMEOUT_MS }).then(
       () => undefined,
       (err: unknown) => log('trailing record write to %s failed (anti-entropy will bring them): %s', addr, (err as Error).message),

@@ -4,6 +4,7 @@ import {
   HAS_KEYS_MAX,
   chunkKeyOf,
   defaultConfig,
+  defaultReadHedgeConfig,
   isCellError,
   leafHashesOf,
   leafRootOf,
@@ -17,6 +18,7 @@ import {
   type Clock,
   type MemberViewConfig,
   type PlacementConfig,
+  type ReadHedgeConfig,
   type Rng,
   type TimerHandle,
   type Transport,
@@ -25,11 +27,13 @@ import {
 import type { MemberState } from '../membership/index.js';
 import type { RecordEnvelope } from '../namespace/index.js';
 import { isLiveStorage, placementOrder, storageCandidates, type PlacementMember } from '../placement/index.js';
-import { Endpoint } from '../rpc/index.js';
+import { Endpoint, type CallOptions } from '../rpc/index.js';
 import { KeyRing, MessageType, Messages, type CellStatus, type LocalGrant, type RequestSpec } from '../wire/index.js';
+import { hedgedRead, type ReplicaHealth } from './hedged-read.js';
 import { LocalCells, type StagedFile } from './local-cells.js';
 import { MemberWatch } from './member-watch.js';
 import type { LocalDisk, ReplacedRecord } from './local-disk.js';
+import { ReadHedgePolicy } from './read-hedge.js';
 
 const log = logger('client');
 
@@ -57,6 +61,8 @@ export interface SwarmClientInit {
   views?: MemberViewConfig;
   /** A mount's own directory, never read as a cell's (see LocalCells). */
   ownMount?: string;
+  /** When reads ask the next replica too (defaultReadHedgeConfig()). */
+  readHedge?: ReadHedgeConfig;
 }
 
 /** A member as the client sees it: what some cell told us. */
@@ -69,8 +75,8 @@ export interface MemberView extends PlacementMember {
   lastHeardMs: number;
 }
 
-/** A replica that has not started answering a GET by then is skipped (well before the failure detector acts). */
-const GET_FIRST_ANSWER_MS = 1_000;
+/** A chunk read from a cell's files on this machine that has not finished by then is given up on (the network may reach another copy). */
+const LOCAL_READ_GIVE_UP_MS = 1_000;
 /** If every replica failed, those that only timed out get one more, patient try: a slow answer beats EIO. */
 const GET_LAST_TRY_MS = 6_000;
 /** Chunks whose placement order a client remembers for reading (a few hundred bytes each). */
@@ -78,7 +84,7 @@ const READ_ORDERS_MAX = 8_192;
 /** A PUT of one chunk to one cell, acks included. */
 const PUT_TIMEOUT_MS = 8_000;
 const GRANT_TIMEOUT_MS = 1_000;
-/** A cell that timed out on us is tried last for this long (ms): we learn faster than the failure detector. */
+/** A cell that timed out on us, or was late for a read, is tried last for this long (ms), or until it answers: we learn faster than the failure detector. */
 const SHUN_MS = 5_000;
 
 /**
@@ -86,7 +92,9 @@ const SHUN_MS = 5_000;
  * with its own id, a member list learned from any cell, and chunk reads and
  * writes placed by rendezvous hashing with failover.
  */
-export class SwarmClient {
+export class SwarmClient implements ReplicaHealth {
+  /** When chunk reads ask the next replica (see hedgedRead). */
+  readonly hedge: ReadHedgePolicy;
   private view: MemberView[] = [];
   /** Keeps `view` current: news pushed by one watched cell (docs/decisions/0035-pushed-member-views.md). */
   private readonly watch: MemberWatch;
@@ -109,6 +117,7 @@ export class SwarmClient {
     const { transport, clock, rng, localDisk } = components;
     this.clock = clock;
     this.placement = init.placement ?? defaultConfig().placement;
+    this.hedge = new ReadHedgePolicy(init.readHedge ?? defaultReadHedgeConfig());
     const endpoint = new Endpoint({ clock, rng, transport }, { id: newCellId(), keys: new KeyRing([init.swarmKey]), wire: init.wire ?? defaultConfig().wire });
     this.endpoint = endpoint;
     this.watch = new MemberWatch(
@@ -258,6 +267,16 @@ export class SwarmClient {
     this.watch.noteTimeout(addr);
   }
 
+  /** A cell did not answer a read within its hedge delay (see hedgedRead). */
+  noteLate(addr: Addr): void {
+    this.shunned.set(addr, this.clock.now() + SHUN_MS);
+  }
+
+  /** A cell answered us (anything): it goes back to its place in placement orders. */
+  noteAnswered(addr: Addr): void {
+    this.shunned.delete(addr);
+  }
+
   /** True while some cell that timed out on us within SHUN_MS is put last in placement orders. */
   shunsAny(): boolean {
     const now = this.clock.now();
@@ -366,8 +385,8 @@ export class SwarmClient {
   /**
    * Reads a chunk from the first responsive replica in placement order
    * (live storage cells first, then quarantined and dead ones, since a copy
-   * may sit anywhere), verifying its hash; a timeout or a bad copy moves on
-   * to the next. A chunk read from a local cell's file goes into a buffer
+   * may sit anywhere), verifying its hash; a late answer, a timeout or a bad
+   * copy has the next asked (see readReplicas). A chunk read from a local cell's file goes into a buffer
    * lent from `pool` if one is given (see BufferPool).
    */
   getChunk(key: ChunkKey, pool?: BufferPool): Promise<Buffer> {
@@ -497,10 +516,12 @@ export class SwarmClient {
   }
 
   /**
-   * Asks the replicas of a chunk in turn until one answer passes `verify`.
-   * A replica on this machine that granted local reads is read from its
-   * files first (`readLocal`, verified too), and asked over the network only
-   * if that fails (see localReplicas for their order).
+   * Asks the replicas of a chunk until one answer passes `verify`. Replicas
+   * on this machine that granted local reads are read from their files
+   * first (`readLocal`, verified too; see localReplicas for their order);
+   * then every replica over the network, hedged (hedgedRead): a dead or
+   * hung one delays a read by one hedge delay at most, whatever the failure
+   * detector thinks of it yet.
    */
   private async readReplicas<Q, A>(
     key: ChunkKey,
@@ -525,37 +546,35 @@ export class SwarmClient {
       ...ranked.filter(quarantined),
       ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
     ];
-    let lastError: unknown = null;
-    const slow: MemberView[] = [];
-    const tryOne = async (m: MemberView, timeoutMs: number): Promise<Buffer | null> => {
-      const grant = grants.get(m.id);
-      if (local && grant) {
-        // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
-        let timer: TimerHandle | undefined;
-        const late = new Promise<null>((resolve) => (timer = this.clock.setTimeout(() => resolve(null), timeoutMs)));
-        const data = await Promise.race([readLocal(local, grant), late]).finally(() => timer?.clear());
-        if (data) return data;
-      }
+    for (const { grant } of here) {
+      // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
+      let timer: TimerHandle | undefined;
+      const late = new Promise<null>((resolve) => (timer = this.clock.setTimeout(() => resolve(null), LOCAL_READ_GIVE_UP_MS)));
+      const data = await Promise.race([readLocal(local!, grant), late]).finally(() => timer?.clear());
+      if (data) return data;
+    }
+    const ask = async (m: MemberView, opts: CallOptions): Promise<Buffer> => {
+      const answer = await this.endpoint.call(m.addr, spec, request, opts).catch((err: unknown) => {
+        if (!opts.signal?.aborted && !isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
+        throw err;
+      });
+      const good = verify(answer);
+      if (good) return good;
+      log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
+      throw CellError.HASH_MISMATCH(key);
+    };
+    // Every replica over the network (those here too: their files may have failed), hedged.
+    const first = await hedgedRead({ clock: this.clock, policy: this.hedge, health: this, ask }, tries);
+    if (first.data) return first.data;
+    let lastError = first.lastError;
+    // Those that only timed out get one more, patient try: a slow answer beats EIO.
+    for (const m of first.timedOut.filter(isLiveStorage)) {
       try {
-        const good = verify(await this.endpoint.call(m.addr, spec, request, { timeoutMs }));
-        if (good) return good;
-        lastError = CellError.HASH_MISMATCH(key);
-        log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
+        return await ask(m, { timeoutMs: GET_LAST_TRY_MS });
       } catch (err) {
         lastError = err;
         this.noteFailure(m.addr, err);
-        if (!isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
-        if (isCellError(err, 'TIMEOUT')) slow.push(m);
       }
-      return null;
-    };
-    for (const m of tries) {
-      const data = await tryOne(m, GET_FIRST_ANSWER_MS);
-      if (data) return data;
-    }
-    for (const m of slow.splice(0).filter(isLiveStorage)) {
-      const data = await tryOne(m, GET_LAST_TRY_MS);
-      if (data) return data;
     }
     if (lastError === null || isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
     throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);

@@ -145,6 +145,29 @@ export interface DifferentiationConfig {
   fullBelowFreeShare: number;
 }
 
+/**
+ * How a client's reads get around a replica that does not answer: the read
+ * is hedged to the next replica once the first is late by its own measured
+ * answer time, long before the failure detector declares anything
+ * (docs/decisions/0034-reads-hedged-by-rtt.md).
+ */
+export interface ReadHedgeConfig {
+  /** Hedge delay before a replica has answered anything (ms): no estimate yet. */
+  delayInitialMs: number;
+  /** Floor on the hedge delay (ms): lower hedges reads that only wait for a disk; each hedge is a request more. */
+  delayMinMs: number;
+  /** Ceiling on the hedge delay (ms): what a dead or hung replica costs a read at most, before the healthy replica's own answer time. */
+  delayMaxMs: number;
+  /** A replica silent for this many hedge delays is given up on (its request times out, and it is shunned). */
+  deadlineDelays: number;
+  /** Hedges earned per read started: the long-run share of extra requests hedging may add (the budget). */
+  budgetPerRead: number;
+  /** Hedges that may be spent at once from a full budget (a burst, e.g. a slow moment of a healthy cell). */
+  budgetMax: number;
+  /** Replicas whose answer times a client keeps (the table's bound). */
+  peersMax: number;
+}
+
 export interface CellConfig {
   wire: WireConfig;
   immune: ImmuneConfig;
@@ -216,6 +239,19 @@ export function defaultConfig(): CellConfig {
       settleMs: 200,
       repairConcurrency: 4,
     },
+  };
+}
+
+/** Defaults of a client's hedged reads (see ReadHedgeConfig). */
+export function defaultReadHedgeConfig(): ReadHedgeConfig {
+  return {
+    delayInitialMs: 100, // a healthy first read here takes 2-60 ms: a dead first replica costs this much on a fresh mount
+    delayMinMs: 30, // an O_DIRECT 4 MiB chunk read and its hash take ~10 ms, plus scheduling jitter on a shared core
+    delayMaxMs: 200, // plus a healthy read under load (~100-250 ms for a whole 4 MiB chunk) stays within 0.5 s
+    deadlineDelays: 4, // silent for 4 of its usual answer times: dead or hung, not slow
+    budgetPerRead: 0.1, // at most ~10% more requests in the long run: hedging never doubles the traffic
+    budgetMax: 10,
+    peersMax: 4_096,
   };
 }
 

@@ -72,6 +72,12 @@ export interface RequestOptions {
   /** Overall deadline, retries included (ms). Defaults to the config's request or bulk timeout. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called as each frame of the answer arrives (one for a small answer, one
+   * per fragment of a bulk one): a hedging caller tells a replica that is
+   * answering slowly from one that is silent.
+   */
+  onProgress?: () => void;
 }
 
 export interface CallOptions extends RequestOptions {
@@ -98,6 +104,7 @@ interface Pending {
   isAnswering: boolean;
   /** While it answers: fails the request when no fragment has come for a while (a peer cut off mid-answer). */
   stall: TimerHandle | null;
+  onProgress: (() => void) | undefined;
 }
 
 type Executed = { state: 'running' } | { state: 'done'; status: Status; body: Buffer | null };
@@ -270,6 +277,7 @@ export class Endpoint {
           bulk: null,
           isAnswering: false,
           stall: null,
+          onProgress: opts.onProgress,
         };
         this.pending.set(requestId, p);
         p.deadline = this.components.clock.setTimeout(() => {
@@ -469,6 +477,7 @@ export class Endpoint {
     const p = this.pending.get(requestId);
     if (!p) return this.drop('no-request', from);
     if (p.attempts === 1) this.peers.get(p.to).rtt.sample(this.components.clock.now() - p.firstSentMs);
+    if (!p.isAnswering) p.onProgress?.();
     if (status === Status.OK) this.settle(requestId, body);
     else this.settle(requestId, remoteError(status, from));
   }
@@ -519,6 +528,7 @@ export class Endpoint {
     if (isResponse) {
       const p = this.pending.get(f.requestId);
       if (!p) return this.drop('no-request', from);
+      p.onProgress?.();
       if (!p.isAnswering) {
         // The peer is answering with a bulk message: stop retrying, and give the transfer its own deadline.
         p.isAnswering = true;

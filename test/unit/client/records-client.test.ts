@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CellError, type Addr } from '../../../src/core/index.js';
+import { CellError, systemClock, type Addr } from '../../../src/core/index.js';
 import { RecordsClient, type MemberView, type SwarmClient } from '../../../src/client/index.js';
 import { isCellError } from '../../../src/core/index.js';
 import { direntKey, placementKeyOf, type RecordEnvelope } from '../../../src/namespace/index.js';
@@ -44,6 +44,8 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
     shunsAny: () => shunning,
     isShunned: () => false,
     noteFailure: () => undefined,
+    noteAnswered: () => undefined,
+    clock: systemClock,
     // Cells "on this machine" (here[i]) take records straight into their records; "here" but down: their database cannot be written.
     recordsHere: (m: MemberView) => !!here[cells.findIndex((c) => c.addr === m.addr)],
     mergeRecordsHere: (m: MemberView, recs: RecordEnvelope[]) => {
