@@ -82,6 +82,8 @@ export interface MembershipConfig {
   pushPullIntervalMs: number;
   /** A change of usage alone (chunks, bytes, capacity) is gossiped at most this often (ms). */
   usageGossipIntervalMs: number;
+  /** A new role or intent goes straight to every member of a swarm this small (lateral inhibition needs it within 300 ms); beyond, by gossip. */
+  announceToAllMax: number;
   /** Members with news queued for dissemination; past it the most-sent is dropped (push-pull repairs it). */
   gossipQueueMax: number;
   // ---- mesh (the original heartbeat detector) ----
@@ -196,6 +198,7 @@ export function defaultConfig(): CellConfig {
       gossipNodes: 3, // memberlist LAN
       pushPullIntervalMs: 10_000, // memberlist LAN: 30 s; tighter, as roles, usage and quarantines ride on it
       usageGossipIntervalMs: 5_000, // usage changes with every write; placement tolerates seconds-old figures
+      announceToAllMax: 64, // a role change is rare: 64 datagrams once, as the mesh's heartbeat to all
       gossipQueueMax: 256, // a burst of 256 changes in flight; a join storm beyond that converges by push-pull
       heartbeatIntervalMs: 2_000,
       failureTimeoutMs: 7_000, // 3.5 heartbeats: one lost heartbeat never makes a suspect
@@ -244,7 +247,7 @@ export function validateConfig(c: CellConfig): string[] {
   if (!MEMBERSHIP_DETECTORS.includes(m.detector)) problems.push(`membership.detector must be one of ${MEMBERSHIP_DETECTORS.join(', ')}`);
   for (const [k, v] of Object.entries(m)) if (k !== 'detector') positive(`membership.${k}`, v as number);
   if (m.probeTimeoutMs >= m.probeIntervalMs) problems.push('membership.probeTimeoutMs must be below the probe interval');
-  for (const k of ['indirectChecks', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'awarenessMax', 'gossipNodes', 'gossipQueueMax'] as const) {
+  for (const k of ['indirectChecks', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'awarenessMax', 'gossipNodes', 'announceToAllMax', 'gossipQueueMax'] as const) {
     if (!Number.isInteger(m[k])) problems.push(`membership.${k} must be a whole number`);
   }
   if (m.suspicionMult < 2) problems.push('membership.suspicionMult must be at least 2');

@@ -19,6 +19,11 @@ export class PeerSet {
     return this.ids.length;
   }
 
+  /** Every member, in no particular order (a view: do not keep it). */
+  get all(): readonly CellId[] {
+    return this.ids;
+  }
+
   has(id: CellId): boolean {
     return this.index.has(id);
   }

@@ -1,6 +1,6 @@
 import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
-import { Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
+import { ACCUSERS_MAX, Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipEvent, MembershipEventType } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
@@ -229,8 +229,18 @@ export class SwimMembership implements Membership {
     this.self = { ...this.self, ...patch };
     if (!changed) return;
     // A new role or intent travels at once: placement and lateral inhibition depend on it. Usage waits its turn.
-    if (urgent) this.announceSelf();
-    else this.usageDirty = true;
+    if (!urgent) {
+      this.usageDirty = true;
+      return;
+    }
+    this.announceSelf();
+    if (!this.started || this.leaving) return;
+    // Lateral inhibition needs every neighbour to hear an intent within a few hundred ms: a small swarm is told
+    // directly (as the mesh did), a large one through gossip.
+    const all = this.peers.size <= this.cfg.announceToAllMax;
+    const to = all ? this.peers.all : this.peers.pick(this.cfg.gossipNodes);
+    const addrs = to.map((id) => this.table.get(id)!.member.addr);
+    this.endpoint.notice(addrs, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
   }
 
   onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
@@ -308,7 +318,8 @@ export class SwimMembership implements Membership {
     this.pushPullRunning = true;
     try {
       const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, this.tableUpdates());
-      if (this.started && !this.leaving) this.merge(answer, null);
+      // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
+      if (this.started && !this.leaving) this.merge(answer, answer[0]?.addr === addr ? answer[0].id : null);
     } catch {
       // A dead or cut-off member: the next exchange picks another one.
     } finally {
@@ -319,7 +330,7 @@ export class SwimMembership implements Membership {
   /** Another member's whole table: its own entry first-hand, the others second-hand. */
   private merge(table: MemberUpdate[], sender: CellId | null): void {
     if (this.leaving) return;
-    for (const u of table) this.apply(u, u.id === sender || (sender === null && u === table[0]));
+    for (const u of table) this.apply(u, u.id === sender);
   }
 
   private tableUpdates(): MemberUpdate[] {
@@ -421,6 +432,7 @@ export class SwimMembership implements Membership {
       this.pending.delete(seq);
       return this.die(e, 'dead');
     }
+    // A relay nacks after its own probe timeout; an ack from a live target comes back well within two.
     this.after(this.awareness.scale(this.cfg.probeTimeoutMs) * 2, () => {
       this.pending.delete(seq);
       if (!probe.acked && e.member.state === 'suspect' && this.table.get(e.member.id) === e) this.die(e, 'dead');
@@ -683,7 +695,7 @@ export class SwimMembership implements Membership {
     if (!e) return null;
     const m = e.member;
     const u: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
-    if (m.state === 'suspect' && e.suspicion) u.accusers = e.suspicion.accusersList;
+    if (m.state === 'suspect' && e.suspicion) u.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
     return u;
   }
 
