@@ -33,6 +33,8 @@ interface Entry {
   /** Version of the member's self-description at its incarnation. */
   version: number;
   suspicion: Suspicion | null;
+  /** When it was last told that we hold it suspect, dead or left (heardFrom), so it refutes. */
+  toldAtMs: number;
 }
 
 interface PendingProbe {
@@ -40,11 +42,14 @@ interface PendingProbe {
   acked: boolean;
   nacks: number;
   relays: number;
+  /** Called once every relay asked has nacked (confirming evidence of death). */
+  allNacked?: () => void;
 }
 
 interface Relay {
   origin: Addr;
   originSeq: number;
+  targetAddr: Addr;
   timer: TimerHandle;
 }
 
@@ -86,6 +91,8 @@ export class SwimMembership implements Membership {
   /** Members retired by their operator (bounded like the table): second-hand news of them is ignored. */
   private readonly forgotten = new Set<CellId>();
   private readonly pending = new Map<number, PendingProbe>();
+  /** Members whose evidence of death is being confirmed by indirect probes. */
+  private readonly confirming = new Set<CellId>();
   private readonly relays = new Map<number, Relay>();
   private readonly listeners: ((e: MembershipEvent) => void)[] = [];
   private readonly timers = new Set<TimerHandle>();
@@ -101,6 +108,7 @@ export class SwimMembership implements Membership {
   private probeTimer: TimerHandle | null = null;
   private current: { seq: number; probe: PendingProbe } | null = null;
   private pushPullRunning = false;
+  private gossipScheduled = false;
   private pushPullToGone = false;
   private leaving = false;
   private started = false;
@@ -178,6 +186,7 @@ export class SwimMembership implements Membership {
     for (const r of this.relays.values()) r.timer.clear();
     this.relays.clear();
     this.pending.clear();
+    this.confirming.clear();
     this.started = false;
   }
 
@@ -398,20 +407,27 @@ export class SwimMembership implements Membership {
     }
     const probe = this.pending.get(seq);
     if (!probe) return;
-    if (nack) probe.nacks++;
-    else probe.acked = true;
+    if (!nack) probe.acked = true;
+    else if (++probe.nacks >= probe.relays) probe.allNacked?.();
   }
 
   /** Probes `target` for a member that could not reach it; acks to the asker, or nacks when the probe times out. */
   private relay(originSeq: number, target: CellId, targetAddr: Addr, origin: Addr): void {
     if (this.relays.size >= RELAYS_MAX || target === this.self.id) return;
     const seq = this.nextSeq++;
-    const timer = this.after(this.cfg.probeTimeoutMs, () => {
-      if (!this.relays.delete(seq)) return;
-      this.endpoint.notice(origin, Messages.PROBE_ACK, this.piggyback({ seq: originSeq, inc: this.self.incarnation, nack: true }));
-    });
-    this.relays.set(seq, { origin, originSeq, timer });
-    this.endpoint.notice(targetAddr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }));
+    const timer = this.after(this.cfg.probeTimeoutMs, () => this.nack(seq));
+    this.relays.set(seq, { origin, originSeq, targetAddr, timer });
+    // Watched too: nothing listening there is a nack at once, and evidence for this cell as well.
+    this.endpoint.notice(targetAddr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
+  }
+
+  /** The relayed probe `seq` went unanswered: the asker hears that this relay, at least, is alive. */
+  private nack(seq: number): void {
+    const r = this.relays.get(seq);
+    if (!r) return;
+    r.timer.clear();
+    this.relays.delete(seq);
+    this.endpoint.notice(r.origin, Messages.PROBE_ACK, this.piggyback({ seq: r.originSeq, inc: this.self.incarnation, nack: true }));
   }
 
   /**
@@ -420,23 +436,30 @@ export class SwimMembership implements Membership {
    * probe reaches it within the probe timeout.
    */
   private onUnreachable(addr: Addr): void {
+    if (this.leaving) return;
+    for (const [seq, r] of this.relays) if (r.targetAddr === addr) this.nack(seq);
     const id = this.byAddr.get(addr);
     const e = id === undefined ? undefined : this.table.get(id);
-    if (!e || (e.member.state !== 'alive' && e.member.state !== 'suspect') || this.leaving) return;
+    if (!e || (e.member.state !== 'alive' && e.member.state !== 'suspect') || this.confirming.has(e.member.id)) return;
     this.counters.evidence++;
     this.suspect(e, [this.self.id]);
     const seq = this.nextSeq++;
-    const probe: PendingProbe = { target: e.member.id, acked: false, nacks: 0, relays: 0 };
+    const target = e.member.id;
+    const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
+    const settle = () => {
+      if (!this.pending.delete(seq)) return;
+      this.confirming.delete(target);
+      timer.clear();
+      if (!probe.acked && e.member.state === 'suspect' && this.table.get(target) === e) this.die(e, 'dead');
+    };
+    // Every relay nacking (they got the same evidence, or no answer) settles it early; a live target's ack
+    // comes back well within two probe timeouts (a relay nacks after one).
+    const timer = this.after(this.awareness.scale(this.cfg.probeTimeoutMs) * 2, settle);
+    probe.allNacked = settle;
     this.pending.set(seq, probe);
-    if (this.askRelays(seq, e.member) === 0) {
-      this.pending.delete(seq);
-      return this.die(e, 'dead');
-    }
-    // A relay nacks after its own probe timeout; an ack from a live target comes back well within two.
-    this.after(this.awareness.scale(this.cfg.probeTimeoutMs) * 2, () => {
-      this.pending.delete(seq);
-      if (!probe.acked && e.member.state === 'suspect' && this.table.get(e.member.id) === e) this.die(e, 'dead');
-    });
+    this.confirming.add(target);
+    probe.relays = this.askRelays(seq, e.member);
+    if (probe.relays === 0) settle(); // nobody to ask: the evidence stands alone
   }
 
   // ---- news ----
@@ -454,17 +477,26 @@ export class SwimMembership implements Membership {
     return true;
   }
 
-  /** Any message from a member is first-hand news that it is alive at the incarnation it gives. */
+  /**
+   * Any message from a member is first-hand news that it is alive at the
+   * incarnation it gives. Above the one we hold it suspect, dead or left at:
+   * alive again. At it: it does not know, so it is told, and refutes (all
+   * members then agree on its new incarnation, not only those it talks to).
+   */
   private heardFrom(id: CellId, inc: number): void {
     const e = this.table.get(id);
     if (!e) return;
     const m = e.member;
-    m.lastHeardAtMs = this.components.clock.now();
-    if (inc < m.incarnation) return;
-    if (m.state === 'suspect' || m.state === 'dead' || m.state === 'left') {
+    const now = this.components.clock.now();
+    m.lastHeardAtMs = now;
+    if (m.state === 'alive' || m.state === 'quarantined' || inc < m.incarnation) return;
+    if (inc > m.incarnation) {
       m.incarnation = inc;
-      this.revive(e);
+      return this.revive(e);
     }
+    if (now - e.toldAtMs < this.cfg.probeIntervalMs) return;
+    e.toldAtMs = now;
+    this.endpoint.notice(m.addr, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.updateOf(id)!] });
   }
 
   /** News about a member (from a message, a push-pull or a JOIN answer), applied by SWIM's precedence rules. */
@@ -494,7 +526,7 @@ export class SwimMembership implements Membership {
     }
     switch (u.state) {
       case 'alive':
-        if ((higher || firstHand) && m.state !== 'alive') this.revive(e);
+        if (higher && m.state !== 'alive') this.revive(e);
         return;
       case 'suspect':
         if (m.state === 'alive' || (higher && m.state !== 'suspect')) return this.suspect(e, u.accusers ?? []);
@@ -520,7 +552,7 @@ export class SwimMembership implements Membership {
     const q = this.quarantines.get(u.id);
     const quarantined = u.state === 'quarantined' || (q !== undefined && u.incarnation <= q);
     const state = quarantined ? 'quarantined' : u.state === 'dead' || u.state === 'left' ? u.state : 'alive';
-    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null };
+    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity };
     this.table.set(u.id, e);
     this.queue.push(u.id);
     if (u.state === 'quarantined') this.quarantine(u.id, u.incarnation);
@@ -636,6 +668,9 @@ export class SwimMembership implements Membership {
       this.gone.delete(m.id);
     }
     this.queue.push(m.id);
+    // A suspicion, a death or a leave is spread at once (not at the next gossip tick): each hop then costs a
+    // round trip, not a gossip interval, and a death is known everywhere in milliseconds.
+    if (state === 'suspect' || state === 'dead' || state === 'left') this.gossipSoon();
     this.emit(event, m);
   }
 
@@ -650,6 +685,21 @@ export class SwimMembership implements Membership {
 
   private gossipTick(): void {
     if (this.usageDirty && this.components.clock.now() - this.usageGossipedAtMs >= this.cfg.usageGossipIntervalMs) this.announceSelf();
+    this.gossip();
+  }
+
+  /** A gossip round as soon as this turn's news is in (several changes at once make one round). */
+  private gossipSoon(): void {
+    if (this.gossipScheduled || !this.started || this.leaving) return;
+    this.gossipScheduled = true;
+    this.after(0, () => {
+      this.gossipScheduled = false;
+      this.gossip();
+    });
+  }
+
+  /** Queued news to gossipNodes random members. */
+  private gossip(): void {
     if (this.queue.size === 0) return;
     for (const id of this.peers.pick(this.cfg.gossipNodes)) {
       const body = this.piggyback({ inc: this.self.incarnation });
