@@ -529,13 +529,9 @@ export class SwimMembership implements Membership {
         if (higher && m.state !== 'alive') this.revive(e);
         return;
       case 'suspect':
-        if (m.state === 'alive' || (higher && m.state !== 'suspect')) return this.suspect(e, u.accusers ?? []);
-        if (m.state === 'suspect') {
-          let news = false;
-          for (const a of u.accusers ?? []) if (e.suspicion?.confirm(a)) news = true;
-          if (news) this.queue.push(u.id);
-        }
-        return;
+        // Back from the dead at a higher incarnation, and suspected there.
+        if (higher && (m.state === 'dead' || m.state === 'left')) this.revive(e);
+        return this.suspect(e, u.accusers ?? []);
       case 'dead':
       case 'left':
         if (m.state === 'alive' || m.state === 'suspect' || (higher && m.state !== u.state)) this.die(e, u.state);
@@ -613,6 +609,7 @@ export class SwimMembership implements Membership {
     this.queue.push(this.self.id);
   }
 
+  /** Suspects an alive member, or adds accusers to a suspect one; nothing for the dead, left or quarantined. */
   private suspect(e: Entry, accusers: CellId[]): void {
     const m = e.member;
     if (m.state === 'suspect') {
@@ -621,7 +618,7 @@ export class SwimMembership implements Membership {
       if (news) this.queue.push(m.id);
       return;
     }
-    if (m.state === 'quarantined') return;
+    if (m.state !== 'alive') return;
     const n = this.peers.size + 1;
     const expected = this.cfg.suspicionMult - 2;
     const k = n - 2 < expected ? 0 : expected;
@@ -633,8 +630,6 @@ export class SwimMembership implements Membership {
       if (this.table.get(m.id) === e && m.state === 'suspect') this.die(e, 'dead');
     }, first);
     for (const a of others) e.suspicion.confirm(a);
-    this.peers.add(m.id);
-    this.gone.delete(m.id);
     this.setState(e, 'suspect', 'member-suspected');
   }
 

@@ -96,6 +96,12 @@ test('a killed cell (nothing listens at its port) is dead everywhere within abou
     const took = await c.until(() => c.others(victim).every(({ i }) => c.stateOf(i, victim.addr) === 'dead'), 10_000);
     t.true(took <= 1_500, `seed ${seed}: dead everywhere ${took} ms after the kill`);
     t.is(c.events.filter((e) => e.type === 'member-died' && e.member.addr !== victim.addr).length, 0, 'nobody else died');
+    // A death is final: a probe that was under way, or news that comes late, never makes it suspect again.
+    await c.run(5_000);
+    for (const { i } of c.others(victim)) {
+      const about = c.events.filter((e) => e.observer === i && e.member.addr === victim.addr).map((e) => e.type);
+      t.is(about.at(-1), 'member-died', `seed ${seed}: member ${i} saw ${about.join(', ')}`);
+    }
   }
 });
 
