@@ -141,6 +141,18 @@ test('a suspected cell refutes with a higher incarnation and is never declared d
   }
 });
 
+test('5% loss everywhere: no member is declared dead', async (t) => {
+  for (const seed of SEEDS) {
+    const c = cluster(10, seed);
+    await c.startAll();
+    await c.run(2_000);
+    c.net.lossRate = 0.05;
+    await c.run(180_000);
+    t.log(`seed ${seed}: ${c.events.filter((e) => e.type === 'member-suspected').length} suspicions in 3 simulated minutes, all refuted`);
+    t.deepEqual(c.events.filter((e) => e.type === 'member-died').map((e) => `${e.observer} ${e.member.addr}`), [], `seed ${seed}`);
+  }
+});
+
 test('a cut direct link: the indirect probes get through and nobody is suspected', async (t) => {
   for (const seed of SEEDS) {
     const c = cluster(6, seed);
