@@ -13,17 +13,17 @@ export class Suspicion {
   private readonly startedMs: number;
   private timer: TimerHandle | null = null;
 
-  /** `k`: confirmations expected; 0 = the shortest timeout at once (too few members to confirm). */
+  /** `k`: confirmations expected, beyond the first accuser; 0 = the shortest timeout at once (too few members to confirm). */
   constructor(
     private readonly clock: Clock,
     private readonly k: number,
     private readonly minMs: number,
     private readonly maxMs: number,
+    accusers: readonly CellId[],
     private readonly onTimeout: () => void,
-    firstAccuser: CellId,
   ) {
     this.startedMs = clock.now();
-    this.accusers.add(firstAccuser);
+    for (const a of accusers.slice(0, k + 1)) this.accusers.add(a);
     this.schedule();
   }
 
@@ -47,7 +47,7 @@ export class Suspicion {
 
   private schedule(): void {
     this.timer?.clear();
-    const confirmations = this.accusers.size - 1;
+    const confirmations = Math.max(0, this.accusers.size - 1);
     const share = this.k < 1 ? 1 : Math.log(confirmations + 1) / Math.log(this.k + 1);
     const timeoutMs = Math.max(this.minMs, this.maxMs - share * (this.maxMs - this.minMs));
     const remainingMs = Math.max(0, this.startedMs + timeoutMs - this.clock.now());

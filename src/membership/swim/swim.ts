@@ -1,11 +1,10 @@
-import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../../core/index.js';
+import { logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
-import { ACCUSERS_MAX, Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
+import { Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipEvent, MembershipEventType } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
-import { PeerSet } from './peer-set.js';
-import { Suspicion } from './suspicion.js';
+import { MemberTable, type NewsCounters } from './member-table.js';
 
 export interface SwimComponents {
   clock: Clock;
@@ -28,15 +27,6 @@ const USAGE_FIELDS = new Set(['chunks', 'bytes', 'capacityBytes']);
 /** Members past which the push-pull interval grows with log N (memberlist's pushPullScale). */
 const PUSH_PULL_SCALE_THRESHOLD = 32;
 
-interface Entry {
-  member: Member;
-  /** Version of the member's self-description at its incarnation. */
-  version: number;
-  suspicion: Suspicion | null;
-  /** When it was last told that we hold it suspect, dead or left (heardFrom), so it refutes. */
-  toldAtMs: number;
-}
-
 interface PendingProbe {
   target: CellId;
   acked: boolean;
@@ -53,12 +43,8 @@ interface Relay {
   timer: TimerHandle;
 }
 
-/** Why member news was dropped (malformed messages are counted by the endpoint). */
-export interface SwimCounters {
-  /** News at a lower incarnation than known: changes nothing. */
-  stale: number;
-  /** A new member while the table is full. */
-  tableFull: number;
+/** What the detector counts (malformed messages are counted by the endpoint). */
+export interface SwimCounters extends NewsCounters {
   /** Unreachable reports that made a member suspect at once. */
   evidence: number;
   /** Times this cell refuted news of its own suspicion or death. */
@@ -77,19 +63,9 @@ export interface SwimCounters {
  */
 export class SwimMembership implements Membership {
   readonly counters: SwimCounters = { stale: 0, tableFull: 0, evidence: 0, refuted: 0 };
-  private readonly table = new Map<CellId, Entry>();
-  /** The live member at each address: a new id there means the old one is gone. */
-  private readonly byAddr = new Map<Addr, CellId>();
-  /** Alive and suspect members: probed, asked to relay, gossiped to. */
-  private readonly peers: PeerSet;
-  /** Dead and left members: one push-pull in two goes to one of them, so a healed partition is found again. */
-  private readonly gone: PeerSet;
+  private readonly table: MemberTable;
   private readonly queue: BroadcastQueue;
   private readonly awareness: Awareness;
-  /** Quarantined members and the incarnation they were quarantined at. */
-  private readonly quarantines = new Map<CellId, number>();
-  /** Members retired by their operator (bounded like the table): second-hand news of them is ignored. */
-  private readonly forgotten = new Set<CellId>();
   private readonly pending = new Map<number, PendingProbe>();
   /** Members whose evidence of death is being confirmed by indirect probes. */
   private readonly confirming = new Set<CellId>();
@@ -116,11 +92,15 @@ export class SwimMembership implements Membership {
 
   constructor(private readonly components: SwimComponents, private readonly init: SwimInit) {
     this.self = { ...init.self };
-    this.peers = new PeerSet(components.rng);
-    this.gone = new PeerSet(components.rng);
     this.queue = new BroadcastQueue(init.config.gossipQueueMax);
     this.awareness = new Awareness(init.config.awarenessMax);
     this.log = logger('membership', init.logPrefix);
+    this.table = new MemberTable(components.clock, components.rng, init.config, this.counters, {
+      news: (id) => this.queue.push(id),
+      urgent: () => this.gossipSoon(),
+      emit: (type, member) => this.emit(type, member),
+      log: this.log,
+    });
   }
 
   private get endpoint(): Endpoint {
@@ -179,10 +159,7 @@ export class SwimMembership implements Membership {
     this.probeTimer = null;
     this.current = null;
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
-    for (const e of this.table.values()) {
-      e.suspicion?.cancel();
-      e.suspicion = null;
-    }
+    this.table.cancelSuspicions();
     for (const r of this.relays.values()) r.timer.clear();
     this.relays.clear();
     this.pending.clear();
@@ -201,7 +178,7 @@ export class SwimMembership implements Membership {
     this.probeTimer?.clear();
     this.current = null;
     this.queue.push(this.self.id);
-    const to = this.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
+    const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
     await new Promise<void>((resolve) => this.after(Math.min(1_000, 2 * this.cfg.gossipIntervalMs), resolve));
   }
@@ -209,7 +186,7 @@ export class SwimMembership implements Membership {
   members(): Member[] {
     const me: Member = { ...this.self, state: 'alive', lastHeardAtMs: this.components.clock.now(), stateSinceMs: 0 };
     const out = [me];
-    for (const e of this.table.values()) out.push(e.member);
+    for (const e of this.table.members()) out.push(e.member);
     return out;
   }
 
@@ -246,8 +223,8 @@ export class SwimMembership implements Membership {
     if (!this.started || this.leaving) return;
     // Lateral inhibition needs every neighbour to hear an intent within a few hundred ms: a small swarm is told
     // directly (as the mesh did), a large one through gossip.
-    const all = this.peers.size <= this.cfg.announceToAllMax;
-    const to = all ? this.peers.all : this.peers.pick(this.cfg.gossipNodes);
+    const all = this.table.peers.size <= this.cfg.announceToAllMax;
+    const to = all ? this.table.peers.all : this.table.peers.pick(this.cfg.gossipNodes);
     const addrs = to.map((id) => this.table.get(id)!.member.addr);
     this.endpoint.notice(addrs, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
   }
@@ -261,29 +238,17 @@ export class SwimMembership implements Membership {
   }
 
   quarantine(id: CellId, incarnation: number): void {
-    if (id === this.self.id) return;
-    const e = this.table.get(id);
-    if (e && e.member.incarnation > incarnation) return; // already back with a higher incarnation: stale news
-    const known = this.quarantines.get(id);
-    if (known !== undefined && known >= incarnation) return;
-    this.quarantines.set(id, incarnation);
-    if (!e) return;
-    this.setState(e, 'quarantined', 'member-quarantined');
+    if (id !== this.self.id) this.table.quarantine(id, incarnation);
   }
 
   isQuarantined(id: CellId): boolean {
-    return this.quarantines.has(id);
+    return this.table.isQuarantined(id);
   }
 
   forget(id: CellId): boolean {
-    const e = this.table.get(id);
-    if (!e || (e.member.state !== 'dead' && e.member.state !== 'left')) return false;
-    this.table.delete(id);
-    this.gone.delete(id);
+    const e = this.table.forget(id);
+    if (!e) return false;
     this.queue.remove(id);
-    if (this.byAddr.get(e.member.addr) === id) this.byAddr.delete(e.member.addr);
-    if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
-    this.forgotten.add(id);
     this.log('forgot %k at %s', id, e.member.addr);
     return true;
   }
@@ -301,7 +266,6 @@ export class SwimMembership implements Membership {
       return null;
     }
     for (const m of answer.list) {
-      if (m.id !== this.self.id && this.forgotten.has(m.id)) continue;
       this.apply({ ...memberInfoOf(m), state: m.dead ? 'dead' : 'alive', version: 0 }, false);
     }
     this.log('joined through %s: %d members', answer.seed, answer.list.length);
@@ -314,8 +278,8 @@ export class SwimMembership implements Membership {
     // Jittered, so that members started together do not exchange in step.
     const ms = this.cfg.pushPullIntervalMs * scale * (0.5 + this.components.rng.next());
     this.after(ms, () => {
-      this.pushPullToGone = !this.pushPullToGone && this.gone.size > 0;
-      const id = (this.pushPullToGone ? this.gone : this.peers).pick(1)[0];
+      this.pushPullToGone = !this.pushPullToGone && this.table.gone.size > 0;
+      const id = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
       const e = id === undefined ? undefined : this.table.get(id);
       if (e) void this.pushPull(e.member.addr);
       this.schedulePushPull();
@@ -344,7 +308,7 @@ export class SwimMembership implements Membership {
 
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const id of this.table.keys()) out.push(this.updateOf(id)!);
+    for (const id of this.table.ids()) out.push(this.table.updateOf(id)!);
     return out;
   }
 
@@ -352,7 +316,7 @@ export class SwimMembership implements Membership {
 
   private probeTick(): void {
     this.finishProbe();
-    const target = this.peers.next();
+    const target = this.table.peers.next();
     if (target !== null) this.startProbe(target);
     this.probeTimer = this.after(this.awareness.scale(this.cfg.probeIntervalMs), () => this.probeTick());
   }
@@ -385,12 +349,12 @@ export class SwimMembership implements Membership {
     // Lifeguard: relays that did not even nack point at our own links or event loop, not at the target.
     this.awareness.apply(probe.relays > 0 ? probe.relays - probe.nacks : 1);
     const e = this.table.get(probe.target);
-    if (e) this.suspect(e, [this.self.id]);
+    if (e) this.table.suspect(e, [this.self.id]);
   }
 
   /** Asks up to k members to probe `target` for us, acking with `seq`; returns how many were asked. */
   private askRelays(seq: number, target: Member): number {
-    const relays = this.peers.pick(this.cfg.indirectChecks, new Set([target.id]));
+    const relays = this.table.peers.pick(this.cfg.indirectChecks, new Set([target.id]));
     const body = this.piggyback<ProbeRequestBody>({ seq, inc: this.self.incarnation, target: target.id, targetAddr: target.addr });
     this.endpoint.notice(relays.map((id) => this.table.get(id)!.member.addr), Messages.PROBE_REQ, body);
     return relays.length;
@@ -438,11 +402,10 @@ export class SwimMembership implements Membership {
   private onUnreachable(addr: Addr): void {
     if (this.leaving) return;
     for (const [seq, r] of this.relays) if (r.targetAddr === addr) this.nack(seq);
-    const id = this.byAddr.get(addr);
-    const e = id === undefined ? undefined : this.table.get(id);
+    const e = this.table.at(addr);
     if (!e || (e.member.state !== 'alive' && e.member.state !== 'suspect') || this.confirming.has(e.member.id)) return;
     this.counters.evidence++;
-    this.suspect(e, [this.self.id]);
+    this.table.suspect(e, [this.self.id]);
     const seq = this.nextSeq++;
     const target = e.member.id;
     const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
@@ -450,7 +413,7 @@ export class SwimMembership implements Membership {
       if (!this.pending.delete(seq)) return;
       this.confirming.delete(target);
       timer.clear();
-      if (!probe.acked && e.member.state === 'suspect' && this.table.get(target) === e) this.die(e, 'dead');
+      if (!probe.acked && e.member.state === 'suspect' && this.table.get(target) === e) this.table.die(e, 'dead');
     };
     // Every relay nacking (they got the same evidence, or no answer) settles it early; a live target's ack
     // comes back well within two probe timeouts (a relay nacks after one).
@@ -492,104 +455,17 @@ export class SwimMembership implements Membership {
     if (m.state === 'alive' || m.state === 'quarantined' || inc < m.incarnation) return;
     if (inc > m.incarnation) {
       m.incarnation = inc;
-      return this.revive(e);
+      return this.table.revive(e);
     }
     if (now - e.toldAtMs < this.cfg.probeIntervalMs) return;
     e.toldAtMs = now;
     this.endpoint.notice(m.addr, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.updateOf(id)!] });
   }
 
-  /** News about a member (from a message, a push-pull or a JOIN answer), applied by SWIM's precedence rules. */
+  /** News about a member (a message, a push-pull, a JOIN answer); first-hand if the member itself said it. */
   private apply(u: MemberUpdate, firstHand: boolean): void {
-    if (u.id === this.self.id) return this.newsOfSelf(u);
-    if (this.forgotten.has(u.id)) {
-      if (!firstHand) return;
-      this.forgotten.delete(u.id); // it speaks again: not retired after all
-    }
-    const e = this.table.get(u.id);
-    if (!e) return this.add(u, firstHand);
-    const m = e.member;
-    if (u.incarnation < m.incarnation) {
-      this.counters.stale++;
-      return;
-    }
-    const higher = u.incarnation > m.incarnation;
-    if (higher || u.version > e.version) this.adoptInfo(e, u);
-    if (u.state === 'quarantined') return this.quarantine(u.id, u.incarnation);
-    if (m.state === 'quarantined') {
-      const q = this.quarantines.get(u.id);
-      if (q !== undefined && u.incarnation <= q) return; // still quarantined: heard, but not trusted
-      // Back with a higher incarnation: it scrubbed itself clean on restart.
-      this.quarantines.delete(u.id);
-      this.setState(e, 'alive', 'quarantine-lifted');
-      if (u.state === 'alive') return;
-    }
-    switch (u.state) {
-      case 'alive':
-        if (higher && m.state !== 'alive') this.revive(e);
-        return;
-      case 'suspect':
-        // Back from the dead at a higher incarnation, and suspected there.
-        if (higher && (m.state === 'dead' || m.state === 'left')) this.revive(e);
-        return this.suspect(e, u.accusers ?? []);
-      case 'dead':
-      case 'left':
-        if (m.state === 'alive' || m.state === 'suspect' || (higher && m.state !== u.state)) this.die(e, u.state);
-    }
-  }
-
-  /** A member not known yet. */
-  private add(u: MemberUpdate, firstHand: boolean): void {
-    if (this.table.size >= MEMBERS_MAX) {
-      this.counters.tableFull++;
-      return;
-    }
-    const now = this.components.clock.now();
-    const q = this.quarantines.get(u.id);
-    const quarantined = u.state === 'quarantined' || (q !== undefined && u.incarnation <= q);
-    const state = quarantined ? 'quarantined' : u.state === 'dead' || u.state === 'left' ? u.state : 'alive';
-    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity };
-    this.table.set(u.id, e);
-    this.queue.push(u.id);
-    if (u.state === 'quarantined') this.quarantine(u.id, u.incarnation);
-    if (state !== 'alive') {
-      // Known gone (a JOIN answer, gossip): no event, nothing to wait out again.
-      if (state !== 'quarantined') this.gone.add(u.id);
-      return;
-    }
-    this.peers.add(u.id);
-    this.emit('member-joined', e.member);
-    if (firstHand) this.replacedAt(e);
-    else if (!this.byAddr.has(u.addr)) this.byAddr.set(u.addr, u.id);
-    if (u.state === 'suspect') this.suspect(e, u.accusers ?? []);
-  }
-
-  /** What a member says of itself, newer than what we had. */
-  private adoptInfo(e: Entry, u: MemberUpdate): void {
-    const m = e.member;
-    const roleBefore = m.role;
-    if (m.addr !== u.addr && this.byAddr.get(m.addr) === m.id) this.byAddr.delete(m.addr);
-    Object.assign(m, memberInfoOf(u));
-    e.version = u.version;
-    if (m.state !== 'dead' && m.state !== 'left') this.byAddr.set(m.addr, m.id);
-    this.queue.push(m.id);
-    if (roleBefore !== m.role) this.emit('role-changed', m);
-  }
-
-  /**
-   * One address serves one cell: a new cell speaking from a member's address
-   * (its data directory was wiped, so it came back with a new id) means that
-   * member is gone. Dead at once: chunks sent to that address would reach a
-   * cell that is not their home.
-   */
-  private replacedAt(newcomer: Entry): void {
-    const { addr, id } = newcomer.member;
-    const before = this.byAddr.get(addr);
-    this.byAddr.set(addr, id);
-    const old = before === undefined || before === id ? undefined : this.table.get(before);
-    if (!old || old.member.state === 'dead' || old.member.state === 'quarantined' || old.member.state === 'left') return;
-    this.log('%k replaced at %s by %k', old.member.id, addr, id);
-    this.die(old, 'dead');
+    if (u.id === this.self.id) this.newsOfSelf(u);
+    else this.table.apply(u, firstHand);
   }
 
   /** News of this cell itself: a suspicion or death (or a former life's news) is refuted with a higher incarnation. */
@@ -607,66 +483,6 @@ export class SwimMembership implements Membership {
     this.self = { ...this.self, incarnation: u.incarnation + 1 };
     this.log('refuted %s at incarnation %d: now %d', u.state, u.incarnation, this.self.incarnation);
     this.queue.push(this.self.id);
-  }
-
-  /** Suspects an alive member, or adds accusers to a suspect one; nothing for the dead, left or quarantined. */
-  private suspect(e: Entry, accusers: CellId[]): void {
-    const m = e.member;
-    if (m.state === 'suspect') {
-      let news = false;
-      for (const a of accusers) if (e.suspicion?.confirm(a)) news = true;
-      if (news) this.queue.push(m.id);
-      return;
-    }
-    if (m.state !== 'alive') return;
-    const n = this.peers.size + 1;
-    const expected = this.cfg.suspicionMult - 2;
-    const k = n - 2 < expected ? 0 : expected;
-    const minMs = this.cfg.suspicionMult * Math.max(1, Math.log10(n)) * this.cfg.probeIntervalMs;
-    const maxMs = this.cfg.suspicionMaxTimeoutMult * minMs;
-    e.suspicion?.cancel();
-    const [first = this.self.id, ...others] = accusers;
-    e.suspicion = new Suspicion(this.components.clock, k, minMs, maxMs, () => {
-      if (this.table.get(m.id) === e && m.state === 'suspect') this.die(e, 'dead');
-    }, first);
-    for (const a of others) e.suspicion.confirm(a);
-    this.setState(e, 'suspect', 'member-suspected');
-  }
-
-  private die(e: Entry, state: 'dead' | 'left'): void {
-    const m = e.member;
-    e.suspicion?.cancel();
-    e.suspicion = null;
-    this.peers.delete(m.id);
-    this.gone.add(m.id);
-    if (this.byAddr.get(m.addr) === m.id) this.byAddr.delete(m.addr);
-    this.setState(e, state, state === 'dead' ? 'member-died' : 'member-left');
-  }
-
-  private revive(e: Entry): void {
-    e.suspicion?.cancel();
-    e.suspicion = null;
-    this.peers.add(e.member.id);
-    this.gone.delete(e.member.id);
-    if (!this.byAddr.has(e.member.addr)) this.byAddr.set(e.member.addr, e.member.id);
-    this.setState(e, 'alive', 'member-recovered');
-  }
-
-  private setState(e: Entry, state: Member['state'], event: MembershipEventType): void {
-    const m = e.member;
-    m.state = state;
-    m.stateSinceMs = this.components.clock.now();
-    if (state === 'quarantined') {
-      e.suspicion?.cancel();
-      e.suspicion = null;
-      this.peers.delete(m.id);
-      this.gone.delete(m.id);
-    }
-    this.queue.push(m.id);
-    // A suspicion, a death or a leave is spread at once (not at the next gossip tick): each hop then costs a
-    // round trip, not a gossip interval, and a death is known everywhere in milliseconds.
-    if (state === 'suspect' || state === 'dead' || state === 'left') this.gossipSoon();
-    this.emit(event, m);
   }
 
   // ---- dissemination ----
@@ -696,7 +512,7 @@ export class SwimMembership implements Membership {
   /** Queued news to gossipNodes random members. */
   private gossip(): void {
     if (this.queue.size === 0) return;
-    for (const id of this.peers.pick(this.cfg.gossipNodes)) {
+    for (const id of this.table.peers.pick(this.cfg.gossipNodes)) {
       const body = this.piggyback({ inc: this.self.incarnation });
       if (body.updates.length === 0) return;
       this.endpoint.notice(this.table.get(id)!.member.addr, Messages.GOSSIP, body);
@@ -735,13 +551,7 @@ export class SwimMembership implements Membership {
   }
 
   private updateOf(id: CellId): MemberUpdate | null {
-    if (id === this.self.id) return this.selfUpdate();
-    const e = this.table.get(id);
-    if (!e) return null;
-    const m = e.member;
-    const u: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
-    if (m.state === 'suspect' && e.suspicion) u.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
-    return u;
+    return id === this.self.id ? this.selfUpdate() : this.table.updateOf(id);
   }
 
   // ---- plumbing ----
