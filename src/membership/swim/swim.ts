@@ -180,18 +180,22 @@ export class SwimMembership implements Membership {
     this.queue.push(this.self.id);
     const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
-    await new Promise<void>((resolve) => this.after(Math.min(1_000, 2 * this.cfg.gossipIntervalMs), resolve));
+    // Not one of the detector's timers: a stop() meanwhile must not leave the caller waiting.
+    await new Promise<void>((resolve) => this.components.clock.setTimeout(resolve, Math.min(1_000, 2 * this.cfg.gossipIntervalMs)));
   }
 
   members(): Member[] {
-    const me: Member = { ...this.self, state: 'alive', lastHeardAtMs: this.components.clock.now(), stateSinceMs: 0 };
-    const out = [me];
+    const out = [this.selfMember()];
     for (const e of this.table.members()) out.push(e.member);
     return out;
   }
 
   get(id: CellId): Member | undefined {
-    return id === this.self.id ? this.members()[0] : this.table.get(id)?.member;
+    return id === this.self.id ? this.selfMember() : this.table.get(id)?.member;
+  }
+
+  private selfMember(): Member {
+    return { ...this.self, state: 'alive', lastHeardAtMs: this.components.clock.now(), stateSinceMs: 0 };
   }
 
   /** How unhealthy this cell believes itself (Lifeguard's local health multiplier, 0 = healthy). */
