@@ -54,6 +54,7 @@ class ScriptedMembership implements Membership {
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
+  async leave(): Promise<void> {}
   members(): Member[] {
     return [...this.table.values()];
   }

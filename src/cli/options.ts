@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import path from 'node:path';
-import { CHUNK_BYTES_MAX, defaultConfig, validateConfig, type CellConfig } from '../core/index.js';
+import { CHUNK_BYTES_MAX, MEMBERSHIP_DETECTORS, defaultConfig, validateConfig, type CellConfig, type MembershipDetector } from '../core/index.js';
 import { defaultHome } from './home.js';
 import { usage } from './errors.js';
 
@@ -59,8 +59,14 @@ export function addCellConfigOptions(cmd: Command): Command {
   const d = defaultConfig();
   return cmd
     .addOption(new Option('--capacity <bytes>', 'bytes of chunks each cell may hold (0 = free disk space)').argParser(parseBytes).env('CELLSYNC_CAPACITY').default(d.store.capacityBytes))
-    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').argParser(parseIntArg(10, 600_000)).env('CELLSYNC_HEARTBEAT_MS').default(d.membership.heartbeatIntervalMs))
-    .addOption(new Option('--failure-timeout-ms <ms>', 'silence after which a member is suspect (> 3 heartbeats)').argParser(parseIntArg(10, 3_600_000)).env('CELLSYNC_FAILURE_TIMEOUT_MS').default(d.membership.failureTimeoutMs))
+    .addOption(
+      new Option('--membership <detector>', 'failure detector: swim (gossip, scales to thousands of cells) or mesh (every cell heartbeats every cell)')
+        .choices(MEMBERSHIP_DETECTORS)
+        .env('CELLSYNC_MEMBERSHIP')
+        .default(d.membership.detector),
+    )
+    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval (mesh)').argParser(parseIntArg(10, 600_000)).env('CELLSYNC_HEARTBEAT_MS').default(d.membership.heartbeatIntervalMs))
+    .addOption(new Option('--failure-timeout-ms <ms>', 'silence after which a member is suspect (mesh; > 3 heartbeats)').argParser(parseIntArg(10, 3_600_000)).env('CELLSYNC_FAILURE_TIMEOUT_MS').default(d.membership.failureTimeoutMs))
     .addOption(new Option('--datagram-bytes <n>', 'largest datagram sent (1200 for real networks)').argParser(parseIntArg(1_200, 65_507)).env('CELLSYNC_DATAGRAM_BYTES').default(d.wire.datagramBytesMax))
     .addOption(new Option('--replicas <n>', 'copies kept of each chunk whose put did not say (R)').argParser(parseIntArg(1, 16)).env('CELLSYNC_REPLICAS').default(d.placement.replicas))
     .addOption(new Option('--repair-rate <bytes>', 'repair bandwidth per cell, per second').argParser(parseBytes).env('CELLSYNC_REPAIR_RATE').default(d.heal.repairBytesPerSec))
@@ -83,6 +89,7 @@ export interface CellConfigOptions {
   scrubPeriodMs: number;
   quarantineAfter: number;
   testFalseAlertMs: number;
+  membership: MembershipDetector;
   heartbeatMs: number;
   failureTimeoutMs: number;
   datagramBytes: number;
@@ -102,6 +109,7 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   c.immune.scrubPeriodMs = o.scrubPeriodMs;
   c.immune.quarantineAfter = o.quarantineAfter;
   c.immune.testFalseAlertMs = o.testFalseAlertMs;
+  c.membership.detector = o.membership;
   c.membership.heartbeatIntervalMs = o.heartbeatMs;
   c.membership.failureTimeoutMs = o.failureTimeoutMs;
   c.membership.tickMs = Math.min(c.membership.tickMs, o.heartbeatMs);
@@ -135,8 +143,10 @@ export function givenCellConfigArgs(cmd: Command): string[] {
 export function applySavedCellConfig(cmd: Command, saved: string[]): void {
   for (let i = 0; i + 1 < saved.length; i += 2) {
     const key = optionKey(saved[i]!);
-    const value = Number(saved[i + 1]);
-    if (cmd.getOptionValueSource(key) === 'default' && Number.isFinite(value)) cmd.setOptionValueWithSource(key, value, 'config');
+    if (cmd.getOptionValueSource(key) !== 'default') continue;
+    // Words (--membership) are kept as they are; every other option is a number.
+    const value = typeof cmd.getOptionValue(key) === 'string' ? saved[i + 1]! : Number(saved[i + 1]);
+    if (typeof value === 'string' || Number.isFinite(value)) cmd.setOptionValueWithSource(key, value, 'config');
   }
 }
 
@@ -151,6 +161,7 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--scrub-period-ms', String(o.scrubPeriodMs),
     '--quarantine-after', String(o.quarantineAfter),
     '--test-false-alert-ms', String(o.testFalseAlertMs),
+    '--membership', o.membership,
     '--heartbeat-ms', String(o.heartbeatMs),
     '--failure-timeout-ms', String(o.failureTimeoutMs),
     '--datagram-bytes', String(o.datagramBytes),

@@ -15,6 +15,7 @@ import { CHUNK_PUT } from './chunk-put.js';
 import { CHUNK_RANGE } from './chunk-range.js';
 import { FAULTS } from './faults.js';
 import { FORGET } from './forget.js';
+import { GOSSIP, PROBE, PROBE_ACK, PROBE_REQ, PUSH_PULL } from './gossip.js';
 import { HEARTBEAT } from './heartbeat.js';
 import { LOCAL_GRANT } from './local-grant.js';
 import { VIEW_NEWS, VIEW_RENEW, VIEW_WATCH } from './member-view.js';
@@ -51,6 +52,11 @@ export const Messages = {
   FORGET,
   REC_WRITE,
   REC_UNDO,
+  PROBE,
+  PROBE_ACK,
+  PROBE_REQ,
+  PUSH_PULL,
+  GOSSIP,
   VIEW_WATCH,
   VIEW_RENEW,
   VIEW_NEWS,
@@ -69,6 +75,7 @@ export * from './chunk-put.js';
 export * from './chunk-range.js';
 export * from './faults.js';
 export * from './forget.js';
+export * from './gossip.js';
 export * from './heartbeat.js';
 export * from './local-grant.js';
 export * from './member-view.js';
