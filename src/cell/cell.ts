@@ -22,6 +22,7 @@ import { FaultyTransport, UdpTransport, type Transport } from '../transport/inde
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
 import { RecordUndoLog } from './record-undo-log.js';
+import { recallMembers, rememberMembers } from './remembered-members.js';
 import { Subscriptions } from './subscriptions.js';
 
 export interface CellInit {
@@ -121,11 +122,13 @@ export class Cell {
   private started = false;
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
+  private readonly dataDir: string;
 
   private constructor(private readonly parts: CellParts, setup: CellSetup) {
     const { clock, rng, endpoint, store, records, membership } = parts;
     const { id, dataDir, config } = setup;
     this.id = id;
+    this.dataDir = dataDir;
     this.incarnation = setup.incarnation;
     this.clock = clock;
     this.endpoint = endpoint;
@@ -165,6 +168,7 @@ export class Cell {
         config: config.differentiation,
         replicas: config.placement.replicas,
         pinned: setup.rolePinned,
+        leftGraceMs: config.heal.leftGraceMs,
         onEvent: (type, detail) => {
           record(type, id, detail);
           // A restarted cell comes back in the role it had.
@@ -225,6 +229,7 @@ export class Cell {
           },
           seeds: init.seeds,
           config: init.config.membership,
+          left: await recallMembers(init.dataDir),
           logPrefix: prefix,
         },
       );
@@ -384,10 +389,18 @@ export class Cell {
    * policies stop, membership stops, what serve() registered is removed, the
    * endpoint stops (closing the transport), the stores close and the data
    * dir is released. Idempotent: every call returns the same promise.
+   * An orderly stop first says goodbye (`leave`, the default); a simulated
+   * crash (tests) stops without one, as a SIGKILLed process would.
    */
-  stop(): Promise<void> {
+  stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
+      if (opts.leave ?? true) {
+        // First the goodbye, so that peers and clients stop counting on this cell while it winds down, and
+        // hold it 'left' (expected back) rather than dead. Then the members it knew, for its next start.
+        await this.membership.leave();
+        await rememberMembers(this.dataDir, this.membership.members().slice(1));
+      }
       this.differentiator.stop();
       await this.immune.stop();
       await this.healer.stop();

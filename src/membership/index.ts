@@ -1,2 +1,3 @@
 export * from './member.js';
+export { isAway } from './left-grace.js';
 export { HeartbeatMembership, type HeartbeatComponents, type HeartbeatInit } from './heartbeat.js';

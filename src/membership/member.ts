@@ -17,6 +17,7 @@ export type MembershipEventType =
   | 'member-joined'
   | 'member-suspected'
   | 'member-died'
+  | 'member-left'
   | 'member-recovered'
   | 'member-quarantined'
   | 'quarantine-lifted'
@@ -35,6 +36,12 @@ export interface MembershipEvent {
 export interface Membership {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Announces that this cell stops on purpose (an orderly stop, before
+   * stop()): peers hold it 'left' rather than dead. Best effort, bounded
+   * (at most a second); it says nothing more of itself afterwards.
+   */
+  leave(): Promise<void>;
   /** Every known member, this cell included (always alive). */
   members(): Member[];
   get(id: CellId): Member | undefined;
@@ -49,9 +56,9 @@ export interface Membership {
   quarantine(id: CellId, incarnation: number): void;
   isQuarantined(id: CellId): boolean;
   /**
-   * Drops a dead member for good (retired by its operator): second-hand news
+   * Drops a dead (or left) member for good (retired by its operator): second-hand news
    * of it is ignored from then on; only the cell itself, speaking again,
-   * brings it back. False if it is not dead.
+   * brings it back. False if it is neither.
    */
   forget(id: CellId): boolean;
 }

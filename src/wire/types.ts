@@ -31,6 +31,7 @@ export enum MessageType {
   FORGET = 26,
   REC_WRITE = 27,
   REC_UNDO = 28,
+  LEAVE = 29,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

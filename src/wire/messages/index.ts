@@ -16,6 +16,7 @@ import { CHUNK_RANGE } from './chunk-range.js';
 import { FAULTS } from './faults.js';
 import { FORGET } from './forget.js';
 import { HEARTBEAT } from './heartbeat.js';
+import { LEAVE } from './leave.js';
 import { LOCAL_GRANT } from './local-grant.js';
 import { JOIN, MEMBERS } from './members.js';
 import { PING } from './ping.js';
@@ -50,6 +51,7 @@ export const Messages = {
   FORGET,
   REC_WRITE,
   REC_UNDO,
+  LEAVE,
 } as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
@@ -66,6 +68,7 @@ export * from './chunk-range.js';
 export * from './faults.js';
 export * from './forget.js';
 export * from './heartbeat.js';
+export * from './leave.js';
 export * from './local-grant.js';
 export * from './members.js';
 export * from './ping.js';
