@@ -37,6 +37,8 @@ export interface CellInit {
   role: Role;
   /** A pinned role (given with --role) never changes; otherwise the cell differentiates. */
   rolePinned: boolean;
+  /** Repair copies to cells on this machine go as files (heal/local-push.ts); default true, false sends every copy over the network. */
+  localPushes?: boolean;
 }
 
 export interface CellComponents {
@@ -67,6 +69,7 @@ interface CellSetup {
   dataDir: string;
   config: CellConfig;
   rolePinned: boolean;
+  localPushes: boolean;
 }
 
 /** Written when this cell learns it was quarantined; its next start scrubs the store first. */
@@ -144,6 +147,7 @@ export class Cell {
         heal: config.heal,
         placement: config.placement,
         onEvent: (type, detail) => record(type, id, detail),
+        localPushes: setup.localPushes,
         logPrefix: id.slice(0, 8),
       },
     );
@@ -251,7 +255,7 @@ export class Cell {
       }
       const cell = new Cell(
         { clock, rng, endpoint, transport: faulty, store, records, membership, unlock },
-        { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned },
+        { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned, localPushes: init.localPushes ?? true },
       );
       // What was found damaged and repaired: one line each, in the events (so the log) and for whoever started the cell.
       tell = (line) => cell.events.record({ atMs: clock.wallNow(), type: 'store-repaired', cellId: identity.id, detail: line });

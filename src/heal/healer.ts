@@ -18,6 +18,7 @@ import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
 import { Messages } from '../wire/index.js';
 import { groupOf, placementKeyOf } from '../namespace/index.js';
+import { LocalPush } from './local-push.js';
 
 export interface HealerComponents {
   clock: Clock;
@@ -32,6 +33,8 @@ export interface HealerInit {
   placement: PlacementConfig;
   /** Records what healing does, for status and the dashboard. */
   onEvent: (type: string, detail: string) => void;
+  /** Copies to cells on this machine go as files they adopt (LocalPush); false: every copy crosses the network. */
+  localPushes: boolean;
   logPrefix?: string;
 }
 
@@ -83,11 +86,11 @@ const RECORD_DROP_SETTLE_MS = 10_000;
  * live storage cell whether it has a copy (a live cell that does not answer
  * counts as holding: only the failure detector's verdict makes copies, so a
  * slow or stopping cell costs none), and:
- *  - fewer than R copies: the first live holder in placement order (exactly
- *    one cell, given the same view) pushes copies to the first non-holders in
- *    placement order;
+ *  - fewer than R copies: one holder (exactly one cell given the same view,
+ *    picked by the key among the holders that answered) pushes copies to the
+ *    first non-holders in placement order;
  *  - R or more, but a home cell (one of the first R in placement order) lacks
- *    it: the first holder pushes it home (hinted handoff returning);
+ *    it: that holder pushes it home (hinted handoff returning);
  *  - every home cell has it and this cell is not a home cell: this cell drops
  *    its surplus copy, after re-confirming the home copies just before.
  * A cell that is not storage holds no home copy: it pushes a chunk home only
@@ -123,10 +126,12 @@ export class Healer {
   private storageSeen = '';
   private storageSinceMs = 0;
   private stopped = true;
+  private readonly local: LocalPush | null;
 
   constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
     this.log = logger('heal', init.logPrefix);
     this.bucket = new TokenBucket(components.clock, init.heal.repairBytesPerSec);
+    this.local = init.localPushes ? new LocalPush(components) : null;
   }
 
   start(): void {
@@ -260,8 +265,10 @@ export class Healer {
         const holders = order.filter(holds);
         const pushers = order.filter((id) => id === self.id || presence.get(id)?.[j] === true);
         if (holders.length >= replicas && order.filter(present).length < replicas) heldForLeft++;
-        // Not storage: this copy pushes only when no storage cell has one.
-        const isFirstHolder = isStorage ? pushers[0] === self.id : holders.length === 0;
+        // One holder pushes, the same in every view: chosen by the key among those that answered, so a
+        // death's copies are spread over all holders, not left to whichever ranks first. Not storage:
+        // this copy pushes only when no storage cell has one.
+        const isFirstHolder = isStorage ? pushers[pusherIndex(key, pushers.length)] === self.id : holders.length === 0;
         // Targets: cells that answered they lack it (never one that left or did not answer).
         const lacks = (id: CellId) => !holds(id) && presence.get(id) !== undefined && !unanswered(id);
         if (holders.length < replicas) {
@@ -400,7 +407,10 @@ export class Healer {
         if (signal.aborted) break;
         try {
           const { store, endpoint } = this.components;
-          await endpoint.call(to.addr, Messages.CHUNK_PUT, { key, data, meta: store.meta(key), leafHashes: store.knownLeafHashes(key) }, { timeoutMs: PUSH_TIMEOUT_MS, signal });
+          const chunk = { key, data, meta: store.meta(key), leafHashes: store.knownLeafHashes(key) };
+          const incomingDir = await this.local?.incomingDirOf(to.id, to.addr, signal);
+          if (incomingDir) await this.local!.push(to.addr, incomingDir, chunk, PUSH_TIMEOUT_MS, signal);
+          else await endpoint.call(to.addr, Messages.CHUNK_PUT, chunk, { timeoutMs: PUSH_TIMEOUT_MS, signal });
           done++;
           this.stats.pushed++;
           this.stats.pushedBytes += data.length;
@@ -437,6 +447,11 @@ export class Healer {
     this.stats.removed += removed;
     if (removed > 0) this.init.onEvent('surplus-removed', `${removed} surplus copies dropped`);
   }
+}
+
+/** Which of n holders pushes copies of a key: spread evenly by the key's first bits. */
+function pusherIndex(key: ChunkKey, n: number): number {
+  return parseInt(key.slice(0, 8), 16) % n;
 }
 
 function* allRecordBatches(records: RecordStore): Generator<VersionedRecord[]> {

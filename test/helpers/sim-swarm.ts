@@ -135,6 +135,8 @@ export class SimSwarm {
         config: this.config,
         role,
         rolePinned: slot.role !== 'differentiate',
+        // Repair copies cross the simulated network, as between machines (the files path is tested with real cells).
+        localPushes: false,
       },
     );
     slot.cell = await this.clock.runWhile(starting, LIFECYCLE_MS_MAX);

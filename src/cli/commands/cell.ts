@@ -85,7 +85,18 @@ export function registerCell(program: Command): void {
     const role = opts.role ?? saved?.role ?? 'stem';
     const c = await Cell.start(
       { clock: systemClock, rng: systemRng },
-      { dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true },
+      {
+        dataDir,
+        host: opts.host,
+        port: opts.port,
+        seeds,
+        swarmKey: key,
+        config,
+        role,
+        rolePinned: opts.role !== undefined || saved?.pinned === true,
+        // CELLSYNC_LOCAL=0: repair copies cross the network too, like every other chunk.
+        localPushes: process.env.CELLSYNC_LOCAL !== '0',
+      },
     );
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
     await record(home, dataDir, ready);
