@@ -29,6 +29,29 @@ async function writeRandom(file: string, mib: number): Promise<void> {
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
+/**
+ * The disk's floor for a repair: `count` 4 MiB files written and fdatasynced,
+ * `parallel` at a time (as repairing cells do), in seconds. A repair cannot
+ * beat it: every copy made is a durable chunk file.
+ */
+async function fsyncedWritesS(dir: string, count: number, parallel: number): Promise<number> {
+  const chunk = randomBytes(4 * MiB);
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const file = path.join(dir, `floor-${next++}`);
+      const fh = await open(file, 'w');
+      await fh.write(chunk);
+      await fh.datasync();
+      await fh.close();
+      await rm(file);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return seconds(t0);
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cellsync-bench-heal-'));
   const home = path.join(dir, 'home');
@@ -94,6 +117,8 @@ async function main(): Promise<void> {
     const detectS = firstAfterKill((e) => e.type === 'member-died' && e.cellId === victim.id);
     const repairS = Math.min(firstAfterKill((e) => e.type === 'repair-started'), detectS);
     await client.close();
+    const heal = defaultConfig().heal;
+    const floorS = await fsyncedWritesS(dir, Math.round(victimMiB / 4), (swarm.cells.length - 1) * heal.repairConcurrency);
 
     const mbs = (mib: number, s: number) => `${(mib / s).toFixed(1).padStart(7)} MB/s`;
     console.log(`bench:heal  4 cells, R=${p.replicas}, W=${p.writeQuorum}, ${FILE_MIB} MiB file, loopback, one disk`);
@@ -105,7 +130,8 @@ async function main(): Promise<void> {
     console.log(`  first repair started                   ${repairS.toFixed(2)} s`);
     console.log(`  SIGKILL -> every chunk at R (fsck)     ${cleanS.toFixed(2)} s`);
     console.log(`  death event -> every chunk at R        ${(cleanWallMs / 1000 - killedWallMs / 1000 - detectS).toFixed(2)} s`);
-    console.log(`  repair rate (first repair to clean)    ${mbs(victimMiB, cleanS - repairS)} (limit ${defaultConfig().heal.repairBytesPerSec / MiB} MiB/s per cell)`);
+    console.log(`  repair rate (first repair to clean)    ${mbs(victimMiB, cleanS - repairS)} (limit ${heal.repairBytesPerSec / MiB} MiB/s per cell)`);
+    console.log(`  the disk's floor: as many 4 MiB files fdatasynced, ${(swarm.cells.length - 1) * heal.repairConcurrency} at a time  ${floorS.toFixed(2)} s`);
   } finally {
     await run(CLI, ['swarm', 'down', '--home', home]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });

@@ -403,7 +403,7 @@ export class Healer {
           this.log('cannot read %k to repair it: %s', key, (err as Error).message);
           continue;
         }
-        await this.bucket.take(data.length);
+        await this.bucket.take(data.length, signal);
         if (signal.aborted) break;
         try {
           const { store, endpoint } = this.components;
