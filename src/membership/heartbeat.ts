@@ -64,6 +64,7 @@ export class HeartbeatMembership implements Membership {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.leaving = false;
     const { endpoint, clock, rng } = this.components;
     this.subscriptions.push(
       endpoint.onNotice(Messages.HEARTBEAT, (hb, msg) => {
