@@ -22,6 +22,7 @@ import { FaultyTransport, UdpTransport, type Transport } from '../transport/inde
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
 import { RecordUndoLog } from './record-undo-log.js';
+import { recallMembers, rememberMembers } from './remembered-members.js';
 import { Subscriptions } from './subscriptions.js';
 import { ViewWatchers } from './view-watchers.js';
 
@@ -37,6 +38,8 @@ export interface CellInit {
   role: Role;
   /** A pinned role (given with --role) never changes; otherwise the cell differentiates. */
   rolePinned: boolean;
+  /** Repair copies to cells on this machine go as files (heal/local-push.ts); default true, false sends every copy over the network. */
+  localPushes?: boolean;
 }
 
 export interface CellComponents {
@@ -67,6 +70,7 @@ interface CellSetup {
   dataDir: string;
   config: CellConfig;
   rolePinned: boolean;
+  localPushes: boolean;
 }
 
 /** Written when this cell learns it was quarantined; its next start scrubs the store first. */
@@ -124,11 +128,13 @@ export class Cell {
   private started = false;
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
+  private readonly dataDir: string;
 
   private constructor(private readonly parts: CellParts, setup: CellSetup) {
     const { clock, rng, endpoint, store, records, membership } = parts;
     const { id, dataDir, config } = setup;
     this.id = id;
+    this.dataDir = dataDir;
     this.incarnation = setup.incarnation;
     this.clock = clock;
     this.endpoint = endpoint;
@@ -144,6 +150,7 @@ export class Cell {
         heal: config.heal,
         placement: config.placement,
         onEvent: (type, detail) => record(type, id, detail),
+        localPushes: setup.localPushes,
         logPrefix: id.slice(0, 8),
       },
     );
@@ -169,6 +176,7 @@ export class Cell {
         config: config.differentiation,
         replicas: config.placement.replicas,
         pinned: setup.rolePinned,
+        leftGraceMs: config.heal.leftGraceMs,
         onEvent: (type, detail) => {
           record(type, id, detail);
           // A restarted cell comes back in the role it had; its watchers hear of the new role at once.
@@ -234,6 +242,7 @@ export class Cell {
           },
           seeds: init.seeds,
           config: init.config.membership,
+          left: await recallMembers(init.dataDir),
           logPrefix: prefix,
         },
       );
@@ -255,7 +264,7 @@ export class Cell {
       }
       const cell = new Cell(
         { clock, rng, endpoint, transport: faulty, store, records, membership, unlock },
-        { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned },
+        { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned, localPushes: init.localPushes ?? true },
       );
       // What was found damaged and repaired: one line each, in the events (so the log) and for whoever started the cell.
       tell = (line) => cell.events.record({ atMs: clock.wallNow(), type: 'store-repaired', cellId: identity.id, detail: line });
@@ -394,10 +403,18 @@ export class Cell {
    * policies stop, membership stops, what serve() registered is removed, the
    * endpoint stops (closing the transport), the stores close and the data
    * dir is released. Idempotent: every call returns the same promise.
+   * An orderly stop first says goodbye (`leave`, the default); a simulated
+   * crash (tests) stops without one, as a SIGKILLed process would.
    */
-  stop(): Promise<void> {
+  stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
+      if (opts.leave ?? true) {
+        // First the goodbye, so that peers and clients stop counting on this cell while it winds down, and
+        // hold it 'left' (expected back) rather than dead. Then the members it knew, for its next start.
+        await this.membership.leave();
+        await rememberMembers(this.dataDir, this.membership.members().slice(1));
+      }
       this.differentiator.stop();
       this.viewWatchers.stop();
       await this.immune.stop();

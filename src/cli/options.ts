@@ -71,6 +71,7 @@ export function addCellConfigOptions(cmd: Command): Command {
     .addOption(new Option('--replicas <n>', 'copies kept of each chunk whose put did not say (R)').argParser(parseIntArg(1, 16)).env('CELLSYNC_REPLICAS').default(d.placement.replicas))
     .addOption(new Option('--repair-rate <bytes>', 'repair bandwidth per cell, per second').argParser(parseBytes).env('CELLSYNC_REPAIR_RATE').default(d.heal.repairBytesPerSec))
     .addOption(new Option('--anti-entropy-ms <ms>', 'period of the full repair pass').argParser(parseIntArg(100, 3_600_000)).env('CELLSYNC_ANTI_ENTROPY_MS').default(d.heal.antiEntropyMs))
+    .addOption(new Option('--left-grace-ms <ms>', 'a cell stopped in order keeps its place this long: nothing is copied in its stead unless it stays away longer').argParser(parseIntArg(1, 86_400_000)).env('CELLSYNC_LEFT_GRACE_MS').default(d.heal.leftGraceMs))
     .addOption(new Option('--scrub-rate <bytes>', 'bytes per second a guard re-reads and re-hashes').argParser(parseBytes).env('CELLSYNC_SCRUB_RATE').default(d.immune.scrubBytesPerSec))
     .addOption(new Option('--scrub-period-ms <ms>', 'a guard starts a full scrub pass this often').argParser(parseIntArg(1_000, 86_400_000)).env('CELLSYNC_SCRUB_PERIOD_MS').default(d.immune.scrubPeriodMs))
     .addOption(new Option('--quarantine-after <n>', 'confirmed corrupt chunks before a cell is quarantined (1 = the first)').argParser(parseIntArg(1, 1_000_000)).env('CELLSYNC_QUARANTINE_AFTER').default(d.immune.quarantineAfter))
@@ -85,6 +86,7 @@ export interface CellConfigOptions {
   replicas: number;
   repairRate: number;
   antiEntropyMs: number;
+  leftGraceMs: number;
   scrubRate: number;
   scrubPeriodMs: number;
   quarantineAfter: number;
@@ -105,6 +107,7 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   c.placement.writeQuorum = Math.min(c.placement.writeQuorum, o.replicas);
   c.heal.repairBytesPerSec = o.repairRate;
   c.heal.antiEntropyMs = o.antiEntropyMs;
+  c.heal.leftGraceMs = o.leftGraceMs;
   c.immune.scrubBytesPerSec = o.scrubRate;
   c.immune.scrubPeriodMs = o.scrubPeriodMs;
   c.immune.quarantineAfter = o.quarantineAfter;
@@ -157,6 +160,7 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--replicas', String(o.replicas),
     '--repair-rate', String(o.repairRate),
     '--anti-entropy-ms', String(o.antiEntropyMs),
+    '--left-grace-ms', String(o.leftGraceMs),
     '--scrub-rate', String(o.scrubRate),
     '--scrub-period-ms', String(o.scrubPeriodMs),
     '--quarantine-after', String(o.quarantineAfter),

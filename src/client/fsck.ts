@@ -38,6 +38,11 @@ export interface FsckReport {
   atRiskFiles: number;
   /** Live storage cells that did not answer: their copies are not counted. */
   unreachableCells: string[];
+  /**
+   * Storage cells stopped on purpose ('left'), expected back: their copies are
+   * not counted, so chunks they hold show as short of copies, not lost.
+   */
+  awayCells: string[];
   /** The tree checked (fsck PATH), or absent for the whole swarm. */
   path?: string;
 }
@@ -70,7 +75,9 @@ interface Root {
  * list, are garbage for gc, not missing.
  */
 export async function fsck(client: SwarmClient, opts: { path?: string } = {}): Promise<FsckReport> {
-  const members = (await client.members(true)).filter(isLiveStorage);
+  const view = await client.members(true);
+  const members = view.filter(isLiveStorage);
+  const away = view.filter((m) => m.role === 'storage' && m.state === 'left').map((m) => m.addr);
   const holders = new Map<ChunkKey, Held>();
   const unreachable = new Set<Addr>();
   const listing = Promise.all(
@@ -121,7 +128,7 @@ export async function fsck(client: SwarmClient, opts: { path?: string } = {}): P
     use(r.manifest, replicas);
     for (const k of chunksOf(manifests.get(r.manifest))) use(k, replicas);
   }
-  const report: FsckReport = { chunks: 0, healthy: 0, underReplicated: 0, missing: 0, overReplicated: 0, files: roots.length, unused: 0, atRisk: [], atRiskFiles: 0, unreachableCells: [...unreachable] };
+  const report: FsckReport = { chunks: 0, healthy: 0, underReplicated: 0, missing: 0, overReplicated: 0, files: roots.length, unused: 0, atRisk: [], atRiskFiles: 0, unreachableCells: [...unreachable], awayCells: away };
   if (opts.path !== undefined) report.path = opts.path;
   for (const [k, want] of target) {
     report.chunks++;

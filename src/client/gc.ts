@@ -87,7 +87,12 @@ export async function collectGarbage(client: SwarmClient, opts: GcOptions): Prom
       `${names(dead)} dead: records that only a dead cell holds would go unseen. Start it again; if it is gone for good, retire it with "cellsync cell forget" (or pass --allow-dead for this run)`,
     );
   }
-  const cells = members.filter((m) => m.state !== 'dead');
+  // A cell stopped on purpose holds records and chunks no one can read now, like a dead one.
+  const left = members.filter((m) => m.state === 'left');
+  if (left.length > 0 && !opts.allowDead) {
+    throw new CellError('NOT_ENOUGH_CELLS', `${names(left)} stopped on purpose (left the swarm): records only it holds would go unseen. Start it again; if it is gone for good, retire it with "cellsync cell forget" (or pass --allow-dead for this run)`);
+  }
+  const cells = members.filter((m) => m.state !== 'dead' && m.state !== 'left');
 
   // Mark: what each cell holds, and the chunk maps the counted inode versions name.
   const { holders, named, newestMs } = await markRecords(client, cells, client.clock.wallNow() - opts.graceMs);

@@ -148,6 +148,14 @@ export interface HealConfig {
   settleMs: number;
   /** Pushes in flight per cell during repair. */
   repairConcurrency: number;
+  /**
+   * How long a cell that left on purpose (an orderly stop, LEAVE) keeps its
+   * place (ms): its copies count as held and nothing is copied in its stead,
+   * so a restart within it costs no copy. Longer spares more copies after
+   * long maintenance; it also leaves its chunks one copy short that long.
+   * A cell that stops without a goodbye (a crash) is repaired at its death.
+   */
+  leftGraceMs: number;
 }
 
 export interface ImmuneConfig {
@@ -282,8 +290,9 @@ export function defaultConfig(): CellConfig {
     heal: {
       antiEntropyMs: 10_000,
       repairBytesPerSec: 64 * 1024 * 1024, // a quarter of a loopback cell's chunk throughput
-      settleMs: 200,
+      settleMs: 50, // batches the events of one failure (a partition, a rack) without delaying a repair noticeably
       repairConcurrency: 4,
+      leftGraceMs: 600_000, // Ceph marks a down OSD out after 600 s: a restart, an upgrade or a reboot fit in it
     },
   };
 }

@@ -14,8 +14,10 @@ export class TokenBucket {
     this.lastMs = clock.now();
   }
 
-  async take(n: number): Promise<void> {
+  /** Waits for n tokens and takes them; an abort ends the wait at once, taking nothing. */
+  async take(n: number, signal?: AbortSignal): Promise<void> {
     for (;;) {
+      if (signal?.aborted) return;
       const now = this.clock.now();
       this.tokens = Math.min(Math.max(this.ratePerSec, n), this.tokens + ((now - this.lastMs) / 1000) * this.ratePerSec);
       this.lastMs = now;
@@ -24,7 +26,15 @@ export class TokenBucket {
         return;
       }
       const waitMs = ((n - this.tokens) / this.ratePerSec) * 1000;
-      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.max(1, waitMs)));
+      await new Promise<void>((resolve) => {
+        const timer = this.clock.setTimeout(done, Math.max(1, waitMs));
+        signal?.addEventListener('abort', done, { once: true });
+        function done() {
+          timer.clear();
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+      });
     }
   }
 }

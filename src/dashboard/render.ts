@@ -24,7 +24,7 @@ export function colorOfEvent(type: string): string {
 }
 
 function colorOfState(state: string): string {
-  return state === 'alive' ? COLORS.green : state === 'suspect' ? COLORS.yellow : state === 'dead' ? COLORS.red : COLORS.magenta;
+  return state === 'alive' ? COLORS.green : state === 'suspect' ? COLORS.yellow : state === 'dead' ? COLORS.red : state === 'left' ? COLORS.dim : COLORS.magenta;
 }
 
 function colorOfRole(role: string): string {
@@ -81,6 +81,8 @@ export function renderScreen(s: SwarmSnapshot, events: SwarmEvent[], width: numb
     : 'health: measuring...';
   lines.push(`${COLORS.bold}CellSync${COLORS.reset} ${title}  ${new Date(s.atMs).toISOString().slice(11, 19)}  cells ${s.members.length} (${storage.length} storage alive)  repair ${formatBytes(s.repairBytesPerSec)}/s`);
   lines.push(totals);
+  // What healing is doing, or why a repair waits, on each cell that says (a repair never waits unexplained).
+  for (const r of s.reports.values()) if (r.heal.activity) lines.push(`${COLORS.green}heal ${r.id.slice(0, 8)}${COLORS.reset} ${r.heal.activity}`);
   lines.push('');
   lines.push(`${COLORS.dim}${'ID'.padEnd(17)}${'ADDRESS'.padEnd(22)}${'ROLE'.padEnd(9)}${'STATE'.padEnd(13)}${'CHUNKS'.padStart(7)}${'BYTES'.padStart(9)}${'HEARD'.padStart(8)}  SCRUB   REPAIRED${COLORS.reset}`);
   for (const m of s.members) {

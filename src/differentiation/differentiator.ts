@@ -1,5 +1,5 @@
 import { logger, type Clock, type DifferentiationConfig, type Rng, type TimerHandle } from '../core/index.js';
-import type { Membership, Role } from '../membership/index.js';
+import { isAway, type Membership, type Role } from '../membership/index.js';
 import { betterClaims, neededRole, type RoleView } from './roles.js';
 
 /** Intents travel at once (an intent change sends a heartbeat): this covers a round trip and scheduling. */
@@ -16,6 +16,8 @@ export interface DifferentiatorInit {
   replicas: number;
   /** A pinned role never changes (--role). */
   pinned: boolean;
+  /** A member that left on purpose counts in its role this long (heal.leftGraceMs): a restart is no reason to change roles. */
+  leftGraceMs: number;
   onEvent: (type: string, detail: string) => void;
   logPrefix?: string;
 }
@@ -53,9 +55,10 @@ export class Differentiator {
   }
 
   private views(): RoleView[] {
+    const now = this.components.clock.now();
     return this.components.membership
       .members()
-      .filter((m) => m.state === 'alive' || m.state === 'suspect')
+      .filter((m) => m.state === 'alive' || m.state === 'suspect' || isAway(m, now, this.init.leftGraceMs))
       .map((m) => ({
         id: m.id,
         role: m.role,

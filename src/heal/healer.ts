@@ -12,12 +12,13 @@ import {
   type TimerHandle,
   type Unsubscribe,
 } from '../core/index.js';
-import type { Member, Membership, MembershipEvent } from '../membership/index.js';
+import { isAway, type Member, type Membership, type MembershipEvent, type MembershipEventType } from '../membership/index.js';
 import { placementOrder, storageCandidates } from '../placement/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { ChunkStore, RecordStore, VersionedRecord } from '../store/index.js';
 import { Messages } from '../wire/index.js';
 import { groupOf, placementKeyOf } from '../namespace/index.js';
+import { LocalPush } from './local-push.js';
 
 export interface HealerComponents {
   clock: Clock;
@@ -32,6 +33,8 @@ export interface HealerInit {
   placement: PlacementConfig;
   /** Records what healing does, for status and the dashboard. */
   onEvent: (type: string, detail: string) => void;
+  /** Copies to cells on this machine go as files they adopt (LocalPush); false: every copy crosses the network. */
+  localPushes: boolean;
   logPrefix?: string;
 }
 
@@ -49,7 +52,14 @@ export interface HealStats {
   recordsPushed: number;
   /** Namespace records this cell dropped, not being their home, once every home confirmed the version or a newer one. */
   recordsDropped: number;
+  /** Keys the last pass found short of R present copies, counted at R only because a member that left (in its grace) is a home. */
+  heldForLeft: number;
+  /** What healing is doing now, or why a repair waits (for status and `top`); '' when idle. */
+  activity: string;
 }
+
+/** Events after which copies may be missing: a running pass is cut short and a new one plans with the news. */
+const PREEMPTING: ReadonlySet<MembershipEventType> = new Set(['member-died', 'member-quarantined']);
 
 /** A HAS answer per cell for a batch: null when the cell did not answer. */
 type Presence = Map<CellId, boolean[] | null>;
@@ -73,12 +83,14 @@ const RECORD_DROP_SETTLE_MS = 10_000;
 
 /**
  * Anti-entropy for the chunks this cell holds. For each chunk it asks every
- * live storage cell whether it has a copy, and:
- *  - fewer than R copies: the first live holder in placement order (exactly
- *    one cell, given the same view) pushes copies to the first non-holders in
- *    placement order;
+ * live storage cell whether it has a copy (a live cell that does not answer
+ * counts as holding: only the failure detector's verdict makes copies, so a
+ * slow or stopping cell costs none), and:
+ *  - fewer than R copies: one holder (exactly one cell given the same view,
+ *    picked by the key among the holders that answered) pushes copies to the
+ *    first non-holders in placement order;
  *  - R or more, but a home cell (one of the first R in placement order) lacks
- *    it: the first holder pushes it home (hinted handoff returning);
+ *    it: that holder pushes it home (hinted handoff returning);
  *  - every home cell has it and this cell is not a home cell: this cell drops
  *    its surplus copy, after re-confirming the home copies just before.
  * A cell that is not storage holds no home copy: it pushes a chunk home only
@@ -86,11 +98,16 @@ const RECORD_DROP_SETTLE_MS = 10_000;
  * Namespace records move the same way (syncRecords): every holder offers
  * them to their home cells, and a cell that is not a record's home drops its
  * copy once every home confirmed holding it or a newer version.
+ * A member that left on purpose (an orderly stop) stays a placement
+ * candidate for heal.leftGraceMs, its home copies counted as held: its
+ * return makes nothing surplus. After the grace it is gone like a dead one.
  * A pass runs on every membership change (after a short settle) and
- * periodically; pushes share a bandwidth bucket.
+ * periodically; a death (or quarantine, or a grace that ends) cuts a
+ * running pass short so that the repair starts at once. Pushes share a
+ * bandwidth bucket.
  */
 export class Healer {
-  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0, recordsPushed: 0, recordsDropped: 0 };
+  readonly stats: HealStats = { passes: 0, pushed: 0, pushedBytes: 0, removed: 0, lastPassRepairs: 0, lastPassMs: 0, recordsPushed: 0, recordsDropped: 0, heldForLeft: 0, activity: '' };
   private readonly log;
   private readonly bucket: TokenBucket;
   private timers: TimerHandle[] = [];
@@ -98,17 +115,23 @@ export class Healer {
   /** Removes the membership listener start() gave. */
   private unsubscribe: Unsubscribe | null = null;
   private running: Promise<void> | null = null;
+  /** Aborts the running pass's requests (a death cuts it short). */
+  private abort: AbortController | null = null;
   private again = false;
+  /** Fires when the grace of the first member that left ends: its chunks are then repaired. */
+  private graceTimer: TimerHandle | null = null;
   /** Passes since the last full record sync (a full one runs after membership changes and every FULL_RECORD_SYNC_EVERY passes). */
   private passesSinceFullSync = Infinity;
   /** The live storage cells of the last pass, and since when (clock ms) they have been these. */
   private storageSeen = '';
   private storageSinceMs = 0;
   private stopped = true;
+  private readonly local: LocalPush | null;
 
   constructor(private readonly components: HealerComponents, private readonly init: HealerInit) {
     this.log = logger('heal', init.logPrefix);
     this.bucket = new TokenBucket(components.clock, init.heal.repairBytesPerSec);
+    this.local = init.localPushes ? new LocalPush(components) : null;
   }
 
   start(): void {
@@ -126,14 +149,26 @@ export class Healer {
     for (const t of this.timers.splice(0)) t.clear();
     this.soon?.clear();
     this.soon = null;
+    this.graceTimer?.clear();
+    this.graceTimer = null;
+    this.abort?.abort();
     await this.running?.catch(() => {});
   }
 
   private readonly onMembershipEvent = (e: MembershipEvent): void => {
     if (this.stopped || e.type === 'member-suspected') return;
     this.passesSinceFullSync = Infinity;
-    this.schedule(this.init.heal.settleMs);
+    if (PREEMPTING.has(e.type)) this.preempt(`${e.type} ${e.member.id.slice(0, 8)}`);
+    else this.schedule(this.init.heal.settleMs);
+    if (e.type === 'member-left') this.armGraceTimer();
   };
+
+  /** Cuts a running pass short (its requests aborted) and plans a new one after the settle: copies are missing now. */
+  private preempt(why: string): void {
+    if (this.running) this.abort?.abort();
+    this.schedule(this.init.heal.settleMs);
+    this.stats.activity = `repair starting (${why})`;
+  }
 
   /** Runs a pass after delayMs; a request during a running pass queues exactly one more. */
   schedule(delayMs: number): void {
@@ -145,10 +180,15 @@ export class Healer {
     if (this.soon) return;
     this.soon = this.components.clock.setTimeout(() => {
       this.soon = null;
-      this.running = this.pass()
-        .catch((err: Error) => this.log('pass failed: %s', err.message))
+      const abort = new AbortController();
+      this.abort = abort;
+      this.running = this.pass(abort.signal)
+        .catch((err: Error) => {
+          if (!abort.signal.aborted) this.log('pass failed: %s', err.message);
+        })
         .finally(() => {
           this.running = null;
+          this.abort = null;
           if (this.again) {
             this.again = false;
             this.schedule(this.init.heal.settleMs);
@@ -157,12 +197,28 @@ export class Healer {
     }, delayMs);
   }
 
+  /** Arms a timer for the moment the first grace of a member that left ends (a pass then repairs its chunks). */
+  private armGraceTimer(): void {
+    this.graceTimer?.clear();
+    this.graceTimer = null;
+    const { clock, membership } = this.components;
+    const graceMs = this.init.heal.leftGraceMs;
+    const now = clock.now();
+    const ends = membership.members().filter((m) => m.role === 'storage' && isAway(m, now, graceMs)).map((m) => m.stateSinceMs + graceMs);
+    if (this.stopped || ends.length === 0) return;
+    this.graceTimer = clock.setTimeout(() => {
+      this.graceTimer = null;
+      this.preempt('the grace of a cell that left ended');
+      this.armGraceTimer();
+    }, Math.max(1, Math.min(...ends) - now));
+  }
+
   /** Resolves when no pass is running or scheduled (tests and benchmarks). */
   async idle(): Promise<void> {
     while (this.running || this.soon) await (this.running ?? new Promise<void>((r) => this.components.clock.setTimeout(r, 10)));
   }
 
-  private async pass(): Promise<void> {
+  private async pass(signal: AbortSignal): Promise<void> {
     const started = this.components.clock.now();
     const { membership, store, records } = this.components;
     const members = membership.members();
@@ -173,50 +229,67 @@ export class Healer {
     const keys = [...store.keys()];
     if (!isStorage && keys.length === 0 && records.count === 0) return;
     const byId = new Map(members.map((m) => [m.id, m]));
-    const candidates = storageCandidates(members, this.init.placement.weightByCapacity);
-    const others = candidates.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
-    const storage = candidates.map((c) => c.id).sort().join();
+    const { weightByCapacity } = this.init.placement;
+    const live = storageCandidates(members, weightByCapacity);
+    // Members that left on purpose, in their grace: placement keeps their place, their home copies count as held.
+    const away = new Set(members.filter((m) => m.role === 'storage' && isAway(m, started, this.init.heal.leftGraceMs)).map((m) => m.id));
+    const candidates = storageCandidates(members.map((m) => (away.has(m.id) ? { ...m, state: 'alive' as const } : m)), weightByCapacity);
+    const others = live.map((c) => byId.get(c.id)!).filter((m) => m.id !== self.id);
+    const storage = live.map((c) => c.id).sort().join();
     if (storage !== this.storageSeen) {
       this.storageSeen = storage;
       this.storageSinceMs = started;
     }
     // Records first: they are small, and until a record reaches its new
-    // homes, reads of it must ask beyond them (see RecordsClient).
-    await this.syncRecords(self.id, candidates, byId, started - this.storageSinceMs >= RECORD_DROP_SETTLE_MS);
+    // homes, reads of it must ask beyond them (see RecordsClient). Their
+    // homes are the live cells': clients look for them there.
+    await this.syncRecords(self.id, live, byId, started - this.storageSinceMs >= RECORD_DROP_SETTLE_MS, signal);
     let repairs = 0;
-    for (let i = 0; i < keys.length && !this.stopped; i += HAS_KEYS_MAX) {
+    let heldForLeft = 0;
+    for (let i = 0; i < keys.length && !signal.aborted; i += HAS_KEYS_MAX) {
       const batch = keys.slice(i, i + HAS_KEYS_MAX);
-      const presence = await this.ask(others, batch);
+      this.stats.activity = `asking ${others.length} cells which of ${batch.length} chunks they hold (${i} of ${keys.length} checked)`;
+      const presence = await this.ask(others, batch, signal);
+      if (signal.aborted) break;
       const surplus: ChunkKey[] = [];
       const pushes: { key: ChunkKey; to: Member[] }[] = [];
       batch.forEach((key, j) => {
         if (!store.has(key)) return;
         const order = placementOrder(key, candidates);
-        const holds = (id: CellId) => id === self.id || presence.get(id)?.[j] === true;
-        const unknown = order.some((id) => id !== self.id && presence.get(id) === null);
-        const holders = order.filter(holds);
         const replicas = Math.min(store.meta(key).replicas, order.length);
         const home = order.slice(0, replicas);
-        // Not storage: this copy pushes only when no storage cell has one.
-        const isFirstHolder = isStorage ? holders[0] === self.id : holders.length === 0;
+        // A live cell that did not answer may hold it: no copy is made for want of an answer, only for a verdict.
+        const unanswered = (id: CellId) => presence.get(id) === null;
+        const present = (id: CellId) => id === self.id || presence.get(id)?.[j] === true || unanswered(id);
+        const holds = (id: CellId) => present(id) || (away.has(id) && home.includes(id));
+        const holders = order.filter(holds);
+        const pushers = order.filter((id) => id === self.id || presence.get(id)?.[j] === true);
+        if (holders.length >= replicas && order.filter(present).length < replicas) heldForLeft++;
+        // One holder pushes, the same in every view: chosen by the key among those that answered, so a
+        // death's copies are spread over all holders, not left to whichever ranks first. Not storage:
+        // this copy pushes only when no storage cell has one.
+        const isFirstHolder = isStorage ? pushers[pusherIndex(key, pushers.length)] === self.id : holders.length === 0;
+        // Targets: cells that answered they lack it (never one that left or did not answer).
+        const lacks = (id: CellId) => !holds(id) && presence.get(id) !== undefined && !unanswered(id);
         if (holders.length < replicas) {
           repairs++;
-          if (isFirstHolder) {
-            const to = order.filter((id) => !holds(id) && presence.get(id) !== null).slice(0, replicas - holders.length);
-            pushes.push({ key, to: to.map((id) => byId.get(id)!) });
-          }
+          if (isFirstHolder) pushes.push({ key, to: order.filter(lacks).slice(0, replicas - holders.length).map((id) => byId.get(id)!) });
         } else if (!home.every(holds)) {
-          if (isFirstHolder) pushes.push({ key, to: home.filter((id) => !holds(id) && presence.get(id) !== null).map((id) => byId.get(id)!) });
-        } else if (!home.includes(self.id) && !unknown) {
+          if (isFirstHolder) pushes.push({ key, to: home.filter(lacks).map((id) => byId.get(id)!) });
+        } else if (!home.includes(self.id) && home.every((id) => id === self.id || presence.get(id)?.[j] === true) && !order.some(unanswered)) {
           surplus.push(key);
         }
       });
-      await this.push(pushes);
-      await this.dropSurplus(surplus, candidates, byId);
+      await this.push(pushes, signal);
+      await this.dropSurplus(surplus, candidates, byId, signal);
     }
+    if (signal.aborted) return;
     this.stats.passes++;
     this.stats.lastPassRepairs = repairs;
+    this.stats.heldForLeft = heldForLeft;
     this.stats.lastPassMs = this.components.clock.now() - started;
+    this.stats.activity = heldForLeft > 0 ? `${heldForLeft} chunks at R-1 wait for ${[...away].map((id) => id.slice(0, 8)).join(', ')} to return (left on purpose; repaired when the grace of ${this.init.heal.leftGraceMs / 1000} s ends)` : '';
+    this.armGraceTimer();
     if (repairs > 0) this.log('pass: %d under-replicated keys seen, %d ms', repairs, this.stats.lastPassMs);
   }
 
@@ -236,7 +309,7 @@ export class Healer {
    * (`mayDrop` false) nothing is dropped, and the next pass offers
    * everything again.
    */
-  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>, mayDrop: boolean): Promise<void> {
+  private async syncRecords(selfId: CellId, candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>, mayDrop: boolean, signal: AbortSignal): Promise<void> {
     const { records } = this.components;
     const changed = records.takeChanged();
     const full = changed === null || this.passesSinceFullSync >= FULL_RECORD_SYNC_EVERY;
@@ -252,7 +325,7 @@ export class Healer {
       return homes;
     };
     for (const batch of full ? allRecordBatches(records) : changedRecordBatches(records, changed ?? [])) {
-      if (this.stopped) return;
+      if (signal.aborted) return;
       const byCell = new Map<CellId, VersionedRecord[]>();
       const away: VersionedRecord[] = [];
       for (const r of batch) {
@@ -267,7 +340,7 @@ export class Healer {
       const confirmed = new Set<CellId>();
       await Promise.all(
         [...byCell].map(async ([id, recs]) => {
-          if (await this.offerRecords(byId.get(id)!.addr, recs)) confirmed.add(id);
+          if (await this.offerRecords(byId.get(id)!.addr, recs, signal)) confirmed.add(id);
         }),
       );
       const handedOver = away.filter((r) => homesOf(r.k).every((id) => confirmed.has(id)));
@@ -281,13 +354,13 @@ export class Healer {
   }
 
   /** Offers records to a cell and sends those it lacks or holds older; true when it then holds every one at this version or newer. */
-  private async offerRecords(addr: Addr, recs: VersionedRecord[]): Promise<boolean> {
+  private async offerRecords(addr: Addr, recs: VersionedRecord[], signal: AbortSignal): Promise<boolean> {
     try {
-      const need = await this.components.endpoint.call(addr, Messages.REC_SYNC, recs, { timeoutMs: HAS_TIMEOUT_MS });
+      const need = await this.components.endpoint.call(addr, Messages.REC_SYNC, recs, { timeoutMs: HAS_TIMEOUT_MS, signal });
       // As they are now, not as offered: a write undone meanwhile (docs/decisions/0029) must not be spread.
       const send = need.flatMap((i) => this.components.records.get(recs[i]!.k) ?? []);
       if (send.length > 0) {
-        await this.components.endpoint.call(addr, Messages.REC_PUT, send, { timeoutMs: PUSH_TIMEOUT_MS });
+        await this.components.endpoint.call(addr, Messages.REC_PUT, send, { timeoutMs: PUSH_TIMEOUT_MS, signal });
         this.stats.recordsPushed += send.length;
       }
       return true;
@@ -298,13 +371,13 @@ export class Healer {
   }
 
   /** HAS for a batch on every cell at once. */
-  private async ask(cells: Member[], batch: ChunkKey[]): Promise<Presence> {
+  private async ask(cells: Member[], batch: ChunkKey[], signal: AbortSignal): Promise<Presence> {
     const encoded = Messages.CHUNK_HAS.request.encode(batch);
     const presence: Presence = new Map();
     await Promise.all(
       cells.map(async (m) => {
         try {
-          presence.set(m.id, await this.components.endpoint.call(m.addr, Messages.CHUNK_HAS, batch, { timeoutMs: HAS_TIMEOUT_MS, encoded }));
+          presence.set(m.id, await this.components.endpoint.call(m.addr, Messages.CHUNK_HAS, batch, { timeoutMs: HAS_TIMEOUT_MS, encoded, signal }));
         } catch {
           presence.set(m.id, null);
         }
@@ -313,14 +386,15 @@ export class Healer {
     return presence;
   }
 
-  private async push(pushes: { key: ChunkKey; to: Member[] }[]): Promise<void> {
+  private async push(pushes: { key: ChunkKey; to: Member[] }[], signal: AbortSignal): Promise<void> {
     const jobs = pushes.flatMap((p) => p.to.map((to) => ({ key: p.key, to })));
     if (jobs.length === 0) return;
     this.init.onEvent('repair-started', `${jobs.length} copies to make`);
     let done = 0;
     let next = 0;
     const worker = async () => {
-      while (next < jobs.length && !this.stopped) {
+      while (next < jobs.length && !signal.aborted) {
+        this.stats.activity = `repairing: ${done} of ${jobs.length} copies made`;
         const { key, to } = jobs[next++]!;
         let data: Buffer;
         try {
@@ -329,10 +403,14 @@ export class Healer {
           this.log('cannot read %k to repair it: %s', key, (err as Error).message);
           continue;
         }
-        await this.bucket.take(data.length);
+        await this.bucket.take(data.length, signal);
+        if (signal.aborted) break;
         try {
           const { store, endpoint } = this.components;
-          await endpoint.call(to.addr, Messages.CHUNK_PUT, { key, data, meta: store.meta(key), leafHashes: store.knownLeafHashes(key) }, { timeoutMs: PUSH_TIMEOUT_MS });
+          const chunk = { key, data, meta: store.meta(key), leafHashes: store.knownLeafHashes(key) };
+          const incomingDir = await this.local?.incomingDirOf(to.id, to.addr, signal);
+          if (incomingDir) await this.local!.push(to.addr, incomingDir, chunk, PUSH_TIMEOUT_MS, signal);
+          else await endpoint.call(to.addr, Messages.CHUNK_PUT, chunk, { timeoutMs: PUSH_TIMEOUT_MS, signal });
           done++;
           this.stats.pushed++;
           this.stats.pushedBytes += data.length;
@@ -343,12 +421,12 @@ export class Healer {
       }
     };
     await Promise.all(Array.from({ length: this.init.heal.repairConcurrency }, worker));
-    this.init.onEvent('repair-finished', `${done} of ${jobs.length} copies made`);
+    this.init.onEvent('repair-finished', `${done} of ${jobs.length} copies made${signal.aborted ? ' (cut short: membership changed, planning again)' : ''}`);
   }
 
   /** Drops local copies whose home cells all hold the chunk, asked again right now: never below R. */
-  private async dropSurplus(keys: ChunkKey[], candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>): Promise<void> {
-    if (keys.length === 0) return;
+  private async dropSurplus(keys: ChunkKey[], candidates: ReturnType<typeof storageCandidates>, byId: Map<CellId, Member>, signal: AbortSignal): Promise<void> {
+    if (keys.length === 0 || signal.aborted) return;
     const homes = new Map<ChunkKey, CellId[]>();
     const cells = new Set<CellId>();
     for (const key of keys) {
@@ -357,9 +435,10 @@ export class Healer {
       homes.set(key, home);
       home.forEach((id) => cells.add(id));
     }
-    const confirm = await this.ask([...cells].map((id) => byId.get(id)!), keys);
+    const confirm = await this.ask([...cells].map((id) => byId.get(id)!), keys, signal);
     let removed = 0;
     for (const [j, key] of keys.entries()) {
+      if (signal.aborted) break;
       if (homes.get(key)!.every((id) => confirm.get(id)?.[j] === true)) {
         await this.components.store.delete(key);
         removed++;
@@ -368,6 +447,11 @@ export class Healer {
     this.stats.removed += removed;
     if (removed > 0) this.init.onEvent('surplus-removed', `${removed} surplus copies dropped`);
   }
+}
+
+/** Which of n holders pushes copies of a key: spread evenly by the key's first bits. */
+function pusherIndex(key: ChunkKey, n: number): number {
+  return parseInt(key.slice(0, 8), 16) % n;
 }
 
 function* allRecordBatches(records: RecordStore): Generator<VersionedRecord[]> {

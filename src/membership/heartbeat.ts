@@ -1,27 +1,18 @@
-import { MEMBERS_MAX, logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../core/index.js';
-import type { Endpoint } from '../rpc/index.js';
+import { MEMBERS_MAX, logger, type Addr, type CellId, type TimerHandle, type Unsubscribe } from '../core/index.js';
 import { HEARTBEAT_KNOWN_MAX, Messages, type HeartbeatBody } from '../wire/index.js';
-import type { Member, MemberInfo, Membership, MembershipEvent } from './member.js';
+import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipInit } from './member.js';
 
-export interface HeartbeatComponents {
-  clock: Clock;
-  rng: Rng;
-  endpoint: Endpoint;
-}
 
-export interface HeartbeatInit {
-  self: MemberInfo;
-  /** Addresses to join through; any one live seed teaches us the whole swarm. */
-  seeds: Addr[];
-  config: MembershipConfig;
-  logPrefix?: string;
-}
+/** LEAVE is sent this many times, LEAVE_REPEAT_MS apart: one lost datagram must not make a stop look like a death. */
+const LEAVE_SENDS = 3;
+const LEAVE_REPEAT_MS = 50;
 
 /**
  * The seed's failure detector: every member heartbeats every member each
  * interval. Not heard for failureTimeoutMs: suspect; for suspicionMs more:
  * dead. Any heartbeat at the current incarnation or higher brings a member
- * back to alive. Traffic grows with the square of the swarm: fine for tens
+ * back to alive. A member that announced its leave (LEAVE) is 'left' until
+ * it speaks again: silence never makes it dead. Traffic grows with the square of the swarm: fine for tens
  * of cells, and why a gossip detector sits behind the same interface later.
  */
 export class HeartbeatMembership implements Membership {
@@ -37,15 +28,23 @@ export class HeartbeatMembership implements Membership {
   private self: MemberInfo;
   private readonly log;
   private started = false;
+  /** Set by leave(): this cell says nothing more of itself. */
+  private leaving = false;
 
-  constructor(private readonly components: HeartbeatComponents, private readonly init: HeartbeatInit) {
+  constructor(private readonly components: MembershipComponents, private readonly init: MembershipInit) {
     this.self = { ...init.self };
     this.log = logger('membership', init.logPrefix);
+    const now = components.clock.now();
+    for (const info of init.left ?? []) {
+      if (info.id === this.self.id || this.table.size >= MEMBERS_MAX) continue;
+      this.table.set(info.id, { ...info, state: 'left', lastHeardAtMs: now, stateSinceMs: now });
+    }
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.leaving = false;
     const { endpoint, clock, rng } = this.components;
     this.subscriptions.push(
       endpoint.onNotice(Messages.HEARTBEAT, (hb, msg) => {
@@ -55,13 +54,17 @@ export class HeartbeatMembership implements Membership {
         for (const k of hb.known) this.learn(k);
         for (const q of hb.quarantined) this.quarantine(q.id, q.incarnation);
       }),
+      endpoint.onNotice(Messages.LEAVE, (leave, msg) => {
+        if (leave.id === msg.sender) this.left(leave.id, leave.incarnation);
+      }),
       endpoint.serve(Messages.JOIN, (info, req) => {
         if (info.id !== req.sender) throw new Error('bad join');
         this.forgotten.delete(info.id);
         this.heard(info);
         // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
         // and one not told of them at all would not know the swarm is missing a cell.
-        return this.members().map((m) => ({ ...m, dead: m.state === 'dead' }));
+        // Those that left are listed as left: a joiner must neither wait them out as dead nor take them for alive.
+        return this.members().map((m) => ({ ...m, dead: m.state === 'dead', left: m.state === 'left' }));
       }),
       endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) })),
     );
@@ -78,15 +81,30 @@ export class HeartbeatMembership implements Membership {
     this.heartbeatAll();
   }
 
+  /**
+   * Stops heartbeating, then tells every member this cell leaves (LEAVE,
+   * sent LEAVE_SENDS times: one-way datagrams may be lost). Heartbeats stop
+   * first, so none sent after the LEAVE brings this cell back to alive.
+   */
+  async leave(): Promise<void> {
+    if (!this.started || this.leaving) return;
+    this.leaving = true;
+    for (const t of this.timers.splice(0)) t.clear();
+    const { endpoint, clock } = this.components;
+    const body = { id: this.self.id, incarnation: this.self.incarnation };
+    for (let i = 0; i < LEAVE_SENDS; i++) {
+      if (i > 0) await new Promise<void>((r) => clock.setTimeout(r, LEAVE_REPEAT_MS));
+      endpoint.notice([...this.table.values()].filter((m) => m.state !== 'dead').map((m) => m.addr), Messages.LEAVE, body);
+    }
+    this.log('left the swarm (incarnation %d)', this.self.incarnation);
+  }
+
   /** Undoes start(): timers cleared, the endpoint's handlers for membership messages dropped. */
   async stop(): Promise<void> {
     for (const t of this.timers.splice(0)) t.clear();
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
     this.started = false;
   }
-
-  /** The mesh announces nothing yet: its members time the silence out. */
-  async leave(): Promise<void> {}
 
   members(): Member[] {
     const now = this.components.clock.now();
@@ -102,7 +120,7 @@ export class HeartbeatMembership implements Membership {
     const changed = (patch.role !== undefined && patch.role !== this.self.role) || (patch.intent !== undefined && patch.intent !== this.self.intent);
     this.self = { ...this.self, ...patch };
     // A new role or intent travels at once, not with the next heartbeat: placement and lateral inhibition depend on it.
-    if (changed && this.started) this.heartbeatAll();
+    if (changed && this.started && !this.leaving) this.heartbeatAll();
   }
 
   onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
@@ -133,7 +151,7 @@ export class HeartbeatMembership implements Membership {
 
   forget(id: CellId): boolean {
     const m = this.table.get(id);
-    if (!m || m.state !== 'dead') return false;
+    if (!m || (m.state !== 'dead' && m.state !== 'left')) return false;
     this.table.delete(id);
     if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
     this.forgotten.add(id);
@@ -148,6 +166,24 @@ export class HeartbeatMembership implements Membership {
     this.table.set(info.id, { ...info, state: 'dead', lastHeardAtMs: now, stateSinceMs: now });
   }
 
+  /** A member another cell holds left: known as left here too (not alive: it is not speaking; not dead: it is expected back). */
+  private addLeft(info: MemberInfo): void {
+    if (this.table.has(info.id) || this.table.size >= MEMBERS_MAX) return;
+    const now = this.components.clock.now();
+    this.table.set(info.id, { ...info, state: 'left', lastHeardAtMs: now, stateSinceMs: now });
+    this.emit('member-left', this.table.get(info.id)!);
+  }
+
+  /** The member itself said it stops on purpose (LEAVE): left, unless that news is stale or it is quarantined. */
+  private left(id: CellId, incarnation: number): void {
+    const m = this.table.get(id);
+    if (!m || incarnation < m.incarnation || m.state === 'left' || m.state === 'quarantined') return;
+    m.incarnation = incarnation;
+    m.state = 'left';
+    m.stateSinceMs = this.components.clock.now();
+    this.emit('member-left', m);
+  }
+
   /** Asks every seed at once for the member list; the first good answer is enough. */
   private async join(): Promise<void> {
     const seeds = this.init.seeds.filter((s) => s !== this.self.addr);
@@ -160,6 +196,7 @@ export class HeartbeatMembership implements Membership {
     for (const m of list) {
       if (m.id === this.self.id || this.forgotten.has(m.id)) continue;
       if (m.dead) this.addDead(m);
+      else if (m.left) this.addLeft(m);
       else this.heard(m);
     }
     this.log('joined through %o: %d members', seeds, list.length);
@@ -204,7 +241,7 @@ export class HeartbeatMembership implements Membership {
       this.emit('quarantine-lifted', m);
       return;
     }
-    if (m.state === 'suspect' || m.state === 'dead') {
+    if (m.state === 'suspect' || m.state === 'dead' || m.state === 'left') {
       m.state = 'alive';
       m.stateSinceMs = now;
       this.emit('member-recovered', m);

@@ -1,4 +1,5 @@
 export * from './member.js';
-export { HeartbeatMembership, type HeartbeatComponents, type HeartbeatInit } from './heartbeat.js';
-export { SwimMembership, type SwimComponents, type SwimCounters, type SwimInit } from './swim/swim.js';
+export { isAway } from './left-grace.js';
+export { HeartbeatMembership } from './heartbeat.js';
+export { SwimMembership, type SwimCounters } from './swim/swim.js';
 export { createMembership } from './create.js';

@@ -1,4 +1,5 @@
-import type { CellId, Unsubscribe } from '../core/index.js';
+import type { Addr, CellId, Clock, MembershipConfig, Rng, Unsubscribe } from '../core/index.js';
+import type { Endpoint } from '../rpc/index.js';
 import type { MemberInfo, MemberState } from '../wire/index.js';
 
 /** What members say of themselves, and how that is validated, is the wire's (wire/messages/members.ts). */
@@ -37,9 +38,10 @@ export interface Membership {
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
-   * Announces that this cell is stopping on purpose (best effort, returns
-   * within 1 s): peers hold it 'left', not dead, and never time it out;
+   * Announces that this cell stops on purpose (an orderly stop, before
+   * stop()): peers hold it 'left' rather than dead, and never time it out;
    * first-hand news from it at that incarnation or higher brings it back.
+   * Best effort, bounded (at most a second).
    */
   leave(): Promise<void>;
   /** Every known member, this cell included (always alive). */
@@ -56,9 +58,30 @@ export interface Membership {
   quarantine(id: CellId, incarnation: number): void;
   isQuarantined(id: CellId): boolean;
   /**
-   * Drops a dead member for good (retired by its operator): second-hand news
+   * Drops a dead (or left) member for good (retired by its operator): second-hand news
    * of it is ignored from then on; only the cell itself, speaking again,
-   * brings it back. False if it is not dead.
+   * brings it back. False if it is neither.
    */
   forget(id: CellId): boolean;
+}
+
+/** What either detector is handed. */
+export interface MembershipComponents {
+  clock: Clock;
+  rng: Rng;
+  endpoint: Endpoint;
+}
+
+export interface MembershipInit {
+  self: MemberInfo;
+  /** Addresses to join through; any one live seed teaches us the whole swarm. */
+  seeds: Addr[];
+  config: MembershipConfig;
+  /**
+   * Members this cell knew when it last stopped in order (cell/remembered-members.ts): held 'left'
+   * from the start, so a cell that comes back before the others (a whole swarm restarted) does not
+   * take their absence for deaths.
+   */
+  left?: MemberInfo[];
+  logPrefix?: string;
 }

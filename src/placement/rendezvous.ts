@@ -43,7 +43,11 @@ export interface PlacementMember {
   capacityBytes: number;
 }
 
-/** Members that can hold chunks now: storage cells that are alive or merely suspect (not dead, not quarantined). */
+/**
+ * Members that can hold chunks now: storage cells that are alive or merely
+ * suspect (not dead, not quarantined, and not left: a cell stopped on purpose
+ * serves nothing until it returns; only healing keeps its place, heal/healer.ts).
+ */
 export function isLiveStorage(m: PlacementMember): boolean {
   return m.role === 'storage' && (m.state === 'alive' || m.state === 'suspect');
 }

@@ -5,3 +5,4 @@ export { RecordStore, type Replaced, type VersionedRecord } from './record-store
 export { LocalCellDisks, type LocalCellDisksComponents, type AlignedCopy } from './local-cell-disks.js';
 export { cellLayoutOf, chunkFileOf, type StoredChunkMeta } from './layout.js';
 export { setAsideIfDamaged, type DatabaseRepair } from './lmdb-file.js';
+export { stageChunk, unstageChunk } from './staging.js';

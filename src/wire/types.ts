@@ -31,6 +31,7 @@ export enum MessageType {
   FORGET = 26,
   REC_WRITE = 27,
   REC_UNDO = 28,
+  LEAVE = 29,
   PROBE = 30,
   PROBE_ACK = 31,
   PROBE_REQ = 32,

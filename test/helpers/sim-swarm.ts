@@ -135,26 +135,28 @@ export class SimSwarm {
         config: this.config,
         role,
         rolePinned: slot.role !== 'differentiate',
+        // Repair copies cross the simulated network, as between machines (the files path is tested with real cells).
+        localPushes: false,
       },
     );
     slot.cell = await this.clock.runWhile(starting, LIFECYCLE_MS_MAX);
     return slot.cell;
   }
 
-  /** Stops a cell the orderly way; time runs while it stops. */
-  async stop(cell: Cell | number): Promise<void> {
+  /** Stops a cell the orderly way (it says goodbye: LEAVE); time runs while it stops. */
+  async stop(cell: Cell | number, opts: { leave?: boolean } = {}): Promise<void> {
     const slot = this.slot(cell);
     if (!slot.cell) return;
     const c = slot.cell;
     slot.cell = null;
-    await this.clock.runWhile(c.stop(), LIFECYCLE_MS_MAX);
+    await this.clock.runWhile(c.stop(opts), LIFECYCLE_MS_MAX);
   }
 
   /** The cell dies at once: cut off from the network from this instant (no goodbye, nothing in flight answered), then its process parts stopped. */
   async crash(cell: Cell | number): Promise<SimCellSlot> {
     const slot = this.slot(cell);
     this.net.isolate(slot.addr);
-    await this.stop(slot.index);
+    await this.stop(slot.index, { leave: false });
     return slot;
   }
 

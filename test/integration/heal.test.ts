@@ -195,3 +195,26 @@ test.serial('put with only W cells alive succeeds; with fewer it fails with a cl
   t.is(refused.stderr.trim().split('\n').length, 1);
   t.regex(refused.stderr, /only 1 storage cell\(s\) reachable; 2 copies are needed/);
 });
+
+test.serial('swarm down and swarm up again with data: no copy made, none dropped', async (t) => {
+  const dir = await tmpDir(t);
+  // Frequent anti-entropy passes: a copy made by any of them would show.
+  const home = await swarmUp(t, 4, ['--anti-entropy-ms', '1000']);
+  const file = await randomFile(dir, 'data', 16 * MiB);
+  const id = await put(home, file);
+  await eventually(async () => (await fsckJson(home)).code === 0, 10_000, 'fsck clean', 250);
+  const down = await cli(['swarm', 'down', '--home', home]);
+  t.is(down.code, 0, down.stderr);
+  const up = await cli(['swarm', 'up', '--home', home]);
+  t.is(up.code, 0, up.stderr);
+  const cells = await swarmCells(home);
+  const client = await statusClient(t, home);
+  const statuses = () => Promise.all(cells.map((c) => client.status([`${c.host}:${c.port}`]) as Promise<CellStatus>));
+  // Every cell back, and each has run a few passes since.
+  await eventually(async () => (await statuses().catch(() => [])).every((s) => s.heal.passes >= 3), 30_000, 'three passes on every cell', 250);
+  const heal = (await statuses()).map((s) => s.heal);
+  t.deepEqual(heal.map((h) => h.pushed), [0, 0, 0, 0], 'no copy made');
+  t.deepEqual(heal.map((h) => h.removed), [0, 0, 0, 0], 'no copy dropped');
+  t.is((await fsckJson(home)).code, 0);
+  t.is(await getSha(home, id, dir), await sha(file));
+});

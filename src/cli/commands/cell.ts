@@ -85,7 +85,18 @@ export function registerCell(program: Command): void {
     const role = opts.role ?? saved?.role ?? 'stem';
     const c = await Cell.start(
       { clock: systemClock, rng: systemRng },
-      { dataDir, host: opts.host, port: opts.port, seeds, swarmKey: key, config, role, rolePinned: opts.role !== undefined || saved?.pinned === true },
+      {
+        dataDir,
+        host: opts.host,
+        port: opts.port,
+        seeds,
+        swarmKey: key,
+        config,
+        role,
+        rolePinned: opts.role !== undefined || saved?.pinned === true,
+        // CELLSYNC_LOCAL=0: repair copies cross the network too, like every other chunk.
+        localPushes: process.env.CELLSYNC_LOCAL !== '0',
+      },
     );
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
     await record(home, dataDir, ready);
@@ -138,7 +149,7 @@ export function registerCell(program: Command): void {
   cell
     .command('forget')
     .description(
-      'retire a dead cell for good: every cell drops it from its members (so gc runs again without --allow-dead) and swarm up no longer starts it; ' +
+      'retire a dead or stopped cell for good: every cell drops it from its members (so gc runs again without --allow-dead) and swarm up no longer starts it; ' +
         'its data directory is left where it is. A forgotten cell started again simply rejoins',
     )
     .addOption(homeOption())
@@ -150,16 +161,16 @@ export function registerCell(program: Command): void {
         const members = await client.members(true);
         let matches = members.filter((m) => m.addr === which || (which.length >= 4 && m.id.startsWith(which)));
         // A wiped cell restarted at the same address is another member: the dead one is meant.
-        if (matches.length > 1) matches = matches.filter((m) => m.state === 'dead');
+        if (matches.length > 1) matches = matches.filter((m) => m.state === 'dead' || m.state === 'left');
         if (matches.length !== 1) {
           throw new CellError('BAD_REQUEST', `${matches.length === 0 ? 'no' : 'more than one'} member matches ${which} (see cellsync swarm status)`);
         }
         const gone = matches[0]!;
-        if (gone.state !== 'dead') {
-          const when = gone.state === 'alive' ? 'stop it first (cellsync cell stop --data DIR); a cell' : 'a cell stopped or';
+        if (gone.state !== 'dead' && gone.state !== 'left') {
+          const when = gone.state === 'alive' ? 'stop it first (cellsync cell stop --data DIR); a cell' : 'a cell';
           throw new CellError(
             'BAD_REQUEST',
-            `cell ${gone.id} (${gone.addr}) is ${gone.state}: only a dead cell can be forgotten; ${when} cut off is declared dead once the others have not heard from it for the failure timeout (about 10 s by default)`,
+            `cell ${gone.id} (${gone.addr}) is ${gone.state}: only a dead or stopped cell can be forgotten; ${when} cut off is declared dead once the others have not heard from it for the failure timeout (about 10 s by default)`,
           );
         }
         const asked = members.filter((m) => m.state === 'alive' || m.state === 'suspect');

@@ -125,6 +125,9 @@ function printFsck(report: FsckReport): void {
   );
   if (report.unused > 0) console.log(`${report.unused} chunks held that no current file uses (old versions, removed files): gc frees them`);
   if (report.unreachableCells.length) console.log(`unreachable cells (not counted): ${report.unreachableCells.join(', ')}`);
+  if (report.awayCells.length) {
+    console.log(`stopped on purpose, expected back (not counted): ${report.awayCells.join(', ')}: chunks short of copies are at R-1 because these cells are away, not lost`);
+  }
   if (report.atRiskFiles === 0) return;
   console.log(`${report.atRiskFiles} files at risk:`);
   for (const f of report.atRisk.slice(0, AT_RISK_PRINTED_MAX)) {

@@ -80,13 +80,14 @@ export function registerSwarm(program: Command): void {
     .command('status')
     .description("the swarm's members as seen by the first cell that answers")
     .addOption(homeOption())
-    .option('--json', 'print {"cells":[{id,addr,pid,role,state,chunks,bytes,lastHeardMs}], ...} for scripts')
+    .option('--json', 'print {"cells":[{id,addr,pid,role,state,chunks,bytes,lastHeardMs}], "healing":[{id,activity}], ...} for scripts')
     .action(async (opts: { home: string; json?: boolean }) => {
       const home = resolveHome(opts);
       // Seeded with the cells' addresses: a client bound to loopback could not reach cells on other machines.
       const { client, seeds: addrs } = await openSwarmClient(home);
       try {
-        const st = trustedView(await client.statusMany(addrs));
+        const views = await client.statusMany(addrs);
+        const st = trustedView(views);
         const cells = st.members.map((m) => ({
           id: m.id,
           addr: m.addr,
@@ -97,11 +98,14 @@ export function registerSwarm(program: Command): void {
           bytes: m.bytes,
           lastHeardMs: m.lastHeardMs,
         }));
+        // What healing does on each cell, or why a repair waits.
+        const healing = views.filter((v) => v.heal.activity).map((v) => ({ id: v.id, activity: v.heal.activity }));
         if (opts.json) {
-          console.log(JSON.stringify({ cells, seenBy: st.id, wire: st.wire }));
+          console.log(JSON.stringify({ cells, seenBy: st.id, wire: st.wire, healing }));
           return;
         }
         printTable(cells);
+        for (const h of healing) console.log(`healing on ${h.id}: ${h.activity}`);
         const w = st.wire;
         const dropped = Object.entries(w.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
         console.log(`\nseen by ${st.id} (${st.addr}); its wire: sent ${w.framesSent}, received ${w.framesReceived}, retransmitted ${w.retransmitted}, dropped: ${dropped}`);

@@ -1,24 +1,11 @@
-import { logger, type Addr, type CellId, type Clock, type MembershipConfig, type Rng, type TimerHandle, type Unsubscribe } from '../../core/index.js';
+import { logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
 import { Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
-import type { Member, MemberInfo, Membership, MembershipEvent, MembershipEventType } from '../member.js';
+import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
-export interface SwimComponents {
-  clock: Clock;
-  rng: Rng;
-  endpoint: Endpoint;
-}
-
-export interface SwimInit {
-  self: MemberInfo;
-  /** Addresses to join through; any one live seed teaches us the whole swarm. */
-  seeds: Addr[];
-  config: MembershipConfig;
-  logPrefix?: string;
-}
 
 /** Indirect probes this cell runs for others at once; more are ignored (the asker falls back on its other relays). */
 const RELAYS_MAX = 256;
@@ -90,7 +77,7 @@ export class SwimMembership implements Membership {
   private started = false;
   private readonly log;
 
-  constructor(private readonly components: SwimComponents, private readonly init: SwimInit) {
+  constructor(private readonly components: MembershipComponents, private readonly init: MembershipInit) {
     this.self = { ...init.self };
     this.queue = new BroadcastQueue(init.config.gossipQueueMax);
     this.awareness = new Awareness(init.config.awarenessMax);
@@ -116,6 +103,8 @@ export class SwimMembership implements Membership {
     this.started = true;
     this.leaving = false;
     const { endpoint } = this;
+    // Those known when this cell last stopped in order: away, not dead, until they speak (a whole swarm restarted).
+    for (const info of this.init.left ?? []) this.apply({ ...memberInfoOf(info), state: 'left', version: 0 }, false);
     this.subscriptions.push(
       endpoint.onNotice(Messages.PROBE, (body, msg) => {
         if (!this.received(body, msg)) return;
@@ -135,9 +124,8 @@ export class SwimMembership implements Membership {
       endpoint.serve(Messages.JOIN, (info, req) => {
         if (info.id !== req.sender) throw new Error('bad join');
         this.apply({ ...memberInfoOf(info), state: 'alive', version: 0 }, true);
-        // Dead members are listed as dead: a joiner taking them for alive would wait out their death again,
-        // and one not told of them at all would not know the swarm is missing a cell.
-        return this.members().map((m) => ({ ...m, dead: m.state === 'dead' || m.state === 'left' }));
+        // Dead and left members are listed as such: a joiner must neither wait them out again nor take them for alive.
+        return this.members().map((m) => ({ ...m, dead: m.state === 'dead', left: m.state === 'left' }));
       }),
       endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) })),
       // Evidence of death: a watched probe found nothing listening at a member's address.
@@ -270,7 +258,7 @@ export class SwimMembership implements Membership {
       return null;
     }
     for (const m of answer.list) {
-      this.apply({ ...memberInfoOf(m), state: m.dead ? 'dead' : 'alive', version: 0 }, false);
+      this.apply({ ...memberInfoOf(m), state: m.dead ? 'dead' : m.left ? 'left' : 'alive', version: 0 }, false);
     }
     this.log('joined through %s: %d members', answer.seed, answer.list.length);
     return answer.seed;

@@ -17,6 +17,7 @@ import { FAULTS } from './faults.js';
 import { FORGET } from './forget.js';
 import { GOSSIP, PROBE, PROBE_ACK, PROBE_REQ, PUSH_PULL } from './gossip.js';
 import { HEARTBEAT } from './heartbeat.js';
+import { LEAVE } from './leave.js';
 import { LOCAL_GRANT } from './local-grant.js';
 import { VIEW_NEWS, VIEW_RENEW, VIEW_WATCH } from './member-view.js';
 import { JOIN, MEMBERS } from './members.js';
@@ -52,6 +53,7 @@ export const Messages = {
   FORGET,
   REC_WRITE,
   REC_UNDO,
+  LEAVE,
   PROBE,
   PROBE_ACK,
   PROBE_REQ,
@@ -77,6 +79,7 @@ export * from './faults.js';
 export * from './forget.js';
 export * from './gossip.js';
 export * from './heartbeat.js';
+export * from './leave.js';
 export * from './local-grant.js';
 export * from './member-view.js';
 export * from './members.js';

@@ -1,6 +1,6 @@
 /*
- * JOIN         request: JSON MemberInfo (the joiner)   response: JSON [MemberInfo + {dead?: true}],
- *              the members the answering cell knows (dead ones marked)
+ * JOIN         request: JSON MemberInfo (the joiner)   response: JSON [MemberInfo + {dead?: true, left?: true}],
+ *              the members the answering cell knows (dead ones and those that left marked)
  * MEMBERS      request: empty                          response: JSON [MemberInfo + {state, lastHeardMs}]
  */
 import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
@@ -10,7 +10,7 @@ import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } f
 
 export type Role = 'stem' | 'storage' | 'guard';
 export const ROLES: readonly Role[] = ['stem', 'storage', 'guard'];
-/** 'left': stopped on purpose and said so (a graceful leave), never taken for a failure. */
+/** 'left': it announced that it stops on purpose and is expected back; silence does not make it dead. */
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'quarantined' | 'left';
 export const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'quarantined', 'left'];
 
@@ -37,8 +37,8 @@ export interface ListedMember extends MemberInfo {
   lastHeardMs: number;
 }
 
-/** A member in a JOIN answer: what it says of itself, and whether the answering cell holds it dead. */
-export type JoinedMember = MemberInfo & { dead: boolean };
+/** A member in a JOIN answer: what it says of itself, and whether the answering cell holds it dead or left. */
+export type JoinedMember = MemberInfo & { dead: boolean; left: boolean };
 
 export const INFO_FIELDS = ['id', 'addr', 'incarnation', 'role', 'pid', 'chunks', 'bytes', 'capacityBytes'] as const;
 export const INFO_OPTIONAL = ['intent', 'intentAtMs'] as const;
@@ -89,10 +89,11 @@ export function listedMemberOf(m: ListedMember): ListedMember {
 }
 
 function parseJoinedMember(v: unknown): JoinedMember | null {
-  if (!hasShape(v, INFO_FIELDS, [...INFO_OPTIONAL, 'dead'])) return null;
+  if (!hasShape(v, INFO_FIELDS, [...INFO_OPTIONAL, 'dead', 'left'])) return null;
   const info = infoFrom(v);
-  if (!info || !(v.dead === undefined || typeof v.dead === 'boolean')) return null;
-  return { ...info, dead: v.dead === true };
+  if (!info || !(v.dead === undefined || typeof v.dead === 'boolean') || !(v.left === undefined || typeof v.left === 'boolean')) return null;
+  if (v.dead === true && v.left === true) return null;
+  return { ...info, dead: v.dead === true, left: v.left === true };
 }
 
 /** A member list as large as the member table may be. */
@@ -112,7 +113,7 @@ export const JOIN: RequestSpec<MemberInfo, JoinedMember[]> = {
   response: jsonCodec(
     MESSAGE_BYTES_MAX,
     (v) => arrayOf(v, LISTED_MEMBERS_MAX, parseJoinedMember),
-    // Dead members are marked; live ones carry no flag (as cells have always sent them).
-    (list) => list.map((m) => ({ ...memberInfoOf(m), ...(m.dead ? { dead: true } : {}) })),
+    // Dead members and those that left are marked; live ones carry no flag (as cells have always sent them).
+    (list) => list.map((m) => ({ ...memberInfoOf(m), ...(m.dead ? { dead: true } : m.left ? { left: true } : {}) })),
   ),
 };

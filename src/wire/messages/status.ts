@@ -17,7 +17,9 @@ import { listedMemberOf, parseListedMember, type ListedMember } from './members.
 export const STATUS_EVENTS_MAX = 100;
 
 const STORE_FIELDS = ['chunks', 'bytes', 'capacityBytes', 'corruptFound', 'records'] as const;
-const HEAL_FIELDS = ['passes', 'pushed', 'pushedBytes', 'removed', 'lastPassRepairs', 'lastPassMs', 'recordsPushed', 'recordsDropped'] as const;
+const HEAL_FIELDS = ['passes', 'pushed', 'pushedBytes', 'removed', 'lastPassRepairs', 'lastPassMs', 'recordsPushed', 'recordsDropped', 'heldForLeft'] as const;
+/** Longest text saying what healing does or why it waits. */
+const HEAL_ACTIVITY_CHARS_MAX = 512;
 const IMMUNE_FIELDS = ['passes', 'chunks', 'bytes', 'alertsRaised', 'confirmed', 'rejected', 'passProgress'] as const;
 const WIRE_FIELDS = [
   'framesSent',
@@ -33,8 +35,8 @@ const WIRE_FIELDS = [
 
 /** A cell's store: chunks and bytes held, its capacity, corrupt files found since start, and namespace records held. */
 export type StatusStore = Record<(typeof STORE_FIELDS)[number], number>;
-/** What healing did (heal/healer.ts HealStats). */
-export type StatusHeal = Record<(typeof HEAL_FIELDS)[number], number>;
+/** What healing did, and what it is doing or why a repair waits ('' when idle) (heal/healer.ts HealStats). */
+export type StatusHeal = Record<(typeof HEAL_FIELDS)[number], number> & { activity: string };
 /** What scrubbing did (immune/immune.ts ScrubStats); passProgress is the current pass's, 0..1. */
 export type StatusImmune = Record<(typeof IMMUNE_FIELDS)[number], number>;
 
@@ -70,7 +72,15 @@ export interface CellStatus {
 }
 
 const store = amounts(STORE_FIELDS);
-const heal = amounts(HEAL_FIELDS);
+const healCounts = amounts(HEAL_FIELDS);
+
+function parseHeal(v: unknown): StatusHeal | null {
+  if (!hasShape(v, [...HEAL_FIELDS, 'activity'])) return null;
+  const { activity, ...counts } = v;
+  const c = healCounts.validate(counts);
+  return c && isText(activity, HEAL_ACTIVITY_CHARS_MAX) ? { ...c, activity } : null;
+}
+
 const immune = amounts(IMMUNE_FIELDS);
 const wireTotals = amounts(WIRE_FIELDS);
 
@@ -111,7 +121,7 @@ export function parseStatus(v: unknown): CellStatus | null {
   if (!isCellId(v.id) || !isAddr(v.addr) || !isCount(v.pid) || !isCount(v.incarnation) || !isAmount(v.startedAtMs)) return null;
   const members = arrayOf(v.members, MEMBERS_MAX, parseListedMember);
   const events = arrayOf(v.events, STATUS_EVENTS_MAX, parseEvent);
-  const [st, he, im, wi] = [store.validate(v.store), heal.validate(v.heal), immune.validate(v.immune), parseWire(v.wire)];
+  const [st, he, im, wi] = [store.validate(v.store), parseHeal(v.heal), immune.validate(v.immune), parseWire(v.wire)];
   if (!members || !events || !st || !he || !im || !wi) return null;
   return { id: v.id, addr: v.addr, pid: v.pid, incarnation: v.incarnation, startedAtMs: v.startedAtMs, members, store: st, heal: he, immune: im, wire: wi, events };
 }
@@ -126,7 +136,7 @@ function statusOf(s: CellStatus): CellStatus {
     startedAtMs: s.startedAtMs,
     members: s.members.map(listedMemberOf),
     store: store.pick(s.store),
-    heal: heal.pick(s.heal),
+    heal: { ...healCounts.pick(s.heal), activity: s.heal.activity.slice(0, HEAL_ACTIVITY_CHARS_MAX) },
     immune: immune.pick(s.immune),
     wire: { ...wireTotals.pick(s.wire), dropped: { ...s.wire.dropped } },
     events: s.events.slice(-STATUS_EVENTS_MAX).map(eventOf),

@@ -4,7 +4,7 @@ import { SimClock, defaultConfig, newCellId, seededRng } from '../../../src/core
 import { HeartbeatMembership, type MembershipEvent } from '../../../src/membership/index.js';
 import { Endpoint } from '../../../src/rpc/index.js';
 import { SimNetwork } from '../../../src/transport/index.js';
-import { KeyRing } from '../../../src/wire/index.js';
+import { KeyRing, Messages } from '../../../src/wire/index.js';
 
 const SEED = Number(process.env.CELLSYNC_SEED ?? 7);
 
@@ -186,4 +186,44 @@ test('a new cell at a member’s address (its data wiped, a new id) makes that m
   t.truthy(died);
   t.true(died!.at - replacedAt < c.config.membership.failureTimeoutMs, `dead ${died!.at - replacedAt} ms after; the failure timeout is ${c.config.membership.failureTimeoutMs}`);
   t.is(c.nodes[1]!.m.get(fresh.endpoint.id)?.state, 'alive');
+});
+
+test('a member that leaves is held left everywhere, never dead by silence, and alive again when it speaks', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(3_000);
+  const x = c.nodes[2]!;
+  const leaving = x.m.leave();
+  await c.run(500);
+  await leaving;
+  await x.m.stop();
+  for (let i = 0; i < 2; i++) t.is(statesSeenBy(c, i)[x.addr], 'left', `member ${i} holds it left`);
+  await c.run(c.config.membership.failureTimeoutMs * 4);
+  t.deepEqual(
+    c.events.filter((e) => e.member.addr === x.addr && e.observer !== 2 && e.type !== 'member-joined').map((e) => e.type),
+    ['member-left', 'member-left'],
+    'left once on each, then nothing: not suspected, not dead',
+  );
+  // It speaks again (heartbeats at the same incarnation): alive, and told as recovered.
+  const again = x.m.start();
+  await c.run(100);
+  await again;
+  await c.run(3_000);
+  for (let i = 0; i < 2; i++) t.is(statesSeenBy(c, i)[x.addr], 'alive');
+  t.is(c.events.filter((e) => e.member.addr === x.addr && e.type === 'member-recovered').length, 2);
+});
+
+test('a LEAVE at an older incarnation, or from another sender, changes nothing', async (t) => {
+  const c = cluster(3);
+  await startAll(c);
+  await c.run(3_000);
+  const [a, b, x] = c.nodes;
+  // Stale: x is at incarnation 1; a LEAVE of its incarnation 0 is old news.
+  x!.endpoint.notice([a!.addr], Messages.LEAVE, { id: x!.endpoint.id, incarnation: 0 });
+  // Forged: a cannot say that x left.
+  a!.endpoint.notice([b!.addr], Messages.LEAVE, { id: x!.endpoint.id, incarnation: 5 });
+  await c.run(500);
+  t.is(statesSeenBy(c, 0)[x!.addr], 'alive');
+  t.is(statesSeenBy(c, 1)[x!.addr], 'alive');
+  t.false(c.events.some((e) => e.type === 'member-left'));
 });

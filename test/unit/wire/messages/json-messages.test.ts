@@ -26,6 +26,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 const A = '0123456789abcdef';
 const B = 'fedcba9876543210';
+const C = '00112233445566ff';
 const KEY = chunkKeyOf(Buffer.from('x'));
 const info: MemberInfo = { id: A, addr: '127.0.0.1:7001', incarnation: 3, role: 'storage', pid: 42, chunks: 5, bytes: 100, capacityBytes: 1000, intent: null, intentAtMs: 0 };
 const listed: ListedMember = { ...info, state: 'alive', lastHeardMs: 12 };
@@ -39,7 +40,7 @@ const status: CellStatus = {
   startedAtMs: 1_700_000_000_000,
   members: [listed, { ...listed, id: B, addr: '127.0.0.1:7002', state: 'quarantined', intent: 'guard', intentAtMs: 5 }],
   store: { chunks: 5, bytes: 100, capacityBytes: 1000, corruptFound: 0, records: 7 },
-  heal: { passes: 1, pushed: 2, pushedBytes: 300, removed: 0, lastPassRepairs: 0, lastPassMs: 12.5, recordsPushed: 0, recordsDropped: 0 },
+  heal: { passes: 1, pushed: 2, pushedBytes: 300, removed: 0, lastPassRepairs: 0, lastPassMs: 12.5, recordsPushed: 0, recordsDropped: 0, heldForLeft: 4, activity: 'repairing: 1 of 2 copies made' },
   immune: { passes: 0, chunks: 0, bytes: 0, alertsRaised: 0, confirmed: 0, rejected: 0, passProgress: 0.5 },
   wire: {
     framesSent: 1,
@@ -111,11 +112,14 @@ const rows: Row[] = [
     codec: Messages.JOIN.response,
     context: info,
     valid: [
-      { ...info, dead: false },
-      { ...info, id: B, dead: true },
+      { ...info, dead: false, left: false },
+      { ...info, id: B, dead: true, left: false },
+      { ...info, id: C, dead: false, left: true },
     ],
     bad: [
       ['dead wrong-typed', [{ ...info, dead: 'yes' }]],
+      ['left wrong-typed', [{ ...info, left: 1 }]],
+      ['both dead and left', [{ ...info, dead: true, left: true }]],
       ['extra field', [{ ...info, state: 'dead' }]],
       ['over its bound', Array(MEMBERS_MAX + 1).fill(info)],
       ['not a list', { members: [info] }],
@@ -124,7 +128,7 @@ const rows: Row[] = [
   {
     name: 'MEMBERS answer',
     codec: Messages.MEMBERS.response,
-    valid: [listed, { ...listed, id: B, state: 'dead', lastHeardMs: 60_000 }],
+    valid: [listed, { ...listed, id: B, state: 'dead', lastHeardMs: 60_000 }, { ...listed, id: C, state: 'left', lastHeardMs: 9_000 }],
     bad: [
       ['a bad state', [{ ...listed, state: 'asleep' }]],
       ['no state', [info]],
@@ -172,6 +176,19 @@ const rows: Row[] = [
       ['a gone id that is no id', { epoch: 7, seq: 10, changed: [], gone: ['x'] }],
       ['a bad member', { epoch: 7, seq: 10, changed: [{ ...listed, state: 'asleep' }], gone: [] }],
       ['no gone', { epoch: 7, seq: 10, changed: [] }],
+    ],
+  },
+  {
+    name: 'LEAVE',
+    codec: Messages.LEAVE.body,
+    valid: { id: B, incarnation: 4 },
+    bad: [
+      ['not an id', { id: 'cell-1', incarnation: 4 }],
+      ['a negative incarnation', { id: B, incarnation: -1 }],
+      ['a fractional incarnation', { id: B, incarnation: 1.5 }],
+      ['no incarnation', { id: B }],
+      ['extra field', { id: B, incarnation: 4, addr: '127.0.0.1:7002' }],
+      ['a list', [{ id: B, incarnation: 4 }]],
     ],
   },
   {
@@ -333,6 +350,9 @@ const rows: Row[] = [
       ['events over their bound', { ...status, events: Array(STATUS_EVENTS_MAX + 1).fill(status.events[1]) }],
       ['an unknown drop reason', changed(status, (c) => (c.wire.dropped.bogus = 1))],
       ['a heal counter wrong-typed', changed(status, (c) => (c.heal.pushed = '2'))],
+      ['heal activity wrong-typed', changed(status, (c) => (c.heal.activity = 3))],
+      ['heal activity over its bound', changed(status, (c) => (c.heal.activity = 'x'.repeat(600)))],
+      ['heal activity missing', changed(status, (c) => delete c.heal.activity)],
       ['a store counter missing', changed(status, (c) => delete c.store.records)],
       ['extra field', { ...status, uptime: 5 }],
       ['extra field in immune', changed(status, (c) => (c.immune.extra = 1))],
