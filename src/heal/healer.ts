@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   CellError,
   HAS_KEYS_MAX,
@@ -181,6 +182,8 @@ export class Healer {
     this.soon = this.components.clock.setTimeout(() => {
       this.soon = null;
       const abort = new AbortController();
+      // Every request of the pass listens on it (repairConcurrency pushes, one question per cell): more than Node's default of 10.
+      setMaxListeners(0, abort.signal);
       this.abort = abort;
       this.running = this.pass(abort.signal)
         .catch((err: Error) => {

@@ -51,7 +51,8 @@ for (const seed of simSeeds(3)) {
     t.is(made(swarm), 0, 'no copy made within the grace');
     await swarm.until(() => copies(swarm, keys).every((n) => n >= R), 4_000 + 5_000, 'every chunk back at R copies after the grace');
     t.true(swarm.clock.now() - leftAt >= graceMs, 'repaired only once the grace ended');
-    t.true(made(swarm) > 0);
+    // The copies are in place a moment before their pushers hear them acknowledged and count them.
+    await swarm.until(() => made(swarm) > 0, 1_000, 'the copies counted by the cells that made them');
   });
 
   test.serial(`a whole swarm stopped in order and started again, one cell after another: no copy made, none dropped (seed ${seed})`, async (t) => {
