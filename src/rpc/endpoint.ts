@@ -63,6 +63,11 @@ export interface Incoming {
 export type RequestHandler = (req: Incoming) => Promise<Buffer> | Buffer;
 export type NotifyHandler = (msg: Incoming) => void;
 
+export interface NoticeOptions {
+  /** Have the transport report, through onUnreachable, that nothing listens at the address (a probe: see SendOptions). */
+  watch?: boolean;
+}
+
 export interface RequestOptions {
   /** Overall deadline, retries included (ms). Defaults to the config's request or bulk timeout. */
   timeoutMs?: number;
@@ -110,6 +115,7 @@ export class Endpoint {
   private readonly stamps = new TimestampSource();
   private readonly handlers = new Map<MessageType, RequestHandler>();
   private readonly notifyHandlers = new Map<MessageType, NotifyHandler>();
+  private readonly unreachableHandlers: ((addr: Addr) => void)[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly peers: Peers;
   /** Outgoing bulk responses, by "peer|requestId". */
@@ -140,6 +146,9 @@ export class Endpoint {
       ttl: init.wire.dedupTtlMs,
     });
     components.transport.onDatagram((data, from) => this.onDatagram(data, from));
+    components.transport.onUnreachable((addr) => {
+      for (const h of [...this.unreachableHandlers]) h(addr);
+    });
     this.housekeeping = components.clock.setInterval(() => this.sweep(), HOUSEKEEPING_MS);
   }
 
@@ -201,9 +210,18 @@ export class Endpoint {
   }
 
   /** A typed one-way message to one or several peers, encoded once. */
-  notice<T>(to: Addr | readonly Addr[], spec: NoticeSpec<T>, value: T): void {
+  notice<T>(to: Addr | readonly Addr[], spec: NoticeSpec<T>, value: T, opts?: NoticeOptions): void {
     const body = joined(spec.body.encode(value));
-    for (const addr of typeof to === 'string' ? [to] : to) this.notify(addr, spec.type, body);
+    for (const addr of typeof to === 'string' ? [to] : to) this.notify(addr, spec.type, body, opts);
+  }
+
+  /** Hears of addresses a watched notice found no process at (see NoticeOptions.watch); the returned function removes the handler. */
+  onUnreachable(handler: (addr: Addr) => void): Unsubscribe {
+    this.unreachableHandlers.push(handler);
+    return () => {
+      const i = this.unreachableHandlers.indexOf(handler);
+      if (i >= 0) this.unreachableHandlers.splice(i, 1);
+    };
   }
 
   /** Receives a typed one-way message; a malformed one is dropped and counted. */
@@ -216,10 +234,10 @@ export class Endpoint {
   }
 
   /** One-way message: no retry, no answer (heartbeats). Must fit one datagram. */
-  notify(to: Addr, type: MessageType, body: Buffer): void {
+  notify(to: Addr, type: MessageType, body: Buffer, opts?: NoticeOptions): void {
     if (this.stopped) return;
     if (body.length > this.singleBodyBytesMax) throw CellError.TOO_LARGE(`notify body of ${body.length} bytes`);
-    this.sendFrame(to, { type, flags: 0, status: Status.OK, requestId: 0, body });
+    this.sendFrame(to, { type, flags: 0, status: Status.OK, requestId: 0, body }, undefined, opts);
   }
 
   /**
@@ -291,7 +309,7 @@ export class Endpoint {
 
   // ---- sending ----
 
-  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp' | 'body'> & { body: Buffer | Buffer[] }, digest?: Buffer): void {
+  private sendFrame(to: Addr, f: Omit<Frame, 'sender' | 'timestamp' | 'body'> & { body: Buffer | Buffer[] }, digest?: Buffer, opts?: NoticeOptions): void {
     const { body, ...header } = f;
     const parts = encodeFrameParts(
       this.init.keys,
@@ -301,7 +319,7 @@ export class Endpoint {
     );
     this.counters.framesSent++;
     for (const p of parts) this.counters.bytesSent += p.length;
-    this.components.transport.send(to, parts);
+    this.components.transport.send(to, parts, opts);
   }
 
   private transmit(requestId: number, p: Pending): void {

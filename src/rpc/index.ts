@@ -6,6 +6,7 @@ export {
   type Incoming,
   type RequestHandler,
   type NotifyHandler,
+  type NoticeOptions,
   type RequestOptions,
 } from './endpoint.js';
 export type { WireCounters } from './counters.js';

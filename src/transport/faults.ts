@@ -1,5 +1,5 @@
 import type { Addr, Clock, FaultConfig, Rng, TimerHandle } from '../core/index.js';
-import type { DatagramHandler, Transport } from './transport.js';
+import type { DatagramHandler, SendOptions, Transport, UnreachableHandler } from './transport.js';
 
 /**
  * Fault injection in the wire layer (this kernel has no netem): wraps any
@@ -26,7 +26,7 @@ export class FaultyTransport implements Transport {
     return this.inner.sendErrors;
   }
 
-  send(to: Addr, data: Buffer | Buffer[]): void {
+  send(to: Addr, data: Buffer | Buffer[], opts?: SendOptions): void {
     const { rng, clock } = this.components;
     const f = this.faults;
     if (rng.next() < f.lossRate) {
@@ -42,17 +42,21 @@ export class FaultyTransport implements Transport {
         const copy = Buffer.concat(Array.isArray(data) ? data : [data]);
         const h = clock.setTimeout(() => {
           this.held.delete(h);
-          this.inner.send(to, copy);
+          this.inner.send(to, copy, opts);
         }, 1 + rng.next() * f.delayMsMax);
         this.held.add(h);
       } else {
-        this.inner.send(to, data);
+        this.inner.send(to, data, opts);
       }
     }
   }
 
   onDatagram(handler: DatagramHandler): void {
     this.inner.onDatagram(handler);
+  }
+
+  onUnreachable(handler: UnreachableHandler): void {
+    this.inner.onUnreachable(handler);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { parseAddr, type Addr, type Clock, type Rng } from '../core/index.js';
-import type { DatagramHandler, Transport } from './transport.js';
+import type { DatagramHandler, SendOptions, Transport, UnreachableHandler } from './transport.js';
 
 /** Ports handed out for "host:0", as an operating system would pick a free one. */
 const EPHEMERAL_PORT_FIRST = 40_000;
@@ -7,12 +7,17 @@ const EPHEMERAL_PORT_FIRST = 40_000;
 /**
  * An in-memory network for deterministic tests: SimTransports registered by
  * address, datagrams delivered after a seeded delay (so they may overtake
- * each other), with loss, duplication, partitions and isolated hosts.
+ * each other), with loss, duplication, partitions, isolated hosts and slow
+ * cells. A closed transport is a process gone from a live host: a watched
+ * send to its address is reported unreachable, as ICMP would. An isolated
+ * host is a crashed or hung one: it answers nothing.
  */
 export class SimNetwork {
   private readonly nodes = new Map<Addr, SimTransport>();
   private readonly cut = new Set<string>();
   private readonly isolated = new Set<Addr>();
+  /** Slow cells: the most extra delay of every datagram to or from them (ms). */
+  private readonly slowed = new Map<Addr, number>();
   private nextPort = EPHEMERAL_PORT_FIRST;
   lossRate = 0;
   /** Probability that a datagram is delivered twice (each copy with its own delay). */
@@ -43,14 +48,21 @@ export class SimNetwork {
     this.isolated.add(addr);
   }
 
-  /** Restores every link (no address), or only addr's isolation. */
+  /** Delays every datagram to or from addr by up to extraDelayMsMax more (an overloaded cell) until heal(addr) or heal(). */
+  slow(addr: Addr, extraDelayMsMax: number): void {
+    this.slowed.set(addr, extraDelayMsMax);
+  }
+
+  /** Restores every link (no address), or only addr's isolation and speed. */
   heal(addr?: Addr): void {
     if (addr !== undefined) {
       this.isolated.delete(addr);
+      this.slowed.delete(addr);
       return;
     }
     this.cut.clear();
     this.isolated.clear();
+    this.slowed.clear();
   }
 
   private isCut(from: Addr, to: Addr): boolean {
@@ -58,19 +70,29 @@ export class SimNetwork {
   }
 
   /** @internal */
-  deliver(from: Addr, to: Addr, data: Buffer): void {
+  deliver(from: Addr, to: Addr, data: Buffer, watch: boolean): void {
     const { rng, clock } = this.components;
     if (this.isCut(from, to) || rng.next() < this.lossRate) return;
-    // No draw without duplication: a seed replays the same delays as before dupRate existed.
+    // No draw without duplication or slow cells: a seed replays the same delays as before they existed.
     const copies = this.dupRate > 0 && rng.next() < this.dupRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const copy = Buffer.from(data);
-      const delay = this.delayMsMin + rng.next() * (this.delayMsMax - this.delayMsMin);
+      const delay = this.delayMsMin + rng.next() * (this.delayMsMax - this.delayMsMin) + this.slowDelay(from, to);
       // Links are checked again on arrival: a partition or crash cuts datagrams still in flight too.
       clock.setTimeout(() => {
-        if (!this.isCut(from, to)) this.nodes.get(to)?.receive(copy, from);
+        if (this.isCut(from, to)) return;
+        const node = this.nodes.get(to);
+        if (node) node.receive(copy, from);
+        // Nothing listens on a live host: the "ICMP" travels back as long as the datagram took.
+        else if (watch) clock.setTimeout(() => this.isCut(to, from) || this.nodes.get(from)?.unreachable(to), delay);
       }, delay);
     }
+  }
+
+  private slowDelay(from: Addr, to: Addr): number {
+    if (this.slowed.size === 0) return 0;
+    const most = Math.max(this.slowed.get(from) ?? 0, this.slowed.get(to) ?? 0);
+    return most > 0 ? this.components.rng.next() * most : 0;
   }
 
   /** @internal */
@@ -81,12 +103,13 @@ export class SimNetwork {
 
 export class SimTransport implements Transport {
   private handler: DatagramHandler = () => {};
+  private unreachableHandler: UnreachableHandler = () => {};
   private closed = false;
   sendErrors = 0;
 
   constructor(private readonly net: SimNetwork, readonly address: Addr) {}
 
-  send(to: Addr, data: Buffer | Buffer[]): void {
+  send(to: Addr, data: Buffer | Buffer[], opts?: SendOptions): void {
     if (this.closed) return;
     try {
       parseAddr(to);
@@ -94,11 +117,20 @@ export class SimTransport implements Transport {
       this.sendErrors++; // as UdpTransport: an address that does not parse is a send error, not an exception
       return;
     }
-    this.net.deliver(this.address, to, Buffer.concat(Array.isArray(data) ? data : [data]));
+    this.net.deliver(this.address, to, Buffer.concat(Array.isArray(data) ? data : [data]), opts?.watch === true);
   }
 
   onDatagram(handler: DatagramHandler): void {
     this.handler = handler;
+  }
+
+  onUnreachable(handler: UnreachableHandler): void {
+    this.unreachableHandler = handler;
+  }
+
+  /** @internal */
+  unreachable(addr: Addr): void {
+    if (!this.closed) this.unreachableHandler(addr);
   }
 
   /** @internal */

@@ -118,3 +118,57 @@ for (const [name, harness] of [['udp', () => udp], ['sim', sim]] as const) {
     t.deepEqual(atB.map(([d]) => d[0]).sort((x, y) => x! - y!), Array.from({ length: 50 }, (_, i) => i));
   });
 }
+
+for (const [name, harness] of [['udp', () => udp], ['sim', sim]] as const) {
+  test(`${name}: a watched send to an address nobody listens on is reported unreachable`, async (t) => {
+    const h = harness();
+    const [a, b] = [await h.open(t), await h.open(t)];
+    const gone = b.address;
+    await b.close();
+    const reported: Addr[] = [];
+    a.onUnreachable((addr) => reported.push(addr));
+    a.send(gone, Buffer.from('are you there?'), { watch: true });
+    t.true(await h.until(() => reported.length > 0, 2_000));
+    t.deepEqual(reported, [gone]);
+    t.is(a.sendErrors, 0, 'evidence of a death is not a send error');
+  });
+
+  test(`${name}: a watched send arrives whole, and the answer to where it came from reaches the sender`, async (t) => {
+    const h = harness();
+    const [a, b] = [await h.open(t), await h.open(t)];
+    const [atA, atB] = [collect(a), collect(b)];
+    const reported: Addr[] = [];
+    a.onUnreachable((addr) => reported.push(addr));
+    a.send(b.address, [Buffer.from('ping|'), Buffer.from('1')], { watch: true });
+    t.true(await h.until(() => atB.length === 1, 2_000));
+    t.deepEqual(atB[0]![0], Buffer.from('ping|1'));
+    b.send(atB[0]![1], Buffer.from('ack'));
+    t.true(await h.until(() => atA.length === 1, 2_000));
+    t.deepEqual(atA[0], [Buffer.from('ack'), b.address]);
+    await h.until(() => false, QUIET_MS);
+    t.deepEqual(reported, [], 'a live peer is never reported');
+  });
+}
+
+test('sim: an isolated (crashed) host draws no unreachable report, and a slow cell is slow both ways', async (t) => {
+  const clock = new SimClock();
+  const net = new SimNetwork({ clock, rng: seededRng(2) });
+  const [a, b, c] = ['10.9.0.1:1', '10.9.0.2:1', '10.9.0.3:1'].map((addr) => net.transport(addr));
+  const reported: Addr[] = [];
+  a!.onUnreachable((addr) => reported.push(addr));
+  net.isolate(b!.address);
+  await b!.close();
+  a!.send(b!.address, Buffer.from('x'), { watch: true });
+  t.false(await clock.runUntil(() => reported.length > 0, 1_000));
+  const got = collect(c!);
+  net.slow(c!.address, 500);
+  const t0 = clock.now();
+  for (let i = 0; i < 20; i++) a!.send(c!.address, Buffer.from([i]));
+  t.true(await clock.runUntil(() => got.length === 20, 2_000));
+  t.true(clock.now() - t0 > 100, 'held back by up to 500 ms');
+  net.heal(c!.address);
+  const t1 = clock.now();
+  a!.send(c!.address, Buffer.from('fast'));
+  t.true(await clock.runUntil(() => got.length === 21, 2_000));
+  t.true(clock.now() - t1 <= 1, 'healed: the network delay only');
+});

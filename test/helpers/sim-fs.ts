@@ -128,7 +128,8 @@ function countingTransport(inner: Transport): { transport: Transport; bytesRecei
     get sendErrors() {
       return inner.sendErrors;
     },
-    send: (to, data) => inner.send(to, data),
+    send: (to, data, opts) => inner.send(to, data, opts),
+    onUnreachable: (handler) => inner.onUnreachable(handler),
     onDatagram: (handler) =>
       inner.onDatagram((data, from) => {
         received += data.length;

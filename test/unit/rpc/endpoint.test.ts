@@ -195,3 +195,37 @@ test('an answer cut off mid-transfer fails after two of the longest RTOs, not th
   t.regex(err!.message, /stalled/);
   t.true(Date.now() - started < 3_000, `failed after ${Date.now() - started} ms`);
 });
+
+test('a watched notice to a stopped endpoint is reported unreachable; an answered one through the watching socket arrives authenticated', async (t) => {
+  const { ep: a } = await endpoint(t);
+  const { ep: b } = await endpoint(t);
+  const heard: string[] = [];
+  b.onNotify(MessageType.PING, (msg) => {
+    heard.push(msg.body.toString());
+    b.notify(msg.from, MessageType.PING, Buffer.from('ack'));
+  });
+  a.onNotify(MessageType.PING, (msg) => heard.push(`a:${msg.body.toString()}`));
+  const unreachable: string[] = [];
+  const unsubscribe = a.onUnreachable((addr) => unreachable.push(addr));
+  a.notify(b.address, MessageType.PING, Buffer.from('probe'), { watch: true });
+  await until(() => heard.length === 2);
+  t.deepEqual(heard, ['probe', 'a:ack']);
+  t.deepEqual(unreachable, []);
+  const gone = b.address;
+  await b.stop();
+  a.notify(gone, MessageType.PING, Buffer.from('probe'), { watch: true });
+  await until(() => unreachable.length === 1);
+  t.deepEqual(unreachable, [gone]);
+  unsubscribe();
+  a.notify(gone, MessageType.PING, Buffer.from('probe'), { watch: true });
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(unreachable.length, 1, 'a removed handler hears nothing more');
+});
+
+async function until(cond: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
