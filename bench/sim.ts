@@ -116,7 +116,7 @@ async function measureFalseAlarms(detector: Detector, cells: number, hourMs: num
   sim.net.lossRate = 0.05;
   if (withSlowCell) {
     sim.slowCell = sim.cells[sim.rng.int(sim.cells.length)]!;
-    (sim.net as unknown as { slow(a: string, ms: number): void }).slow?.(sim.slowCell.addr, SLOW_CELL_DELAY_MS_MAX); // TEMP until main has it
+    sim.net.slow(sim.slowCell.addr, SLOW_CELL_DELAY_MS_MAX);
   }
   sim.resetAlarms();
   await sim.run(hourMs);
