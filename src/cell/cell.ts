@@ -14,7 +14,7 @@ import {
 import { Differentiator } from '../differentiation/index.js';
 import { Healer } from '../heal/index.js';
 import { Immune } from '../immune/index.js';
-import { HeartbeatMembership, ROLES, type Membership, type Role } from '../membership/index.js';
+import { ROLES, createMembership, type Membership, type Role } from '../membership/index.js';
 import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
 import { CellIdentity, ChunkStore, RecordStore, cellLayoutOf, setAsideIfDamaged, writeFileAtomic, type DatabaseRepair } from '../store/index.js';
@@ -210,7 +210,8 @@ export class Cell {
         { id: identity.id, keys: new KeyRing([init.swarmKey]), wire: init.config.wire, logPrefix: prefix },
       );
       const stats = store.stats();
-      const membership = new HeartbeatMembership(
+      const membership = createMembership(
+        init.config.membership.detector,
         { clock, rng, endpoint },
         {
           self: {

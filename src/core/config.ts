@@ -54,7 +54,37 @@ export interface FaultConfig {
   delayMsMax: number;
 }
 
+/** The failure detector: SWIM gossip (the default, docs/decisions/0031-swim-membership.md) or the original full-mesh heartbeat. */
+export type MembershipDetector = 'swim' | 'mesh';
+export const MEMBERSHIP_DETECTORS: readonly MembershipDetector[] = ['swim', 'mesh'];
+
 export interface MembershipConfig {
+  detector: MembershipDetector;
+  // ---- SWIM (memberlist's LAN profile is the reference; see docs/design.md, Membership) ----
+  /** Each member probes one other this often (ms), scaled up by its local health (Lifeguard). */
+  probeIntervalMs: number;
+  /** A probe not acked within this is retried through indirectChecks other members (ms). Must be below the interval. */
+  probeTimeoutMs: number;
+  /** Members asked to probe an unanswering target for us (k). */
+  indirectChecks: number;
+  /** Each update is piggybacked retransmitMult * ceil(log10(N + 1)) times. */
+  retransmitMult: number;
+  /** Shortest suspicion: suspicionMult * max(1, log10(N)) probe intervals, reached once suspicionMult - 2 others confirm. */
+  suspicionMult: number;
+  /** Longest suspicion (no confirmation), as a multiple of the shortest. */
+  suspicionMaxTimeoutMult: number;
+  /** Ceiling of the local health multiplier (Lifeguard): probe interval and timeout grow up to this many times. */
+  awarenessMax: number;
+  /** Queued news is pushed to gossipNodes random members this often (ms), besides riding on probes and acks. */
+  gossipIntervalMs: number;
+  gossipNodes: number;
+  /** A whole-table exchange with one random member this often (ms), scaled up past 32 members. */
+  pushPullIntervalMs: number;
+  /** A change of usage alone (chunks, bytes, capacity) is gossiped at most this often (ms). */
+  usageGossipIntervalMs: number;
+  /** Members with news queued for dissemination; past it the most-sent is dropped (push-pull repairs it). */
+  gossipQueueMax: number;
+  // ---- mesh (the original heartbeat detector) ----
   /** Every member heartbeats every member this often (ms). */
   heartbeatIntervalMs: number;
   /** A member not heard for this long is suspect (ms). Must exceed 3 heartbeats. */
@@ -154,6 +184,19 @@ export function defaultConfig(): CellConfig {
     },
     faults: { lossRate: 0, dupRate: 0, reorderRate: 0, delayMsMax: 20 },
     membership: {
+      detector: 'swim',
+      probeIntervalMs: 500, // memberlist LAN: 1 s; half of it so that a hung cell is suspected within 1.5 s and dead within 6 s
+      probeTimeoutMs: 200, // LAN RTTs are well under 1 ms; leaves room for a busy event loop (an fsync'd write)
+      indirectChecks: 3, // memberlist LAN: 3 relays make a false suspicion from one bad link unlikely
+      retransmitMult: 4, // memberlist LAN: 4 * log10(N + 1) sends reach every member with high probability
+      suspicionMult: 4, // memberlist LAN: 4 periods at 10 members, 16 at 10,000 before a death without confirmations
+      suspicionMaxTimeoutMult: 6, // memberlist LAN: an unconfirmed suspicion waits up to 6 times the shortest
+      awarenessMax: 8, // memberlist LAN: an unhealthy member probes up to 8 times more slowly
+      gossipIntervalMs: 200, // memberlist LAN: news reaches 1,000 members in about 3 probe periods
+      gossipNodes: 3, // memberlist LAN
+      pushPullIntervalMs: 10_000, // memberlist LAN: 30 s; tighter, as roles, usage and quarantines ride on it
+      usageGossipIntervalMs: 5_000, // usage changes with every write; placement tolerates seconds-old figures
+      gossipQueueMax: 256, // a burst of 256 changes in flight; a join storm beyond that converges by push-pull
       heartbeatIntervalMs: 2_000,
       failureTimeoutMs: 7_000, // 3.5 heartbeats: one lost heartbeat never makes a suspect
       suspicionMs: 1_000, // dead within timeout + one heartbeat of the last message
@@ -198,7 +241,13 @@ export function validateConfig(c: CellConfig): string[] {
     problems.push('wire.dedupTtlMs must exceed the longest request deadline, or a late retry runs twice');
   }
   const m = c.membership;
-  for (const [k, v] of Object.entries(m)) positive(`membership.${k}`, v as number);
+  if (!MEMBERSHIP_DETECTORS.includes(m.detector)) problems.push(`membership.detector must be one of ${MEMBERSHIP_DETECTORS.join(', ')}`);
+  for (const [k, v] of Object.entries(m)) if (k !== 'detector') positive(`membership.${k}`, v as number);
+  if (m.probeTimeoutMs >= m.probeIntervalMs) problems.push('membership.probeTimeoutMs must be below the probe interval');
+  for (const k of ['indirectChecks', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'awarenessMax', 'gossipNodes', 'gossipQueueMax'] as const) {
+    if (!Number.isInteger(m[k])) problems.push(`membership.${k} must be a whole number`);
+  }
+  if (m.suspicionMult < 2) problems.push('membership.suspicionMult must be at least 2');
   if (m.failureTimeoutMs <= 3 * m.heartbeatIntervalMs) {
     problems.push('membership.failureTimeoutMs must exceed 3 heartbeat intervals');
   }

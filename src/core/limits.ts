@@ -23,8 +23,12 @@ export const FRAGMENTS_PER_MESSAGE_MAX = 4096;
 export const REPLAY_SENDERS_MAX = 4096;
 /** Frames per sender remembered for duplicate detection inside the replay window. */
 export const REPLAY_FRAMES_PER_SENDER = 512;
-/** Members one cell tracks; joins beyond this are refused (and counted). */
-export const MEMBERS_MAX = 4096;
+/**
+ * Members one cell tracks; joins beyond this are refused (and counted).
+ * 10,000-cell swarms with headroom; a whole table as JSON (~250 bytes a
+ * member) still fits one message (MESSAGE_BYTES_MAX): a JOIN answer, a push-pull.
+ */
+export const MEMBERS_MAX = 16_384;
 /** Keys in one HAS request. */
 export const HAS_KEYS_MAX = 1024;
 /**

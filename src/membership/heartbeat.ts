@@ -85,6 +85,9 @@ export class HeartbeatMembership implements Membership {
     this.started = false;
   }
 
+  /** The mesh announces nothing yet: its members time the silence out. */
+  async leave(): Promise<void> {}
+
   members(): Member[] {
     const now = this.components.clock.now();
     const me: Member = { ...this.self, state: 'alive', lastHeardAtMs: now, stateSinceMs: 0 };

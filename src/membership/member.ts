@@ -17,6 +17,7 @@ export type MembershipEventType =
   | 'member-joined'
   | 'member-suspected'
   | 'member-died'
+  | 'member-left'
   | 'member-recovered'
   | 'member-quarantined'
   | 'quarantine-lifted'
@@ -28,13 +29,19 @@ export interface MembershipEvent {
 }
 
 /**
- * Who is in the swarm and in what state. The full-mesh heartbeat detector
- * implements it today; a gossip (SWIM) detector can replace it without
- * touching callers.
+ * Who is in the swarm and in what state. Two detectors implement it: SWIM
+ * gossip (the default) and the original full-mesh heartbeat
+ * (createMembership picks one).
  */
 export interface Membership {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Announces that this cell is stopping on purpose (best effort, returns
+   * within 1 s): peers hold it 'left', not dead, and never time it out;
+   * first-hand news from it at that incarnation or higher brings it back.
+   */
+  leave(): Promise<void>;
   /** Every known member, this cell included (always alive). */
   members(): Member[];
   get(id: CellId): Member | undefined;

@@ -31,6 +31,11 @@ export enum MessageType {
   FORGET = 26,
   REC_WRITE = 27,
   REC_UNDO = 28,
+  PROBE = 30,
+  PROBE_ACK = 31,
+  PROBE_REQ = 32,
+  PUSH_PULL = 33,
+  GOSSIP = 34,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

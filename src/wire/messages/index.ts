@@ -15,6 +15,7 @@ import { CHUNK_PUT } from './chunk-put.js';
 import { CHUNK_RANGE } from './chunk-range.js';
 import { FAULTS } from './faults.js';
 import { FORGET } from './forget.js';
+import { GOSSIP, PROBE, PROBE_ACK, PROBE_REQ, PUSH_PULL } from './gossip.js';
 import { HEARTBEAT } from './heartbeat.js';
 import { LOCAL_GRANT } from './local-grant.js';
 import { JOIN, MEMBERS } from './members.js';
@@ -50,6 +51,11 @@ export const Messages = {
   FORGET,
   REC_WRITE,
   REC_UNDO,
+  PROBE,
+  PROBE_ACK,
+  PROBE_REQ,
+  PUSH_PULL,
+  GOSSIP,
 } as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
@@ -65,6 +71,7 @@ export * from './chunk-put.js';
 export * from './chunk-range.js';
 export * from './faults.js';
 export * from './forget.js';
+export * from './gossip.js';
 export * from './heartbeat.js';
 export * from './local-grant.js';
 export * from './members.js';

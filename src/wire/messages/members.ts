@@ -10,8 +10,9 @@ import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } f
 
 export type Role = 'stem' | 'storage' | 'guard';
 export const ROLES: readonly Role[] = ['stem', 'storage', 'guard'];
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'quarantined';
-export const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'quarantined'];
+/** 'left': stopped on purpose and said so (a graceful leave), never taken for a failure. */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'quarantined' | 'left';
+export const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'quarantined', 'left'];
 
 /** What a member says about itself in every heartbeat. */
 export interface MemberInfo {
@@ -39,13 +40,13 @@ export interface ListedMember extends MemberInfo {
 /** A member in a JOIN answer: what it says of itself, and whether the answering cell holds it dead. */
 export type JoinedMember = MemberInfo & { dead: boolean };
 
-const INFO_FIELDS = ['id', 'addr', 'incarnation', 'role', 'pid', 'chunks', 'bytes', 'capacityBytes'] as const;
-const INFO_OPTIONAL = ['intent', 'intentAtMs'] as const;
+export const INFO_FIELDS = ['id', 'addr', 'incarnation', 'role', 'pid', 'chunks', 'bytes', 'capacityBytes'] as const;
+export const INFO_OPTIONAL = ['intent', 'intentAtMs'] as const;
 
 const isRole = (v: unknown): v is Role => (ROLES as readonly unknown[]).includes(v);
 
 /** Validates a MemberInfo given its object `o` (already shape-checked by the caller); null if anything is off. */
-function infoFrom(o: Record<string, unknown>): MemberInfo | null {
+export function infoFrom(o: Record<string, unknown>): MemberInfo | null {
   if (!isCellId(o.id) || !isAddr(o.addr) || !isRole(o.role)) return null;
   if (!isCount(o.incarnation) || !isCount(o.pid) || !isCount(o.chunks) || !isCount(o.bytes) || !isCount(o.capacityBytes)) return null;
   if (!(o.intent === undefined || o.intent === null || isRole(o.intent))) return null;

@@ -1,0 +1,79 @@
+import type { CellId } from '../../core/index.js';
+
+/**
+ * Members with news to spread, and how often each piece was sent. The news
+ * itself is not kept: a member's current entry is sent, so newer news about
+ * it replaces older at no cost. Least-sent first; each item is sent
+ * `transmitsMax` times in all and then dropped. Bounded: past `itemsMax`
+ * the most-sent item goes (the periodic push-pull repairs what it missed).
+ * Items sit in buckets by times sent: a pick costs what it takes, not the
+ * queue's length.
+ */
+export class BroadcastQueue {
+  /** buckets[t]: the members whose news was sent t times, oldest first. */
+  private readonly buckets: Set<CellId>[] = [];
+  private readonly sent = new Map<CellId, number>();
+
+  constructor(private readonly itemsMax: number) {}
+
+  get size(): number {
+    return this.sent.size;
+  }
+
+  /** New news about `id`: sent again from scratch. */
+  push(id: CellId): void {
+    this.remove(id);
+    if (this.sent.size >= this.itemsMax) this.dropMostSent();
+    this.sent.set(id, 0);
+    this.bucket(0).add(id);
+  }
+
+  remove(id: CellId): void {
+    const t = this.sent.get(id);
+    if (t === undefined) return;
+    this.sent.delete(id);
+    this.buckets[t]!.delete(id);
+  }
+
+  /**
+   * Picks news for one message: least-sent first, while `fits(id)` says the
+   * item still fits (it returns false once the message is full, null for news
+   * no longer worth sending). Each picked item counts one send.
+   */
+  take(transmitsMax: number, fits: (id: CellId) => boolean | null): CellId[] {
+    const picked: CellId[] = [];
+    outer: for (let t = 0; t < this.buckets.length; t++) {
+      for (const id of this.buckets[t]!) {
+        const ok = fits(id);
+        if (ok === null) {
+          this.remove(id);
+          continue;
+        }
+        if (!ok) break outer;
+        picked.push(id);
+      }
+    }
+    for (const id of picked) {
+      const t = this.sent.get(id)! + 1;
+      this.buckets[t - 1]!.delete(id);
+      if (t >= transmitsMax) this.sent.delete(id);
+      else {
+        this.sent.set(id, t);
+        this.bucket(t).add(id);
+      }
+    }
+    return picked;
+  }
+
+  private bucket(t: number): Set<CellId> {
+    while (this.buckets.length <= t) this.buckets.push(new Set());
+    return this.buckets[t]!;
+  }
+
+  private dropMostSent(): void {
+    for (let t = this.buckets.length - 1; t >= 0; t--) {
+      const oldest = this.buckets[t]!.values().next();
+      if (!oldest.done) return this.remove(oldest.value);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/*
+ * The SWIM failure detector's messages (membership/swim). Every one-way
+ * message carries `inc` (the sender's incarnation) and `updates`: member
+ * news piggybacked within one datagram.
+ *
+ * PROBE        one-way: JSON {seq, inc, updates}                     answered by PROBE_ACK with the same seq
+ * PROBE_ACK    one-way: JSON {seq, inc, nack?: true, updates}        nack: a relay reached no answer (it is alive itself)
+ * PROBE_REQ    one-way: JSON {seq, inc, target, targetAddr, updates} probe target for me; ack (or nack) with my seq
+ * PUSH_PULL    request: JSON [MemberUpdate]  response: JSON [MemberUpdate]   whole tables, both ways (fragmented if large)
+ * GOSSIP       one-way: JSON {inc, updates}                          news only (periodic fan-out, a leave)
+ */
+import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
+import { MessageType } from '../types.js';
+import type { NoticeSpec, RequestSpec } from './codec.js';
+import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } from './json.js';
+import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, memberInfoOf, type MemberInfo, type MemberState } from './members.js';
+
+/** Accusers named in one suspect update: enough for Lifeguard's confirmations (suspicionMult - 2) and a few more. */
+export const ACCUSERS_MAX = 8;
+/** Updates in one piggyback: a datagram of 64 KiB holds about 250 of them. */
+export const UPDATES_PER_MESSAGE_MAX = 512;
+
+/**
+ * News about one member: what it says of itself, the state the sender holds
+ * it in, and the version of its self-description (bumped by the member
+ * whenever it says something new at the same incarnation).
+ */
+export interface MemberUpdate extends MemberInfo {
+  state: MemberState;
+  version: number;
+  /** For a suspect: the cells that suspect it (Lifeguard counts independent ones). */
+  accusers?: CellId[];
+}
+
+function parseUpdate(v: unknown): MemberUpdate | null {
+  if (!hasShape(v, [...INFO_FIELDS, 'state', 'version'], [...INFO_OPTIONAL, 'accusers'])) return null;
+  const info = infoFrom(v);
+  if (!info || !(MEMBER_STATES as readonly unknown[]).includes(v.state) || !isCount(v.version)) return null;
+  const accusers = v.accusers === undefined ? undefined : arrayOf(v.accusers, ACCUSERS_MAX, (a) => (isCellId(a) ? a : null));
+  if (accusers === null) return null;
+  return { ...info, state: v.state as MemberState, version: v.version, ...(accusers ? { accusers } : {}) };
+}
+
+export function memberUpdateOf(u: MemberUpdate): MemberUpdate {
+  return { ...memberInfoOf(u), state: u.state, version: u.version, ...(u.accusers ? { accusers: u.accusers } : {}) };
+}
+
+export interface Piggyback {
+  /** The sender's incarnation: a message from a member is first-hand news that it is alive at it. */
+  inc: number;
+  updates: MemberUpdate[];
+}
+
+export interface ProbeBody extends Piggyback {
+  seq: number;
+}
+
+export interface ProbeAckBody extends Piggyback {
+  seq: number;
+  /** Sent by a relay whose probe went unanswered: it is alive, so the prober's own link is fine. */
+  nack: boolean;
+}
+
+export interface ProbeRequestBody extends Piggyback {
+  seq: number;
+  target: CellId;
+  targetAddr: Addr;
+}
+
+const parseUpdates = (v: unknown) => arrayOf(v, UPDATES_PER_MESSAGE_MAX, parseUpdate);
+
+function piggybackCodec<T extends Piggyback>(required: readonly string[], optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof Piggyback> | null) {
+  return jsonCodec<T>(
+    SMALL_JSON_BYTES_MAX,
+    (v) => {
+      if (!hasShape(v, ['inc', 'updates', ...required], optional) || !isCount(v.inc)) return null;
+      const updates = parseUpdates(v.updates);
+      const fields = rest(v);
+      return updates && fields ? ({ ...fields, inc: v.inc, updates } as T) : null;
+    },
+    (b) => ({ ...b, updates: b.updates.map(memberUpdateOf) }),
+  );
+}
+
+export const PROBE: NoticeSpec<ProbeBody> = {
+  type: MessageType.PROBE,
+  body: piggybackCodec<ProbeBody>(['seq'], [], (o) => (isCount(o.seq) ? { seq: o.seq } : null)),
+};
+
+export const PROBE_ACK: NoticeSpec<ProbeAckBody> = {
+  type: MessageType.PROBE_ACK,
+  body: {
+    ...piggybackCodec<ProbeAckBody>(['seq'], ['nack'], (o) =>
+      isCount(o.seq) && (o.nack === undefined || o.nack === true) ? { seq: o.seq, nack: o.nack === true } : null,
+    ),
+    // Only a nack says so: an ack is the common case and stays short.
+    encode: (b) => Buffer.from(JSON.stringify({ seq: b.seq, inc: b.inc, ...(b.nack ? { nack: true } : {}), updates: b.updates.map(memberUpdateOf) })),
+  },
+};
+
+export const PROBE_REQ: NoticeSpec<ProbeRequestBody> = {
+  type: MessageType.PROBE_REQ,
+  body: piggybackCodec<ProbeRequestBody>(['seq', 'target', 'targetAddr'], [], (o) =>
+    isCount(o.seq) && isCellId(o.target) && isAddr(o.targetAddr) ? { seq: o.seq, target: o.target, targetAddr: o.targetAddr } : null,
+  ),
+};
+
+export const GOSSIP: NoticeSpec<Piggyback> = {
+  type: MessageType.GOSSIP,
+  body: piggybackCodec<Piggyback>([], [], () => ({})),
+};
+
+const tableCodec = jsonCodec<MemberUpdate[], unknown>(
+  MESSAGE_BYTES_MAX,
+  (v) => arrayOf(v, MEMBERS_MAX + 1, parseUpdate),
+  (list) => list.map(memberUpdateOf),
+);
+
+export const PUSH_PULL: RequestSpec<MemberUpdate[], MemberUpdate[]> = { type: MessageType.PUSH_PULL, request: tableCodec, response: tableCodec };
