@@ -6,14 +6,14 @@
  * heal): what is measured is the detector alone. Used by bench:sim and by
  * its simulated test.
  */
-import { SimClock, defaultConfig, seededRng, type Addr, type CellConfig, type CellId, type Rng } from '../src/core/index.js';
-import { HeartbeatMembership, type Membership } from '../src/membership/index.js';
+import { SimClock, defaultConfig, seededRng, type Addr, type CellConfig, type CellId, type MembershipDetector, type Rng } from '../src/core/index.js';
+import { createMembership, type Membership } from '../src/membership/index.js';
 import { Endpoint } from '../src/rpc/index.js';
 import { SimNetwork, type SimTransport } from '../src/transport/index.js';
 import { KeyRing } from '../src/wire/index.js';
 
-export type Detector = 'mesh' | 'swim';
-export const DETECTORS: readonly Detector[] = ['mesh', 'swim'];
+/** The detectors side by side: the original first, as the baseline. */
+export const DETECTORS: readonly MembershipDetector[] = ['mesh', 'swim'];
 
 export interface SimCell {
   index: number;
@@ -27,7 +27,7 @@ export interface SimCell {
 }
 
 export interface MembershipSimInit {
-  detector: Detector;
+  detector: MembershipDetector;
   cells: number;
   seed: number;
   /** Changes to the cells' configuration, after the simulation's own (see simCellConfig). */
@@ -83,13 +83,14 @@ export class MembershipSim {
     this.keys = new KeyRing([Buffer.from(hexOf(this.rng, 32), 'hex')]);
   }
 
-  get detector(): Detector {
+  get detector(): MembershipDetector {
     return this.init.detector;
   }
 
   /** The detector's protocol period (ms): the mesh's heartbeat interval, SWIM's probe interval. */
   get periodMs(): number {
-    return this.config.membership.heartbeatIntervalMs;
+    const m = this.config.membership;
+    return this.init.detector === 'swim' ? m.probeIntervalMs : m.heartbeatIntervalMs;
   }
 
   running(): SimCell[] {
@@ -106,7 +107,7 @@ export class MembershipSim {
     const endpoint = new Endpoint({ clock, rng, transport }, { id, keys: this.keys, wire: this.config.wire });
     const self = { id, addr, incarnation: 1, role: 'storage' as const, pid: index + 1, chunks: 0, bytes: 0, capacityBytes: 2 ** 40 };
     const seeds = this.pickSeeds();
-    const membership = new HeartbeatMembership({ clock, rng, endpoint }, { self, seeds, config: this.config.membership });
+    const membership = createMembership(this.init.detector, { clock, rng, endpoint }, { self, seeds, config: this.config.membership });
     const cell: SimCell = { index, id, addr, transport, endpoint, membership, isRunning: true };
     membership.onEvent((e) => {
       if (!cell.isRunning) return;

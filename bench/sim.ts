@@ -4,9 +4,9 @@
  * time, seeded: the same seed prints the same figures. See --help.
  */
 import { parseArgs } from 'node:util';
-import { defaultConfig, seededRng } from '../src/core/index.js';
+import { defaultConfig, seededRng, type MembershipDetector } from '../src/core/index.js';
 import { replicaSet, type Candidate } from '../src/placement/index.js';
-import { DETECTORS, MembershipSim, type Detector } from './membership-sim.js';
+import { DETECTORS, MembershipSim } from './membership-sim.js';
 
 const HELP = `npm run bench:sim [-- options]
 
@@ -72,7 +72,7 @@ interface SizeFigures {
 }
 
 /** One swarm: boot, steady traffic, deaths silent and with evidence, one join. */
-async function measureSwarm(detector: Detector, cells: number, lossRate: number, seed: number): Promise<SizeFigures> {
+async function measureSwarm(detector: MembershipDetector, cells: number, lossRate: number, seed: number): Promise<SizeFigures> {
   const real0 = performance.now();
   const sim = new MembershipSim({ detector, cells, seed });
   const converged = await sim.boot(BOOT_MS_MAX);
@@ -109,7 +109,7 @@ async function measureSwarm(detector: Detector, cells: number, lossRate: number,
 }
 
 /** False suspicions and deaths of running cells over hourMs at 5% loss, with or without one slow cell; per simulated hour. */
-async function measureFalseAlarms(detector: Detector, cells: number, hourMs: number, seed: number, withSlowCell: boolean) {
+async function measureFalseAlarms(detector: MembershipDetector, cells: number, hourMs: number, seed: number, withSlowCell: boolean) {
   const real0 = performance.now();
   const sim = new MembershipSim({ detector, cells, seed });
   if (!(await sim.boot(BOOT_MS_MAX))) throw new Error(`${detector} at ${cells} cells did not converge`);
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     return;
   }
   const sizes = opts.cells ? [Number(opts.cells)] : [10, 100, 1_000, 10_000];
-  const detectors = opts.detector ? [opts.detector as Detector] : [...DETECTORS];
+  const detectors = opts.detector ? [opts.detector as MembershipDetector] : [...DETECTORS];
   if (sizes.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('--cells takes a whole number of at least 2');
   if (detectors.some((d) => !DETECTORS.includes(d))) throw new Error(`--detector takes ${DETECTORS.join(' or ')}`);
   const seed = Number(opts.seed);
