@@ -53,6 +53,12 @@ export function simCellConfig(change?: (c: CellConfig) => void): CellConfig {
   return c;
 }
 
+/** Distinct false-alarm episodes remembered; past it they are no longer told apart (counted as events only). */
+const EPISODES_MAX = 1_000_000;
+
+const noCount = () => ({ events: 0, episodes: 0 });
+const noAlarms = () => ({ ofHealthy: { suspected: noCount(), died: noCount() }, ofSlowCell: { suspected: noCount(), died: noCount() } });
+
 /** Lets promise continuations run (a call's answer, a join's result) before the next timer fires. */
 const settleTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -71,8 +77,14 @@ export class MembershipSim {
   private readonly byId = new Map<CellId, SimCell>();
   /** The member a measurement watches, and when each observer first held it dead or joined (by observer index). */
   private watched: { member: SimCell; event: 'member-died' | 'member-joined'; seenAtMs: Map<number, number> } | null = null;
-  /** Suspicions and deaths of members that were running, per observer event (false alarms), since resetAlarms(). */
-  alarms = { suspected: 0, died: 0, suspectedSlow: 0, diedSlow: 0 };
+  /**
+   * Suspicions and deaths of members that were running (false alarms) since
+   * resetAlarms(): as observer events (one suspicion gossiped to N cells is
+   * N of them), and as episodes (one per member and incarnation: what a
+   * refutation ends).
+   */
+  alarms = noAlarms();
+  private readonly episodes = new Set<string>();
   /** A cell whose datagrams are late (false alarms about it are counted apart), or null. */
   slowCell: SimCell | null = null;
 
@@ -116,9 +128,15 @@ export class MembershipSim {
       const w = this.watched;
       if (w && w.member === target && w.event === e.type && !w.seenAtMs.has(index)) w.seenAtMs.set(index, this.clock.now());
       if (!target.isRunning) return;
-      const isSlow = target === this.slowCell;
-      if (e.type === 'member-suspected') this.alarms[isSlow ? 'suspectedSlow' : 'suspected']++;
-      if (e.type === 'member-died') this.alarms[isSlow ? 'diedSlow' : 'died']++;
+      if (e.type !== 'member-suspected' && e.type !== 'member-died') return;
+      const of = target === this.slowCell ? this.alarms.ofSlowCell : this.alarms.ofHealthy;
+      const kind = e.type === 'member-suspected' ? 'suspected' : 'died';
+      of[kind].events++;
+      const episode = `${kind}|${target.index}|${e.member.incarnation}`;
+      if (this.episodes.size < EPISODES_MAX && !this.episodes.has(episode)) {
+        this.episodes.add(episode);
+        of[kind].episodes++;
+      }
     });
     this.cells.push(cell);
     this.byId.set(id, cell);
@@ -216,7 +234,8 @@ export class MembershipSim {
   }
 
   resetAlarms(): void {
-    this.alarms = { suspected: 0, died: 0, suspectedSlow: 0, diedSlow: 0 };
+    this.alarms = noAlarms();
+    this.episodes.clear();
   }
 
   /** Stops every running cell's membership and endpoint (timers cleared). */
