@@ -92,6 +92,7 @@ export class MembershipSim {
     this.rng = seededRng(init.seed);
     this.net = new SimNetwork({ clock: this.clock, rng: this.rng });
     this.config = simCellConfig(init.config);
+    this.config.membership.detector = init.detector;
     this.keys = new KeyRing([Buffer.from(hexOf(this.rng, 32), 'hex')]);
   }
 
