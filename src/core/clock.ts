@@ -38,6 +38,72 @@ interface SimTimer {
   everyMs: number | null;
 }
 
+/** Fires first: the earlier due time, and of two due at once the one set first. */
+const firesBefore = (a: SimTimer, b: SimTimer) => a.at < b.at || (a.at === b.at && a.id < b.id);
+
+/**
+ * A binary min-heap of timers in firing order: the next timer in O(1), a
+ * timer set or fired in O(log n), where a scan of every timer would make a
+ * 10,000-cell simulation quadratic. A cleared timer stays in the heap until
+ * it reaches the top or the heap is compacted (SimClock.clear).
+ */
+class TimerHeap {
+  private items: SimTimer[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): SimTimer | undefined {
+    return this.items[0];
+  }
+
+  push(t: SimTimer): void {
+    const items = this.items;
+    let i = items.push(t) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!firesBefore(t, items[parent]!)) break;
+      items[i] = items[parent]!;
+      i = parent;
+    }
+    items[i] = t;
+  }
+
+  pop(): SimTimer | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) this.siftDown(last, 0);
+    return top;
+  }
+
+  /** Keeps only the timers keep() accepts (cleared ones dropped), in heap order again. */
+  retain(keep: (t: SimTimer) => boolean): void {
+    const kept = this.items.filter(keep);
+    this.items = kept;
+    for (let i = (kept.length >> 1) - 1; i >= 0; i--) this.siftDown(kept[i]!, i);
+  }
+
+  private siftDown(t: SimTimer, from: number): void {
+    const items = this.items;
+    const n = items.length;
+    let i = from;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && firesBefore(items[child + 1]!, items[child]!)) child++;
+      if (!firesBefore(items[child]!, t)) break;
+      items[i] = items[child]!;
+      i = child;
+    }
+    items[i] = t;
+  }
+}
+
+/** Cleared timers the heap may hold beyond the live ones before it is compacted: bounds their memory to about twice the live timers. */
+const CLEARED_TIMERS_SLACK = 1_024;
+
 /**
  * Resolves once the process has no file system request pending and promise
  * continuations have run: real asynchronous work (disk I/O of the stores)
@@ -68,7 +134,9 @@ const IDLE_WAITS_MAX = 2_000;
 export class SimClock implements Clock {
   private current = 0;
   private nextId = 1;
-  private timers = new Map<number, SimTimer>();
+  /** The live timers by id; the heap may also hold cleared ones, skipped when they come up. */
+  private readonly timers = new Map<number, SimTimer>();
+  private readonly heap = new TimerHeap();
 
   constructor(private readonly epochMs = 1_700_000_000_000) {}
 
@@ -95,9 +163,7 @@ export class SimClock implements Clock {
 
   /** When the earliest timer falls due, or null when none is set. */
   nextTimerAtMs(): number | null {
-    let at: number | null = null;
-    for (const t of this.timers.values()) if (at === null || t.at < at) at = t.at;
-    return at;
+    return this.nextLive()?.at ?? null;
   }
 
   /** Runs ms of simulated time, letting I/O and promises settle after each timer (see runUntil). */
@@ -145,22 +211,39 @@ export class SimClock implements Clock {
 
   private advanceTo(end: number): void {
     for (;;) {
-      let due: SimTimer | undefined;
-      for (const t of this.timers.values()) {
-        if (t.at <= end && (!due || t.at < due.at || (t.at === due.at && t.id < due.id))) due = t;
-      }
-      if (!due) break;
+      const due = this.nextLive();
+      if (!due || due.at > end) break;
+      this.heap.pop();
       this.current = Math.max(this.current, due.at);
       if (due.everyMs === null) this.timers.delete(due.id);
-      else due.at += due.everyMs;
+      else {
+        // Re-armed before it runs, keeping its id: an interval that clears itself in fn stays cleared.
+        due.at += due.everyMs;
+        this.heap.push(due);
+      }
       due.fn();
     }
     this.current = Math.max(this.current, end);
   }
 
+  /** The earliest live timer, cleared ones on top of the heap discarded on the way. */
+  private nextLive(): SimTimer | undefined {
+    for (let t = this.heap.peek(); t; t = this.heap.peek()) {
+      if (this.timers.has(t.id)) return t;
+      this.heap.pop();
+    }
+    return undefined;
+  }
+
   private add(fn: () => void, ms: number, everyMs: number | null): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { id, at: this.current + Math.max(0, ms), fn, everyMs });
-    return { clear: () => this.timers.delete(id) };
+    const t: SimTimer = { id: this.nextId++, at: this.current + Math.max(0, ms), fn, everyMs };
+    this.timers.set(t.id, t);
+    this.heap.push(t);
+    return { clear: () => this.clear(t.id) };
+  }
+
+  private clear(id: number): void {
+    if (!this.timers.delete(id)) return;
+    if (this.heap.size > 2 * this.timers.size + CLEARED_TIMERS_SLACK) this.heap.retain((t) => this.timers.has(t.id));
   }
 }
