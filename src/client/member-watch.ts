@@ -170,15 +170,25 @@ export class MemberWatch {
     await this.fetchTable(this.candidates(w?.addr ?? null));
   }
 
-  /** The whole table from the first of a few cells to answer. */
+  /**
+   * The whole table from the first of a few cells to answer; if none does
+   * (the view is stale: those cells died), from whichever of all the others
+   * answers first.
+   */
   private async fetchTable(addrs: Addr[]): Promise<void> {
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known: start a swarm first');
-    const asked = addrs.slice(0, TABLE_FANOUT_MAX);
-    try {
-      this.replace(await Promise.any(asked.map((a) => this.components.endpoint.call(a, Messages.MEMBERS, undefined, { timeoutMs: this.init.config.requestTimeoutMs }))));
-    } catch {
-      throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${asked.join(', ')})`);
+    const ask = (batch: Addr[]) =>
+      Promise.any(batch.map((a) => this.components.endpoint.call(a, Messages.MEMBERS, undefined, { timeoutMs: this.init.config.requestTimeoutMs })));
+    for (const batch of [addrs.slice(0, TABLE_FANOUT_MAX), addrs.slice(TABLE_FANOUT_MAX)]) {
+      if (batch.length === 0) continue;
+      try {
+        return this.replace(await ask(batch));
+      } catch {
+        // the next batch
+      }
     }
+    const more = addrs.length > TABLE_FANOUT_MAX ? ` and ${addrs.length - TABLE_FANOUT_MAX} more` : '';
+    throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.slice(0, TABLE_FANOUT_MAX).join(', ')}${more})`);
   }
 
   private async renew(): Promise<void> {

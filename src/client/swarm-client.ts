@@ -546,13 +546,6 @@ export class SwarmClient implements ReplicaHealth {
       ...ranked.filter(quarantined),
       ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
     ];
-    for (const { grant } of here) {
-      // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
-      let timer: TimerHandle | undefined;
-      const late = new Promise<null>((resolve) => (timer = this.clock.setTimeout(() => resolve(null), LOCAL_READ_GIVE_UP_MS)));
-      const data = await Promise.race([readLocal(local!, grant), late]).finally(() => timer?.clear());
-      if (data) return data;
-    }
     const ask = async (m: MemberView, opts: CallOptions): Promise<Buffer> => {
       const answer = await this.endpoint.call(m.addr, spec, request, opts).catch((err: unknown) => {
         if (!opts.signal?.aborted && !isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
@@ -563,6 +556,16 @@ export class SwarmClient implements ReplicaHealth {
       log('chunk %k from %s failed verification; trying the next replica', key, m.addr);
       throw CellError.HASH_MISMATCH(key);
     };
+    for (const { member, grant } of here) {
+      // A disk that does not answer is given up on like a cell that does not: the network may reach another copy.
+      let timer: TimerHandle | undefined;
+      const late = new Promise<null>((resolve) => (timer = this.clock.setTimeout(() => resolve(null), LOCAL_READ_GIVE_UP_MS)));
+      const data = await Promise.race([readLocal(local!, grant), late]).finally(() => timer?.clear());
+      if (data) return data;
+      // Its file failed: that cell is asked for it at once, so a corrupt copy is found (and set aside) by its owner.
+      const remote = await ask(member, { timeoutMs: this.hedge.deadlineFor(member.addr) }).catch(() => null);
+      if (remote) return remote;
+    }
     // Every replica over the network (those here too: their files may have failed), hedged.
     const first = await hedgedRead({ clock: this.clock, policy: this.hedge, health: this, ask }, tries);
     if (first.data) return first.data;

@@ -41,7 +41,8 @@ async function kill(cell: SwarmCellEntry): Promise<void> {
 
 test.serial('SIGKILL of a storage cell: fsck is clean again within detection plus a bounded heal, and get returns identical bytes', async (t) => {
   const dir = await tmpDir(t);
-  const home = await swarmUp(t, 6);
+  // A slow repair rate: detection and repair are fast enough that fsck, a new process, might otherwise never see the missing copies.
+  const home = await swarmUp(t, 6, ['--repair-rate', '1M']);
   const file = await randomFile(dir, 'data', 32 * MiB);
   const id = await put(home, file);
   t.regex(id, /^[0-9a-f]{64}$/);
