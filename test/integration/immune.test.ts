@@ -19,9 +19,10 @@ interface Swarm {
 }
 
 /** 4 (or `storage`) pinned storage cells and 1 pinned guard, fast scrubbing, quarantine at the first confirmed corruption. */
-async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = [], storage = 4, scrubPeriodMs = SCRUB_PERIOD_MS): Promise<Swarm> {
-  const home = await swarmUp(t, storage, [...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1']);
-  const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1', ...extra]);
+async function immuneSwarm(t: import('ava').ExecutionContext, extra: string[] = [], storage = 4, scrubPeriodMs = SCRUB_PERIOD_MS, membership = 'swim'): Promise<Swarm> {
+  const common = [...FAST, '--scrub-period-ms', String(scrubPeriodMs), '--quarantine-after', '1', '--membership', membership];
+  const home = await swarmUp(t, storage, common);
+  const r = await cli(['cell', 'start', '--home', home, '--data', path.join(home, 'cells', 'guard'), '--role', 'guard', '--daemon', ...common, ...extra]);
   t.is(r.code, 0, r.stderr);
   t.teardown(() => cli(['cell', 'stop', '--home', home, '--data', path.join(home, 'cells', 'guard')]).then(() => undefined));
   const client = await connectSwarm({ swarmKey: await readFile(path.join(home, 'swarm.key')), seeds: (await swarmCells(home)).map((c) => `${c.host}:${c.port}`) });
@@ -79,8 +80,9 @@ test.serial('a corrupt chunk on disk: found by a guard within a scrub period, co
 
 test.serial('an alert sent to a guard that just died is sent again, to the holders of other copies, who check it', async (t) => {
   const dir = await tmpDir(t);
-  // Guards scrub only every 10 minutes here: the only alert is the cell's report of its own corruption.
-  const s = await immuneSwarm(t, [], 4, 600_000);
+  // Guards scrub only every 10 minutes here: the only alert is the cell's report of its own corruption. The mesh
+  // detector: its seconds of silence before a death keep open the window SWIM closes in a fraction of one.
+  const s = await immuneSwarm(t, [], 4, 600_000, 'mesh');
   const put = await cli(['put', '--home', s.home, await randomFile(dir, 'data', 2 * 1024 * 1024)]);
   t.is(put.code, 0, put.stderr);
   const { victim, target } = await holder(s);
