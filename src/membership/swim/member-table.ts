@@ -11,6 +11,17 @@ export interface Entry {
   suspicion: Suspicion | null;
   /** When it was last told that we hold it suspect, dead or left, so that it refutes. */
   toldAtMs: number;
+  /** The news last made of it, kept while it still says the same (its encoding is cached with it), or null. */
+  news: CachedUpdate | null;
+}
+
+/** An update and what it was made from: a change of any of these makes a new one. */
+interface CachedUpdate {
+  update: MemberUpdate;
+  incarnation: number;
+  version: number;
+  state: Member['state'];
+  accusers: number;
 }
 
 /** Why member news changed nothing (malformed messages are counted by the endpoint). */
@@ -186,14 +197,22 @@ export class MemberTable {
     this.setState(e, 'alive', 'member-recovered');
   }
 
-  /** The news to send about a member: its current entry. */
+  /**
+   * The news to send about a member: its current entry. The same object
+   * while the entry says the same (incarnation, version, state, accusers),
+   * so that its encoding is made once however often it is sent.
+   */
   updateOf(id: CellId): MemberUpdate | null {
     const e = this.entries.get(id);
     if (!e) return null;
     const m = e.member;
-    const u: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
-    if (m.state === 'suspect' && e.suspicion) u.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
-    return u;
+    const accusers = m.state === 'suspect' && e.suspicion ? e.suspicion.accusersCount : 0;
+    const c = e.news;
+    if (c && c.incarnation === m.incarnation && c.version === e.version && c.state === m.state && c.accusers === accusers) return c.update;
+    const update: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
+    if (m.state === 'suspect' && e.suspicion) update.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
+    e.news = { update, incarnation: m.incarnation, version: e.version, state: m.state, accusers };
+    return update;
   }
 
   /** Stops every suspicion timer (the detector stops). */
@@ -214,7 +233,7 @@ export class MemberTable {
     const q = this.quarantines.get(u.id);
     const quarantined = u.state === 'quarantined' || (q !== undefined && u.incarnation <= q);
     const state = quarantined ? 'quarantined' : u.state === 'dead' || u.state === 'left' ? u.state : 'alive';
-    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity };
+    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity, news: null };
     this.entries.set(u.id, e);
     this.hooks.news(u.id);
     if (u.state === 'quarantined') this.quarantine(u.id, u.incarnation);

@@ -1,6 +1,6 @@
 import { logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
-import { Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
+import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
@@ -62,6 +62,8 @@ export class SwimMembership implements Membership {
   private readonly subscriptions: Unsubscribe[] = [];
   private self: MemberInfo;
   private selfVersion = 0;
+  /** The news last made of this cell, kept while self, its version and leaving are the same (its encoding is cached with it). */
+  private selfNews: { update: MemberUpdate; of: MemberInfo; version: number; leaving: boolean } | null = null;
   /** A usage change not yet gossiped (rate-limited), and when usage last was. */
   private usageDirty = false;
   private usageGossipedAtMs = -Infinity;
@@ -516,20 +518,21 @@ export class SwimMembership implements Membership {
     return this.cfg.retransmitMult * Math.ceil(Math.log10(this.table.size + 2));
   }
 
-  /** A message body with as much queued news as fits one datagram. */
+  /** A message body with as much queued news as fits the piggyback budget (never more than one datagram). */
   private piggyback<B extends Piggyback>(base: Omit<B, 'updates'>): B {
-    let free = this.endpoint.singleBodyBytesMax - JSON.stringify({ ...base, updates: [] }).length;
+    const budget = Math.min(this.cfg.piggybackBytesMax, this.endpoint.singleBodyBytesMax);
+    let free = budget - JSON.stringify({ ...base, updates: [] }).length;
     const updates: MemberUpdate[] = [];
     // While leaving, the news that it left goes first in everything it sends.
     if (this.leaving) {
       const u = this.selfUpdate();
-      free -= JSON.stringify(memberUpdateOf(u)).length + 1;
+      free -= encodedUpdate(u).length + 1;
       updates.push(u);
     }
     this.queue.take(this.transmitsMax(), (id) => {
       const u = this.updateOf(id);
       if (!u || (this.leaving && id === this.self.id)) return null;
-      const bytes = JSON.stringify(memberUpdateOf(u)).length + 1;
+      const bytes = encodedUpdate(u).length + 1;
       if (bytes > free) return false;
       free -= bytes;
       updates.push(u);
@@ -539,7 +542,11 @@ export class SwimMembership implements Membership {
   }
 
   private selfUpdate(): MemberUpdate {
-    return { ...memberInfoOf(this.self), state: this.leaving ? 'left' : 'alive', version: this.selfVersion };
+    const c = this.selfNews;
+    if (c && c.of === this.self && c.version === this.selfVersion && c.leaving === this.leaving) return c.update;
+    const update: MemberUpdate = { ...memberInfoOf(this.self), state: this.leaving ? 'left' : 'alive', version: this.selfVersion };
+    this.selfNews = { update, of: this.self, version: this.selfVersion, leaving: this.leaving };
+    return update;
   }
 
   private updateOf(id: CellId): MemberUpdate | null {
