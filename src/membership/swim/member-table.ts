@@ -33,8 +33,8 @@ export interface NewsCounters {
 }
 
 export interface MemberTableHooks {
-  /** News about `id` worth spreading (queued for gossip). */
-  news(id: CellId): void;
+  /** News about `id` worth spreading (queued for gossip); urgent news goes first. */
+  news(id: CellId, urgent?: boolean): void;
   /** A suspicion, death or leave: worth spreading at once. */
   urgent(): void;
   emit(type: MembershipEventType, member: Member): void;
@@ -290,10 +290,11 @@ export class MemberTable {
       this.peers.delete(m.id);
       this.gone.delete(m.id);
     }
-    this.hooks.news(m.id);
-    // A suspicion, a death or a leave is spread at once (not at the next gossip tick): each hop then costs a
-    // round trip, not a gossip interval, and a death is known everywhere in milliseconds.
-    if (state === 'suspect' || state === 'dead' || state === 'left') this.hooks.urgent();
+    // A suspicion, a death or a leave is spread at once (not at the next gossip tick) and before other news: each
+    // hop then costs a round trip, not a gossip interval, and a death is known everywhere in milliseconds.
+    const urgent = state === 'suspect' || state === 'dead' || state === 'left';
+    this.hooks.news(m.id, urgent);
+    if (urgent) this.hooks.urgent();
     this.hooks.emit(event, m);
   }
 }

@@ -85,7 +85,7 @@ export class SwimMembership implements Membership {
     this.awareness = new Awareness(init.config.awarenessMax);
     this.log = logger('membership', init.logPrefix);
     this.table = new MemberTable(components.clock, components.rng, init.config, this.counters, {
-      news: (id) => this.queue.push(id),
+      news: (id, urgent) => this.queue.push(id, urgent),
       urgent: () => this.gossipSoon(),
       emit: (type, member) => this.emit(type, member),
       log: this.log,
@@ -167,7 +167,7 @@ export class SwimMembership implements Membership {
     this.leaving = true;
     this.probeTimer?.clear();
     this.current = null;
-    this.queue.push(this.self.id);
+    this.queue.push(this.self.id, true);
     const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
     // Not one of the detector's timers: a stop() meanwhile must not leave the caller waiting.
@@ -476,7 +476,7 @@ export class SwimMembership implements Membership {
     this.counters.refuted++;
     this.self = { ...this.self, incarnation: u.incarnation + 1 };
     this.log('refuted %s at incarnation %d: now %d', u.state, u.incarnation, this.self.incarnation);
-    this.queue.push(this.self.id);
+    this.queue.push(this.self.id, true); // before its suspicion times out anywhere
   }
 
   // ---- dissemination ----
