@@ -140,7 +140,8 @@ export class SwimMembership implements Membership {
     this.every(this.cfg.gossipIntervalMs, () => this.gossipTick());
     this.schedulePushPull();
     // Versions, states and quarantines the JOIN answer does not carry: one exchange with the seed that answered.
-    if (seed) void this.pushPull(seed);
+    // Only this cell's own entry goes: the rest of its table is what that seed just gave it.
+    if (seed) void this.pushPull(seed, [this.selfUpdate()]);
   }
 
   async stop(): Promise<void> {
@@ -280,11 +281,12 @@ export class SwimMembership implements Membership {
     });
   }
 
-  private async pushPull(addr: Addr): Promise<void> {
+  /** Pushes `table` (this cell's whole table unless given) and merges the answer. */
+  private async pushPull(addr: Addr, table?: MemberUpdate[]): Promise<void> {
     if (this.pushPullRunning) return;
     this.pushPullRunning = true;
     try {
-      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, this.tableUpdates());
+      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, table ?? this.tableUpdates());
       // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
       if (this.started && !this.leaving) this.merge(answer, answer[0]?.addr === addr ? answer[0].id : null);
     } catch {
