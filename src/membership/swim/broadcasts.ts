@@ -17,7 +17,11 @@ export class BroadcastQueue {
   private readonly urgent = new Set<CellId>();
   private readonly sent = new Map<CellId, number>();
 
-  constructor(private readonly itemsMax: number) {}
+  /** `done(id)`: the news about `id` left the queue (sent enough times, dropped or removed). */
+  constructor(
+    private readonly itemsMax: number,
+    private readonly done: (id: CellId) => void = () => {},
+  ) {}
 
   get size(): number {
     return this.sent.size;
@@ -36,6 +40,7 @@ export class BroadcastQueue {
     if (t === undefined) return;
     this.sent.delete(id);
     if (!this.urgent.delete(id)) this.buckets[t]!.delete(id);
+    this.done(id);
   }
 
   /**
@@ -59,8 +64,10 @@ export class BroadcastQueue {
     for (const id of picked) {
       const t = this.sent.get(id)! + 1;
       if (!this.urgent.delete(id)) this.buckets[t - 1]!.delete(id);
-      if (t >= transmitsMax) this.sent.delete(id);
-      else {
+      if (t >= transmitsMax) {
+        this.sent.delete(id);
+        this.done(id);
+      } else {
         this.sent.set(id, t);
         this.bucket(t).add(id);
       }

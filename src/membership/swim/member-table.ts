@@ -11,7 +11,7 @@ export interface Entry {
   suspicion: Suspicion | null;
   /** When it was last told that we hold it suspect, dead or left, so that it refutes. */
   toldAtMs: number;
-  /** The news last made of it, kept while it still says the same (its encoding is cached with it), or null. */
+  /** The news last made of it while queued, kept while it still says the same (its encoding is cached with it), or null. */
   news: CachedUpdate | null;
 }
 
@@ -200,9 +200,11 @@ export class MemberTable {
   /**
    * The news to send about a member: its current entry. The same object
    * while the entry says the same (incarnation, version, state, accusers),
-   * so that its encoding is made once however often it is sent.
+   * so that its encoding is made once however often it is sent. Kept only
+   * if `keep` (news queued for gossip, until dropNews): a push-pull's whole
+   * table is not kept, or every cell would hold a second copy of it.
    */
-  updateOf(id: CellId): MemberUpdate | null {
+  updateOf(id: CellId, keep = true): MemberUpdate | null {
     const e = this.entries.get(id);
     if (!e) return null;
     const m = e.member;
@@ -211,8 +213,14 @@ export class MemberTable {
     if (c && c.incarnation === m.incarnation && c.version === e.version && c.state === m.state && c.accusers === accusers) return c.update;
     const update: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
     if (m.state === 'suspect' && e.suspicion) update.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
-    e.news = { update, incarnation: m.incarnation, version: e.version, state: m.state, accusers };
+    if (keep) e.news = { update, incarnation: m.incarnation, version: e.version, state: m.state, accusers };
     return update;
+  }
+
+  /** The news about `id` is no longer queued: its update and encoding go. */
+  dropNews(id: CellId): void {
+    const e = this.entries.get(id);
+    if (e) e.news = null;
   }
 
   /** Stops every suspicion timer (the detector stops). */

@@ -81,7 +81,7 @@ export class SwimMembership implements Membership {
 
   constructor(private readonly components: MembershipComponents, private readonly init: MembershipInit) {
     this.self = { ...init.self };
-    this.queue = new BroadcastQueue(init.config.gossipQueueMax);
+    this.queue = new BroadcastQueue(init.config.gossipQueueMax, (id) => this.table.dropNews(id));
     this.awareness = new Awareness(init.config.awarenessMax);
     this.log = logger('membership', init.logPrefix);
     this.table = new MemberTable(components.clock, components.rng, init.config, this.counters, {
@@ -304,7 +304,7 @@ export class SwimMembership implements Membership {
 
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const id of this.table.ids()) out.push(this.table.updateOf(id)!);
+    for (const id of this.table.ids()) out.push(this.table.updateOf(id, false)!);
     return out;
   }
 

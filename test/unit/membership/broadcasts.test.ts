@@ -26,3 +26,14 @@ test('past itemsMax the most-sent item goes', (t) => {
   t.is(q.size, 2);
   t.deepEqual(takeAll(q, 5, 10), ['b', 'c']);
 });
+
+test('the queue says when news about a member leaves it', (t) => {
+  const gone: string[] = [];
+  const q = new BroadcastQueue(1, (id) => gone.push(id));
+  q.push('a');
+  takeAll(q, 1, 1);
+  q.push('b');
+  q.push('c');
+  q.remove('c');
+  t.deepEqual(gone, ['a', 'b', 'c'], 'sent enough, dropped past itemsMax, removed');
+});
