@@ -84,6 +84,11 @@ export interface MembershipConfig {
   usageGossipIntervalMs: number;
   /** A new role or intent goes straight to every member of a swarm this small (lateral inhibition needs it within 300 ms); beyond, by gossip. */
   announceToAllMax: number;
+  /**
+   * Bytes of news piggybacked on one probe, ack or gossip (what is left of it after its own fields), capped
+   * at the datagram size: the cost of a message, not the size of the largest datagram the network takes.
+   */
+  piggybackBytesMax: number;
   /** Members with news queued for dissemination; past it the most-sent is dropped (push-pull repairs it). */
   gossipQueueMax: number;
   // ---- mesh (the original heartbeat detector) ----
@@ -257,6 +262,10 @@ export function defaultConfig(): CellConfig {
       pushPullIntervalMs: 10_000, // memberlist LAN: 30 s; tighter, as roles, usage and quarantines ride on it
       usageGossipIntervalMs: 5_000, // usage changes with every write; placement tolerates seconds-old figures
       announceToAllMax: 64, // a role change is rare: 64 datagrams once, as the mesh's heartbeat to all
+      // memberlist fills a 1,400-byte packet with ~25 compact binary updates; ours are ~170 bytes of JSON, so as many
+      // take 4 KiB (1,400 bytes: 300 cells booting converge in 25 s instead of a few). A 60 KiB loopback datagram full
+      // of news buys nothing (each update is sent λ·log N times anyway) and costs every receiver its parsing.
+      piggybackBytesMax: 4_096,
       gossipQueueMax: 256, // a burst of 256 changes in flight; a join storm beyond that converges by push-pull
       heartbeatIntervalMs: 2_000,
       failureTimeoutMs: 7_000, // 3.5 heartbeats: one lost heartbeat never makes a suspect

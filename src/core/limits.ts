@@ -19,8 +19,6 @@ export const LOCAL_READ_BUFFER_BYTES = CHUNK_BYTES_MAX + 1;
 export const MESSAGE_BYTES_MAX = CHUNK_BYTES_MAX + 64 * 1024;
 /** Fragments one message may be cut into (MESSAGE_BYTES_MAX at the smallest datagram size). */
 export const FRAGMENTS_PER_MESSAGE_MAX = 4096;
-/** Senders whose replay windows we remember; the least recently heard is forgotten first. */
-export const REPLAY_SENDERS_MAX = 4096;
 /** Frames per sender remembered for duplicate detection inside the replay window. */
 export const REPLAY_FRAMES_PER_SENDER = 512;
 /**
@@ -29,6 +27,13 @@ export const REPLAY_FRAMES_PER_SENDER = 512;
  * member) still fits one message (MESSAGE_BYTES_MAX): a JOIN answer, a push-pull.
  */
 export const MEMBERS_MAX = 16_384;
+/**
+ * Senders whose replay windows we remember; the least recently heard is
+ * forgotten first. Every member of a full table and as many clients (mounts,
+ * tools): a cell of a 10,000-cell swarm hears from most of it over time.
+ * Windows are made as senders are heard, so the bound costs nothing unused.
+ */
+export const REPLAY_SENDERS_MAX = 2 * MEMBERS_MAX;
 /** Keys in one HAS request. */
 export const HAS_KEYS_MAX = 1024;
 /**

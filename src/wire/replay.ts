@@ -1,10 +1,9 @@
-import { LRUCache } from 'lru-cache';
 import type { CellId } from '../core/index.js';
 import { REPLAY_FRAMES_PER_SENDER, REPLAY_SENDERS_MAX } from '../core/index.js';
 import { TIMESTAMP_TICKS_PER_MS } from './frame.js';
 
 interface SenderWindow {
-  /** The last REPLAY_FRAMES_PER_SENDER timestamps accepted, oldest first in ring order. */
+  /** The last REPLAY_FRAMES_PER_SENDER timestamps accepted, oldest first in ring order (grown as frames come). */
   ring: number[];
   next: number;
   seen: Set<number>;
@@ -15,20 +14,35 @@ interface SenderWindow {
  * the window of our wall clock, and not among the timestamps recently
  * accepted from that sender. Timestamps increase strictly per sender, so a
  * frame older than everything remembered for its sender is a replay too.
+ * Memory grows with the senders actually heard (a Map in order of last
+ * frame, the least recently heard forgotten past `sendersMax`), not with
+ * the bound: an endpoint that hears 20 peers holds 20 windows.
  */
 export class ReplayGuard {
-  private readonly senders = new LRUCache<CellId, SenderWindow>({ max: REPLAY_SENDERS_MAX });
+  private readonly senders = new Map<CellId, SenderWindow>();
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly sendersMax = REPLAY_SENDERS_MAX,
+  ) {}
+
+  /** Senders whose windows are held. */
+  get sendersHeard(): number {
+    return this.senders.size;
+  }
 
   check(sender: CellId, timestamp: number, wallNowMs: number): 'ok' | 'stale' | 'replayed' {
     const ms = timestamp / TIMESTAMP_TICKS_PER_MS;
     if (Math.abs(ms - wallNowMs) > this.windowMs) return 'stale';
     let w = this.senders.get(sender);
-    if (!w) {
+    if (w) {
+      // Most recently heard last: the Map's first entry is the one to forget.
+      this.senders.delete(sender);
+    } else {
       w = { ring: [], next: 0, seen: new Set() };
-      this.senders.set(sender, w);
+      if (this.senders.size >= this.sendersMax) this.senders.delete(this.senders.keys().next().value!);
     }
+    this.senders.set(sender, w);
     if (w.seen.has(timestamp)) return 'replayed';
     if (w.ring.length === REPLAY_FRAMES_PER_SENDER) {
       const oldest = w.ring[w.next]!;

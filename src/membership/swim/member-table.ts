@@ -11,6 +11,17 @@ export interface Entry {
   suspicion: Suspicion | null;
   /** When it was last told that we hold it suspect, dead or left, so that it refutes. */
   toldAtMs: number;
+  /** The news last made of it while queued, kept while it still says the same (its encoding is cached with it), or null. */
+  news: CachedUpdate | null;
+}
+
+/** An update and what it was made from: a change of any of these makes a new one. */
+interface CachedUpdate {
+  update: MemberUpdate;
+  incarnation: number;
+  version: number;
+  state: Member['state'];
+  accusers: number;
 }
 
 /** Why member news changed nothing (malformed messages are counted by the endpoint). */
@@ -22,8 +33,8 @@ export interface NewsCounters {
 }
 
 export interface MemberTableHooks {
-  /** News about `id` worth spreading (queued for gossip). */
-  news(id: CellId): void;
+  /** News about `id` worth spreading (queued for gossip); urgent news goes first. */
+  news(id: CellId, urgent?: boolean): void;
   /** A suspicion, death or leave: worth spreading at once. */
   urgent(): void;
   emit(type: MembershipEventType, member: Member): void;
@@ -186,14 +197,30 @@ export class MemberTable {
     this.setState(e, 'alive', 'member-recovered');
   }
 
-  /** The news to send about a member: its current entry. */
-  updateOf(id: CellId): MemberUpdate | null {
+  /**
+   * The news to send about a member: its current entry. The same object
+   * while the entry says the same (incarnation, version, state, accusers),
+   * so that its encoding is made once however often it is sent. Kept only
+   * if `keep` (news queued for gossip, until dropNews): a push-pull's whole
+   * table is not kept, or every cell would hold a second copy of it.
+   */
+  updateOf(id: CellId, keep = true): MemberUpdate | null {
     const e = this.entries.get(id);
     if (!e) return null;
     const m = e.member;
-    const u: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
-    if (m.state === 'suspect' && e.suspicion) u.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
-    return u;
+    const accusers = m.state === 'suspect' && e.suspicion ? e.suspicion.accusersCount : 0;
+    const c = e.news;
+    if (c && c.incarnation === m.incarnation && c.version === e.version && c.state === m.state && c.accusers === accusers) return c.update;
+    const update: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
+    if (m.state === 'suspect' && e.suspicion) update.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
+    if (keep) e.news = { update, incarnation: m.incarnation, version: e.version, state: m.state, accusers };
+    return update;
+  }
+
+  /** The news about `id` is no longer queued: its update and encoding go. */
+  dropNews(id: CellId): void {
+    const e = this.entries.get(id);
+    if (e) e.news = null;
   }
 
   /** Stops every suspicion timer (the detector stops). */
@@ -214,7 +241,7 @@ export class MemberTable {
     const q = this.quarantines.get(u.id);
     const quarantined = u.state === 'quarantined' || (q !== undefined && u.incarnation <= q);
     const state = quarantined ? 'quarantined' : u.state === 'dead' || u.state === 'left' ? u.state : 'alive';
-    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity };
+    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity, news: null };
     this.entries.set(u.id, e);
     this.hooks.news(u.id);
     if (u.state === 'quarantined') this.quarantine(u.id, u.incarnation);
@@ -271,10 +298,11 @@ export class MemberTable {
       this.peers.delete(m.id);
       this.gone.delete(m.id);
     }
-    this.hooks.news(m.id);
-    // A suspicion, a death or a leave is spread at once (not at the next gossip tick): each hop then costs a
-    // round trip, not a gossip interval, and a death is known everywhere in milliseconds.
-    if (state === 'suspect' || state === 'dead' || state === 'left') this.hooks.urgent();
+    // A suspicion, a death or a leave is spread at once (not at the next gossip tick) and before other news: each
+    // hop then costs a round trip, not a gossip interval, and a death is known everywhere in milliseconds.
+    const urgent = state === 'suspect' || state === 'dead' || state === 'left';
+    this.hooks.news(m.id, urgent);
+    if (urgent) this.hooks.urgent();
     this.hooks.emit(event, m);
   }
 }

@@ -32,6 +32,10 @@ export class Suspicion {
     return [...this.accusers];
   }
 
+  get accusersCount(): number {
+    return this.accusers.size;
+  }
+
   /** Another member suspects it too; true if that one is new (news worth passing on). */
   confirm(accuser: CellId): boolean {
     if (this.accusers.has(accuser) || this.accusers.size > this.k) return false;

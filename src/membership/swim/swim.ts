@@ -1,6 +1,6 @@
 import { logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
-import { Messages, memberInfoOf, memberUpdateOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
+import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
@@ -62,6 +62,8 @@ export class SwimMembership implements Membership {
   private readonly subscriptions: Unsubscribe[] = [];
   private self: MemberInfo;
   private selfVersion = 0;
+  /** The news last made of this cell, kept while self, its version and leaving are the same (its encoding is cached with it). */
+  private selfNews: { update: MemberUpdate; of: MemberInfo; version: number; leaving: boolean } | null = null;
   /** A usage change not yet gossiped (rate-limited), and when usage last was. */
   private usageDirty = false;
   private usageGossipedAtMs = -Infinity;
@@ -79,11 +81,11 @@ export class SwimMembership implements Membership {
 
   constructor(private readonly components: MembershipComponents, private readonly init: MembershipInit) {
     this.self = { ...init.self };
-    this.queue = new BroadcastQueue(init.config.gossipQueueMax);
+    this.queue = new BroadcastQueue(init.config.gossipQueueMax, (id) => this.table.dropNews(id));
     this.awareness = new Awareness(init.config.awarenessMax);
     this.log = logger('membership', init.logPrefix);
     this.table = new MemberTable(components.clock, components.rng, init.config, this.counters, {
-      news: (id) => this.queue.push(id),
+      news: (id, urgent) => this.queue.push(id, urgent),
       urgent: () => this.gossipSoon(),
       emit: (type, member) => this.emit(type, member),
       log: this.log,
@@ -138,7 +140,8 @@ export class SwimMembership implements Membership {
     this.every(this.cfg.gossipIntervalMs, () => this.gossipTick());
     this.schedulePushPull();
     // Versions, states and quarantines the JOIN answer does not carry: one exchange with the seed that answered.
-    if (seed) void this.pushPull(seed);
+    // Only this cell's own entry goes: the rest of its table is what that seed just gave it.
+    if (seed) void this.pushPull(seed, [this.selfUpdate()]);
   }
 
   async stop(): Promise<void> {
@@ -165,7 +168,7 @@ export class SwimMembership implements Membership {
     this.leaving = true;
     this.probeTimer?.clear();
     this.current = null;
-    this.queue.push(this.self.id);
+    this.queue.push(this.self.id, true);
     const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
     // Not one of the detector's timers: a stop() meanwhile must not leave the caller waiting.
@@ -278,11 +281,12 @@ export class SwimMembership implements Membership {
     });
   }
 
-  private async pushPull(addr: Addr): Promise<void> {
+  /** Pushes `table` (this cell's whole table unless given) and merges the answer. */
+  private async pushPull(addr: Addr, table?: MemberUpdate[]): Promise<void> {
     if (this.pushPullRunning) return;
     this.pushPullRunning = true;
     try {
-      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, this.tableUpdates());
+      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, table ?? this.tableUpdates());
       // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
       if (this.started && !this.leaving) this.merge(answer, answer[0]?.addr === addr ? answer[0].id : null);
     } catch {
@@ -300,7 +304,7 @@ export class SwimMembership implements Membership {
 
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const id of this.table.ids()) out.push(this.table.updateOf(id)!);
+    for (const id of this.table.ids()) out.push(this.table.updateOf(id, false)!);
     return out;
   }
 
@@ -474,7 +478,7 @@ export class SwimMembership implements Membership {
     this.counters.refuted++;
     this.self = { ...this.self, incarnation: u.incarnation + 1 };
     this.log('refuted %s at incarnation %d: now %d', u.state, u.incarnation, this.self.incarnation);
-    this.queue.push(this.self.id);
+    this.queue.push(this.self.id, true); // before its suspicion times out anywhere
   }
 
   // ---- dissemination ----
@@ -516,20 +520,21 @@ export class SwimMembership implements Membership {
     return this.cfg.retransmitMult * Math.ceil(Math.log10(this.table.size + 2));
   }
 
-  /** A message body with as much queued news as fits one datagram. */
+  /** A message body with as much queued news as fits the piggyback budget (never more than one datagram). */
   private piggyback<B extends Piggyback>(base: Omit<B, 'updates'>): B {
-    let free = this.endpoint.singleBodyBytesMax - JSON.stringify({ ...base, updates: [] }).length;
+    const budget = Math.min(this.cfg.piggybackBytesMax, this.endpoint.singleBodyBytesMax);
+    let free = budget - JSON.stringify({ ...base, updates: [] }).length;
     const updates: MemberUpdate[] = [];
     // While leaving, the news that it left goes first in everything it sends.
     if (this.leaving) {
       const u = this.selfUpdate();
-      free -= JSON.stringify(memberUpdateOf(u)).length + 1;
+      free -= encodedUpdate(u).length + 1;
       updates.push(u);
     }
     this.queue.take(this.transmitsMax(), (id) => {
       const u = this.updateOf(id);
       if (!u || (this.leaving && id === this.self.id)) return null;
-      const bytes = JSON.stringify(memberUpdateOf(u)).length + 1;
+      const bytes = encodedUpdate(u).length + 1;
       if (bytes > free) return false;
       free -= bytes;
       updates.push(u);
@@ -539,7 +544,11 @@ export class SwimMembership implements Membership {
   }
 
   private selfUpdate(): MemberUpdate {
-    return { ...memberInfoOf(this.self), state: this.leaving ? 'left' : 'alive', version: this.selfVersion };
+    const c = this.selfNews;
+    if (c && c.of === this.self && c.version === this.selfVersion && c.leaving === this.leaving) return c.update;
+    const update: MemberUpdate = { ...memberInfoOf(this.self), state: this.leaving ? 'left' : 'alive', version: this.selfVersion };
+    this.selfNews = { update, of: this.self, version: this.selfVersion, leaving: this.leaving };
+    return update;
   }
 
   private updateOf(id: CellId): MemberUpdate | null {

@@ -17,7 +17,7 @@ import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, memberInfoOf, type
 
 /** Accusers named in one suspect update: enough for Lifeguard's confirmations (suspicionMult - 2) and a few more. */
 export const ACCUSERS_MAX = 8;
-/** Updates in one piggyback: a datagram of 64 KiB holds about 250 of them. */
+/** Updates in one piggyback a receiver accepts: a datagram of 64 KiB holds about 250 of them (senders fill far less: piggybackBytesMax). */
 export const UPDATES_PER_MESSAGE_MAX = 512;
 
 /**
@@ -45,6 +45,30 @@ export function memberUpdateOf(u: MemberUpdate): MemberUpdate {
   return { ...memberInfoOf(u), state: u.state, version: u.version, ...(u.accusers ? { accusers: u.accusers } : {}) };
 }
 
+const encodedUpdates = new WeakMap<MemberUpdate, string>();
+
+/**
+ * An update's JSON, made once per update object: the detector keeps one
+ * object per member state and sends it λ·log N times (and measures it
+ * before each send), so nothing is stringified twice.
+ */
+export function encodedUpdate(u: MemberUpdate): string {
+  let json = encodedUpdates.get(u);
+  if (json === undefined) {
+    json = JSON.stringify(memberUpdateOf(u));
+    encodedUpdates.set(u, json);
+  }
+  return json;
+}
+
+const encodedList = (updates: readonly MemberUpdate[]) => `[${updates.map(encodedUpdate).join(',')}]`;
+
+/** A piggyback message: its own fields as JSON, then the updates' cached encodings. */
+function encodePiggyback({ updates, ...fields }: Piggyback & Record<string, unknown>): Buffer {
+  const head = JSON.stringify(fields);
+  return Buffer.from(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"updates":${encodedList(updates)}}`);
+}
+
 export interface Piggyback {
   /** The sender's incarnation: a message from a member is first-hand news that it is alive at it. */
   inc: number;
@@ -70,16 +94,13 @@ export interface ProbeRequestBody extends Piggyback {
 const parseUpdates = (v: unknown) => arrayOf(v, UPDATES_PER_MESSAGE_MAX, parseUpdate);
 
 function piggybackCodec<T extends Piggyback>(required: readonly string[], optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof Piggyback> | null) {
-  return jsonCodec<T>(
-    SMALL_JSON_BYTES_MAX,
-    (v) => {
-      if (!hasShape(v, ['inc', 'updates', ...required], optional) || !isCount(v.inc)) return null;
-      const updates = parseUpdates(v.updates);
-      const fields = rest(v);
-      return updates && fields ? ({ ...fields, inc: v.inc, updates } as T) : null;
-    },
-    (b) => ({ ...b, updates: b.updates.map(memberUpdateOf) }),
-  );
+  const { decode } = jsonCodec<T>(SMALL_JSON_BYTES_MAX, (v) => {
+    if (!hasShape(v, ['inc', 'updates', ...required], optional) || !isCount(v.inc)) return null;
+    const updates = parseUpdates(v.updates);
+    const fields = rest(v);
+    return updates && fields ? ({ ...fields, inc: v.inc, updates } as T) : null;
+  });
+  return { decode, encode: (b: T) => encodePiggyback(b as T & Record<string, unknown>) };
 }
 
 export const PROBE: NoticeSpec<ProbeBody> = {
@@ -94,7 +115,7 @@ export const PROBE_ACK: NoticeSpec<ProbeAckBody> = {
       isCount(o.seq) && (o.nack === undefined || o.nack === true) ? { seq: o.seq, nack: o.nack === true } : null,
     ),
     // Only a nack says so: an ack is the common case and stays short.
-    encode: (b) => Buffer.from(JSON.stringify({ seq: b.seq, inc: b.inc, ...(b.nack ? { nack: true } : {}), updates: b.updates.map(memberUpdateOf) })),
+    encode: (b) => encodePiggyback({ seq: b.seq, inc: b.inc, ...(b.nack ? { nack: true } : {}), updates: b.updates }),
   },
 };
 
@@ -110,10 +131,9 @@ export const GOSSIP: NoticeSpec<Piggyback> = {
   body: piggybackCodec<Piggyback>([], [], () => ({})),
 };
 
-const tableCodec = jsonCodec<MemberUpdate[], unknown>(
-  MESSAGE_BYTES_MAX,
-  (v) => arrayOf(v, MEMBERS_MAX + 1, parseUpdate),
-  (list) => list.map(memberUpdateOf),
-);
+const tableCodec = {
+  ...jsonCodec<MemberUpdate[], unknown>(MESSAGE_BYTES_MAX, (v) => arrayOf(v, MEMBERS_MAX + 1, parseUpdate)),
+  encode: (list: MemberUpdate[]) => Buffer.from(encodedList(list)),
+};
 
 export const PUSH_PULL: RequestSpec<MemberUpdate[], MemberUpdate[]> = { type: MessageType.PUSH_PULL, request: tableCodec, response: tableCodec };

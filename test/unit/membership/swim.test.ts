@@ -85,6 +85,22 @@ test('1,200-byte datagrams: news still fits and the swarm converges', async (t) 
   t.true(c.others(victim).every(({ i }) => c.stateOf(i, victim.addr) === 'dead'));
 });
 
+test('piggybacked news stays within piggybackBytesMax on 60 KiB datagrams, and the swarm converges', async (t) => {
+  const c = cluster(40, SEEDS[0]!, (cfg) => (cfg.membership.piggybackBytesMax = 1_000));
+  let largest = 0;
+  for (const { endpoint } of c.nodes) {
+    const notice = endpoint.notice.bind(endpoint);
+    endpoint.notice = (to, spec, value, opts) => {
+      const parts = [spec.body.encode(value)].flat();
+      largest = Math.max(largest, parts.reduce((n, b) => n + b.length, 0));
+      notice(to, spec, value, opts);
+    };
+  }
+  await c.startAll();
+  t.true((await c.until(() => everyoneKnowsEveryone(c), 30_000)) < 30_000, 'converged');
+  t.true(largest > 500 && largest <= 1_000, `largest probe, ack or gossip body: ${largest} bytes`);
+});
+
 test('a killed cell (nothing listens at its port) is dead everywhere within about a second', async (t) => {
   for (const seed of SEEDS) {
     const c = cluster(10, seed);

@@ -147,3 +147,17 @@ test('chunk data (fragments after the first of a CHUNK_PUT or a CHUNK_GET answer
   changedFirst[28 + 20]! ^= 1;
   t.deepEqual(decodeFrame(keys, changedFirst, MAX), { ok: false, reason: 'tag' }, 'fragment 0 (the put\'s key and metadata) is covered whole');
 });
+
+test('the replay guard holds windows only for senders heard, and forgets the least recently heard past its bound', (t) => {
+  const g = new ReplayGuard(30_000, 2);
+  const now = 1_700_000_000_000;
+  const ts = now * TIMESTAMP_TICKS_PER_MS;
+  t.is(g.sendersHeard, 0);
+  t.is(g.check('aa', ts, now), 'ok');
+  t.is(g.check('bb', ts, now), 'ok');
+  t.is(g.check('aa', ts + 1, now), 'ok'); // aa heard last: bb is the least recent
+  t.is(g.check('cc', ts, now), 'ok');
+  t.is(g.sendersHeard, 2);
+  t.is(g.check('aa', ts, now), 'replayed', 'a recently heard sender keeps its window');
+  t.is(g.check('bb', ts, now), 'ok', 'the least recently heard was forgotten');
+});
