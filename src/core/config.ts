@@ -250,11 +250,11 @@ export function defaultConfig(): CellConfig {
     faults: { lossRate: 0, dupRate: 0, reorderRate: 0, delayMsMax: 20 },
     membership: {
       detector: 'swim',
-      probeIntervalMs: 500, // memberlist LAN: 1 s; half of it so that a hung cell is suspected within 1.5 s and dead within 6 s
-      probeTimeoutMs: 200, // LAN RTTs are well under 1 ms; leaves room for a busy event loop (an fsync'd write)
+      probeIntervalMs: 250, // memberlist LAN: 1 s; a quarter: a SIGKILLed cell is first probed (and found dead) after about 7/8 of a period with 8 cells
+      probeTimeoutMs: 100, // LAN RTTs are well under 1 ms; the relays' probes and nacks (at 80% of it) end within the period
       indirectChecks: 3, // memberlist LAN: 3 relays make a false suspicion from one bad link unlikely
       retransmitMult: 4, // memberlist LAN: 4 * log10(N + 1) sends reach every member with high probability
-      suspicionMult: 4, // memberlist LAN: 4 periods at 10 members, 16 at 10,000 before a death without confirmations
+      suspicionMult: 8, // memberlist LAN's 4 of its 1 s periods is 8 of ours: 2 s at 10 members, 8 s at 10,000 before a death without confirmations
       suspicionMaxTimeoutMult: 6, // memberlist LAN: an unconfirmed suspicion waits up to 6 times the shortest
       awarenessMax: 8, // memberlist LAN: an unhealthy member probes up to 8 times more slowly
       gossipIntervalMs: 200, // memberlist LAN: news reaches 1,000 members in about 3 probe periods

@@ -7,6 +7,8 @@ import { BroadcastQueue } from './broadcasts.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
 
+/** A relay nacks after this share of the probe timeout (memberlist: 80%). */
+const RELAY_NACK_SHARE = 0.8;
 /** Indirect probes this cell runs for others at once; more are ignored (the asker falls back on its other relays). */
 const RELAYS_MAX = 256;
 /** What a member says of itself that changes with every write: gossiped at a bounded rate. */
@@ -375,7 +377,8 @@ export class SwimMembership implements Membership {
   private relay(originSeq: number, target: CellId, targetAddr: Addr, origin: Addr): void {
     if (this.relays.size >= RELAYS_MAX || target === this.self.id) return;
     const seq = this.nextSeq++;
-    const timer = this.after(this.cfg.probeTimeoutMs, () => this.nack(seq));
+    // The nack must reach the asker before its period ends: asked one probe timeout in, it has less than one left.
+    const timer = this.after(RELAY_NACK_SHARE * this.cfg.probeTimeoutMs, () => this.nack(seq));
     this.relays.set(seq, { origin, originSeq, targetAddr, timer });
     // Watched too: nothing listening there is a nack at once, and evidence for this cell as well.
     this.endpoint.notice(targetAddr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
