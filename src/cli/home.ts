@@ -85,6 +85,12 @@ export async function recordCell(home: string, entry: CellEntry): Promise<void> 
   await writeSwarm(home, s);
 }
 
+/** The replica count R the cells of this home were started with (the largest if they differ; the default if none says). */
+export function swarmReplicas(s: SwarmFile): number {
+  const given = s.cells.map((c) => Number(c.args?.[c.args.indexOf('--replicas') + 1])).filter((n) => Number.isInteger(n) && n > 0);
+  return given.length ? Math.max(...given) : defaultConfig().placement.replicas;
+}
+
 export function cellAddr(c: CellEntry): Addr {
   return formatAddr(c.host, c.port);
 }

@@ -71,28 +71,116 @@ function fit(line: string, width: number): string {
   return out + '…' + COLORS.reset;
 }
 
-/** One full screen of the dashboard, fitted to width x height. */
-export function renderScreen(s: SwarmSnapshot, events: SwarmEvent[], width: number, height: number, title: string): string {
-  const lines: string[] = [];
+/** Files at risk listed on the screen (the total is shown beside them). */
+const AT_RISK_SHOWN_MAX = 5;
+/** Rows whose counts are the member's last word, not current: shown without them. */
+const STALE_STATES = new Set(['dead', 'left']);
+
+/** What the screen is drawn from: the last snapshot any cell answered, and how things stand now. */
+export interface ScreenState {
+  /** The last snapshot in which a cell answered (null: none yet). */
+  snapshot: SwarmSnapshot | null;
+  /** Now (wall ms): the screen's ages are measured from it. */
+  nowMs: number;
+  /** Since when no cell has answered (wall ms), or null if the last poll had answers. */
+  silentSinceMs: number | null;
+  /** Where top asks (the seeds), named when no cell answers. */
+  seeds: string[];
+  /** The swarm's replica count R, for the warning when fewer storage cells are alive. */
+  replicas: number;
+}
+
+function seconds(ms: number): string {
+  return `${Math.max(0, Math.round(ms / 1000))} s`;
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
+/** "no cell answered for N s", with where top asks and what to check. */
+export function noAnswerLine(st: Pick<ScreenState, 'nowMs' | 'silentSinceMs' | 'seeds'>): string {
+  return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))} (asking ${st.seeds.join(', ') || 'no address: swarm.json lists no cells'}): is the swarm up (cellsync swarm status)?`;
+}
+
+/** Warnings about the swarm's shape: no guard (nothing scrubs), fewer storage cells than R (new chunks get fewer copies). */
+export function swarmWarnings(members: SwarmSnapshot['members'], replicas: number): string[] {
+  const alive = members.filter((m) => m.state === 'alive' || m.state === 'suspect');
+  const out: string[] = [];
+  if (!alive.some((m) => m.role === 'guard')) out.push('no guard cell alive: nothing scrubs the chunks, so corruption on disk goes unseen until read');
+  const storage = alive.filter((m) => m.role === 'storage').length;
+  if (storage < replicas) out.push(`${storage} storage cell${storage === 1 ? '' : 's'} alive, fewer than R=${replicas}: chunks cannot have all their copies`);
+  return out;
+}
+
+function backlogLine(s: SwarmSnapshot): string | null {
+  const b = s.backlog;
+  if (!b || (b.chunks === 0 && s.repairBytesPerSec === 0)) return null;
+  if (b.chunks === 0) return `${COLORS.green}repair backlog 0 chunks${COLORS.reset}  repair ${formatBytes(s.repairBytesPerSec)}/s`;
+  const eta = b.etaS === null ? 'no estimate yet (not shrinking)' : `~${seconds(b.etaS * 1000)} left`;
+  return `${COLORS.yellow}repair backlog ${b.chunks} chunks${COLORS.reset} (${Math.round(b.done * 100)}% of ${b.peak} done)  ${b.chunksPerSec.toFixed(1)} chunks/s  ${formatBytes(s.repairBytesPerSec)}/s  ${eta}`;
+}
+
+function atRiskLines(s: SwarmSnapshot): string[] {
   const h = s.health;
-  const storage = s.members.filter((m) => m.role === 'storage' && m.state === 'alive');
-  const totals = h
-    ? `files ${h.files}  chunks ${h.chunks}  ${COLORS.green}healthy ${h.healthy}${COLORS.reset}  ${h.underReplicated ? COLORS.yellow : ''}under-replicated ${h.underReplicated}${COLORS.reset}  ${h.missing ? COLORS.red : ''}missing ${h.missing}${COLORS.reset}  over ${h.overReplicated}`
-    : 'health: measuring...';
-  lines.push(`${COLORS.bold}CellSync${COLORS.reset} ${title}  ${new Date(s.atMs).toISOString().slice(11, 19)}  cells ${s.members.length} (${storage.length} storage alive)  repair ${formatBytes(s.repairBytesPerSec)}/s`);
-  lines.push(totals);
-  // What healing is doing, or why a repair waits, on each cell that says (a repair never waits unexplained).
-  for (const r of s.reports.values()) if (r.heal.activity) lines.push(`${COLORS.green}heal ${r.id.slice(0, 8)}${COLORS.reset} ${r.heal.activity}`);
+  if (!h || h.atRiskFiles === 0) return [];
+  const lines = [`${COLORS.yellow}files at risk ${h.atRiskFiles}${COLORS.reset}${h.atRiskFiles > AT_RISK_SHOWN_MAX ? ` (first ${AT_RISK_SHOWN_MAX})` : ''}`];
+  for (const f of h.atRisk.slice(0, AT_RISK_SHOWN_MAX)) {
+    const name = f.path ?? (f.put ? `put ${f.put.slice(0, 16)}` : `ino ${f.ino}`);
+    const lost = f.chunks.filter((c) => c.copies === 0).length;
+    const short = f.chunks.filter((c) => c.copies > 0).map((c) => `${c.copies}/${c.target}`);
+    lines.push(`  ${lost ? COLORS.red : ''}${name}${COLORS.reset}  ${lost ? `${lost} chunk${lost === 1 ? '' : 's'} with no live copy  ` : ''}${short.length ? `copies ${short.slice(0, 4).join(' ')}${short.length > 4 ? ' …' : ''}` : ''}`);
+  }
+  return lines;
+}
+
+/** One full screen of the dashboard, fitted to width x height. */
+export function renderScreen(st: ScreenState, events: SwarmEvent[], width: number, height: number, title: string): string {
+  const lines: string[] = [];
+  const s = st.snapshot;
+  const silent = st.silentSinceMs !== null;
+  const age = s ? st.nowMs - s.atMs : 0;
+  const stamp = s ? `data of ${clock(s.atMs)} (${seconds(age)} old)` : 'no data yet';
+  const storage = s ? s.members.filter((m) => m.role === 'storage' && m.state === 'alive') : [];
+  lines.push(`${COLORS.bold}CellSync${COLORS.reset} ${title}  ${clock(st.nowMs)}  ${silent ? COLORS.red : ''}${stamp}${COLORS.reset}` + (s && !silent ? `  cells ${s.members.length} (${storage.length} storage alive)  repair ${formatBytes(s.repairBytesPerSec)}/s` : ''));
+  if (silent) lines.push(`${COLORS.red}${noAnswerLine(st)}${COLORS.reset}`);
+  if (s && !silent) {
+    const h = s.health;
+    lines.push(
+      h
+        ? `files ${h.files}  chunks ${h.chunks}  ${COLORS.green}healthy ${h.healthy}${COLORS.reset}  ${h.underReplicated ? COLORS.yellow : ''}under-replicated ${h.underReplicated}${COLORS.reset}  ${h.missing ? COLORS.red : ''}missing ${h.missing}${COLORS.reset}  over ${h.overReplicated}  ${COLORS.dim}(checked ${seconds(st.nowMs - s.healthAtMs)} ago)${COLORS.reset}`
+        : 'health: measuring...',
+    );
+    for (const w of swarmWarnings(s.members, st.replicas)) lines.push(`${COLORS.red}warning: ${w}${COLORS.reset}`);
+    const backlog = backlogLine(s);
+    if (backlog) lines.push(backlog);
+    lines.push(...atRiskLines(s));
+    // What healing is doing, or why a repair waits, on each cell that says (a repair never waits unexplained).
+    for (const r of s.reports.values()) if (r.heal.activity) lines.push(`${COLORS.green}heal ${r.id.slice(0, 8)}${COLORS.reset} ${r.heal.activity}`);
+  }
   lines.push('');
-  lines.push(`${COLORS.dim}${'ID'.padEnd(17)}${'ADDRESS'.padEnd(22)}${'ROLE'.padEnd(9)}${'STATE'.padEnd(13)}${'CHUNKS'.padStart(7)}${'BYTES'.padStart(9)}${'HEARD'.padStart(8)}  SCRUB   REPAIRED${COLORS.reset}`);
-  for (const m of s.members) {
-    const r = s.reports.get(m.id);
+  lines.push(`${COLORS.dim}${'ID'.padEnd(17)}${'ADDRESS'.padEnd(22)}${'ROLE'.padEnd(9)}${'STATE'.padEnd(13)}${'CHUNKS'.padStart(7)}${'BYTES'.padStart(9)}${'FREE'.padStart(9)}${'HEARD'.padStart(8)}  SCRUB   REPAIRED${COLORS.reset}`);
+  for (const m of s?.members ?? []) {
+    const r = s!.reports.get(m.id);
+    const role = m.intent ? `${m.role}>${m.intent}` : m.role;
+    const head = `${m.id.padEnd(17)}${m.addr.padEnd(22)}${colorOfRole(m.role)}${role.padEnd(9)}${COLORS.reset}`;
+    // With no answer at all, every row is old news: no state or counts are claimed.
+    if (silent) {
+      lines.push(`${COLORS.dim}${head}${'no answer'.padEnd(13)}${COLORS.reset}`);
+      continue;
+    }
+    const heard = `${(m.lastHeardMs / 1000).toFixed(1)}s`.padStart(8);
+    // A dead (or stopped) cell's counts are its last word, not what it holds now.
+    if (STALE_STATES.has(m.state)) {
+      lines.push(`${head}${colorOfState(m.state)}${m.state.padEnd(13)}${COLORS.reset}${''.padStart(25)}${heard}`);
+      continue;
+    }
     const scrub = r && m.role === 'guard' ? `${Math.round(r.immune.passProgress * 100)}%`.padEnd(8) : ''.padEnd(8);
     const repaired = r ? String(r.heal.pushed) : '';
-    const role = m.intent ? `${m.role}>${m.intent}` : m.role;
+    const free = m.capacityBytes > 0 ? formatBytes(Math.max(0, m.capacityBytes - m.bytes)) : '';
     lines.push(
-      `${m.id.padEnd(17)}${m.addr.padEnd(22)}${colorOfRole(m.role)}${role.padEnd(9)}${COLORS.reset}${colorOfState(m.state)}${m.state.padEnd(13)}${COLORS.reset}` +
-        `${String(m.chunks).padStart(7)}${formatBytes(m.bytes).padStart(9)}${`${(m.lastHeardMs / 1000).toFixed(1)}s`.padStart(8)}  ${scrub}${repaired}`,
+      `${head}${colorOfState(m.state)}${m.state.padEnd(13)}${COLORS.reset}` +
+        `${String(m.chunks).padStart(7)}${formatBytes(m.bytes).padStart(9)}${free.padStart(9)}${heard}  ${scrub}${repaired}`,
     );
   }
   lines.push('');

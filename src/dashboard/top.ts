@@ -1,7 +1,7 @@
 import type { SwarmClient } from '../client/index.js';
-import type { SwarmEvent } from '../core/index.js';
+import { defaultConfig, type SwarmEvent } from '../core/index.js';
 import { SwarmCollector, type SwarmSnapshot } from './collector.js';
-import { formatEventLine, renderScreen } from './render.js';
+import { formatEventLine, noAnswerLine, renderScreen } from './render.js';
 
 export type TopMode = 'tty' | 'plain' | 'json';
 
@@ -14,6 +14,8 @@ export interface TopInit {
   refreshMs?: number;
   /** Extra lines below the title (the demo's progress). */
   status?: () => string;
+  /** The swarm's replica count R (warns when fewer storage cells are alive); defaultConfig()'s if not given. */
+  replicas?: number;
 }
 
 /** Events kept for the screen's scrolling log. */
@@ -29,11 +31,13 @@ export class Top {
   readonly collector: SwarmCollector;
   private timer: NodeJS.Timeout | null = null;
   private readonly log: SwarmEvent[] = [];
+  /** The last snapshot in which a cell answered: what the rows show, stamped with its age. */
   private last: SwarmSnapshot | null = null;
   private running = false;
   private polling = false;
-  /** No cell answered the last poll: said once, not redrawn silently as an empty swarm. */
-  private silent = false;
+  /** Since when no cell has answered (wall ms), null while cells answer; said in every mode, never drawn as an empty swarm. */
+  private silentSinceMs: number | null = null;
+  private startedAtMs = 0;
   private readonly onResize = () => this.draw();
 
   constructor(private readonly init: TopInit) {
@@ -48,8 +52,13 @@ export class Top {
       this.init.out.write('\u001b[?1049h\u001b[?25l');
       this.init.out.on('resize', this.onResize);
     }
+    this.startedAtMs = Date.now();
     void this.tick();
-    this.timer = setInterval(() => void this.tick(), this.init.refreshMs ?? 1_000);
+    // Each second redraws (the ages move on) and polls, unless a poll still runs: a poll ends within POLL_TIMEOUT_MS.
+    this.timer = setInterval(() => {
+      this.draw();
+      void this.tick();
+    }, this.init.refreshMs ?? 1_000);
   }
 
   /** Stops and gives the terminal back as it was. */
@@ -70,10 +79,17 @@ export class Top {
     try {
       const { snapshot, events } = await this.collector.poll();
       if (!this.running) return;
-      this.last = snapshot;
       const silent = snapshot.reports.size === 0;
-      if (silent !== this.silent && this.init.mode === 'plain') this.init.out.write(silent ? `${this.noAnswer()}\n` : 'cells answer again\n');
-      this.silent = silent;
+      if (silent) {
+        this.silentSinceMs ??= this.last?.atMs ?? this.startedAtMs;
+        if (this.init.mode === 'plain' && !this.saidSilent) this.init.out.write(`${this.noAnswer()}\n`);
+        this.saidSilent = true;
+      } else {
+        if (this.silentSinceMs !== null && this.init.mode === 'plain') this.init.out.write('cells answer again\n');
+        this.silentSinceMs = null;
+        this.saidSilent = false;
+        this.last = snapshot;
+      }
       for (const e of events) {
         if (this.init.mode === 'json') this.init.out.write(JSON.stringify(e) + '\n');
         else if (this.init.mode === 'plain') this.init.out.write(formatEventLine(e, false) + '\n');
@@ -88,16 +104,28 @@ export class Top {
     }
   }
 
+  /** True once the current silence was written in plain mode (said once, not every second). */
+  private saidSilent = false;
+
   private draw(): void {
-    if (this.init.mode !== 'tty' || !this.last || !this.running) return;
+    if (this.init.mode !== 'tty' || !this.running) return;
+    // Before the first poll ends there is nothing to say yet.
+    if (!this.last && this.silentSinceMs === null) return;
     const width = this.init.out.columns || 100;
     const height = this.init.out.rows || 30;
-    const extra = [this.silent ? `\u001b[31m${this.noAnswer()}\u001b[0m` : '', this.init.status?.() ?? ''].filter(Boolean).join('\n');
-    const screen = renderScreen(this.last, this.log, width, height - (extra ? extra.split('\n').length : 0), this.init.title ?? '');
+    const extra = this.init.status?.() ?? '';
+    const state = {
+      snapshot: this.last,
+      nowMs: Date.now(),
+      silentSinceMs: this.silentSinceMs,
+      seeds: this.init.seeds,
+      replicas: this.init.replicas ?? defaultConfig().placement.replicas,
+    };
+    const screen = renderScreen(state, this.log, width, height - (extra ? extra.split('\n').length : 0), this.init.title ?? '');
     this.init.out.write(`\u001b[H\u001b[2J${extra ? extra + '\n' : ''}${screen}`);
   }
 
   private noAnswer(): string {
-    return `no cell answers at ${this.init.seeds.join(', ')}: is the swarm up (cellsync swarm status)? Asking again every second.`;
+    return noAnswerLine({ nowMs: Date.now(), silentSinceMs: this.silentSinceMs, seeds: this.init.seeds });
   }
 }

@@ -4,7 +4,7 @@ import { defaultConfig } from '../../core/index.js';
 import { Top } from '../../dashboard/index.js';
 import { formatReport, runDemo } from '../../demo/index.js';
 import { homeChaosEnv } from '../chaos-env.js';
-import { openSwarmClient } from '../home.js';
+import { openSwarmClient, readSwarm, swarmReplicas } from '../home.js';
 import { homeOption, parseIntArg, parseRate, resolveHome } from '../options.js';
 
 export function registerFaces(program: Command): void {
@@ -18,7 +18,7 @@ export function registerFaces(program: Command): void {
       const home = resolveHome(opts);
       const { client, seeds } = await openSwarmClient(home);
       const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'tty';
-      const top = new Top({ client, seeds, mode, out: process.stdout, title: home });
+      const top = new Top({ client, seeds, mode, out: process.stdout, title: home, replicas: swarmReplicas(await readSwarm(home)) });
       top.start();
       await new Promise<void>((resolve) => {
         const done = () => resolve();
