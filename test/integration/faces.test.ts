@@ -32,7 +32,7 @@ test.serial('top in plain mode shows a death and a heal when a cell is killed, a
   t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
   t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
   t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
-  await top.waitFor(/no cell answers at 127\.0\.0\.1:\d+/, 10_000, 'top says so when no cell answers');
+  await top.waitFor(/no cell answered for \d+ s \(asking 127\.0\.0\.1:\d+/, 10_000, 'top says so when no cell answers');
   top.child.kill('SIGINT');
   t.is(await exited(top.child), 0);
 });
@@ -69,4 +69,34 @@ test.serial('the TTY dashboard renders in color under a pseudo-terminal and Ctrl
   await sh(`tmux send-keys -t ${session} C-c`);
   await eventually(async () => (await sh(`tmux display -p -t ${session} '#{alternate_on} #{cursor_flag}'`)).stdout.trim() === '0 1', 5_000, 'terminal restored');
   t.pass();
+});
+
+test.serial('the TTY dashboard stamps its age and, after swarm down, says within seconds that no cell answered', async (t) => {
+  const home = await swarmUp(t, 3);
+  const session = `cellsync-test-down-${process.pid}`;
+  t.teardown(() => sh(`tmux kill-session -t ${session} 2>/dev/null || true`).then(() => undefined));
+  t.is((await sh(`tmux new-session -d -s ${session} -x 160 -y 40 bash`)).code, 0);
+  await sh(`tmux send-keys -t ${session} '${CLI} top --home ${home}' Enter`);
+  const pane = async () => (await sh(`tmux capture-pane -t ${session} -p`)).stdout;
+  const live = await eventually(async () => {
+    const s = await pane();
+    return /data of \d\d:\d\d:\d\d \(\d s old\)/.test(s) && /alive/.test(s) ? s : null;
+  }, 15_000, 'a live screen stamped with its age', 200);
+  // Three storage cells and no guard: the screen warns that nothing scrubs.
+  t.regex(live!, /warning: no guard cell alive/);
+  t.regex(live!, /FREE/);
+  const downAtMs = Date.now();
+  t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
+  const down = await eventually(async () => {
+    const s = await pane();
+    return /no cell answered for \d+ s/.test(s) ? s : null;
+  }, 5_000, 'top saying that no cell answered', 200);
+  t.log(`said ${Date.now() - downAtMs} ms after swarm down returned`);
+  t.notRegex(down!, /healthy|\balive\b/, 'no stale health or states on screen');
+  t.regex(down!, /no answer/);
+  // The count goes up while the silence lasts.
+  const n = Number(/no cell answered for (\d+) s/.exec(down!)![1]);
+  await eventually(async () => Number(/no cell answered for (\d+) s/.exec(await pane())?.[1] ?? -1) > n, 5_000, 'the silence counted on', 200);
+  await sh(`tmux send-keys -t ${session} q`);
+  await eventually(async () => (await sh(`tmux display -p -t ${session} '#{alternate_on}'`)).stdout.trim() === '0', 5_000, 'top quit on q');
 });
