@@ -62,14 +62,53 @@ export async function loadKey(home: string): Promise<Buffer> {
 }
 
 export async function readSwarm(home: string): Promise<SwarmFile> {
+  const file = path.join(home, SWARM_FILE);
+  let text: string;
   try {
-    const s = JSON.parse(await readFile(path.join(home, SWARM_FILE), 'utf8')) as SwarmFile;
-    if (s.version !== 1 || !Array.isArray(s.cells)) throw new Error('unknown format');
-    return s;
+    text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, createdAtMs: Date.now(), cells: [] };
-    throw new CellError('BAD_CONFIG', `${path.join(home, SWARM_FILE)} is damaged: ${(err as Error).message}`);
+    throw new CellError('BAD_CONFIG', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not echoed (JSON.parse's message quotes the text): a damaged file may hold any bytes.
+    throw new CellError('BAD_CONFIG', `${file} is damaged: not valid JSON; fix it, or move it away and run "cellsync swarm up" to write a new one`);
+  }
+  const problems = swarmFileProblems(parsed);
+  if (problems.length > 0) throw new CellError('BAD_CONFIG', `${file} is damaged:\n  ${problems.join('\n  ')}`);
+  return parsed as SwarmFile;
+}
+
+/** Every problem of a parsed swarm.json, each naming the field (values are quoted only when short and printable). */
+export function swarmFileProblems(v: unknown): string[] {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return ['not a JSON object'];
+  const o = v as Record<string, unknown>;
+  if (o.version !== 1) return [`version: expected 1, found ${shown(o.version)}`];
+  if (!Array.isArray(o.cells)) return ['cells: expected a list of cells'];
+  const problems: string[] = [];
+  o.cells.forEach((c: unknown, i) => {
+    const where = `cells[${i}]`;
+    if (typeof c !== 'object' || c === null) return problems.push(`${where}: expected an object`);
+    const e = c as Record<string, unknown>;
+    if (typeof e.name !== 'string' || e.name === '') problems.push(`${where}.name: expected a name such as "cell-1", found ${shown(e.name)}`);
+    if (typeof e.data !== 'string' || !path.isAbsolute(e.data)) problems.push(`${where}.data: expected an absolute directory, found ${shown(e.data)}`);
+    if (typeof e.host !== 'string' || e.host === '') problems.push(`${where}.host: expected an IP address such as "127.0.0.1", found ${shown(e.host)}`);
+    if (!Number.isInteger(e.port) || (e.port as number) < 0 || (e.port as number) > 65535) problems.push(`${where}.port: expected a whole number from 0 to 65535, found ${shown(e.port)}`);
+    if (e.args !== undefined && !(Array.isArray(e.args) && e.args.every((a) => typeof a === 'string'))) problems.push(`${where}.args: expected a list of strings`);
+    return undefined;
+  });
+  return problems;
+}
+
+/** A value as a message may show it: short printable text or a number, otherwise its kind. */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (typeof v === 'string') return /^[\x20-\x7e]{0,40}$/.test(v) ? JSON.stringify(v) : `a string of ${v.length} characters`;
+  return Array.isArray(v) ? 'a list' : 'an object';
 }
 
 export async function writeSwarm(home: string, s: SwarmFile): Promise<void> {

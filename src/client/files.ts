@@ -79,7 +79,16 @@ export async function putFile(client: SwarmClient, path: string, opts: PutFileOp
 
 export async function readManifest(client: SwarmClient, id: ChunkKey): Promise<Manifest> {
   const bytes = await client.getChunk(id).catch((err: unknown) => {
-    throw isCellError(err, 'CHUNK_NOT_FOUND') ? new CellError('CHUNK_NOT_FOUND', `no file with id ${id} in this swarm (put prints the id of each file it stores)`) : err;
+    if (isCellError(err, 'CHUNK_NOT_FOUND')) throw new CellError('CHUNK_NOT_FOUND', `no file with id ${id} in this swarm (put prints the id of each file it stores)`);
+    // Some cells said they do not hold it and the others did not answer: most likely an unknown id, not an outage.
+    const notHeldBy = (err as { notHeldBy?: string[] }).notHeldBy ?? [];
+    if (isCellError(err, 'NO_CELL_REACHABLE') && notHeldBy.length > 0) {
+      throw new CellError(
+        'CHUNK_NOT_FOUND',
+        `no file with id ${id}: the cells that answered (${notHeldBy.join(', ')}) do not hold it, and the others did not answer; check the id (put prints it), or try again when every cell is up`,
+      );
+    }
+    throw err;
   });
   const manifest = decodeManifest(bytes);
   if (!manifest) throw new CellError('BAD_REQUEST', `${id} is not a file id (its object is not a manifest)`);

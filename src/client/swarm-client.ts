@@ -546,8 +546,11 @@ export class SwarmClient implements ReplicaHealth {
       ...ranked.filter(quarantined),
       ...ranked.filter((m) => !isLiveStorage(m) && !quarantined(m)),
     ];
+    // Cells that answered that they do not hold it: named when the others could not be asked (an unknown id is not an outage).
+    const notHeldBy = new Set<Addr>();
     const ask = async (m: MemberView, opts: CallOptions): Promise<Buffer> => {
       const answer = await this.endpoint.call(m.addr, spec, request, opts).catch((err: unknown) => {
+        if (isCellError(err, 'CHUNK_NOT_FOUND')) notHeldBy.add(m.addr);
         if (!opts.signal?.aborted && !isCellError(err, 'CHUNK_NOT_FOUND')) log('get %k from %s failed (%s); trying the next replica', key, m.addr, (err as Error).message);
         throw err;
       });
@@ -580,7 +583,10 @@ export class SwarmClient implements ReplicaHealth {
       }
     }
     if (lastError === null || isCellError(lastError, 'CHUNK_NOT_FOUND')) throw CellError.CHUNK_NOT_FOUND(key);
-    throw new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message})`);
+    const notHeld = notHeldBy.size > 0 ? `; ${notHeldBy.size} cell${notHeldBy.size === 1 ? '' : 's'} answered that ${notHeldBy.size === 1 ? 'it does' : 'they do'} not hold it` : '';
+    throw Object.assign(new CellError('NO_CELL_REACHABLE', `no replica of chunk ${key.slice(0, 12)} could be read (${(lastError as Error).message}${notHeld})`), {
+      notHeldBy: [...notHeldBy],
+    });
   }
 
   /** Forgets the leaf hashes read from cells on this machine (SwarmFs.dropCaches). */

@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
-import { createWriteStream } from 'node:fs';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { AT_RISK_LISTED_MAX, GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient, type FsckReport } from '../../client/index.js';
@@ -53,14 +52,19 @@ export function registerFiles(program: Command): void {
     .option('-o, --output <file>', 'write here instead of stdout (atomically: no partial file on failure)')
     .action(async (id: string, opts: { home: string; output?: string }) => {
       if (!isChunkKey(id)) usage(`"${id}" is not a file id (64 hex digits, as printed by put)`);
+      const final = opts.output === undefined ? null : path.resolve(opts.output);
+      // Where the file goes is checked before the swarm is asked: a wrong -o is wrong use, said in one line.
+      if (final) await checkOutputDir(path.dirname(final));
       await withClient(resolveHome(opts), async (c) => {
-        if (!opts.output) {
+        if (!final) {
           await getFile(c, id, process.stdout);
           return;
         }
-        const final = path.resolve(opts.output);
         const tmp = path.join(path.dirname(final), `.${path.basename(final)}.cellsync-${process.pid}.tmp`);
-        const out = createWriteStream(tmp);
+        const fh = await open(tmp, 'w').catch((err: NodeJS.ErrnoException) => {
+          throw new CellError('BAD_CONFIG', `cannot write ${final}: ${err.code ?? err.message}`);
+        });
+        const out = fh.createWriteStream();
         try {
           await getFile(c, id, out);
           out.end();
@@ -156,4 +160,12 @@ async function swarmPathOf(target: string): Promise<string> {
   const at = mounts.filter((m) => abs === m || abs.startsWith(m + '/')).sort((a, b) => b.length - a.length)[0];
   if (at !== undefined) return '/' + path.relative(at, abs);
   return path.posix.normalize('/' + target);
+}
+
+/** -o's directory must exist and be writable: said as wrong use (exit 2), before anything is fetched. */
+async function checkOutputDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => null);
+  if (!st) usage(`cannot write there: ${dir} does not exist (create it first, or give -o a path in an existing directory)`);
+  if (!st.isDirectory()) usage(`cannot write there: ${dir} is not a directory`);
+  if (!(await access(dir, constants.W_OK).then(() => true, () => false))) usage(`cannot write there: ${dir} is not writable by you`);
 }
