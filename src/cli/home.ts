@@ -115,8 +115,22 @@ export async function writeSwarm(home: string, s: SwarmFile): Promise<void> {
   await writeFileAtomic(path.join(home, SWARM_FILE), JSON.stringify(s, null, 2) + '\n');
 }
 
-/** Adds or updates a cell (matched by data dir). */
+/** Options for tests only (hidden from --help): they go to a daemon but are never saved for its restarts. */
+const TEST_ONLY_OPTIONS = new Set(['--test-false-alert-ms']);
+
+/** The arguments a cell's restarts keep: test-only options (and their values) left out. */
+export function savedCellArgs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (TEST_ONLY_OPTIONS.has(args[i]!)) i++;
+    else out.push(args[i]!);
+  }
+  return out;
+}
+
+/** Adds or updates a cell (matched by data dir); test-only options are not saved. */
 export async function recordCell(home: string, entry: CellEntry): Promise<void> {
+  if (entry.args) entry = { ...entry, args: savedCellArgs(entry.args) };
   const s = await readSwarm(home);
   const i = s.cells.findIndex((c) => c.data === entry.data);
   if (i >= 0) s.cells[i] = entry;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import os from 'node:os';
 import path from 'node:path';
 import { CHUNK_BYTES_MAX, MEMBERSHIP_DETECTORS, defaultConfig, validateConfig, type CellConfig, type MembershipDetector } from '../core/index.js';
 import { defaultHome } from './home.js';
@@ -164,7 +165,6 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--scrub-rate', String(o.scrubRate),
     '--scrub-period-ms', String(o.scrubPeriodMs),
     '--quarantine-after', String(o.quarantineAfter),
-    '--test-false-alert-ms', String(o.testFalseAlertMs),
     '--membership', o.membership,
     '--heartbeat-ms', String(o.heartbeatMs),
     '--failure-timeout-ms', String(o.failureTimeoutMs),
@@ -172,5 +172,30 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--loss', String(o.loss),
     '--dup', String(o.dup),
     '--reorder', String(o.reorder),
+    // A test hook goes to the daemon only when set (and is never saved: see recordCell).
+    ...(o.testFalseAlertMs ? ['--test-false-alert-ms', String(o.testFalseAlertMs)] : []),
   ];
 }
+
+/**
+ * --host: the address a cell binds is the one it advertises to its peers,
+ * so a wildcard (0.0.0.0, ::) is refused with the addresses to use instead.
+ */
+export function parseHost(v: string): string {
+  const host = v.trim();
+  if (host === '') throw new InvalidArgumentError('expected an IP address such as 127.0.0.1');
+  if (WILDCARD_HOSTS.has(host)) {
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .filter((i) => i && i.family === 'IPv4' && !i.internal)
+      .map((i) => i!.address);
+    throw new InvalidArgumentError(
+      `${host} means "every address" and cannot be advertised: the cell binds the address it gives its peers. ` +
+        `Use 127.0.0.1 for a swarm on this machine, or this machine's address on the cells' network${own.length ? ` (here: ${own.join(', ')})` : ''}.`,
+    );
+  }
+  return host;
+}
+
+/** Addresses that bind every interface but reach no one when given to a peer. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '0']);

@@ -13,6 +13,7 @@ import {
   cellConfigArgs,
   cellConfigFrom,
   homeOption,
+  parseHost,
   parseIntArg,
   resolveHome,
   type CellConfigOptions,
@@ -39,7 +40,7 @@ export function registerCell(program: Command): void {
       .addOption(homeOption())
       .requiredOption('--data <dir>', "the cell's data directory (chunks, identity, pid and log files)")
       .addOption(new Option('--port <port>', 'UDP port (0 = any free port)').argParser(parseIntArg(0, 65535)).default(0))
-      .option('--host <ip>', 'address to bind and advertise', '127.0.0.1')
+      .addOption(new Option('--host <ip>', 'address to bind and advertise (one peers can reach: not 0.0.0.0)').argParser(parseHost).default('127.0.0.1'))
       .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
       .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')

@@ -6,7 +6,7 @@ import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
-import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
+import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseHost, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
 interface UpOptions extends CellConfigOptions {
   home: string;
@@ -26,7 +26,7 @@ export function registerSwarm(program: Command): void {
       .addOption(homeOption())
       .addOption(new Option('--cells <n>', 'number of cells (default: those recorded in swarm.json, or 5 for a new swarm)').argParser(parseIntArg(1, 256)))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
-      .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
+      .addOption(new Option('--host <ip>', 'address the cells bind and advertise (one peers can reach: not 0.0.0.0)').argParser(parseHost).default('127.0.0.1'))
       .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
   ).action(async (opts: UpOptions, cmd: Command) => {
     const home = resolveHome(opts);
