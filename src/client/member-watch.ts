@@ -1,3 +1,4 @@
+import { noCellAnswered } from './no-answer.js';
 import { CellError, logger, type Addr, type CellId, type Clock, type MemberViewConfig, type Rng, type TimerHandle, type Unsubscribe } from '../core/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import { Messages, type ListedMember, type ViewNews, type ViewTable } from '../wire/index.js';
@@ -188,7 +189,7 @@ export class MemberWatch {
       }
     }
     const more = addrs.length > TABLE_FANOUT_MAX ? ` and ${addrs.length - TABLE_FANOUT_MAX} more` : '';
-    throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.slice(0, TABLE_FANOUT_MAX).join(', ')}${more})`);
+    throw noCellAnswered(this.components.endpoint, addrs, `${addrs.slice(0, TABLE_FANOUT_MAX).join(', ')}${more}`);
   }
 
   private async renew(): Promise<void> {

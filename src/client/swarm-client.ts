@@ -1,3 +1,4 @@
+import { noCellAnswered } from './no-answer.js';
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
@@ -132,13 +133,18 @@ export class SwarmClient implements ReplicaHealth {
       : null;
   }
 
+  /** Those of `addrs` that answer with frames we cannot verify: cells of another swarm key (see noCellAnswered). */
+  wrongKeyAt(addrs: readonly Addr[]): Addr[] {
+    return this.endpoint.unverifiedFrom(addrs);
+  }
+
   /** Asks the given cells for status at once; the first to answer wins. */
   async status(addrs: Addr[], timeoutMs = 1_500): Promise<CellStatus> {
     if (addrs.length === 0) throw new CellError('NO_CELL_REACHABLE', 'no cells are known in this home');
     try {
       return await Promise.any(addrs.map((a) => this.endpoint.call(a, Messages.STATUS, undefined, { timeoutMs })));
     } catch {
-      throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
+      throw noCellAnswered(this.endpoint, addrs);
     }
   }
 
@@ -169,7 +175,7 @@ export class SwarmClient implements ReplicaHealth {
           });
       }
     });
-    if (answers.length === 0) throw new CellError('NO_CELL_REACHABLE', `no cell answered (tried ${addrs.join(', ')})`);
+    if (answers.length === 0) throw noCellAnswered(this.endpoint, addrs);
     return answers;
   }
 

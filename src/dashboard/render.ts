@@ -86,6 +86,8 @@ export interface ScreenState {
   silentSinceMs: number | null;
   /** Where top asks (the seeds), named when no cell answers. */
   seeds: string[];
+  /** Cells that answer with frames top cannot verify: another swarm's key (empty if none). */
+  wrongKeyAt?: string[];
   /** The swarm's replica count R, for the warning when fewer storage cells are alive. */
   replicas: number;
 }
@@ -99,7 +101,10 @@ function clock(ms: number): string {
 }
 
 /** "no cell answered for N s", with where top asks and what to check. */
-export function noAnswerLine(st: Pick<ScreenState, 'nowMs' | 'silentSinceMs' | 'seeds'>): string {
+export function noAnswerLine(st: Pick<ScreenState, 'nowMs' | 'silentSinceMs' | 'seeds' | 'wrongKeyAt'>): string {
+  if (st.wrongKeyAt?.length) {
+    return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))}: cells at ${st.wrongKeyAt.join(', ')} answer but not with this swarm's key (check --home)`;
+  }
   return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))} (asking ${st.seeds.join(', ') || 'no address: swarm.json lists no cells'}): is the swarm up (cellsync swarm status)?`;
 }
 

@@ -119,6 +119,7 @@ export class Top {
       nowMs: Date.now(),
       silentSinceMs: this.silentSinceMs,
       seeds: this.init.seeds,
+      wrongKeyAt: this.wrongKeyAt(),
       replicas: this.init.replicas ?? defaultConfig().placement.replicas,
     };
     const screen = renderScreen(state, this.log, width, height - (extra ? extra.split('\n').length : 0), this.init.title ?? '');
@@ -126,6 +127,10 @@ export class Top {
   }
 
   private noAnswer(): string {
-    return noAnswerLine({ nowMs: Date.now(), silentSinceMs: this.silentSinceMs, seeds: this.init.seeds });
+    return noAnswerLine({ nowMs: Date.now(), silentSinceMs: this.silentSinceMs, seeds: this.init.seeds, wrongKeyAt: this.wrongKeyAt() });
+  }
+
+  private wrongKeyAt(): string[] {
+    return this.silentSinceMs === null ? [] : this.init.client.wrongKeyAt(this.init.seeds);
   }
 }

@@ -1,3 +1,4 @@
+import { KeyMismatch } from './key-mismatch.js';
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
@@ -137,12 +138,14 @@ export class Endpoint {
   private nextRequestId: number;
   private housekeeping: TimerHandle | null = null;
   private stopped = false;
+  private readonly keyMismatch: KeyMismatch;
   /** Messages from senders this returns false for are dropped (quarantine). */
   acceptSender: (sender: CellId, type: MessageType) => boolean = () => true;
 
   constructor(private readonly components: EndpointComponents, private readonly init: EndpointInit) {
     this.log = logger('wire', init.logPrefix);
     this.replay = new ReplayGuard(init.wire.replayWindowMs);
+    this.keyMismatch = new KeyMismatch(components.clock);
     this.peers = new Peers(components.clock, init.wire, this.counters);
     this.bulk = new BulkReceiver({ clock: components.clock, wire: init.wire, sendAck: (...a) => this.sendAck(...a) });
     this.nextRequestId = 1 + components.rng.int(0x7fffffff);
@@ -220,6 +223,11 @@ export class Endpoint {
   notice<T>(to: Addr | readonly Addr[], spec: NoticeSpec<T>, value: T, opts?: NoticeOptions): void {
     const body = joined(spec.body.encode(value));
     for (const addr of typeof to === 'string' ? [to] : to) this.notify(addr, spec.type, body, opts);
+  }
+
+  /** Those of `addrs` that lately sent frames we could not verify: they hold another swarm key (see KeyMismatch). */
+  unverifiedFrom(addrs: readonly Addr[]): Addr[] {
+    return this.keyMismatch.unverifiedFrom(addrs);
   }
 
   /** Hears of addresses a watched notice found no process at (see NoticeOptions.watch); the returned function removes the handler. */
@@ -444,7 +452,12 @@ export class Endpoint {
     if (this.stopped) return;
     // Any size a peer may send is accepted: --datagram-bytes limits what this process sends, and peers may differ.
     const decoded = decodeFrame(this.init.keys, data, UDP_PAYLOAD_BYTES_MAX);
-    if (!decoded.ok) return this.drop(decoded.reason, from);
+    if (!decoded.ok) {
+      if (decoded.reason === 'tag' && this.keyMismatch.unverified(data, from)) {
+        this.sendFrame(from, { type: MessageType.KEY_MISMATCH, flags: 0, status: Status.OK, requestId: 0, body: Buffer.alloc(0) });
+      }
+      return this.drop(decoded.reason, from);
+    }
     const f = decoded.frame;
     const verdict = this.replay.check(f.sender, f.timestamp, this.components.clock.wallNow());
     if (verdict !== 'ok') return this.drop(verdict, from);

@@ -40,6 +40,8 @@ export enum MessageType {
   VIEW_WATCH = 35,
   VIEW_RENEW = 36,
   VIEW_NEWS = 37,
+  /** One-way, empty: "your frame did not verify with my key" (rpc/key-mismatch.ts). */
+  KEY_MISMATCH = 38,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -2,10 +2,11 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultConfig } from '../../core/index.js';
+import { CellError, defaultConfig, isCellError } from '../../core/index.js';
 import { checkMountPoint, defaultFsOptions, runMount, unmountPath, type MountReady } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
+import { describeHolders, mountHolders } from '../mount-holders.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions {
@@ -77,7 +78,13 @@ export function registerMount(program: Command): void {
     .option('--lazy', 'detach now even if busy; it goes away when no longer used')
     .action(async (dir: string, opts: { lazy?: boolean }) => {
       const mountPoint = path.resolve(dir);
-      await unmountPath(mountPoint, { lazy: opts.lazy });
+      await unmountPath(mountPoint, { lazy: opts.lazy }).catch(async (err: unknown) => {
+        if (!isCellError(err, 'BUSY')) throw err;
+        // Which processes hold it, so the user knows what to close.
+        const holders = await mountHolders(mountPoint);
+        if (holders.length === 0) throw err;
+        throw new CellError('BUSY', `${mountPoint} is busy: used by ${describeHolders(holders)}; close those (or leave the directory), or unmount with --lazy`);
+      });
       console.log(`unmounted ${mountPoint}`);
     });
 }

@@ -3,7 +3,7 @@
  * its types, its encoder and its strict decoder. `Messages` maps every
  * request and one-way message to its spec: what Endpoint.call, serve,
  * notice and onNotice take. FRAGMENT and FRAGMENT_ACK are the endpoint's own
- * (fragment.ts).
+ * (fragment.ts), and so is KEY_MISMATCH (empty; rpc/key-mismatch.ts).
  */
 import { ALERT, CONFIRMED } from './alert.js';
 import { CHUNK_ADOPT } from './chunk-adopt.js';
@@ -62,7 +62,7 @@ export const Messages = {
   VIEW_WATCH,
   VIEW_RENEW,
   VIEW_NEWS,
-} as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK'>, { readonly type: MessageType }>;
+} as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK' | 'KEY_MISMATCH'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
 export { SMALL_JSON_BYTES_MAX } from './json.js';
