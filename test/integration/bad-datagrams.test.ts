@@ -125,10 +125,15 @@ test('garbage, forged, stale and replayed datagrams are dropped and counted; one
   await new Promise((r) => setImmediate(r));
   t.is(answers.filter((f) => f.requestId === 7).length, 1, 'the replayed PING was answered');
   t.deepEqual(
-    answers.map((f) => f.requestId).sort(),
+    answers.filter((f) => f.type !== MessageType.KEY_MISMATCH).map((f) => f.requestId).sort(),
     [5, 7],
     'only the valid PINGs got an answer',
   );
+  // The two requests whose tag did not verify (4 and 5) drew one KEY_MISMATCH notice, empty: one a second per source.
+  const mismatch = answers.filter((f) => f.type === MessageType.KEY_MISMATCH);
+  t.is(mismatch.length, 1);
+  t.like(mismatch[0], { requestId: 0, flags: 0, sender: cellId });
+  t.is(mismatch[0]!.body.length, 0);
   t.deepEqual(undecodable, []);
   // Only the PING and our status requests (and any retry of them) were accepted as frames; the bad ones were not.
   const dif = (k: 'framesReceived' | 'requestsServed' | 'duplicatesSuppressed') => after.wire[k] - before.wire[k];
