@@ -57,7 +57,7 @@ export class SwarmCollector {
   /** Highest pushed count per cell incarnation: counters reset when a cell restarts. */
   readonly pushedByIncarnation = new Map<string, number>();
 
-  constructor(private readonly client: SwarmClient, seeds: string[], private readonly withHealth = true) {
+  constructor(private readonly client: SwarmClient, private readonly seeds: string[], private readonly withHealth = true) {
     seeds.forEach((a) => this.addrs.add(a));
   }
 
@@ -69,7 +69,12 @@ export class SwarmCollector {
     );
     const reports = new Map<string, CellReport>();
     for (const r of answers) if (r) reports.set(r.id, r);
-    for (const r of reports.values()) for (const m of r.members) this.addrs.add(m.addr);
+    // Asked next time: the seeds and every member an answering cell lists (not every address ever seen: a cell restarted on a new port is asked at its new one only).
+    if (reports.size > 0) {
+      this.addrs.clear();
+      this.seeds.forEach((a) => this.addrs.add(a));
+      for (const r of reports.values()) for (const m of r.members) this.addrs.add(m.addr);
+    }
     // The view with the most members heard most recently is the best one to show.
     const best = [...reports.values()].sort((a, b) => b.members.length - a.members.length)[0];
     const events: SwarmEvent[] = [];
