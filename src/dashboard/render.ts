@@ -71,6 +71,8 @@ function fit(line: string, width: number): string {
   return out + '…' + COLORS.reset;
 }
 
+/** Addresses named in the no-answer line (it must fit a line). */
+const SEEDS_SHOWN_MAX = 3;
 /** Files at risk listed on the screen (the total is shown beside them). */
 const AT_RISK_SHOWN_MAX = 5;
 /** Rows whose counts are the member's last word, not current: shown without them. */
@@ -105,7 +107,8 @@ export function noAnswerLine(st: Pick<ScreenState, 'nowMs' | 'silentSinceMs' | '
   if (st.wrongKeyAt?.length) {
     return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))}: cells at ${st.wrongKeyAt.join(', ')} answer but not with this swarm's key (check --home)`;
   }
-  return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))} (asking ${st.seeds.join(', ') || 'no address: swarm.json lists no cells'}): is the swarm up (cellsync swarm status)?`;
+  const asked = st.seeds.length === 0 ? 'no address: swarm.json lists no cells' : st.seeds.slice(0, SEEDS_SHOWN_MAX).join(', ') + (st.seeds.length > SEEDS_SHOWN_MAX ? ` and ${st.seeds.length - SEEDS_SHOWN_MAX} more` : '');
+  return `no cell answered for ${seconds(st.nowMs - (st.silentSinceMs ?? st.nowMs))}: is the swarm up (cellsync swarm status)? Asking ${asked}`;
 }
 
 /** Warnings about the swarm's shape: no guard (nothing scrubs), fewer storage cells than R (new chunks get fewer copies). */

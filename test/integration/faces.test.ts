@@ -32,7 +32,7 @@ test.serial('top in plain mode shows a death and a heal when a cell is killed, a
   t.regex(out, /^\d\d:\d\d:\d\d\.\d{3} member-died/m, 'plain, timestamped lines');
   t.notRegex(out, /\u001b\[/, 'no terminal codes when stdout is not a terminal');
   t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
-  await top.waitFor(/no cell answered for \d+ s \(asking 127\.0\.0\.1:\d+/, 10_000, 'top says so when no cell answers');
+  await top.waitFor(/no cell answered for \d+ s: is the swarm up \(cellsync swarm status\)\? Asking 127\.0\.0\.1:\d+/, 10_000, 'top says so when no cell answers');
   top.child.kill('SIGINT');
   t.is(await exited(top.child), 0);
 });

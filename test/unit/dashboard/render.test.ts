@@ -39,7 +39,7 @@ test('the screen is stamped with the age of its data, the health check with its 
 test('when no cell answers, top says for how long and claims no state, health or counts', (t) => {
   const s = snapshot([member('a', 'storage', 'alive', 777)], 1_000_000);
   const out = screen({ snapshot: s, nowMs: 1_012_000, silentSinceMs: 1_000_000 });
-  t.regex(out, /no cell answered for 12 s \(asking 127\.0\.0\.1:7100\)/);
+  t.regex(out, /no cell answered for 12 s: is the swarm up \(cellsync swarm status\)\? Asking 127\.0\.0\.1:7100$/m);
   t.regex(out, /data of 00:16:40 \(12 s old\)/);
   t.notRegex(out, /healthy|777|alive/);
   t.regex(out, /no answer/);
@@ -88,4 +88,11 @@ test('the backlog: progress against its peak, no estimate while it does not shri
   // Old measurements leave the window: the pace is the recent one.
   for (let i = 1; i <= 100; i++) b.add(20_000 + i * 1_000, 4);
   t.is(b.view()!.chunksPerSec, 0);
+});
+
+test('the no-answer line names a few addresses, and says so when the cells hold another key', (t) => {
+  const seeds = ['127.0.0.1:7100', '127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103', '127.0.0.1:7104'];
+  t.regex(screen({ snapshot: null, nowMs: 3_000, silentSinceMs: 0, seeds }), /Asking 127\.0\.0\.1:7100, 127\.0\.0\.1:7101, 127\.0\.0\.1:7102 and 2 more$/m);
+  const wrong = screen({ snapshot: null, nowMs: 3_000, silentSinceMs: 0, seeds, wrongKeyAt: ['127.0.0.1:7100'] });
+  t.regex(wrong, /no cell answered for 3 s: cells at 127\.0\.0\.1:7100 answer but not with this swarm's key \(check --home\)/);
 });
