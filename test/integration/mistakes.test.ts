@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { cli, exited, mountSwarm, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type CliResult } from '../helpers/index.js';
+import { CLI, cli, exited, watch, mountSwarm, pidOf, randomFile, swarmCells, swarmUp, tmpDir, type CliResult } from '../helpers/index.js';
 
 /*
  * Common mistakes, each as a user makes it: one clear line saying what is
@@ -34,6 +34,10 @@ test.serial('a wrong swarm key is said as such, not as an outage', async (t) => 
   oneClearLine(t, await cli(['swarm', 'status', '--home', other]), 1, wrongKey);
   const dir = await tmpDir(t);
   oneClearLine(t, await cli(['put', '--home', other, await randomFile(dir, 'f', 1000)]), 1, wrongKey);
+  const top = watch(t, CLI, ['top', '--home', other, '--plain']);
+  await top.waitFor(/no cell answered for \d+ s: cells at 127\.0\.0\.1:\d+.* answer but not with this swarm's key/, 10_000, 'top naming the key');
+  top.child.kill('SIGINT');
+  t.is(await exited(top.child), 0);
   // The same cells with the right key answer as ever; after swarm down, the other home hears silence, not a key.
   t.is((await cli(['swarm', 'status', '--home', home])).code, 0);
   t.is((await cli(['swarm', 'down', '--home', home])).code, 0);
