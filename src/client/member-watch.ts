@@ -1,7 +1,7 @@
-import { noCellAnswered } from './no-answer.js';
 import { CellError, logger, type Addr, type CellId, type Clock, type MemberViewConfig, type Rng, type TimerHandle, type Unsubscribe } from '../core/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import { Messages, type ListedMember, type ViewNews, type ViewTable } from '../wire/index.js';
+import { noCellAnswered } from './no-answer.js';
 
 const log = logger('client:view');
 

@@ -1,4 +1,3 @@
-import { noCellAnswered } from './no-answer.js';
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
@@ -35,6 +34,7 @@ import { LocalCells, type StagedFile } from './local-cells.js';
 import { MemberWatch } from './member-watch.js';
 import type { LocalDisk, ReplacedRecord } from './local-disk.js';
 import { ReadHedgePolicy } from './read-hedge.js';
+import { noCellAnswered } from './no-answer.js';
 
 const log = logger('client');
 

@@ -1,4 +1,3 @@
-import { KeyMismatch } from './key-mismatch.js';
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
@@ -37,6 +36,7 @@ import { BulkSender } from './bulk-sender.js';
 import { countDrop, newCounters, type WireCounters } from './counters.js';
 import { Peers } from './peers.js';
 import { malformedAnswer, remoteError, statusOfError } from './remote-error.js';
+import { KeyMismatch } from './key-mismatch.js';
 
 /** Handlers running at once; beyond this new requests are answered BUSY. */
 const HANDLERS_RUNNING_MAX = 512;
