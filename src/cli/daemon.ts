@@ -16,8 +16,12 @@ const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
  * start on a loaded machine takes a few seconds before the first word.
  */
 const START_SILENCE_MS_MAX = 30_000;
-/** A start that is over within this long prints no progress (the usual case: a small cell, a mount). */
-const PROGRESS_QUIET_MS = 1_000;
+/**
+ * A start that is over within this long after the child's first word prints
+ * no progress (the usual case: a small cell, a mount; Node's own start before
+ * that first word, seconds on a loaded machine, is not counted).
+ */
+const PROGRESS_QUIET_MS = 2_000;
 /** Progress lines are printed at most this often, each the latest word. */
 const PROGRESS_EVERY_MS = 1_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -76,16 +80,18 @@ export function tellParent(m: ProgressMessage | ReadyMessage | object): void {
 }
 
 /**
- * Prints a starting daemon's progress on stderr, as `<what>: <progress> (N s)`:
- * nothing if the start is over within PROGRESS_QUIET_MS, then the latest
- * word at most every PROGRESS_EVERY_MS.
+ * Prints a starting daemon's progress on stderr, as `<what>: <progress> (N s
+ * since the spawn)`: nothing if the start is over within PROGRESS_QUIET_MS of
+ * its first word, then the latest word at most every PROGRESS_EVERY_MS.
  */
 export function progressPrinter(what: string, write: (line: string) => void = (l) => process.stderr.write(l)): (progress: string) => void {
   const startMs = Date.now();
+  let firstWordMs = 0;
   let printedMs = 0;
   return (progress) => {
     const now = Date.now();
-    if (now - startMs < PROGRESS_QUIET_MS || now - printedMs < PROGRESS_EVERY_MS) return;
+    firstWordMs ||= now;
+    if (now - firstWordMs < PROGRESS_QUIET_MS || now - printedMs < PROGRESS_EVERY_MS) return;
     printedMs = now;
     write(`${what}: ${progress} (${Math.round((now - startMs) / 1000)} s)\n`);
   };
