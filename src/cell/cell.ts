@@ -336,7 +336,8 @@ export class Cell {
           record('self-scrub-stopped', `${r.checked} chunks checked, ${r.removed} corrupt removed in ${took}; the next start scrubs again`);
           return;
         }
-        await unlink(path.join(this.dataDir, QUARANTINE_MARKER)).catch(() => undefined);
+        // Quarantined again meanwhile: the marker it wrote stays, for the next start.
+        if (!this.quarantinedSelf) await unlink(path.join(this.dataDir, QUARANTINE_MARKER)).catch(() => undefined);
         record('self-scrub-finished', `${r.checked} chunks checked, ${r.removed} corrupt removed in ${took}`);
         // What it removed is short of a copy now: heal brings it back from the healthy ones.
         if (r.removed > 0) this.healer.schedule(0);
