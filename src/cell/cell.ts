@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   makeDirs,
   EventLog,
+  TokenBucket,
   logger,
   machineId,
   type Addr,
@@ -40,6 +41,8 @@ export interface CellInit {
   rolePinned: boolean;
   /** Repair copies to cells on this machine go as files (heal/local-push.ts); default true, false sends every copy over the network. */
   localPushes?: boolean;
+  /** Told what the start is doing, now and then, until it serves (a large store takes a while to open): `cell start --daemon` shows it. */
+  onProgress?: (what: string) => void;
 }
 
 export interface CellComponents {
@@ -129,6 +132,9 @@ export class Cell {
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
   private readonly dataDir: string;
+  /** The self-scrub of a quarantined cell's store, running in the background (see startSelfScrub), and how to stop it. */
+  private selfScrub: { done: Promise<void>; abort: AbortController } | null = null;
+  private selfScrubDone = false;
 
   private constructor(private readonly parts: CellParts, setup: CellSetup) {
     const { clock, rng, endpoint, store, records, membership } = parts;
@@ -203,7 +209,9 @@ export class Cell {
    */
   static async start(components: CellComponents, init: CellInit): Promise<Cell> {
     const { clock, rng } = components;
+    const progress = init.onProgress ?? (() => undefined);
     await makeDirs(init.dataDir);
+    progress('locking the data directory');
     const unlock = await lockDataDir(init.dataDir);
     let transport: Transport | null = components.transport ?? null;
     try {
@@ -212,8 +220,10 @@ export class Cell {
       // Damage found and repaired (store/db-check.ts): one line each, kept until the cell records them as events.
       let tell: (line: string) => void = (line) => repairs.push(line);
       const repairs: string[] = [];
+      progress('opening the store');
       const store = await ChunkStore.open({
         onRepair: (line) => tell(line),
+        onProgress: progress,
         dir: init.dataDir,
         capacityBytes: init.config.store.capacityBytes,
         defaultReplicas: init.config.placement.replicas,
@@ -249,19 +259,14 @@ export class Cell {
       // lmdb-js segfaults on some damaged files: a damaged database is set aside before it is opened, and one
       // found damaged in use is replaced; anti-entropy brings the records back from the other cells holding them.
       const { recordsPath, corruptDir } = cellLayoutOf(init.dataDir);
-      const recordsRepair = await setAsideIfDamaged(recordsPath, corruptDir, clock.wallNow());
+      progress(`${stats.chunks} chunks; checking the records database`);
+      const recordsRepair = await setAsideIfDamaged(recordsPath, corruptDir, clock.wallNow(), (n) => progress(`checking the records database: ${n} entries read`));
       const onRecordsRepaired = (r: DatabaseRepair) => tell(`${r.file} (namespace records) ${r.why}: moved to ${r.movedTo}; starting with no records, anti-entropy brings them back from the other cells`);
       if (recordsRepair) onRecordsRepaired(recordsRepair);
       const records = RecordStore.inDataDir(init.dataDir, { asideDir: corruptDir, onReplaced: onRecordsRepaired });
       if (init.rolePinned) await saveRole(init.dataDir, init.role, true);
-      const marker = path.join(init.dataDir, QUARANTINE_MARKER);
-      const wasQuarantined = await stat(marker).then(() => true, () => false);
-      if (wasQuarantined) {
-        // Rehabilitation: only verified bytes may rejoin. Corrupt chunks are removed and healed back from healthy copies.
-        const removed = await store.scrubAll();
-        await unlink(marker);
-        logger('cell', prefix)('rehabilitated: %d corrupt chunks removed', removed);
-      }
+      // Rehabilitation: the store is scrubbed, in the background once the cell serves (startSelfScrub).
+      const wasQuarantined = await stat(path.join(init.dataDir, QUARANTINE_MARKER)).then(() => true, () => false);
       const cell = new Cell(
         { clock, rng, endpoint, transport: faulty, store, records, membership, unlock },
         { id: identity.id, incarnation: identity.incarnation, dataDir: init.dataDir, config: init.config, rolePinned: init.rolePinned, localPushes: init.localPushes ?? true },
@@ -270,9 +275,13 @@ export class Cell {
       tell = (line) => cell.events.record({ atMs: clock.wallNow(), type: 'store-repaired', cellId: identity.id, detail: line });
       cell.repairs.push(...repairs);
       repairs.forEach(tell);
-      if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
+      if (wasQuarantined) {
+        cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `incarnation ${identity.incarnation}; its ${stats.chunks} chunks are scrubbed in the background` });
+      }
+      progress('joining the swarm');
       try {
         await cell.start(init.config.heal.settleMs);
+        if (wasQuarantined) cell.startSelfScrub(init.config.store.selfScrubBytesPerSec);
       } catch (err) {
         // Undo what did start (timers, handlers, stores) before the transport and the lock go below.
         await cell.stop().catch(() => undefined);
@@ -300,6 +309,41 @@ export class Cell {
     this.differentiator.start();
     this.healer.schedule(firstHealInMs);
     this.events.record({ atMs: this.clock.wallNow(), type: 'cell-started', cellId: this.id, detail: `incarnation ${this.incarnation}` });
+  }
+
+  /**
+   * Re-reads every chunk of a cell that was quarantined, in the background
+   * and at `bytesPerSec`, while it serves: a large store would otherwise keep
+   * the cell silent for minutes (docs/decisions/0040-serve-then-scrub.md).
+   * Every read verifies, so no corrupt byte is served meanwhile; corrupt
+   * chunks the scrub has not reached yet are removed quietly, not held
+   * against the new incarnation (ChunkStore.selfScrub). The quarantine
+   * marker goes only once the whole store was read: a cell stopped midway
+   * scrubs again at its next start.
+   */
+  private startSelfScrub(bytesPerSec: number): void {
+    const { clock, store } = this;
+    const abort = new AbortController();
+    const bucket = new TokenBucket(clock, bytesPerSec);
+    const startedMs = clock.now();
+    const record = (type: string, detail: string) => this.events.record({ atMs: clock.wallNow(), type, cellId: this.id, detail });
+    record('self-scrub-started', `${store.stats().chunks} chunks, at most ${Math.round(bytesPerSec / 1024 / 1024)} MiB/s, while serving`);
+    const done = store
+      .selfScrub((bytes) => bucket.take(bytes, abort.signal), abort.signal)
+      .then(async (r) => {
+        const took = `${((clock.now() - startedMs) / 1000).toFixed(1)} s`;
+        if (!r.complete) {
+          record('self-scrub-stopped', `${r.checked} chunks checked, ${r.removed} corrupt removed in ${took}; the next start scrubs again`);
+          return;
+        }
+        // Quarantined again meanwhile: the marker it wrote stays, for the next start.
+        if (!this.quarantinedSelf) await unlink(path.join(this.dataDir, QUARANTINE_MARKER)).catch(() => undefined);
+        record('self-scrub-finished', `${r.checked} chunks checked, ${r.removed} corrupt removed in ${took}`);
+        // What it removed is short of a copy now: heal brings it back from the healthy ones.
+        if (r.removed > 0) this.healer.schedule(0);
+      })
+      .catch((err: Error) => record('self-scrub-stopped', `failed: ${err.message}; the next start scrubs again`));
+    this.selfScrub = { done: done.finally(() => (this.selfScrubDone = true)), abort };
   }
 
   private serve(): void {
@@ -409,6 +453,9 @@ export class Cell {
   stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers.splice(0)) t.clear();
+      // A self-scrub under way ends at its next chunk; the marker stays, so the next start scrubs again.
+      this.selfScrub?.abort.abort();
+      await this.selfScrub?.done;
       if (opts.leave ?? true) {
         // First the goodbye, so that peers and clients stop counting on this cell while it winds down, and
         // hold it 'left' (expected back) rather than dead. Then the members it knew, for its next start.
@@ -430,6 +477,11 @@ export class Cell {
       await this.parts.unlock();
     })();
     return this.stopping;
+  }
+
+  /** Whether the self-scrub of a rehabilitation still runs in the background. */
+  get isSelfScrubbing(): boolean {
+    return this.selfScrub !== null && !this.selfScrubDone;
   }
 
   /** True from start until stop() begins. */

@@ -1,1 +1,1 @@
-export { runChaos, type ChaosAction, type ChaosCell, type ChaosEnv, type ChaosOptions, type ChaosSummary } from './chaos.js';
+export { INFECTION_CHUNKS, INFECTION_STEP_MS, runChaos, type ChaosAction, type ChaosCell, type ChaosEnv, type ChaosOptions, type ChaosSummary } from './chaos.js';

@@ -19,7 +19,7 @@ export function homeChaosEnv(home: string, client: SwarmClient): ChaosEnv {
       const s = await readSwarm(home);
       const entry = s.cells.find((c) => c.data === cell.data)!;
       const seeds = s.cells.filter((c) => c !== entry).map(cellAddr);
-      await spawnCellDaemon(path.resolve(cell.data), ['--home', home, '--data', entry.data, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(','), ...(entry.args ?? [])]);
+      await spawnCellDaemon(path.resolve(cell.data), ['--home', home, '--data', entry.data, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(','), ...(entry.args ?? [])], () => undefined);
     },
     setFaults: async (faults: ChaosOptions['packets']) => {
       const addrs = (await readSwarm(home)).cells.map(cellAddr);

@@ -1,14 +1,29 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
-import { open, readFile, rename, stat } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CellError, makeDirs } from '../core/index.js';
-import { cellPid, isProcessAlive } from '../cell/index.js';
+import { PID_FILE, cellPid, isProcessAlive, readPid } from '../cell/index.js';
 
 export const LOG_FILE = 'cell.log';
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-const READY_TIMEOUT_MS = 15_000;
+/**
+ * A daemon that has said nothing for this long while starting (neither
+ * progress nor ready) is taken for hung, killed, and its start fails. Not a
+ * limit on the whole start: a cell opening a large store says how far it
+ * got about every second, and may take as long as it needs. Node's own
+ * start on a loaded machine takes a few seconds before the first word.
+ */
+const START_SILENCE_MS_MAX = 30_000;
+/**
+ * A start that is over within this long after the child's first word prints
+ * no progress (the usual case: a small cell, a mount; Node's own start before
+ * that first word, seconds on a loaded machine, is not counted).
+ */
+const PROGRESS_QUIET_MS = 2_000;
+/** Progress lines are printed at most this often, each the latest word. */
+const PROGRESS_EVERY_MS = 1_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** A daemon's log grows to this size, then the one before it is kept as <log>.1 and a new one starts. */
@@ -50,15 +65,55 @@ export interface ReadyMessage {
   pid: number;
   /** Damage the cell found in its store as it started and repaired, one line each (cellsync prints them). */
   repairs?: string[];
+  /** Chunks the cell scrubs in the background (it was quarantined), if any. */
+  selfScrubChunks?: number;
+}
+
+/** What a starting daemon tells its parent before it is ready: what it is doing (`Cell.start`'s onProgress). */
+export interface ProgressMessage {
+  progress: string;
+}
+
+/** What a daemon child sends its parent over IPC while it starts, then once it serves. */
+export function tellParent(m: ProgressMessage | ReadyMessage | object): void {
+  process.send?.(m);
+}
+
+/**
+ * Prints a starting daemon's progress on stderr, as `<what>: <progress> (N s
+ * since the spawn)`: nothing if the start is over within PROGRESS_QUIET_MS of
+ * its first word, then the latest word at most every PROGRESS_EVERY_MS.
+ */
+export function progressPrinter(what: string, write: (line: string) => void = (l) => process.stderr.write(l)): (progress: string) => void {
+  const startMs = Date.now();
+  let firstWordMs = 0;
+  let printedMs = 0;
+  return (progress) => {
+    const now = Date.now();
+    firstWordMs ||= now;
+    if (now - firstWordMs < PROGRESS_QUIET_MS || now - printedMs < PROGRESS_EVERY_MS) return;
+    printedMs = now;
+    write(`${what}: ${progress} (${Math.round((now - startMs) / 1000)} s)\n`);
+  };
 }
 
 /**
  * Starts `cellsync cell start <args>` detached, with its output in
- * <data>/cell.log, and waits until it says it is serving (or fails).
+ * <data>/cell.log, and waits until it says it is serving (or fails), for as
+ * long as it keeps saying how far it got (its progress goes to onProgress,
+ * by default printed on stderr). A start that fails leaves no pid file.
  */
-export async function spawnCellDaemon(dataDir: string, args: string[]): Promise<ReadyMessage> {
+export async function spawnCellDaemon(dataDir: string, args: string[], onProgress?: (progress: string) => void): Promise<ReadyMessage> {
   await makeDirs(dataDir);
-  return spawnDaemon(['cell', 'start', ...args], path.join(dataDir, LOG_FILE), `cell in ${dataDir}`);
+  const what = `cell in ${dataDir}`;
+  try {
+    return await spawnDaemon(['cell', 'start', ...args], path.join(dataDir, LOG_FILE), what, onProgress ?? progressPrinter(what));
+  } catch (err) {
+    // The child is gone (spawnDaemon waits for its exit): a pid file it left names a dead process.
+    const pid = await readPid(dataDir);
+    if (pid !== null && !isProcessAlive(pid)) await unlink(path.join(dataDir, PID_FILE)).catch(() => undefined);
+    throw err;
+  }
 }
 
 /**
@@ -72,9 +127,11 @@ export const NODE_FLAGS = ['--always-sparkplug'];
 /**
  * Runs `cellsync <args>` detached with its output appended to logPath, and
  * waits for the ready message it sends over IPC once it serves; if it exits
- * first, the last line of its log is the error.
+ * first, the last line of its log is the error. Progress messages it sends
+ * meanwhile go to onProgress; one that stays silent for START_SILENCE_MS_MAX
+ * is killed. Settles only once the child is ready or gone.
  */
-export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: string, what: string): Promise<T> {
+export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: string, what: string, onProgress?: (progress: string) => void): Promise<T> {
   if (((await stat(logPath).catch(() => null))?.size ?? 0) > LOG_BYTES_MAX) await rename(logPath, `${logPath}.1`);
   const log = await open(logPath, 'a');
   // Only what this start writes can say why it failed: an earlier run's last line would be a stale answer.
@@ -87,16 +144,27 @@ export async function spawnDaemon<T = ReadyMessage>(args: string[], logPath: str
   await log.close();
   try {
     return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let lastWord = 'nothing';
+      let silent: Error | null = null;
+      const onSilence = () => {
+        silent = new CellError('TIMEOUT', `${what} said nothing for ${START_SILENCE_MS_MAX / 1000} s while starting (last: ${lastWord}), so it was stopped; see ${logPath}`);
         child.kill('SIGKILL');
-        reject(new CellError('TIMEOUT', `${what} did not start within ${READY_TIMEOUT_MS / 1000} s; see ${logPath}`));
-      }, READY_TIMEOUT_MS);
-      child.once('message', (m) => {
+      };
+      let timer = setTimeout(onSilence, START_SILENCE_MS_MAX);
+      child.on('message', (m: unknown) => {
         clearTimeout(timer);
+        if (typeof m === 'object' && m !== null && typeof (m as ProgressMessage).progress === 'string') {
+          lastWord = (m as ProgressMessage).progress;
+          onProgress?.(lastWord);
+          timer = setTimeout(onSilence, START_SILENCE_MS_MAX);
+          return;
+        }
+        child.removeAllListeners('exit');
         resolve(m as T);
       });
       child.once('exit', async (code, signal) => {
         clearTimeout(timer);
+        if (silent) return reject(silent);
         const written = (await readFile(logPath).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8');
         const tail = written.trim().split('\n').slice(-1)[0] ?? '';
         const said = tail.replace(/^cellsync: /, '');

@@ -74,6 +74,7 @@ export function addCellConfigOptions(cmd: Command): Command {
     .addOption(new Option('--anti-entropy-ms <ms>', 'period of the full repair pass').argParser(parseIntArg(100, 3_600_000)).env('CELLSYNC_ANTI_ENTROPY_MS').default(d.heal.antiEntropyMs))
     .addOption(new Option('--left-grace-ms <ms>', 'a cell stopped in order keeps its place this long: nothing is copied in its stead unless it stays away longer').argParser(parseIntArg(1, 86_400_000)).env('CELLSYNC_LEFT_GRACE_MS').default(d.heal.leftGraceMs))
     .addOption(new Option('--scrub-rate <bytes>', 'bytes per second a guard re-reads and re-hashes').argParser(parseBytes).env('CELLSYNC_SCRUB_RATE').default(d.immune.scrubBytesPerSec))
+    .addOption(new Option('--self-scrub-rate <bytes>', "bytes per second a cell re-reads of its own store after a quarantine (in the background while it serves)").argParser(parseBytes).env('CELLSYNC_SELF_SCRUB_RATE').default(d.store.selfScrubBytesPerSec))
     .addOption(new Option('--scrub-period-ms <ms>', 'a guard starts a full scrub pass this often').argParser(parseIntArg(1_000, 86_400_000)).env('CELLSYNC_SCRUB_PERIOD_MS').default(d.immune.scrubPeriodMs))
     .addOption(new Option('--quarantine-after <n>', 'confirmed corrupt chunks before a cell is quarantined (1 = the first)').argParser(parseIntArg(1, 1_000_000)).env('CELLSYNC_QUARANTINE_AFTER').default(d.immune.quarantineAfter))
     .addOption(new Option('--test-false-alert-ms <ms>', 'test hook: a guard sends false alerts this often').argParser(parseIntArg(0, 86_400_000)).default(0).hideHelp())
@@ -89,6 +90,7 @@ export interface CellConfigOptions {
   antiEntropyMs: number;
   leftGraceMs: number;
   scrubRate: number;
+  selfScrubRate: number;
   scrubPeriodMs: number;
   quarantineAfter: number;
   testFalseAlertMs: number;
@@ -110,6 +112,7 @@ export function cellConfigFrom(o: CellConfigOptions): CellConfig {
   c.heal.antiEntropyMs = o.antiEntropyMs;
   c.heal.leftGraceMs = o.leftGraceMs;
   c.immune.scrubBytesPerSec = o.scrubRate;
+  c.store.selfScrubBytesPerSec = o.selfScrubRate;
   c.immune.scrubPeriodMs = o.scrubPeriodMs;
   c.immune.quarantineAfter = o.quarantineAfter;
   c.immune.testFalseAlertMs = o.testFalseAlertMs;
@@ -163,6 +166,7 @@ export function cellConfigArgs(o: CellConfigOptions): string[] {
     '--anti-entropy-ms', String(o.antiEntropyMs),
     '--left-grace-ms', String(o.leftGraceMs),
     '--scrub-rate', String(o.scrubRate),
+    '--self-scrub-rate', String(o.selfScrubRate),
     '--scrub-period-ms', String(o.scrubPeriodMs),
     '--quarantine-after', String(o.quarantineAfter),
     '--membership', o.membership,

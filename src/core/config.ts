@@ -131,6 +131,13 @@ export interface MemberViewConfig {
 export interface StoreConfig {
   /** Bytes of chunks this cell will hold; 0 = the free space of its disk at start. */
   capacityBytes: number;
+  /**
+   * Bytes per second a cell re-reads of its own store after it was
+   * quarantined (the self-scrub, in the background while it serves; each
+   * chunk counts at least 4 KiB). Higher rehabilitates sooner and takes
+   * more of the disk from the reads and writes it serves meanwhile.
+   */
+  selfScrubBytesPerSec: number;
 }
 
 export interface PlacementConfig {
@@ -282,7 +289,10 @@ export function defaultConfig(): CellConfig {
       usageEntriesMax: 64, // ~16 KB per 5 s per watcher at most, however many cells are being written to
       newsEntriesMax: 128, // ~30 KB of news; more changed at once (a swarm restarting) is cheaper as one whole table
     },
-    store: { capacityBytes: 0 },
+    store: {
+      capacityBytes: 0,
+      selfScrubBytesPerSec: 32 * 1024 * 1024, // 8 chunks of 4 MiB a second: a quarter of a disk's, the rest left for serving
+    },
     immune: {
       scrubBytesPerSec: 8 * 1024 * 1024, // a slow, steady background read: never competes with users
       scrubPeriodMs: 60_000,
@@ -373,5 +383,6 @@ export function validateConfig(c: CellConfig): string[] {
   if (!Number.isFinite(c.store.capacityBytes) || c.store.capacityBytes < 0) {
     problems.push('store.capacityBytes must be >= 0');
   }
+  positive('store.selfScrubBytesPerSec', c.store.selfScrubBytesPerSec);
   return problems;
 }

@@ -4,11 +4,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runChaos, type ChaosEnv, type ChaosSummary } from '../chaos/index.js';
+import { INFECTION_CHUNKS, runChaos, type ChaosEnv, type ChaosSummary } from '../chaos/index.js';
 import { fsck, type SwarmClient, type MemberView } from '../client/index.js';
 import { connectSwarm } from '../connect/index.js';
 import { seededRng, type SwarmEvent } from '../core/index.js';
 import { Top, formatBytes, type SwarmCollector } from '../dashboard/index.js';
+import { RehabWatch, type DemoCell, type QuarantineSeen } from './rehab-watch.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const MiB = 1024 * 1024;
@@ -47,6 +48,12 @@ export interface SurvivalReport {
   corruptionsDroppedUnchecked: number;
   /** Corrupted copies still on disk, undetected, when the report was made: 0 unless healing timed out. */
   corruptionsUndetected: number;
+  /** Cells whose disk chaos made keep corrupting chunks (an infection), so that the swarm quarantines them. */
+  cellsInfected: number;
+  /** Every cell quarantined: when (seconds since chaos began), and how long after its disk began failing (null if it was not infected). */
+  quarantines: { cell: string; atS: number; sinceInfectionS: number | null }[];
+  /** Every rehabilitation the demo ran (`cell rehab`): when the cell served again, when its background self-scrub finished (null if not seen), or why it failed. */
+  rehabilitations: { cell: string; atS: number | null; storeScrubbedAtS: number | null; error: string | null }[];
   chunksReplicated: number;
   timeToFullHealthS: number | null;
   /** Why full health was not reached within the wait (null when it was). */
@@ -60,6 +67,10 @@ const FILE_SIZES = [0, 100, 4_096, 60_000, 1 * MiB, 1 * MiB + 1, 3.5 * MiB, 9 * 
 
 /** Swarm settings for a short show: failures are noticed in seconds and guards scrub every few seconds. */
 const CELL_SETTINGS = ['--heartbeat-ms', '1000', '--failure-timeout-ms', '3500', '--scrub-period-ms', '4000', '--scrub-rate', '96M', '--anti-entropy-ms', '3000'];
+/** A quarantined cell stays so this long before the demo rehabilitates it, so that the dashboard shows it (ms). */
+const REHAB_AFTER_MS = 3_000;
+/** How often the demo looks for quarantined cells (ms). */
+const REHAB_POLL_MS = 500;
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -99,6 +110,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
   let mountPid = 0;
   let client: SwarmClient | null = null;
   let top: Top | null = null;
+  let stopOperator: (() => Promise<void>) | null = null;
   try {
     say(`starting ${o.cells} cells in ${home}`);
     await must(['swarm', 'up', '--home', home, '--cells', String(o.cells), '--base-port', '0', ...CELL_SETTINGS]);
@@ -162,6 +174,26 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
         }
       } while (!stop());
     };
+    const demoCells: DemoCell[] = (JSON.parse(await readFile(path.join(home, 'swarm.json'), 'utf8')).cells as { name: string; data: string; host: string; port: number }[]).map((c) => ({
+      name: c.name,
+      data: c.data,
+      addr: `${c.host}:${c.port}`,
+    }));
+    const swarmClient = client;
+    // The operator's part: every cell the swarm quarantines is rehabilitated, as a user would.
+    const operator = new RehabWatch({
+      cells: demoCells,
+      members: () => swarmClient.members(true),
+      rehab: async (cell) => {
+        const r = await cli(['cell', 'rehab', '--home', home, '--data', cell.data]);
+        return r.code === 0 ? null : r.stderr.trim().split('\n').pop() || `exit ${r.code}`;
+      },
+      say,
+      rehabAfterMs: REHAB_AFTER_MS,
+      pollMs: REHAB_POLL_MS,
+    });
+    operator.start();
+    stopOperator = () => operator.stop();
     let chaosDone = false;
     const reader = readAll(() => chaosDone || o.signal.aborted);
     let summary: ChaosSummary;
@@ -175,6 +207,10 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
           killEveryMs: Math.max(4_000, (o.durationS * 1000) / 4),
           restartAfterMs: 6_000,
           corruptEveryMs: Math.max(3_000, (o.durationS * 1000) / 5),
+          // One infection, early enough in the run for the guards to find it and the swarm to quarantine it.
+          infectEveryMs: Math.max(3_000, (o.durationS * 1000) / 4),
+          infectChunks: INFECTION_CHUNKS,
+          maxInfected: 1,
           maxDead: 1,
           packets: { lossRate: 0, dupRate: 0, reorderRate: 0 },
         },
@@ -197,26 +233,31 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     for (let i = 0; i < 240 && !o.signal.aborted; i++) {
       const members = await client.members(true).catch(() => []);
       // A quarantined cell stays cut off until it is rehabilitated: health is every other cell alive and every chunk at R.
-      const allUp = members.length >= o.cells && members.every((m) => m.state === 'alive' || m.state === 'quarantined');
+      const allUp = members.length >= o.cells && members.every((m) => m.state === 'alive' || m.state === 'quarantined') && operator.pending === 0;
       const h = await fsck(client).catch(() => null);
       // Health includes no corrupted copy left unnoticed on disk: guards' scrubs find the ones no read reached.
       const latent = await undetected(summary.corrupted, members);
-      if (allUp && h && h.underReplicated === 0 && h.missing === 0 && h.unreachableCells.length === 0 && latent.length === 0) {
+      // A rehabilitated cell is whole again once its background self-scrub has read its whole store.
+      const seenNow = (collector ?? quietCollector!.collector).seenEvents;
+      const scrubbing = operator.seen.filter((q) => q.rehabilitatedAtMs !== null && !seenNow.some((e) => e.type === 'self-scrub-finished' && e.cellId === q.id && e.atMs >= q.seenAtMs));
+      if (allUp && scrubbing.length === 0 && h && h.underReplicated === 0 && h.missing === 0 && h.unreachableCells.length === 0 && latent.length === 0) {
         timeToFullHealthS = (performance.now() - healStart) / 1000;
         break;
       }
       const quarantined = members.filter((m) => m.state === 'quarantined').length;
       const storage = members.filter((m) => m.role === 'storage' && m.state === 'alive').length;
       missing = [
-        !allUp ? `${o.cells - members.filter((m) => m.state === 'alive' || m.state === 'quarantined').length} cell(s) not back` : '',
+        !allUp ? `${o.cells - members.filter((m) => m.state === 'alive' || m.state === 'quarantined').length} cell(s) not back${operator.pending ? `, ${operator.pending} being rehabilitated` : ''}` : '',
         h?.underReplicated ? `${h.underReplicated} chunks under-replicated (${storage} storage cells alive${quarantined ? `, ${quarantined} quarantined: cellsync cell rehab brings a cell back` : ''})` : '',
         h?.missing ? `${h.missing} chunks missing` : '',
         latent.length ? `${latent.length} corrupted copies not yet found` : '',
+        scrubbing.length ? `${scrubbing.map((q) => q.cell).join(', ')} still scrubbing its store after rehabilitation` : '',
       ]
         .filter(Boolean)
         .join('; ');
       await sleep(500);
     }
+    await operator.stop();
     phase = 'verifying';
     let verified = 0;
     for (const f of files) {
@@ -228,7 +269,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     }
     await sleep(1_200); // one more poll, so the last events are counted
     const events = (collector ?? quietCollector!.collector).seenEvents;
-    const injected = summary.actions.filter((a) => a.kind === 'corrupt').map((a) => ({ chunk: a.detail, atMs: chaosStartMs + a.atMs }));
+    const injected = summary.actions.filter((a) => a.kind === 'corrupt').map((a) => ({ chunk: /chunk [0-9a-f]{12}/.exec(a.detail)?.[0] ?? a.detail, atMs: chaosStartMs + a.atMs }));
     // A cell killed right after finding one may take its own event with it: an alert or a confirmation shows it was caught too.
     const corruptionsCaught = followedBy(injected, events, ['corruption-detected', 'alert-raised', 'alert-confirmed']);
     const corruptionsConfirmed = followedBy(injected, events, ['alert-confirmed']);
@@ -243,6 +284,8 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
       readsWrong: counts.wrong,
       readErrors,
       cellsKilled: summary.kills,
+      cellsInfected: summary.infected.length,
+      ...immuneRecord(operator.seen, summary, events, chaosStartMs),
       corruptionsInjected: summary.corruptions,
       corruptionsCaught,
       corruptionsConfirmed,
@@ -260,6 +303,7 @@ export async function runDemo(o: DemoOptions): Promise<SurvivalReport> {
     return report;
   } finally {
     top?.stop();
+    await stopOperator?.();
     if (mounted) {
       const r = await cli(['umount', mnt]);
       if (r.code !== 0) await cli(['umount', '--lazy', mnt]);
@@ -297,6 +341,15 @@ export function formatReport(r: SurvivalReport): string {
     `  reads                ${r.readsAttempted} attempted, ${r.readsFailed} failed, ${r.readsWrong} wrong`,
     ...r.readErrors.map((e) => `                       ${e}`),
     `  cells killed         ${r.cellsKilled}`,
+    `  cells infected       ${r.cellsInfected}${r.cellsInfected > 0 ? ' (a disk that keeps corrupting chunks)' : ''}`,
+    ...(r.quarantines.length === 0
+      ? ['  quarantined          none']
+      : r.quarantines.map((q, i) => `  ${i === 0 ? 'quarantined ' : '            '}         ${q.cell} at +${q.atS} s${q.sinceInfectionS !== null ? ` (${q.sinceInfectionS} s after its disk began failing)` : ''}`)),
+    ...r.rehabilitations.map(
+      (h, i) =>
+        `  ${i === 0 ? 'rehabilitated' : '             '}        ${h.cell} ` +
+        (h.error !== null ? `FAILED: ${h.error}` : `at +${h.atS} s (serving again)${h.storeScrubbedAtS !== null ? `, store scrubbed by +${h.storeScrubbedAtS} s` : ''}`),
+    ),
     `  corruptions          ${r.corruptionsInjected} injected, ${r.corruptionsCaught} caught, ${r.corruptionsConfirmed} confirmed by another cell` +
       (r.corruptionsDroppedUnchecked > 0 ? `, ${r.corruptionsDroppedUnchecked} removed before any check reached it` : '') +
       (r.corruptionsUndetected > 0 ? `, ${r.corruptionsUndetected} STILL UNDETECTED on disk` : ''),
@@ -305,6 +358,30 @@ export function formatReport(r: SurvivalReport): string {
     `  verdict              ${r.ok ? 'no byte lost' : 'DATA LOST'} (seed ${r.seed})`,
   ];
   return lines.join('\n');
+}
+
+/** Quarantines and rehabilitations for the report: times in seconds since chaos began, from what the demo saw and the cells' events. */
+function immuneRecord(seen: QuarantineSeen[], summary: ChaosSummary, events: SwarmEvent[], chaosStartMs: number): Pick<SurvivalReport, 'quarantines' | 'rehabilitations'> {
+  const since = (ms: number) => Math.round((ms - chaosStartMs) / 100) / 10;
+  const quarantines = seen.map((q) => {
+    // The swarm's own time of it, if an event says: the first member to mark it (the demo polls twice a second).
+    const marked = events.filter((e) => e.type === 'member-quarantined' && e.cellId === q.id && e.atMs <= q.seenAtMs).map((e) => e.atMs);
+    const atMs = marked.length > 0 ? Math.max(chaosStartMs, Math.min(...marked)) : q.seenAtMs;
+    const infection = summary.infected.find((i) => i.addr === q.addr && chaosStartMs + i.atMs <= atMs);
+    return { cell: q.cell, atS: since(atMs), sinceInfectionS: infection ? Math.round((atMs - chaosStartMs - infection.atMs) / 100) / 10 : null };
+  });
+  const rehabilitations = seen
+    .filter((q) => q.rehabilitatedAtMs !== null || q.rehabError !== null)
+    .map((q) => {
+      const scrubbed = events.find((e) => e.type === 'self-scrub-finished' && e.cellId === q.id && q.rehabilitatedAtMs !== null && e.atMs >= q.seenAtMs);
+      return {
+        cell: q.cell,
+        atS: q.rehabilitatedAtMs === null ? null : since(q.rehabilitatedAtMs),
+        storeScrubbedAtS: scrubbed ? since(Math.max(scrubbed.atMs, q.rehabilitatedAtMs!)) : null,
+        error: q.rehabError,
+      };
+    });
+  return { quarantines, rehabilitations };
 }
 
 /**

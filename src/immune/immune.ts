@@ -97,6 +97,11 @@ export class Immune {
       endpoint.serve(Messages.ALERT, (alert) => void this.confirm(alert)),
       endpoint.onNotice(Messages.CONFIRMED, (c) => this.onConfirmation(c)),
       store.onCorruption(this.onOwnCorruption),
+      // A cell back with a new incarnation (rehabilitated) starts with a clean record: what got it quarantined
+      // was scrubbed away, and must not make its next single corruption a quarantine again.
+      this.components.membership.onEvent((e) => {
+        if (e.type === 'quarantine-lifted') this.confirmedKeys.delete(e.member.id);
+      }),
     );
     const period = this.init.config.scrubPeriodMs;
     this.later(() => this.scrubLoop(), rng.int(Math.min(period, 2_000)));

@@ -10,7 +10,6 @@ import {
   assert,
   chunkKeyOf,
   defaultConfig,
-  isCellError,
   isChunkKey,
   leavesMatch,
   leafHashesOf,
@@ -40,6 +39,8 @@ export interface ChunkStoreInit {
   logPrefix?: string;
   /** Told, in one line, of each damage found and repaired: a metadata database set aside (at open or in use), stray files. */
   onRepair?: (line: string) => void;
+  /** Told what the open is doing, now and then (a large store takes a while: its database checked, its files counted). */
+  onProgress?: (what: string) => void;
 }
 
 /** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
@@ -54,6 +55,23 @@ const DIRECT_BUFFERS = 8;
 
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
 const CORRUPT_MARKS_MAX = 4096;
+
+/**
+ * What reading one chunk costs the self-scrub's pace at least (bytes): a
+ * small chunk still costs an open, a block read and a close, so 20,000 tiny
+ * chunks are paced like 80 MiB, not like their few bytes.
+ */
+const SELF_SCRUB_CHUNK_BYTES_MIN = 4096;
+
+/** How a self-scrub ended. */
+export interface SelfScrubResult {
+  /** Chunks read and verified (or found gone). */
+  checked: number;
+  /** Corrupt ones moved aside. */
+  removed: number;
+  /** False if the store closed (or the scrub was aborted) before every chunk was read. */
+  complete: boolean;
+}
 
 export interface StoreStats {
   chunks: number;
@@ -100,6 +118,13 @@ export class ChunkStore {
   private closed = false;
   /** A metadata rebuild under way: until it ends, manifest flags are not known, so the chunks are not listed (see list). */
   private rebuilding: Promise<void> | null = null;
+  /**
+   * While a self-scrub runs: the last key it verified ('' before the first).
+   * A chunk above it found corrupt (by the scrub or any read) is what the
+   * quarantine was about, cleaned up, not new evidence: it is moved aside
+   * and answers CHUNK_NOT_FOUND, and no one is told (see selfScrub).
+   */
+  private selfScrubAfter: ChunkKey | null = null;
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
   private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
@@ -121,9 +146,11 @@ export class ChunkStore {
       await mkdir(d);
     }
     // lmdb-js segfaults on some damaged files: a damaged database is set aside before it is opened (db-check.ts).
-    const metaRepair = await setAsideIfDamaged(layout.metaPath, layout.corruptDir, Date.now());
+    init.onProgress?.('checking the chunk metadata database');
+    const metaRepair = await setAsideIfDamaged(layout.metaPath, layout.corruptDir, Date.now(), (n) => init.onProgress?.(`checking the chunk metadata database: ${n} entries read`));
     const store = new ChunkStore(init, init.capacityBytes);
-    const tree = await scanChunkTree(layout.chunkDir, layout.corruptDir);
+    init.onProgress?.('counting chunk files');
+    const tree = await scanChunkTree(layout.chunkDir, layout.corruptDir, (n) => init.onProgress?.(`counting chunk files: ${n}`));
     for (const [key, size] of tree.chunks) store.index.set(key, size);
     store.bytesUsed = [...tree.chunks.values()].reduce((a, b) => a + b, 0);
     store.strayFound = tree.strays.length;
@@ -405,15 +432,13 @@ export class ChunkStore {
       }
       // Not a chunk file any more (a directory took its name, its bytes cannot be read): as good as corrupt.
       if (code && UNREADABLE_CODES.has(code)) {
-        await this.quarantineFile(key, `unreadable (${code})`);
-        throw CellError.CHUNK_CORRUPT(key);
+        throw (await this.quarantineFile(key, `unreadable (${code})`)) ? CellError.CHUNK_CORRUPT(key) : CellError.CHUNK_NOT_FOUND(key);
       }
       throw err;
     }
     const digest = chunkKeyOf(data);
     if (digest !== key) {
-      await this.quarantineFile(key, digest);
-      throw CellError.CHUNK_CORRUPT(key);
+      throw (await this.quarantineFile(key, digest)) ? CellError.CHUNK_CORRUPT(key) : CellError.CHUNK_NOT_FOUND(key);
     }
     return data;
   }
@@ -567,25 +592,63 @@ export class ChunkStore {
   }
 
   /**
-   * Re-hashes every chunk (rehabilitation): corrupt ones are moved aside and
-   * forgotten, so only verified bytes remain. Returns how many were removed.
+   * Re-reads and verifies every chunk held when it starts, in key order, one
+   * at a time, each after `pace(bytes)` lets it (the caller's bandwidth
+   * bound): the rehabilitation of a quarantined cell, run in the background
+   * while the cell serves. Every read verifies anyway, so nothing corrupt is
+   * ever served; what the scrub changes is what a corrupt chunk means. One
+   * it has not reached yet (whoever finds it) is moved aside and forgotten
+   * silently: it answers CHUNK_NOT_FOUND, not CHUNK_CORRUPT, raises no alert,
+   * and healing brings a good copy back. The quarantine that caused it must
+   * not count against the cell's new incarnation. Chunks it has passed are
+   * evidence again as on any cell.
    */
-  async scrubAll(): Promise<number> {
-    let removed = 0;
-    for (const key of [...this.index.keys()]) {
-      try {
-        await this.get(key);
-      } catch (err) {
-        if (isCellError(err, 'CHUNK_CORRUPT')) removed++;
+  async selfScrub(pace: (bytes: number) => Promise<void>, signal?: AbortSignal): Promise<SelfScrubResult> {
+    const keys = [...this.index.keys()].sort();
+    const removedBefore = this.forgivenCount;
+    let checked = 0;
+    this.selfScrubAfter = '';
+    try {
+      for (const key of keys) {
+        if (this.closed || signal?.aborted) break;
+        const size = this.index.get(key);
+        if (size !== undefined) {
+          await pace(Math.max(size, SELF_SCRUB_CHUNK_BYTES_MIN));
+          if (this.closed || signal?.aborted) break;
+          await this.get(key).catch(() => undefined);
+        }
+        checked++;
+        this.selfScrubAfter = key;
       }
+    } finally {
+      this.selfScrubAfter = null;
     }
-    // Rehabilitated: the marks served as evidence; the chunks will be healed back from healthy copies.
-    this.corrupt.clear();
-    return removed;
+    return { checked, removed: this.forgivenCount - removedBefore, complete: checked === keys.length };
   }
 
-  private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<void> {
+  /** Corrupt chunks a self-scrub forgave (see selfScrub). */
+  private forgivenCount = 0;
+
+  /** Whether a corrupt chunk is one a running self-scrub has not reached yet. */
+  private isForgiven(key: ChunkKey): boolean {
+    return this.selfScrubAfter !== null && key > this.selfScrubAfter;
+  }
+
+  /**
+   * Moves a corrupt (or unreadable) chunk file aside and forgets the chunk.
+   * True if it is evidence (marked, listeners told); false if a self-scrub
+   * forgave it (see selfScrub).
+   */
+  private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<boolean> {
     const movedTo = path.join(this.layout.corruptDir, `${key}.${Date.now()}`);
+    if (this.isForgiven(key)) {
+      this.forget(key);
+      await rename(this.pathOf(key), movedTo).catch(() => {});
+      this.corruptFound++;
+      this.forgivenCount++;
+      this.log('corrupt chunk %k moved aside by the self-scrub (digest %k)', key, digestSeen);
+      return false;
+    }
     this.corrupt.set(key, digestSeen);
     if (this.corrupt.size > CORRUPT_MARKS_MAX) this.corrupt.delete(this.corrupt.keys().next().value!);
     this.forget(key);
@@ -593,5 +656,6 @@ export class ChunkStore {
     this.corruptFound++;
     this.log('corrupt chunk %k moved aside (digest %k)', key, digestSeen);
     for (const l of this.corruptionListeners) l({ key, digestSeen, movedTo });
+    return true;
   }
 }

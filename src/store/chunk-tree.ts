@@ -24,9 +24,13 @@ export interface ChunkTree {
   report: string | null;
 }
 
-/** Walks the chunk tree; every stray entry is moved into asideDir. */
-export async function scanChunkTree(chunkDir: string, asideDir: string): Promise<ChunkTree> {
+/** How often a scan says how far it got (ms): a million files take a while. */
+const SCAN_PROGRESS_MS = 1_000;
+
+/** Walks the chunk tree; every stray entry is moved into asideDir. onProgress hears the chunk files counted, about once a second. */
+export async function scanChunkTree(chunkDir: string, asideDir: string, onProgress?: (chunks: number) => void): Promise<ChunkTree> {
   const tree: ChunkTree = { chunks: new Map(), strays: [], report: null };
+  let saidAt = Date.now();
   const stray = async (rel: string, what: string) => {
     tree.strays.push(`${rel}: ${what}`);
     await rename(path.join(chunkDir, rel), strayAsidePath(asideDir, rel)).catch(() => undefined);
@@ -36,15 +40,21 @@ export async function scanChunkTree(chunkDir: string, asideDir: string): Promise
       await stray(sub.name, sub.isDirectory() ? 'a directory that is no fan-out directory' : 'not a directory');
       continue;
     }
-    for (const name of await readdir(path.join(chunkDir, sub.name)).catch(() => [] as string[])) {
+    // Leaf hashes kept by older cells beside their chunks (layout.ts, leafFileOf).
+    const names = (await readdir(path.join(chunkDir, sub.name)).catch(() => [] as string[])).filter((n) => !(n.endsWith('.leaves') && isChunkKey(n.slice(0, -'.leaves'.length))));
+    // A fan-out directory's entries are looked at together: one at a time, a large store took seconds more to open.
+    const stats = await Promise.all(names.map((n) => lstat(path.join(chunkDir, sub.name, n)).catch(() => null)));
+    for (const [i, name] of names.entries()) {
       const rel = path.join(sub.name, name);
-      // Leaf hashes kept by older cells beside their chunks (layout.ts, leafFileOf).
-      if (name.endsWith('.leaves') && isChunkKey(name.slice(0, -'.leaves'.length))) continue;
-      const st = await lstat(path.join(chunkDir, rel)).catch(() => null);
+      const st = stats[i];
       if (!st) continue;
       const why = chunkFileProblem(name, sub.name, st);
       if (why) await stray(rel, why);
       else tree.chunks.set(name, st.size);
+    }
+    if (onProgress && Date.now() - saidAt >= SCAN_PROGRESS_MS) {
+      saidAt = Date.now();
+      onProgress(tree.chunks.size);
     }
   }
   const n = tree.strays.length;

@@ -86,6 +86,9 @@ function headerWhy(page: Buffer): string | null {
 /** How long a child may take to walk a database: ~1 s per million records here; a loaded machine is slower. */
 const WALK_TIMEOUT_MS = 120_000;
 const WALKER = fileURLToPath(new URL('./db-walk.js', import.meta.url));
+/** The walker says how far it got this often (ms), on lines starting with WALK_PROGRESS_PREFIX. */
+export const WALK_PROGRESS_MS = 1_000;
+export const WALK_PROGRESS_PREFIX = 'walked ';
 
 /**
  * Why the database at `file` is damaged, or null: its meta pages (see
@@ -93,22 +96,28 @@ const WALKER = fileURLToPath(new URL('./db-walk.js', import.meta.url));
  * (db-walk.ts), which must neither crash nor find fewer entries than the
  * meta page counts.
  */
-export async function lmdbProblem(file: string): Promise<string | null> {
+export async function lmdbProblem(file: string, onProgress?: (entries: number) => void): Promise<string | null> {
   const header = lmdbHeaderProblem(file);
   if (header) return header;
   // Missing or empty: lmdb makes a new database there, nothing to walk.
   if ((statSync(file, { throwIfNoEntry: false })?.size ?? 0) === 0) return null;
   return new Promise((resolve) => {
-    execFile(process.execPath, [WALKER, file], { timeout: WALK_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout) => {
+    const walker = execFile(process.execPath, [WALKER, file], { timeout: WALK_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout) => {
       if (!err) return resolve(null);
       const e = err as NodeJS.ErrnoException & { signal?: string | null; killed?: boolean };
-      const said = stdout.trim().split('\n').pop();
+      const said = stdout.trim().split('\n').filter((l) => !l.startsWith(WALK_PROGRESS_PREFIX)).pop();
       // Not run (no process to spare) or not done in time: unchecked, not damaged. Its header was sound, and a
       // damage met in use is still caught (LmdbFile); setting a sound database aside would lose it.
       if (typeof e.code === 'string' || (e.killed && e.signal === 'SIGKILL')) resolve(null);
       else if (e.signal) resolve(`crashes lmdb when read (${e.signal}): its pages are damaged`);
       else resolve(said ? `is damaged (${said})` : `is damaged (the check exited with ${String(e.code)})`);
     });
+    if (onProgress) {
+      walker.stdout?.on('data', (d: Buffer) => {
+        const last = d.toString().trim().split('\n').filter((l) => l.startsWith(WALK_PROGRESS_PREFIX)).pop();
+        if (last) onProgress(Number(last.slice(WALK_PROGRESS_PREFIX.length)));
+      });
+    }
   });
 }
 

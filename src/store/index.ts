@@ -1,4 +1,4 @@
-export { ChunkStore, type ChunkStoreInit, type StoreStats, type CorruptionReport } from './chunk-store.js';
+export { ChunkStore, type ChunkStoreInit, type StoreStats, type CorruptionReport, type SelfScrubResult } from './chunk-store.js';
 export { CellIdentity, type IdentityRecord } from './identity.js';
 export { writeFileAtomic } from './atomic.js';
 export { RecordStore, type Replaced, type VersionedRecord } from './record-store.js';

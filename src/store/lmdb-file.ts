@@ -32,9 +32,9 @@ export function setAside(file: string, why: string, asideDir: string, nowMs: num
   return { file, why, movedTo };
 }
 
-/** Checks a database (lmdbProblem) and sets it aside if it is damaged: the repair, or null if it was sound. */
-export async function setAsideIfDamaged(file: string, asideDir: string, nowMs: number): Promise<DatabaseRepair | null> {
-  const why = await lmdbProblem(file);
+/** Checks a database (lmdbProblem; onProgress hears the entries read) and sets it aside if it is damaged: the repair, or null if it was sound. */
+export async function setAsideIfDamaged(file: string, asideDir: string, nowMs: number, onProgress?: (entries: number) => void): Promise<DatabaseRepair | null> {
+  const why = await lmdbProblem(file, onProgress);
   return why === null ? null : setAside(file, why, asideDir, nowMs);
 }
 

@@ -101,5 +101,6 @@ test.serial('cell start --join: a cell that hears from no cell (another swarm th
   t.regex(wrong.stderr, /warning: no cell at 127\.0\.0\.1:\d+ has answered in 5 s.*swarm\.key/);
   const right = await cli(['cell', 'start', '--home', b, '--data', path.join(b, 'x2'), '--port', '0', '--join', `${cellB!.host}:${cellB!.port}`, '--daemon']);
   t.is(right.code, 0);
-  t.is(right.stderr, '');
+  // Nothing but progress lines, if the machine is slow: no warning.
+  t.deepEqual(right.stderr.split('\n').filter((l) => l.startsWith('cellsync:')), []);
 });

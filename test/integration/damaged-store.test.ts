@@ -31,7 +31,8 @@ test.serial('a cell started on a truncated meta.lmdb and a garbage records.lmdb 
   // Before: SIGSEGV, and --daemon printed the previous run's last log line.
   const start = await cli(['cell', 'start', '--home', home, '--data', victim!.data, '--daemon']);
   t.is(start.code, 0, start.stderr);
-  const lines = start.stderr.trim().split('\n');
+  // Progress lines (a start slower than a few seconds on a loaded machine says how far it got) are not the repairs.
+  const lines = start.stderr.trim().split('\n').filter((l) => l.startsWith('cellsync: '));
   t.is(lines.length, 2, start.stderr);
   t.regex(lines[0]!, /^cellsync: .*meta\.lmdb \(chunk metadata\) is truncated \(5000 bytes.*\): moved to .*corrupt\/meta\.lmdb\.\d+; rebuilding it from the \d+ chunk files$/);
   t.regex(lines[1]!, /^cellsync: .*records\.lmdb \(namespace records\) is not an lmdb database .*: moved to .*; starting with no records/);
@@ -48,7 +49,7 @@ test.serial('a cell started on a truncated meta.lmdb and a garbage records.lmdb 
   t.is((await cli(['cell', 'stop', '--home', home, '--data', victim!.data])).code, 0);
   const again = await cli(['cell', 'start', '--home', home, '--data', victim!.data, '--daemon']);
   t.is(again.code, 0, again.stderr);
-  t.is(again.stderr, '');
+  t.deepEqual(again.stderr.split('\n').filter((l) => l.startsWith('cellsync:')), [], 'no repair line (progress lines aside, on a slow machine)');
 });
 
 test.serial('cell start --daemon of a cell that dies before it serves says why from this start, not the log\'s stale last line', async (t) => {

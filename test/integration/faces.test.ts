@@ -1,10 +1,16 @@
 import test from 'ava';
 import { CLI, cli, eventually, exited, holders, pidOf, randomFile, sh, swarmCells, swarmUp, tmpDir, watch } from '../helpers/index.js';
 
-test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at least one kill and one corruption healed', async (t) => {
+interface DemoReport {
+  [field: string]: unknown;
+  quarantines: { cell: string; atS: number; sinceInfectionS: number | null }[];
+  rehabilitations: { cell: string; atS: number | null; storeScrubbedAtS: number | null; error: string | null }[];
+}
+
+test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at least one kill and one corruption healed, the infected cell quarantined and rehabilitated', async (t) => {
   const r = await cli(['demo', '--json', '--duration', '30', '--seed', '11'], { timeoutMs: 300_000 });
   t.is(r.code, 0, r.stderr + r.stdout);
-  const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | boolean | null>;
+  const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as DemoReport;
   t.log(JSON.stringify(report));
   t.is(report.filesLost, 0);
   t.is(report.readsWrong, 0);
@@ -14,6 +20,17 @@ test.serial('demo --json --duration 30: exit 0, no file lost, no read failed, at
   t.true((report.corruptionsCaught as number) >= 1);
   t.not(report.timeToFullHealthS, null);
   t.true(report.ok as boolean);
+  // The immune system at work: the infected cell's disk found out, the cell quarantined, then rehabilitated.
+  t.is(report.cellsInfected, 1);
+  t.is(report.quarantines.length, 1, 'the infected cell quarantined');
+  const [q] = report.quarantines;
+  t.true(q!.atS > 0 && q!.sinceInfectionS !== null && q!.sinceInfectionS > 0, 'when, and how long after its disk began failing');
+  t.is(report.rehabilitations.length, 1);
+  const [h] = report.rehabilitations;
+  t.is(h!.cell, q!.cell);
+  t.is(h!.error, null);
+  t.true(h!.atS !== null && h!.atS > q!.atS, 'rehabilitated after it was quarantined');
+  t.true(h!.storeScrubbedAtS !== null && h!.storeScrubbedAtS >= h!.atS!, 'its store scrubbed in the background after it served again');
   const left = await sh(`grep -c 'cellsync-dem[o]-' /proc/mounts; pgrep -fc 'cellsync-dem[o]-' || true`);
   t.deepEqual(left.stdout.trim().split('\n').map(Number), [0, 0], 'no mount or process left behind');
 });

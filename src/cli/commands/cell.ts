@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
-import { stat, writeFile } from 'node:fs/promises';
+import { stat, unlink, writeFile } from 'node:fs/promises';
 import { Cell, QUARANTINE_MARKER, ROLES, cellPid, loadRole, type Role } from '../../cell/index.js';
 import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
-import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
+import { LOG_FILE, daemonLog, progressPrinter, spawnCellDaemon, stopCellDaemon, tellParent, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
@@ -72,6 +72,7 @@ export function registerCell(program: Command): void {
       await record(home, dataDir, ready, cellConfigArgs(opts));
       for (const line of ready.repairs ?? []) console.error(`cellsync: ${line}`);
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
+      if (ready.selfScrubChunks !== undefined) console.log(selfScrubNote(ready.selfScrubChunks, dataDir));
       if (joined) {
         const { client } = await openSwarmClient(home);
         try {
@@ -97,9 +98,12 @@ export function registerCell(program: Command): void {
         rolePinned: opts.role !== undefined || saved?.pinned === true,
         // CELLSYNC_LOCAL=0: repair copies cross the network too, like every other chunk.
         localPushes: process.env.CELLSYNC_LOCAL !== '0',
+        // A daemon tells its parent (which waits as long as it hears); in the foreground, stderr.
+        onProgress: process.send ? (progress) => tellParent({ progress }) : progressPrinter('cell starting'),
       },
     );
     const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
+    if (c.isSelfScrubbing) ready.selfScrubChunks = c.store.stats().chunks;
     await record(home, dataDir, ready);
     // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
     const log = daemonLog(path.join(dataDir, LOG_FILE));
@@ -118,21 +122,42 @@ export function registerCell(program: Command): void {
 
   cell
     .command('rehab')
-    .description('rehabilitate a quarantined cell: stop it, scrub its whole store (corrupt chunks are removed), restart it with a new incarnation')
+    .description(
+      'rehabilitate a quarantined cell: stop it and restart it with a new incarnation, which lifts the quarantine; it serves at once ' +
+        'and re-reads its whole store in the background (corrupt chunks are removed and healed back)',
+    )
     .addOption(homeOption())
     .requiredOption('--data <dir>', "the cell's data directory")
-    .action(async (opts: { home: string; data: string }) => {
+    .option('--force', 'rehabilitate a cell that is not quarantined (its whole store is re-read all the same)')
+    .action(async (opts: { home: string; data: string; force?: boolean }) => {
       const home = resolveHome(opts);
       const dataDir = path.resolve(opts.data);
       const entry = (await readSwarm(home)).cells.find((c) => c.data === dataDir);
       if (!entry) usage(`${dataDir} is not a cell of ${home} (see swarm.json)`);
+      const marker = path.join(dataDir, QUARANTINE_MARKER);
+      const marked = await stat(marker).then(() => true, () => false);
+      if (!marked && !opts.force && !(await isQuarantined(home, cellAddr(entry)))) {
+        usage(
+          `${entry.name} (${cellAddr(entry)}) is not quarantined: nothing to rehabilitate. ` +
+            `To restart it: cellsync cell stop --data ${dataDir} && cellsync cell start --data ${dataDir} --daemon; ` +
+            `to re-read its whole store anyway: cellsync cell rehab --force --data ${dataDir}`,
+        );
+      }
       const pid = await stopCellDaemon(dataDir);
       if (pid !== null) console.log(`stopped cell in ${dataDir} (pid ${pid})`);
-      // The marker makes the next start scrub the store before the cell serves.
-      await writeFile(path.join(dataDir, QUARANTINE_MARKER), `${Date.now()}\n`);
+      // The marker makes the next start scrub the store (in the background, once the cell serves).
+      if (!marked) await writeFile(marker, `${Date.now()}\n`);
       const seeds = await otherCells(home, dataDir);
-      const ready = await spawnCellDaemon(dataDir, ['--home', home, '--data', dataDir, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(','), ...(entry.args ?? [])]);
-      console.log(`cell ${ready.id} rehabilitated: store scrubbed, serving on ${ready.addr} with a new incarnation (pid ${ready.pid})`);
+      let ready: ReadyMessage;
+      try {
+        ready = await spawnCellDaemon(dataDir, ['--home', home, '--data', dataDir, '--port', String(entry.port), '--host', entry.host, '--join', seeds.join(','), ...(entry.args ?? [])]);
+      } catch (err) {
+        // Nothing of this attempt stays behind: the marker only if the cell had it (spawnCellDaemon leaves no pid file).
+        if (!marked) await unlink(marker).catch(() => undefined);
+        throw new CellError((err as CellError).code ?? 'BAD_CONFIG', `${entry.name} was stopped and did not start again: ${(err as Error).message}`);
+      }
+      console.log(`cell ${ready.id} rehabilitated: serving on ${ready.addr} with a new incarnation (pid ${ready.pid})`);
+      if (ready.selfScrubChunks !== undefined) console.log(selfScrubNote(ready.selfScrubChunks, dataDir));
     });
 
   cell
@@ -192,6 +217,11 @@ export function registerCell(program: Command): void {
     });
 }
 
+/** What a cell that was quarantined does once it serves. */
+function selfScrubNote(chunks: number, dataDir: string): string {
+  return `it was quarantined: its ${chunks} chunks are re-read and verified in the background while it serves (self-scrub-finished in ${path.join(dataDir, LOG_FILE)})`;
+}
+
 function parseJoin(list: string): Addr[] {
   const addrs = list.split(',').map((s) => s.trim()).filter(Boolean);
   for (const a of addrs) {
@@ -202,6 +232,17 @@ function parseJoin(list: string): Addr[] {
     }
   }
   return addrs;
+}
+
+/** Whether any cell that answers holds the cell at addr quarantined (a quarantined cell says so of itself too). */
+async function isQuarantined(home: string, addr: Addr): Promise<boolean> {
+  const { client, seeds } = await openSwarmClient(home);
+  try {
+    const views = await client.statusMany(seeds).catch(() => []);
+    return views.some((v) => v.members.some((m) => m.addr === addr && m.state === 'quarantined'));
+  } finally {
+    await client.close();
+  }
 }
 
 async function otherCells(home: string, dataDir: string): Promise<Addr[]> {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { runChaos } from '../../chaos/index.js';
+import { INFECTION_CHUNKS, runChaos } from '../../chaos/index.js';
 import { defaultConfig } from '../../core/index.js';
 import { Top } from '../../dashboard/index.js';
 import { formatReport, runDemo } from '../../demo/index.js';
@@ -43,18 +43,35 @@ export function registerFaces(program: Command): void {
   const d = defaultConfig();
   program
     .command('chaos')
-    .description('kill and restart random cells, corrupt random chunks, inject packet faults, for a while; prints every action')
+    .description('kill and restart random cells, corrupt random chunks, infect cells (a disk that keeps corrupting), inject packet faults, for a while; prints every action')
     .addOption(homeOption())
     .addOption(new Option('--duration <s>', 'seconds to run').argParser(parseIntArg(1, 86_400)).default(60))
     .addOption(new Option('--seed <n>', 'random seed: the same seed does the same actions (default: a random one, printed)').argParser(parseIntArg(0, 2 ** 31 - 1)))
     .addOption(new Option('--kill-every <s>', 'mean seconds between kills (0 = none)').argParser(parseIntArg(0, 86_400)).default(15))
     .addOption(new Option('--restart-after <s>', 'seconds before a killed cell is restarted').argParser(parseIntArg(0, 86_400)).default(10))
     .addOption(new Option('--corrupt-every <s>', 'mean seconds between chunk corruptions (0 = none)').argParser(parseIntArg(0, 86_400)).default(20))
+    .addOption(new Option('--infect-every <s>', 'mean seconds between infections: a cell whose disk keeps corrupting chunks, until the guards get it quarantined (0 = none)').argParser(parseIntArg(0, 86_400)).default(0))
+    .addOption(new Option('--infect-chunks <n>', 'chunks an infected disk corrupts, one every half second').argParser(parseIntArg(1, 1_000)).default(INFECTION_CHUNKS))
+    .addOption(new Option('--max-infected <n>', 'cells infected in a run, at most (never killed meanwhile)').argParser(parseIntArg(0, 1_000)).default(1))
     .addOption(new Option('--max-dead <n>', 'cells down at once, at most').argParser(parseIntArg(0, 1_000)).default(Math.max(1, d.placement.replicas - 2)))
     .addOption(new Option('--packet-loss <p>', 'drop this share of datagrams inside every cell').argParser(parseRate).default(0))
     .addOption(new Option('--packet-dup <p>', 'duplicate this share of datagrams').argParser(parseRate).default(0))
     .addOption(new Option('--packet-reorder <p>', 'delay this share of datagrams').argParser(parseRate).default(0))
-    .action(async (opts: { home: string; duration: number; seed?: number; killEvery: number; restartAfter: number; corruptEvery: number; maxDead: number; packetLoss: number; packetDup: number; packetReorder: number }) => {
+    .action(async (opts: {
+      home: string;
+      duration: number;
+      seed?: number;
+      killEvery: number;
+      restartAfter: number;
+      corruptEvery: number;
+      infectEvery: number;
+      infectChunks: number;
+      maxInfected: number;
+      maxDead: number;
+      packetLoss: number;
+      packetDup: number;
+      packetReorder: number;
+    }) => {
       const home = resolveHome(opts);
       const { client } = await openSwarmClient(home);
       const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -70,13 +87,17 @@ export function registerFaces(program: Command): void {
             killEveryMs: opts.killEvery * 1000,
             restartAfterMs: opts.restartAfter * 1000,
             corruptEveryMs: opts.corruptEvery * 1000,
+            infectEveryMs: opts.infectEvery * 1000,
+            infectChunks: opts.infectChunks,
+            maxInfected: opts.maxInfected,
             maxDead: opts.maxDead,
             packets: { lossRate: opts.packetLoss, dupRate: opts.packetDup, reorderRate: opts.packetReorder },
           },
           (a) => console.log(`+${(a.atMs / 1000).toFixed(1)}s ${a.kind} ${a.cell}: ${a.detail}`),
           abort.signal,
         );
-        console.log(`chaos done: ${summary.kills} kills, ${summary.restarts} restarts, ${summary.corruptions} corruptions`);
+        console.log(`chaos done: ${summary.kills} kills, ${summary.restarts} restarts, ${summary.corruptions} corruptions, ${summary.infected.length} cells infected`);
+        for (const i of summary.infected) console.log(`${i.cell} was infected (${i.keys.length} chunks corrupted): once it is quarantined, cellsync cell rehab --home ${home} --data ${i.data} brings it back`);
       } finally {
         await client.close();
       }

@@ -4,7 +4,7 @@ import { cellPid } from '../../cell/index.js';
 import type { CellStatus, SwarmClient } from '../../client/index.js';
 import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
-import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
+import { progressPrinter, spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
 import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseHost, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
@@ -62,14 +62,14 @@ export function registerSwarm(program: Command): void {
       // A cell started before keeps its settings; options given now are added to them (the last one wins).
       const config = e.args ? [...e.args, ...givenCellConfigArgs(cmd)] : cellConfigArgs(opts);
       const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...config];
-      const ready = await spawnCellDaemon(e.data, args).catch((err: Error) => {
+      const ready = await spawnCellDaemon(e.data, args, progressPrinter(e.name)).catch((err: Error) => {
         const hint = /EADDRINUSE/.test(err.message) ? ` (port ${e.port} is taken: choose another --base-port)` : '';
         throw new CellError('BAD_CONFIG', `${e.name} did not start: ${err.message}${hint}`);
       });
       const { host, port } = parseAddr(ready.addr);
       await recordCell(home, { ...e, host, port, args: config });
       live.push(ready.addr);
-      console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}`);
+      console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}${ready.selfScrubChunks !== undefined ? `  (was quarantined: scrubbing its ${ready.selfScrubChunks} chunks in the background)` : ''}`);
     }
     await awaitMembership(home, live);
     if (!opts.role) await awaitDifferentiation(home, live, cellConfigFrom(opts).placement.replicas);

@@ -509,3 +509,62 @@ test('collect removes chunks stored or put again at least min age ago, keeps you
   t.deepEqual(await store.get(old.key), old.data);
   t.deepEqual(await store.collect([fresh.key], 0), [30_000]);
 });
+
+test('self-scrub: every chunk re-read at the given pace; a corrupt chunk it has not reached is removed quietly (NOT_FOUND, no listener), one it has passed is evidence again', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  const chunks = Array.from({ length: 6 }, () => chunk(1000 + Math.floor(Math.random() * 1000)));
+  for (const c of chunks) await store.put(c.key, c.data);
+  const sorted = [...chunks].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const corrupt = async (key: ChunkKey) => {
+    const bytes = await readFile(chunkPath(dir, key));
+    bytes[0]! ^= 0xff;
+    await writeFile(chunkPath(dir, key), bytes);
+  };
+  // The last two in key order are corrupt before the scrub starts.
+  await corrupt(sorted[4]!.key);
+  await corrupt(sorted[5]!.key);
+  const reports: CorruptionReport[] = [];
+  store.onCorruption((r) => reports.push(r));
+  const paced: number[] = [];
+  let readAhead: Promise<string> | null = null;
+  const result = await store.selfScrub(async (bytes) => {
+    paced.push(bytes);
+    // While the scrub is at its first chunk, a reader finds the last one corrupt: cleanup, not evidence.
+    readAhead ??= store.get(sorted[5]!.key).then(
+      () => 'read',
+      (err: CellError) => err.code,
+    );
+    await readAhead;
+  });
+  t.is(await readAhead!, 'CHUNK_NOT_FOUND', 'a chunk the scrub had not reached answers not found, not corrupt');
+  t.deepEqual(result, { checked: 6, removed: 2, complete: true });
+  t.is(paced.length, 5, 'the chunk removed by the reader is not read again');
+  t.true(paced.every((b) => b >= 4096), 'a small chunk is paced as a block at least');
+  t.is(reports.length, 0, 'no corruption reported: nothing to alert about');
+  t.is(store.stats().chunks, 4);
+  t.is(store.stats().corruptFound, 2);
+  // Once the scrub is over, a corruption is evidence as on any cell.
+  await corrupt(sorted[0]!.key);
+  const err = await t.throwsAsync(store.get(sorted[0]!.key));
+  t.is((err as CellError).code, 'CHUNK_CORRUPT');
+  t.is(reports.length, 1);
+});
+
+test('self-scrub: aborted, it stops at its next chunk and says it is not complete', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 4; i++) {
+    const c = chunk(500);
+    await store.put(c.key, c.data);
+  }
+  const abort = new AbortController();
+  let n = 0;
+  const result = await store.selfScrub(async () => {
+    if (++n === 2) abort.abort();
+  }, abort.signal);
+  t.false(result.complete);
+  t.is(result.checked, 1);
+});
