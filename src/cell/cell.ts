@@ -19,8 +19,10 @@ import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
 import { CellIdentity, ChunkStore, RecordStore, cellLayoutOf, setAsideIfDamaged, writeFileAtomic, type DatabaseRepair } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
+import { MetricsServer, type MetricsAddr } from '../metrics/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
+import { cellRegistry } from './metrics.js';
 import { RecordUndoLog } from './record-undo-log.js';
 import { recallMembers, rememberMembers } from './remembered-members.js';
 import { Subscriptions } from './subscriptions.js';
@@ -40,6 +42,8 @@ export interface CellInit {
   rolePinned: boolean;
   /** Repair copies to cells on this machine go as files (heal/local-push.ts); default true, false sends every copy over the network. */
   localPushes?: boolean;
+  /** Where to serve Prometheus metrics over HTTP (`--metrics`); none when absent. */
+  metrics?: MetricsAddr;
 }
 
 export interface CellComponents {
@@ -129,6 +133,10 @@ export class Cell {
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
   private readonly dataDir: string;
+  /** Serves this cell's metrics while it runs (`--metrics`); closed first by stop(). */
+  private metricsServer: MetricsServer | null = null;
+  /** Members this cell saw quarantined (itself included), for its metrics. */
+  private quarantinesSeen = 0;
 
   private constructor(private readonly parts: CellParts, setup: CellSetup) {
     const { clock, rng, endpoint, store, records, membership } = parts;
@@ -163,6 +171,7 @@ export class Cell {
         onConfirmed: () => this.healer.schedule(config.heal.settleMs),
         onSelfQuarantined: () => {
           this.quarantinedSelf = true;
+          this.quarantinesSeen++;
           this.viewWatchers.touch(id);
           record('cell-quarantined', id, 'this cell was quarantined: it will scrub its store on its next start');
           void writeFile(path.join(dataDir, QUARANTINE_MARKER), `${clock.wallNow()}\n`).catch(() => undefined);
@@ -273,6 +282,7 @@ export class Cell {
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
       try {
         await cell.start(init.config.heal.settleMs);
+        if (init.metrics) cell.metricsServer = await MetricsServer.start(init.metrics, cell.metricsRegistry());
       } catch (err) {
         // Undo what did start (timers, handlers, stores) before the transport and the lock go below.
         await cell.stop().catch(() => undefined);
@@ -357,6 +367,7 @@ export class Cell {
       }),
       membership.onEvent((e) => {
         log('%s %k', e.type, e.member.id);
+        if (e.type === 'member-quarantined') this.quarantinesSeen++;
         // A role change is recorded by the cell that changes (with from -> to), not by every observer.
         if (e.type === 'role-changed') return;
         this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: `${e.member.addr} (seen by ${this.id.slice(0, 8)})` });
@@ -370,6 +381,23 @@ export class Cell {
       // Files handed in by clients that died before asking for their adoption.
       clock.setInterval(() => void store.sweepIncoming(INCOMING_MAX_AGE_MS), INCOMING_MAX_AGE_MS),
     );
+  }
+
+  /** Where this cell's metrics are served (http://host:port/metrics), or null without --metrics. */
+  get metricsUrl(): string | null {
+    return this.metricsServer?.url ?? null;
+  }
+
+  /** The cell's Prometheus metrics, read from its parts' own counters at each scrape (cell/metrics.ts). */
+  private metricsRegistry() {
+    return cellRegistry({
+      store: () => ({ ...this.store.stats(), records: this.records.count }),
+      heal: () => this.healer.stats,
+      immune: () => this.immune.stats,
+      wire: () => this.endpoint.counters,
+      memberStates: () => this.members().map((m) => m.state),
+      quarantinesSeen: () => this.quarantinesSeen,
+    });
   }
 
   status(): CellStatus {
@@ -408,6 +436,7 @@ export class Cell {
    */
   stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
+      await this.metricsServer?.stop();
       for (const t of this.timers.splice(0)) t.clear();
       if (opts.leave ?? true) {
         // First the goodbye, so that peers and clients stop counting on this cell while it winds down, and

@@ -50,6 +50,8 @@ export interface ReadyMessage {
   pid: number;
   /** Damage the cell found in its store as it started and repaired, one line each (cellsync prints them). */
   repairs?: string[];
+  /** Where its metrics are served (http://host:port/metrics), when it was given --metrics. */
+  metrics?: string;
 }
 
 /**

@@ -6,6 +6,7 @@ import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
 import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
+import { addMetricsOptions, metricsAddrFrom, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
   addCellConfigOptions,
@@ -18,7 +19,7 @@ import {
   type CellConfigOptions,
 } from '../options.js';
 
-interface StartOptions extends CellConfigOptions {
+interface StartOptions extends CellConfigOptions, MetricsOptions {
   home: string;
   data: string;
   host: string;
@@ -33,7 +34,7 @@ export function registerCell(program: Command): void {
   const cell = program.command('cell').description('run or stop one cell');
 
   addCellConfigOptions(
-    cell
+    addMetricsOptions(cell
       .command('start')
       .description('start a cell serving the data dir (foreground unless --daemon)')
       .addOption(homeOption())
@@ -43,7 +44,7 @@ export function registerCell(program: Command): void {
       .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
       .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
-      .option('--print-config', 'print the effective configuration as JSON and exit'),
+      .option('--print-config', 'print the effective configuration as JSON and exit'), "the cell's"),
   ).action(async (opts: StartOptions, cmd: Command) => {
     const home = resolveHome(opts);
     const dataDir = path.resolve(opts.data);
@@ -58,6 +59,7 @@ export function registerCell(program: Command): void {
       }
     }
     const config = cellConfigFrom(opts);
+    const metrics = metricsAddrFrom(opts);
     if (opts.printConfig) {
       console.log(JSON.stringify(config, null, 2));
       return;
@@ -66,11 +68,12 @@ export function registerCell(program: Command): void {
     const key = await loadKey(home);
     const seeds = joined ?? (await otherCells(home, dataDir));
     if (opts.daemon) {
-      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts)];
+      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts), ...metricsArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
       await record(home, dataDir, ready, cellConfigArgs(opts));
       for (const line of ready.repairs ?? []) console.error(`cellsync: ${line}`);
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
+      if (ready.metrics) console.log(`metrics on ${ready.metrics}`);
       if (joined) {
         const { client } = await openSwarmClient(home);
         try {
@@ -96,13 +99,15 @@ export function registerCell(program: Command): void {
         rolePinned: opts.role !== undefined || saved?.pinned === true,
         // CELLSYNC_LOCAL=0: repair copies cross the network too, like every other chunk.
         localPushes: process.env.CELLSYNC_LOCAL !== '0',
+        metrics,
       },
     );
-    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
+    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs, ...(c.metricsUrl ? { metrics: c.metricsUrl } : {}) };
     await record(home, dataDir, ready);
     // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
     const log = daemonLog(path.join(dataDir, LOG_FILE));
     log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
+    if (c.metricsUrl) log(`metrics on ${c.metricsUrl}`);
     const logEvent = (e: SwarmEvent) => log(`${e.type} ${(e.cellId ?? '').slice(0, 8)} ${e.detail ?? ''}`);
     c.events.recent().forEach(logEvent);
     c.events.onRecord = logEvent;

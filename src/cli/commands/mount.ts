@@ -6,9 +6,10 @@ import { defaultConfig } from '../../core/index.js';
 import { checkMountPoint, defaultFsOptions, runMount, unmountPath, type MountReady } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
+import { addMetricsOptions, metricsAddrFrom, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
-interface MountOptions {
+interface MountOptions extends MetricsOptions {
   home: string;
   daemon?: boolean;
   replicas: number;
@@ -23,7 +24,7 @@ const GC_EVERY_DEFAULT_MS = 3_600_000;
 
 export function registerMount(program: Command): void {
   const d = defaultConfig().placement;
-  program
+  const mount = program
     .command('mount')
     .description('mount the swarm as a directory (foreground; Ctrl-C unmounts)')
     .addHelpText(
@@ -44,17 +45,19 @@ export function registerMount(program: Command): void {
       new Option('--gc-every <duration>', 'run cellsync gc (1 h grace) this often, so that deleted files free their space; 0 = never (then run it from cron)')
         .argParser(parseDuration)
         .default(GC_EVERY_DEFAULT_MS, '1h'),
-    )
-    .action(async (dir: string, opts: MountOptions) => {
+    );
+  addMetricsOptions(mount, "the mount's").action(async (dir: string, opts: MountOptions) => {
       const home = resolveHome(opts);
+      const metrics = metricsAddrFrom(opts);
       const mountPoint = path.resolve(dir);
       await checkMountPoint(mountPoint);
       await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
         await mkdir(path.join(home, 'mounts'), { recursive: true });
-        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--chunk-size', String(opts.chunkSize), '--gc-every', `${opts.gcEvery}ms`];
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--chunk-size', String(opts.chunkSize), '--gc-every', `${opts.gcEvery}ms`, ...metricsArgs(opts)];
         const ready = await spawnDaemon<MountReady>(args, mountLogPath(home, mountPoint), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
+        if (ready.metrics) console.log(`metrics on ${ready.metrics}`);
         return;
       }
       const { client } = await openSwarmClient(home, mountPoint);
@@ -65,6 +68,7 @@ export function registerMount(program: Command): void {
           mountPoint,
           fs: { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize },
           gcEveryMs: opts.gcEvery,
+          metrics,
         },
       );
     });
