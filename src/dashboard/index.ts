@@ -1,3 +1,4 @@
 export { Top, type TopInit, type TopMode } from './top.js';
 export { SwarmCollector, type SwarmSnapshot, type CellReport } from './collector.js';
 export { formatEventLine, formatBytes } from './render.js';
+export { formatRates, quantile, ratesBetween, type CellRates, type MountRates, type OpRate, type Rates } from './stats.js';

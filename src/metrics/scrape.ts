@@ -1,43 +1,74 @@
 import http from 'node:http';
-import parsePrometheusTextFormat, { type ParsedFamily, type ParsedSample } from 'parse-prometheus-text-format';
 import { CellError } from '../core/index.js';
 import { formatMetricsAddr, type MetricsAddr } from './address.js';
 import { METRICS_PATH } from './server.js';
+import { parseTextFormat, type TextSample } from './text-format.js';
 
 /** A scrape larger than this is refused: ours are tens of KiB; a bigger answer is not one of ours. */
 const SCRAPE_BYTES_MAX = 4 * 1024 * 1024;
 
-export type { ParsedSample };
+/** One series of a histogram: its labels (le aside), its cumulative buckets by upper bound, count and sum. */
+export interface HistogramSeries {
+  labels: Record<string, string>;
+  buckets: { le: number; n: number }[];
+  count: number;
+  sum: number;
+}
 
-/** One scrape of a metrics endpoint: when it was taken (monotonic ms) and the families, by name. */
+/** One scrape of a metrics endpoint: when it was taken (monotonic ms) and its samples, by name. */
 export class Scrape {
-  private readonly families: Map<string, ParsedFamily>;
+  private readonly byName = new Map<string, TextSample[]>();
 
   constructor(
     readonly atMs: number,
     text: string,
   ) {
-    this.families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+    for (const s of parseTextFormat(text)) {
+      const list = this.byName.get(s.name);
+      if (list) list.push(s);
+      else this.byName.set(s.name, [s]);
+    }
   }
 
+  /** True when the scrape has samples of this name (a histogram's: of name_count). */
   has(name: string): boolean {
-    return this.families.has(name);
+    return this.byName.has(name) || this.byName.has(`${name}_count`);
   }
 
-  /** The samples of a family ([] when absent). */
-  samples(name: string): ParsedSample[] {
-    return this.families.get(name)?.metrics ?? [];
+  /** The samples of a counter or gauge ([] when absent). */
+  samples(name: string): TextSample[] {
+    return this.byName.get(name) ?? [];
   }
 
-  /** A counter's or gauge's value, for the sample whose labels include `labels` (0 when absent). */
+  /** A counter's or gauge's value, for the first sample whose labels include `labels` (0 when absent). */
   value(name: string, labels: Record<string, string> = {}): number {
-    const s = this.samples(name).find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
-    return s ? Number(s.value ?? s.count ?? 0) : 0;
+    return this.samples(name).find((s) => matches(s.labels, labels))?.value ?? 0;
+  }
+
+  /** A histogram's series, one per label set. */
+  histogram(name: string): HistogramSeries[] {
+    const series = new Map<string, HistogramSeries>();
+    const of = (labels: Record<string, string>) => {
+      const { le: _le, ...rest } = labels;
+      const key = JSON.stringify(Object.entries(rest).sort());
+      let h = series.get(key);
+      if (!h) series.set(key, (h = { labels: rest, buckets: [], count: 0, sum: 0 }));
+      return h;
+    };
+    for (const s of this.samples(`${name}_bucket`)) of(s.labels).buckets.push({ le: Number(s.labels.le === '+Inf' ? Infinity : s.labels.le), n: s.value });
+    for (const s of this.samples(`${name}_count`)) of(s.labels).count = s.value;
+    for (const s of this.samples(`${name}_sum`)) of(s.labels).sum = s.value;
+    return [...series.values()];
   }
 }
 
+function matches(have: Record<string, string>, want: Record<string, string>): boolean {
+  for (const k in want) if (have[k] !== want[k]) return false;
+  return true;
+}
+
 /**
- * GETs http://addr/metrics and parses it (parse-prometheus-text-format).
+ * GETs http://addr/metrics and parses it (text-format.ts).
  * Nothing listening, no answer in time, or an answer that is not metrics:
  * a CellError saying so, naming the address.
  */
