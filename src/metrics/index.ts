@@ -4,5 +4,5 @@ export { FixedHistogram } from './fixed-histogram.js';
 export { Scrape, scrapeMetrics, type HistogramSeries } from './scrape.js';
 export { parseTextFormat, type TextSample } from './text-format.js';
 export { METRICS_PATH, MetricsServer } from './server.js';
-export { wireMetrics } from './wire-metrics.js';
+export { wireMetrics, type WireCounters } from './wire-metrics.js';
 export { Registry } from 'prom-client';

@@ -2,6 +2,8 @@ import type { Registry } from 'prom-client';
 import { DROP_REASONS, type WireCounters } from '../wire/index.js';
 import { counterOf, labelledCounterOf } from './collected.js';
 
+export type { WireCounters };
+
 /** An endpoint's wire counters (rpc/counters.ts, the same as STATUS carries), read at each scrape. */
 export function wireMetrics(registry: Registry, counters: () => WireCounters): void {
   counterOf(registry, 'cellsync_wire_frames_sent_total', 'Frames sent (datagrams, fragments included).', () => counters().framesSent);

@@ -1,5 +1,4 @@
-import { Registry, counterOf, gaugeOf, labelledCounterOf, processMetrics, wireMetrics } from '../metrics/index.js';
-import type { WireCounters } from '../wire/index.js';
+import { Registry, counterOf, gaugeOf, labelledCounterOf, processMetrics, wireMetrics, type WireCounters } from '../metrics/index.js';
 import { FUSE_OPS, type FuseOpMetrics } from './op-metrics.js';
 
 /** What a mount's metrics are read from, at each scrape. */
