@@ -19,7 +19,7 @@ import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
 import { CellIdentity, ChunkStore, RecordStore, cellLayoutOf, setAsideIfDamaged, writeFileAtomic, type DatabaseRepair } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
-import { MetricsServer, type MetricsAddr } from '../metrics/index.js';
+import { MetricsServer, type MetricsAddr, type Registry } from '../metrics/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
 import { cellRegistry } from './metrics.js';
@@ -133,7 +133,9 @@ export class Cell {
   private stopping: Promise<void> | null = null;
   private readonly startedAtMs: number;
   private readonly dataDir: string;
-  /** Serves this cell's metrics while it runs (`--metrics`); closed first by stop(). */
+  /** The cell's Prometheus metrics, read from its parts' own counters at each scrape (cell/metrics.ts). */
+  readonly metrics: Registry;
+  /** Serves `metrics` while the cell runs (`--metrics`); closed first by stop(). */
   private metricsServer: MetricsServer | null = null;
   /** Members this cell saw quarantined (itself included), for its metrics. */
   private quarantinesSeen = 0;
@@ -198,6 +200,14 @@ export class Cell {
       },
     );
     this.viewWatchers = new ViewWatchers({ clock, rng, endpoint, membership }, { config: config.views, list: () => this.members(), logPrefix: id.slice(0, 8) });
+    this.metrics = cellRegistry({
+      store: () => ({ ...store.stats(), records: records.count }),
+      heal: () => this.healer.stats,
+      immune: () => this.immune.stats,
+      wire: () => endpoint.counters,
+      memberStates: () => this.members().map((m) => m.state),
+      quarantinesSeen: () => this.quarantinesSeen,
+    });
   }
 
   get address(): Addr {
@@ -282,7 +292,7 @@ export class Cell {
       if (wasQuarantined) cell.events.record({ atMs: clock.wallNow(), type: 'cell-rehabilitated', cellId: identity.id, detail: `store scrubbed, incarnation ${identity.incarnation}` });
       try {
         await cell.start(init.config.heal.settleMs);
-        if (init.metrics) cell.metricsServer = await MetricsServer.start(init.metrics, cell.metricsRegistry());
+        if (init.metrics) cell.metricsServer = await MetricsServer.start(init.metrics, cell.metrics);
       } catch (err) {
         // Undo what did start (timers, handlers, stores) before the transport and the lock go below.
         await cell.stop().catch(() => undefined);
@@ -386,18 +396,6 @@ export class Cell {
   /** Where this cell's metrics are served (http://host:port/metrics), or null without --metrics. */
   get metricsUrl(): string | null {
     return this.metricsServer?.url ?? null;
-  }
-
-  /** The cell's Prometheus metrics, read from its parts' own counters at each scrape (cell/metrics.ts). */
-  private metricsRegistry() {
-    return cellRegistry({
-      store: () => ({ ...this.store.stats(), records: this.records.count }),
-      heal: () => this.healer.stats,
-      immune: () => this.immune.stats,
-      wire: () => this.endpoint.counters,
-      memberStates: () => this.members().map((m) => m.state),
-      quarantinesSeen: () => this.quarantinesSeen,
-    });
   }
 
   status(): CellStatus {
