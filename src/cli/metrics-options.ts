@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import os from 'node:os';
 import { METRICS_PORT_EXAMPLE, MetricsAddrError, formatMetricsAddr, isLoopback, parseMetricsAddr, type MetricsAddr } from '../metrics/index.js';
 import { usage } from './errors.js';
@@ -8,13 +8,17 @@ export interface MetricsOptions {
   metricsAllowRemote?: boolean;
 }
 
-/** --metrics and --metrics-allow-remote, for the commands that start cells or a mount. */
-export function addMetricsOptions(cmd: Command, what: string): Command {
-  return cmd
-    .addOption(
-      new Option('--metrics <addr>', `serve ${what} Prometheus metrics over HTTP at addr (IP:PORT, e.g. 127.0.0.1:${METRICS_PORT_EXAMPLE}; port 0 = any free port), at /metrics; off by default`),
-    )
-    .option('--metrics-allow-remote', '--metrics may be a non-loopback address (anyone who reaches it reads the metrics, no key needed)');
+/** --metrics, for the commands that start cells or a mount; `whose`: "the cell's", "the mount's". */
+export function metricsOption(whose: string): Option {
+  return new Option(
+    '--metrics <addr>',
+    `serve ${whose} Prometheus metrics over HTTP at addr (IP:PORT, e.g. 127.0.0.1:${METRICS_PORT_EXAMPLE}; port 0 = any free port), at /metrics; off by default`,
+  );
+}
+
+/** --metrics-allow-remote, beside --metrics. */
+export function metricsAllowRemoteOption(): Option {
+  return new Option('--metrics-allow-remote', '--metrics may be a non-loopback address (anyone who reaches it reads the metrics, no key needed)');
 }
 
 /** The address --metrics gave, checked (wrong use exits 2 with what to give instead), or undefined when not given. */

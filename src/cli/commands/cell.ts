@@ -6,7 +6,7 @@ import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
 import { LOG_FILE, daemonLog, spawnCellDaemon, stopCellDaemon, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
-import { addMetricsOptions, metricsAddrFrom, metricsArgs, type MetricsOptions } from '../metrics-options.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
   addCellConfigOptions,
@@ -34,7 +34,7 @@ export function registerCell(program: Command): void {
   const cell = program.command('cell').description('run or stop one cell');
 
   addCellConfigOptions(
-    addMetricsOptions(cell
+    cell
       .command('start')
       .description('start a cell serving the data dir (foreground unless --daemon)')
       .addOption(homeOption())
@@ -44,7 +44,9 @@ export function registerCell(program: Command): void {
       .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
       .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
-      .option('--print-config', 'print the effective configuration as JSON and exit'), "the cell's"),
+      .option('--print-config', 'print the effective configuration as JSON and exit')
+      .addOption(metricsOption("the cell's"))
+      .addOption(metricsAllowRemoteOption()),
   ).action(async (opts: StartOptions, cmd: Command) => {
     const home = resolveHome(opts);
     const dataDir = path.resolve(opts.data);

@@ -6,7 +6,7 @@ import { defaultConfig } from '../../core/index.js';
 import { checkMountPoint, defaultFsOptions, runMount, unmountPath, type MountReady } from '../../mount/index.js';
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
-import { addMetricsOptions, metricsAddrFrom, metricsArgs, type MetricsOptions } from '../metrics-options.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
 interface MountOptions extends MetricsOptions {
@@ -24,7 +24,7 @@ const GC_EVERY_DEFAULT_MS = 3_600_000;
 
 export function registerMount(program: Command): void {
   const d = defaultConfig().placement;
-  const mount = program
+  program
     .command('mount')
     .description('mount the swarm as a directory (foreground; Ctrl-C unmounts)')
     .addHelpText(
@@ -45,8 +45,10 @@ export function registerMount(program: Command): void {
       new Option('--gc-every <duration>', 'run cellsync gc (1 h grace) this often, so that deleted files free their space; 0 = never (then run it from cron)')
         .argParser(parseDuration)
         .default(GC_EVERY_DEFAULT_MS, '1h'),
-    );
-  addMetricsOptions(mount, "the mount's").action(async (dir: string, opts: MountOptions) => {
+    )
+    .addOption(metricsOption("the mount's"))
+    .addOption(metricsAllowRemoteOption())
+    .action(async (dir: string, opts: MountOptions) => {
       const home = resolveHome(opts);
       const metrics = metricsAddrFrom(opts);
       const mountPoint = path.resolve(dir);

@@ -55,10 +55,7 @@ async function runStats(addrs: MetricsAddr[], opts: { interval: number; count?: 
     throw new CellError('NO_CELL_REACHABLE', `no metrics endpoint answered: ${first.map((r) => ((r as PromiseRejectedResult).reason as Error).message).join('; ')}`);
   }
   const prev: (Scrape | null)[] = first.map((r) => (r.status === 'fulfilled' ? r.value : null));
-  first.forEach((r, i) => {
-    if (r.status === 'rejected') console.error(`cellsync: ${(r.reason as Error).message}`);
-    void i;
-  });
+  for (const r of first) if (r.status === 'rejected') console.error(`cellsync: ${(r.reason as Error).message}`);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);

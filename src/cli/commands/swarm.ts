@@ -6,7 +6,7 @@ import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
-import { addMetricsOptions, metricsAddrFrom, metricsArgs, type MetricsOptions } from '../metrics-options.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
 interface UpOptions extends CellConfigOptions, MetricsOptions {
@@ -21,15 +21,16 @@ export function registerSwarm(program: Command): void {
   const swarm = program.command('swarm').description('run a local swarm of cells as background daemons');
 
   addCellConfigOptions(
-    addMetricsOptions(swarm
+    swarm
       .command('up')
       .description('start N cells as daemons under <home>/cells (initializes home if needed; restarts stopped cells); returns once they see each other')
       .addOption(homeOption())
       .addOption(new Option('--cells <n>', 'number of cells (default: those recorded in swarm.json, or 5 for a new swarm)').argParser(parseIntArg(1, 256)))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
       .option('--host <ip>', 'address the cells bind and advertise', '127.0.0.1')
-      .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
-    "each cell's (cell i on PORT+i)"),
+      .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem']))
+      .addOption(metricsOption("each cell's (cell i on PORT+i)"))
+      .addOption(metricsAllowRemoteOption()),
   ).action(async (opts: UpOptions, cmd: Command) => {
     const home = resolveHome(opts);
     cellConfigFrom(opts); // validate before starting anything
