@@ -15,7 +15,10 @@ export interface OpRate {
   avgMs: number;
   /** 99th percentile latency, interpolated within its histogram bucket (ms). */
   p99Ms: number;
+  /** Answered with an errno (ENOENT for a missing name counts). */
   errorsPerSec: number;
+  /** Answered EIO or ENOSPC: failures. */
+  failuresPerSec: number;
 }
 
 export interface MountRates {
@@ -24,6 +27,7 @@ export interface MountRates {
   readBytesPerSec: number;
   writeBytesPerSec: number;
   errorsPerSec: number;
+  failuresPerSec: number;
   /** Mean latency of every op in the interval (ms). */
   avgMs: number;
   /** Share of chunk lookups answered from memory in the interval, or null when there were none. */
@@ -70,6 +74,7 @@ export function ratesBetween(prev: Scrape, cur: Scrape): Rates {
       readBytesPerSec: rate('cellsync_fuse_read_bytes_total'),
       writeBytesPerSec: rate('cellsync_fuse_written_bytes_total'),
       errorsPerSec: ops.reduce((a, o) => a + o.errorsPerSec, 0),
+      failuresPerSec: ops.reduce((a, o) => a + o.failuresPerSec, 0),
       avgMs: count > 0 ? ops.reduce((a, o) => a + o.avgMs * o.perSec, 0) / count : 0,
       cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : null,
       rssBytes,
@@ -110,10 +115,16 @@ function opRates(prev: Scrape, cur: Scrape, seconds: number): OpRate[] {
       perSec: count / seconds,
       avgMs: ((h.sum - (p?.sum ?? 0)) / count) * 1000,
       p99Ms: quantile(buckets, 0.99) * 1000,
-      errorsPerSec: Math.max(0, cur.value('cellsync_fuse_op_errors_total', { op }) - prev.value('cellsync_fuse_op_errors_total', { op })) / seconds,
+      errorsPerSec: grown(prev, cur, 'cellsync_fuse_op_errors_total', { op }) / seconds,
+      failuresPerSec: grown(prev, cur, 'cellsync_fuse_op_failures_total', { op }) / seconds,
     });
   }
   return out.sort((a, b) => b.perSec - a.perSec);
+}
+
+/** How much a counter grew between two scrapes (0 if it went down: the process restarted). */
+function grown(prev: Scrape, cur: Scrape, name: string, labels?: Record<string, string>): number {
+  return Math.max(0, cur.value(name, labels) - prev.value(name, labels));
 }
 
 /**
@@ -154,10 +165,10 @@ export function formatRates(stamp: string, addr: string, r: Rates): string[] {
     const hit = r.cacheHitRatio === null ? '-' : `${Math.round(r.cacheHitRatio * 100)}%`;
     const lines = [
       `${stamp} ${addr} mount  ops ${perSec(r.opsPerSec)}  read ${bytesPerSec(r.readBytesPerSec)}  write ${bytesPerSec(r.writeBytesPerSec)}  ` +
-        `lat ${ms(r.avgMs)}  cache hit ${hit}  errors ${perSec(r.errorsPerSec)}  rss ${formatBytes(r.rssBytes)}`,
+        `lat ${ms(r.avgMs)}  cache hit ${hit}  errno ${perSec(r.errorsPerSec)}  failed ${perSec(r.failuresPerSec)}  rss ${formatBytes(r.rssBytes)}`,
     ];
     for (const o of r.ops.slice(0, OPS_SHOWN_MAX)) {
-      lines.push(`    ${o.op.padEnd(12)} ${perSec(o.perSec).padStart(9)}  avg ${ms(o.avgMs).padStart(9)}  p99 ${ms(o.p99Ms).padStart(9)}${o.errorsPerSec > 0 ? `  errors ${perSec(o.errorsPerSec)}` : ''}`);
+      lines.push(`    ${o.op.padEnd(12)} ${perSec(o.perSec).padStart(9)}  avg ${ms(o.avgMs).padStart(9)}  p99 ${ms(o.p99Ms).padStart(9)}${o.errorsPerSec > 0 ? `  errno ${perSec(o.errorsPerSec)}` : ''}${o.failuresPerSec > 0 ? `  failed ${perSec(o.failuresPerSec)}` : ''}`);
     }
     return lines;
   }

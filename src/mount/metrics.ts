@@ -17,7 +17,8 @@ export interface MountMetricSources {
 export function mountRegistry(s: MountMetricSources): Registry {
   const r = new Registry();
   s.ops.latency.register(r);
-  labelledCounterOf(r, 'cellsync_fuse_op_errors_total', 'FUSE requests answered with an error (an errno), by operation.', 'op', FUSE_OPS, (op) => s.ops.errors[FUSE_OPS.indexOf(op)]!);
+  labelledCounterOf(r, 'cellsync_fuse_op_errors_total', 'FUSE requests answered with an errno, by operation (ENOENT for a missing name, ENODATA for a missing xattr count).', 'op', FUSE_OPS, (op) => s.ops.errors[FUSE_OPS.indexOf(op)]!);
+  labelledCounterOf(r, 'cellsync_fuse_op_failures_total', "FUSE requests answered EIO or ENOSPC, by operation: what the mount could not do (its log says why).", 'op', FUSE_OPS, (op) => s.ops.failures[FUSE_OPS.indexOf(op)]!);
   counterOf(r, 'cellsync_fuse_read_bytes_total', 'Bytes read through the mount (FUSE read answers).', () => s.ops.bytesRead);
   counterOf(r, 'cellsync_fuse_written_bytes_total', 'Bytes written through the mount (FUSE write answers).', () => s.ops.bytesWritten);
   counterOf(r, 'cellsync_chunk_cache_hits_total', "Chunk lookups answered from the mount's memory.", () => s.cache().hits);

@@ -1,4 +1,8 @@
+import os from 'node:os';
 import { FixedHistogram } from '../metrics/index.js';
+
+/** The answers that mean the mount could not do what was asked (the mount's log says why), as opposed to an errno that is an answer (ENOENT, ENODATA, EEXIST, ...). */
+const FAILURE_ERRNOS = [-os.constants.errno.EIO, -os.constants.errno.ENOSPC];
 
 /** Every FUSE operation the mount serves (ops.ts): the one label set of its op metrics, fixed, so that series cannot grow. */
 export const FUSE_OPS = [
@@ -23,8 +27,10 @@ export const FUSE_OP_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001,
  */
 export class FuseOpMetrics {
   readonly latency = new FixedHistogram('cellsync_fuse_op_seconds', 'FUSE requests answered, by operation: time from the request to its answer, in seconds.', 'op', FUSE_OPS, FUSE_OP_SECONDS_BUCKETS);
-  /** Requests answered with an error, by op (the index in FUSE_OPS). */
+  /** Requests answered with an errno, by op (the index in FUSE_OPS): ENOENT for a name that is not there counts. */
   readonly errors = new Float64Array(FUSE_OPS.length);
+  /** Requests answered EIO or ENOSPC, by op: failures, each also a line in the mount's log. */
+  readonly failures = new Float64Array(FUSE_OPS.length);
   bytesRead = 0;
   bytesWritten = 0;
 
@@ -33,11 +39,14 @@ export class FuseOpMetrics {
     return (FUSE_OPS as readonly string[]).indexOf(name);
   }
 
-  /** An op answered: `startedMs` is performance.now() when it came. */
-  answered(index: number, startedMs: number, failed: boolean): void {
+  /** An op answered with `errno` (0, or a negative errno): `startedMs` is performance.now() when it came. */
+  answered(index: number, startedMs: number, errno: number): void {
     if (index < 0) return;
     this.latency.observe(index, (performance.now() - startedMs) / 1000);
-    if (failed) this.errors[index]!++;
+    if (errno < 0) {
+      this.errors[index]!++;
+      if (errno === FAILURE_ERRNOS[0] || errno === FAILURE_ERRNOS[1]) this.failures[index]!++;
+    }
   }
 
   /** Ops of this kind answered so far. */

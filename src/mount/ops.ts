@@ -49,7 +49,8 @@ function direntStat(d: Dirent) {
 export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => undefined, metrics?: FuseOpMetrics): Record<string, (...args: any[]) => void> {
   const m = metrics ?? null;
   const failures = failureReport(report);
-  const fail = (name: string, args: unknown[], err: unknown, cb: Callback) => {
+  /** Answers the request with the errno of err (and reports EIO and ENOSPC); returns the errno. */
+  const fail = (name: string, args: unknown[], err: unknown, cb: Callback): number => {
     const code = errnoOf(err, name);
     log('%s(%o) -> %d', name, args, code);
     failures(name, args[0], code, err);
@@ -58,6 +59,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     } catch (again) {
       failures(name, args[0], code, again);
     }
+    return code;
   };
   /** Answers through the callback; if answering throws (before fuse-native signalled), the request fails instead. */
   const answerWith = (name: string, args: unknown[], answer: (cb: Callback) => void, cb: Callback) => {
@@ -78,12 +80,12 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
         fn(...(args as unknown as A)).then(
           (answer) => {
             if (log.enabled) log('%s %s %s ms', name, args[0], (performance.now() - started).toFixed(2));
-            m?.answered(index, started, false);
+            m?.answered(index, started, 0);
             answerWith(name, args, answer, cb);
           },
           (err: unknown) => {
-            m?.answered(index, started, true);
-            fail(name, args, err, cb);
+            const code = fail(name, args, err, cb);
+            m?.answered(index, started, code);
           },
         );
       };
@@ -105,13 +107,13 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
         try {
           v = now(...(args.slice(0, -1) as unknown as A));
         } catch (err) {
-          m?.answered(index, started, true);
-          fail(name, args.slice(0, -1), err, cb);
+          const code = fail(name, args.slice(0, -1), err, cb);
+          m?.answered(index, started, code);
           return;
         }
         if (v === undefined || v === null) slow(...args);
         else {
-          m?.answered(index, started, false);
+          m?.answered(index, started, 0);
           answerWith(name, args.slice(0, -1), (c) => answer(v)(c), cb);
         }
       };

@@ -48,6 +48,7 @@ test.serial('a mount and its cells serve metrics that count what was done throug
   t.is(grew(before, after, 'cellsync_fuse_written_bytes_total'), size);
   t.is(grew(before, after, 'cellsync_fuse_read_bytes_total'), size);
   t.true(grew(before, after, 'cellsync_fuse_op_errors_total', { op: 'getattr' }) >= 3, 'the stats of missing names');
+  t.is(after.samples('cellsync_fuse_op_failures_total').reduce((a, s) => a + s.value, 0), 0, 'ENOENT is an answer: no EIO or ENOSPC');
   t.true(grew(before, after, 'cellsync_chunk_cache_misses_total') >= 1, 'the cold read fetched its chunk');
   t.true(grew(before, after, 'cellsync_chunk_cache_hits_total') >= 1, 'and then read from it in memory');
   // Each op's histogram is whole: its +Inf bucket is its count, its latency adds up.

@@ -1,5 +1,6 @@
 import test from 'ava';
 import http from 'node:http';
+import { CellError } from '../../../src/core/index.js';
 import type { SwarmFs } from '../../../src/mount/fs/index.js';
 import { ratesBetween, quantile, formatRates, type MountRates } from '../../../src/dashboard/index.js';
 import { FixedHistogram, MetricsAddrError, MetricsServer, Registry, Scrape, counterOf, isLoopback, labelledCounterOf, parseMetricsAddr, parseTextFormat, scrapeMetrics } from '../../../src/metrics/index.js';
@@ -86,7 +87,10 @@ test('the op table counts each answered request by op, its errors and the bytes 
   const fs = {
     getattrNow: () => null,
     getattr: async () => {
-      throw Object.assign(new Error('no'), { code: 'NO_ENTRY' });
+      throw new TypeError('a bug');
+    },
+    mkdir: async () => {
+      throw new CellError('ENTRY_EXISTS', '/there exists');
     },
     readNow: (_fd: number, _b: Buffer, len: number) => (len === 4096 ? len : null),
     read: async (_fd: number, _b: Buffer, len: number) => len,
@@ -100,23 +104,29 @@ test('the op table counts each answered request by op, its errors and the bytes 
   await call(ops.read!, '/f', 1, Buffer.alloc(100), 100, 0); // answered later
   await call(ops.write!, '/f', 1, Buffer.alloc(300), 300, 0);
   await call(ops.getattr!, '/missing');
+  await call(ops.mkdir!, '/there', 0o755);
   const after = new Scrape(1000, await r.metrics());
   t.is(after.value('cellsync_fuse_op_seconds_count', { op: 'read' }), 2);
   t.is(after.value('cellsync_fuse_op_seconds_count', { op: 'write' }), 1);
   t.is(after.value('cellsync_fuse_op_seconds_count', { op: 'getattr' }), 1);
   t.is(after.value('cellsync_fuse_op_errors_total', { op: 'getattr' }), 1);
+  t.is(after.value('cellsync_fuse_op_failures_total', { op: 'getattr' }), 1, 'a bug answers EIO: a failure');
+  t.is(after.value('cellsync_fuse_op_errors_total', { op: 'mkdir' }), 1);
+  t.is(after.value('cellsync_fuse_op_failures_total', { op: 'mkdir' }), 0, 'EEXIST is an answer, not a failure');
   t.is(after.value('cellsync_fuse_read_bytes_total'), 4196);
   t.is(after.value('cellsync_fuse_written_bytes_total'), 300);
   t.is(after.histogram('cellsync_fuse_op_seconds').length, FUSE_OPS.length, 'a series per op of the fixed list, used or not');
   t.is(after.histogram('cellsync_fuse_op_seconds')[0]!.buckets.length, FUSE_OP_SECONDS_BUCKETS.length + 1);
   const rates = ratesBetween(before, after) as MountRates;
   t.is(rates.kind, 'mount');
-  t.is(rates.opsPerSec, 4);
+  t.is(rates.opsPerSec, 5);
   t.is(rates.readBytesPerSec, 4196);
-  t.is(rates.errorsPerSec, 1);
-  t.deepEqual(rates.ops.map((o) => o.op), ['read', 'getattr', 'write']);
+  t.is(rates.errorsPerSec, 2);
+  t.is(rates.failuresPerSec, 1);
+  t.deepEqual(rates.ops.map((o) => o.op).sort(), ['getattr', 'mkdir', 'read', 'write']);
+  t.is(rates.ops[0]!.op, 'read');
   const lines = formatRates('00:00:00', '127.0.0.1:1', rates);
-  t.regex(lines[0]!, /mount {2}ops 4\.0\/s {2}read 4\.1K\/s {2}write 300B\/s .*errors 1\.0\/s/);
+  t.regex(lines[0]!, /mount {2}ops 5\.0\/s {2}read 4\.1K\/s {2}write 300B\/s .*errno 2\.0\/s {2}failed 1\.0\/s/);
   t.regex(lines[1]!, /^ {4}read +2\.0\/s {2}avg +[\d.]+ ms {2}p99 +[\d.]+ ms$/);
 });
 
