@@ -33,6 +33,8 @@ const FILES = Number(process.env.BENCH_FILES ?? 2000);
 const RANDOM_OPS = Number(process.env.BENCH_RANDOM_OPS ?? 1000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const WARMUP = process.env.BENCH_WARMUP !== '0';
+/** More options for CellSync's mount, e.g. BENCH_MOUNT_ARGS='--metrics 127.0.0.1:0' to measure it with its FUSE op metrics on. */
+const MOUNT_ARGS = (process.env.BENCH_MOUNT_ARGS ?? '').split(' ').filter(Boolean);
 const WARMUP_SEQ_MIB = 64;
 
 interface Figures {
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
       passthrough.once('exit', () => reject(new Error('passthrough mount failed')));
     });
     await run(CLI, ['swarm', 'up', '--home', home, '--cells', '5', '--base-port', '0']);
-    const mounted = await run(CLI, ['mount', '--home', home, cmnt, '--daemon']);
+    const mounted = await run(CLI, ['mount', '--home', home, cmnt, '--daemon', ...MOUNT_ARGS]);
     const pid = /\(pid (\d+)\)/.exec(mounted)?.[1];
     if (!pid) throw new Error(`no pid in: ${mounted}`);
 

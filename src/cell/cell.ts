@@ -20,8 +20,10 @@ import { Endpoint } from '../rpc/index.js';
 import { RECORDS_PER_MESSAGE_MAX } from '../namespace/index.js';
 import { CellIdentity, ChunkStore, RecordStore, cellLayoutOf, setAsideIfDamaged, writeFileAtomic, type DatabaseRepair } from '../store/index.js';
 import { FaultyTransport, UdpTransport, type Transport } from '../transport/index.js';
+import { MetricsServer, type MetricsAddr, type Registry } from '../metrics/index.js';
 import { KeyRing, MessageType, Messages, STATUS_EVENTS_MAX, type CellStatus, type ListedMember, type LocalGrant } from '../wire/index.js';
 import { lockDataDir } from './lock.js';
+import { cellRegistry } from './metrics.js';
 import { RecordUndoLog } from './record-undo-log.js';
 import { recallMembers, rememberMembers } from './remembered-members.js';
 import { Subscriptions } from './subscriptions.js';
@@ -43,6 +45,8 @@ export interface CellInit {
   localPushes?: boolean;
   /** Told what the start is doing, now and then, until it serves (a large store takes a while to open): `cell start --daemon` shows it. */
   onProgress?: (what: string) => void;
+  /** Where to serve Prometheus metrics over HTTP (`--metrics`); none when absent. */
+  metrics?: MetricsAddr;
 }
 
 export interface CellComponents {
@@ -135,6 +139,12 @@ export class Cell {
   /** The self-scrub of a quarantined cell's store, running in the background (see startSelfScrub), and how to stop it. */
   private selfScrub: { done: Promise<void>; abort: AbortController } | null = null;
   private selfScrubDone = false;
+  /** The cell's Prometheus metrics, read from its parts' own counters at each scrape (cell/metrics.ts). */
+  readonly metrics: Registry;
+  /** Serves `metrics` while the cell runs (`--metrics`); closed first by stop(). */
+  private metricsServer: MetricsServer | null = null;
+  /** Members this cell saw quarantined (itself included), for its metrics. */
+  private quarantinesSeen = 0;
 
   private constructor(private readonly parts: CellParts, setup: CellSetup) {
     const { clock, rng, endpoint, store, records, membership } = parts;
@@ -169,6 +179,7 @@ export class Cell {
         onConfirmed: () => this.healer.schedule(config.heal.settleMs),
         onSelfQuarantined: () => {
           this.quarantinedSelf = true;
+          this.quarantinesSeen++;
           this.viewWatchers.touch(id);
           record('cell-quarantined', id, 'this cell was quarantined: it will scrub its store on its next start');
           void writeFile(path.join(dataDir, QUARANTINE_MARKER), `${clock.wallNow()}\n`).catch(() => undefined);
@@ -195,6 +206,14 @@ export class Cell {
       },
     );
     this.viewWatchers = new ViewWatchers({ clock, rng, endpoint, membership }, { config: config.views, list: () => this.members(), logPrefix: id.slice(0, 8) });
+    this.metrics = cellRegistry({
+      store: () => ({ ...store.stats(), records: records.count }),
+      heal: () => this.healer.stats,
+      immune: () => this.immune.stats,
+      wire: () => endpoint.counters,
+      memberStates: () => this.members().map((m) => m.state),
+      quarantinesSeen: () => this.quarantinesSeen,
+    });
   }
 
   get address(): Addr {
@@ -282,6 +301,7 @@ export class Cell {
       try {
         await cell.start(init.config.heal.settleMs);
         if (wasQuarantined) cell.startSelfScrub(init.config.store.selfScrubBytesPerSec);
+        if (init.metrics) cell.metricsServer = await MetricsServer.start(init.metrics, cell.metrics);
       } catch (err) {
         // Undo what did start (timers, handlers, stores) before the transport and the lock go below.
         await cell.stop().catch(() => undefined);
@@ -401,6 +421,7 @@ export class Cell {
       }),
       membership.onEvent((e) => {
         log('%s %k', e.type, e.member.id);
+        if (e.type === 'member-quarantined') this.quarantinesSeen++;
         // A role change is recorded by the cell that changes (with from -> to), not by every observer.
         if (e.type === 'role-changed') return;
         this.events.record({ atMs: clock.wallNow(), type: e.type, cellId: e.member.id, detail: `${e.member.addr} (seen by ${this.id.slice(0, 8)})` });
@@ -414,6 +435,11 @@ export class Cell {
       // Files handed in by clients that died before asking for their adoption.
       clock.setInterval(() => void store.sweepIncoming(INCOMING_MAX_AGE_MS), INCOMING_MAX_AGE_MS),
     );
+  }
+
+  /** Where this cell's metrics are served (http://host:port/metrics), or null without --metrics. */
+  get metricsUrl(): string | null {
+    return this.metricsServer?.url ?? null;
   }
 
   status(): CellStatus {
@@ -452,6 +478,7 @@ export class Cell {
    */
   stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
+      await this.metricsServer?.stop();
       for (const t of this.timers.splice(0)) t.clear();
       // A self-scrub under way ends at its next chunk; the marker stays, so the next start scrubs again.
       this.selfScrub?.abort.abort();

@@ -67,6 +67,8 @@ export interface ReadyMessage {
   repairs?: string[];
   /** Chunks the cell scrubs in the background (it was quarantined), if any. */
   selfScrubChunks?: number;
+  /** Where its metrics are served (http://host:port/metrics), when it was given --metrics. */
+  metrics?: string;
 }
 
 /** What a starting daemon tells its parent before it is ready: what it is doing (`Cell.start`'s onProgress). */

@@ -6,6 +6,7 @@ import { registerFiles } from './commands/files.js';
 import { registerMount } from './commands/mount.js';
 import { registerDemo, registerFaces } from './commands/faces.js';
 import { registerInit } from './commands/init.js';
+import { registerStats } from './commands/stats.js';
 import { registerSwarm } from './commands/swarm.js';
 import { UsageError } from './errors.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerFiles(program);
   registerMount(program);
   registerFaces(program);
+  registerStats(program);
   registerDemo(program);
   program.addHelpText(
     'after',

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Caller, SwarmFs } from './fs/index.js';
 import { CellError, logger } from '../core/index.js';
+import type { FuseOpMetrics } from './op-metrics.js';
 import { fuseOps } from './ops.js';
 
 const log = logger('mount');
@@ -81,6 +82,8 @@ export interface MountInit {
   fs: SwarmFs;
   /** Where a line about each EIO or ENOSPC answer goes (the mount's log). */
   report?: (line: string) => void;
+  /** Where each FUSE request's latency and outcome are counted (the mount's metrics), if anywhere. */
+  opMetrics?: FuseOpMetrics;
 }
 
 /** The mounts in /proc/mounts at a path (there may be a stale one from a killed process). */
@@ -161,7 +164,7 @@ export class Mount {
   static async mount(init: MountInit): Promise<Mount> {
     const mountPoint = path.resolve(init.mountPoint);
     await checkMountPoint(mountPoint);
-    const fuse = new TunedFuse(mountPoint, fuseOps(init.fs, init.report), {
+    const fuse = new TunedFuse(mountPoint, fuseOps(init.fs, init.report, init.opMetrics), {
       force: false,
       mkdir: false,
       defaultPermissions: true,

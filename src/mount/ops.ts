@@ -3,6 +3,7 @@ import { inoNumberOf, typeBitsOf, type Caller, type FsStat, type SwarmFs } from 
 import type { Dirent } from '../namespace/index.js';
 import { isCellError, logger } from '../core/index.js';
 import { errnoOf } from './errno.js';
+import type { FuseOpMetrics } from './op-metrics.js';
 
 const log = logger('mount:ops');
 
@@ -42,11 +43,14 @@ function direntStat(d: Dirent) {
  * throws: what a request throws, synchronously or not, and what answering
  * it throws (fuse-native converting a value), is answered with an errno
  * (EIO for a bug) and reported, as a throw on fuse-native's call would end
- * the mount for every user.
+ * the mount for every user. With `metrics`, each answer is timed and
+ * counted there (an index looked up once per op, no allocation per request).
  */
-export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => undefined): Record<string, (...args: any[]) => void> {
+export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => undefined, metrics?: FuseOpMetrics): Record<string, (...args: any[]) => void> {
+  const m = metrics ?? null;
   const failures = failureReport(report);
-  const fail = (name: string, args: unknown[], err: unknown, cb: Callback) => {
+  /** Answers the request with the errno of err (and reports EIO and ENOSPC); returns the errno. */
+  const fail = (name: string, args: unknown[], err: unknown, cb: Callback): number => {
     const code = errnoOf(err, name);
     log('%s(%o) -> %d', name, args, code);
     failures(name, args[0], code, err);
@@ -55,6 +59,7 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     } catch (again) {
       failures(name, args[0], code, again);
     }
+    return code;
   };
   /** Answers through the callback; if answering throws (before fuse-native signalled), the request fails instead. */
   const answerWith = (name: string, args: unknown[], answer: (cb: Callback) => void, cb: Callback) => {
@@ -66,18 +71,24 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
   };
   /** Wraps an async op: success answers (0, ...values) or the op's own return shape. */
   const op =
-    <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) =>
-    (...args: [...A, Callback]) => {
-      const cb = args.pop() as Callback;
-      const started = log.enabled ? performance.now() : 0;
-      // Every fn is async: what it throws comes back as a rejection.
-      fn(...(args as unknown as A)).then(
-        (answer) => {
-          if (log.enabled) log('%s %s %s ms', name, args[0], (performance.now() - started).toFixed(2));
-          answerWith(name, args, answer, cb);
-        },
-        (err: unknown) => fail(name, args, err, cb),
-      );
+    <A extends unknown[]>(name: string, fn: (...args: A) => Promise<(cb: Callback) => void>) => {
+      const index = m ? m.indexOf(name) : -1;
+      return (...args: [...A, Callback]) => {
+        const cb = args.pop() as Callback;
+        const started = m || log.enabled ? performance.now() : 0;
+        // Every fn is async: what it throws comes back as a rejection.
+        fn(...(args as unknown as A)).then(
+          (answer) => {
+            if (log.enabled) log('%s %s %s ms', name, args[0], (performance.now() - started).toFixed(2));
+            m?.answered(index, started, 0);
+            answerWith(name, args, answer, cb);
+          },
+          (err: unknown) => {
+            const code = fail(name, args, err, cb);
+            m?.answered(index, started, code);
+          },
+        );
+      };
     };
   const ok = (...values: unknown[]) => (cb: Callback) => cb(0, ...values);
   /**
@@ -88,17 +99,23 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
   const nowOrLater =
     <A extends unknown[], V>(name: string, now: (...args: A) => V | null | undefined, answer: (v: V) => (cb: Callback) => void, asking: (...args: A) => Promise<V>) => {
       const slow = op(name, async (...args: A) => answer(await asking(...args)));
+      const index = m ? m.indexOf(name) : -1;
       return (...args: [...A, Callback]) => {
         const cb = args[args.length - 1] as Callback;
+        const started = m ? performance.now() : 0;
         let v: V | null | undefined;
         try {
           v = now(...(args.slice(0, -1) as unknown as A));
         } catch (err) {
-          fail(name, args.slice(0, -1), err, cb);
+          const code = fail(name, args.slice(0, -1), err, cb);
+          m?.answered(index, started, code);
           return;
         }
         if (v === undefined || v === null) slow(...args);
-        else answerWith(name, args.slice(0, -1), (c) => answer(v)(c), cb);
+        else {
+          m?.answered(index, started, 0);
+          answerWith(name, args.slice(0, -1), (c) => answer(v)(c), cb);
+        }
       };
     };
 
@@ -123,11 +140,15 @@ export function fuseOps(fs: SwarmFs, report: (line: string) => void = () => unde
     read: nowOrLater(
       'read',
       (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.readNow(fd, buf, len, pos),
-      (n: number) => (cb: Callback) => cb(n),
+      (n: number) => {
+        if (m) m.bytesRead += n;
+        return (cb: Callback) => cb(n);
+      },
       (_path: string, fd: number, buf: Buffer, len: number, pos: number) => fs.read(fd, buf, len, pos),
     ),
     write: op('write', async (_path: string, fd: number, buf: Buffer, len: number, pos: number) => {
       const n = await fs.write(fd, buf, len, pos);
+      if (m) m.bytesWritten += n;
       return (cb: Callback) => cb(n);
     }),
     flush: op('flush', async (_path: string, fd: number) => ok(await fs.flush(fd))),

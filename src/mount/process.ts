@@ -1,7 +1,10 @@
 import { GC_GRACE_DEFAULT_MS, collectGarbage, type SwarmClient } from '../client/index.js';
 import { systemClock, type Clock } from '../core/index.js';
+import { MetricsServer, type MetricsAddr } from '../metrics/index.js';
 import { SwarmFs, type FsOptions } from './fs/index.js';
+import { mountRegistry } from './metrics.js';
 import { Mount } from './mount.js';
+import { FuseOpMetrics } from './op-metrics.js';
 import { rateLimited, whyOf } from './ops.js';
 
 /** How often the mount process checks that it is still mounted (someone may have run umount). */
@@ -14,6 +17,8 @@ export interface MountReady {
   ready: true;
   mountPoint: string;
   pid: number;
+  /** Where its metrics are served (http://host:port/metrics), when it was given --metrics. */
+  metrics?: string;
 }
 
 export interface MountProcessComponents {
@@ -32,6 +37,8 @@ export interface MountProcessInit {
   fs: FsOptions;
   /** How often the mount collects garbage (ms); 0: never. */
   gcEveryMs: number;
+  /** Where to serve Prometheus metrics over HTTP (`--metrics`); none when absent. */
+  metrics?: MetricsAddr;
 }
 
 /**
@@ -44,19 +51,25 @@ export async function runMount(components: MountProcessComponents, init: MountPr
   const clock = components.clock ?? systemClock;
   const { home, mountPoint } = init;
   const fs = new SwarmFs({ swarm: client, clock }, init.fs);
+  const opMetrics = init.metrics ? new FuseOpMetrics() : undefined;
   let mount: Mount;
+  let metrics: MetricsServer | null = null;
   try {
     await fs.init();
-    mount = await Mount.mount({ mountPoint, fs, report });
+    // Before mounting: a port that is taken fails the mount before anything is mounted.
+    if (init.metrics) metrics = await MetricsServer.start(init.metrics, mountRegistry({ ops: opMetrics!, cache: () => fs.cacheStats(), wire: () => client.endpoint.counters }));
+    mount = await Mount.mount({ mountPoint, fs, report, opMetrics });
   } catch (err) {
+    await metrics?.stop();
     await client.close();
     throw err;
   }
   // Once it serves: a failure to start still ends the process, and says why.
   survivesStrayErrors(report);
   console.log(`mounted ${home} on ${mountPoint} (${process.send ? `cellsync umount ${mountPoint}` : 'Ctrl-C'} to unmount)`);
+  if (metrics) console.log(`metrics on ${metrics.url}`);
   if (process.send) {
-    process.send({ ready: true, mountPoint, pid: process.pid } satisfies MountReady);
+    process.send({ ready: true, mountPoint, pid: process.pid, ...(metrics ? { metrics: metrics.url } : {}) } satisfies MountReady);
     process.disconnect();
   }
   process.on('SIGUSR2', () => {
@@ -64,18 +77,22 @@ export async function runMount(components: MountProcessComponents, init: MountPr
     console.log(`SIGUSR2: caches of ${mountPoint} dropped`);
   });
   const stopGc = init.gcEveryMs > 0 ? collectEvery(client, clock, init.gcEveryMs, report) : () => undefined;
-  await serveUntilUnmounted(mount, client, stopGc);
+  // Unmounted: no more periodic work, and the metrics endpoint closes (with its connections).
+  await serveUntilUnmounted(mount, client, async () => {
+    stopGc();
+    await metrics?.stop();
+  });
 }
 
 /** Serves until unmounted: by a signal here (busy is reported, a second signal detaches lazily) or by umount elsewhere. */
-function serveUntilUnmounted(mount: Mount, client: SwarmClient, stopGc: () => void): Promise<void> {
+function serveUntilUnmounted(mount: Mount, client: SwarmClient, stopPeriodic: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     let finishing = false;
     const finish = async (code: number) => {
       if (finishing) return;
       finishing = true;
       clearInterval(watch);
-      stopGc();
+      await stopPeriodic();
       await mount.flushAll().catch(() => undefined);
       await client.close().catch(() => undefined);
       process.exitCode = code;

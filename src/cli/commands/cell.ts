@@ -6,6 +6,7 @@ import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
 import { LOG_FILE, daemonLog, progressPrinter, spawnCellDaemon, stopCellDaemon, tellParent, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { cellAddr, loadKey, openSwarmClient, readSwarm, recordCell, writeSwarm } from '../home.js';
 import {
   addCellConfigOptions,
@@ -19,7 +20,7 @@ import {
   type CellConfigOptions,
 } from '../options.js';
 
-interface StartOptions extends CellConfigOptions {
+interface StartOptions extends CellConfigOptions, MetricsOptions {
   home: string;
   data: string;
   host: string;
@@ -44,7 +45,9 @@ export function registerCell(program: Command): void {
       .option('--join <addrs>', 'comma-separated host:port of cells to join through (default: the other cells in swarm.json)')
       .addOption(new Option('--role <role>', 'pin a role (default: start as stem and differentiate as the swarm needs)').choices(ROLES as string[]))
       .option('--daemon', 'detach: run in the background with cell.pid and cell.log in the data dir')
-      .option('--print-config', 'print the effective configuration as JSON and exit'),
+      .option('--print-config', 'print the effective configuration as JSON and exit')
+      .addOption(metricsOption("the cell's"))
+      .addOption(metricsAllowRemoteOption()),
   ).action(async (opts: StartOptions, cmd: Command) => {
     const home = resolveHome(opts);
     const dataDir = path.resolve(opts.data);
@@ -59,6 +62,7 @@ export function registerCell(program: Command): void {
       }
     }
     const config = cellConfigFrom(opts);
+    const metrics = metricsAddrFrom(opts);
     if (opts.printConfig) {
       console.log(JSON.stringify(config, null, 2));
       return;
@@ -67,12 +71,13 @@ export function registerCell(program: Command): void {
     const key = await loadKey(home);
     const seeds = joined ?? (await otherCells(home, dataDir));
     if (opts.daemon) {
-      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts)];
+      const args = ['--home', home, '--data', dataDir, '--port', String(opts.port), '--host', opts.host, ...(opts.role ? ['--role', opts.role] : []), '--join', seeds.join(','), ...cellConfigArgs(opts), ...metricsArgs(opts)];
       const ready = await spawnCellDaemon(dataDir, args);
       await record(home, dataDir, ready, cellConfigArgs(opts));
       for (const line of ready.repairs ?? []) console.error(`cellsync: ${line}`);
       console.log(`cell ${ready.id} serving on ${ready.addr} (pid ${ready.pid}, data ${dataDir})`);
       if (ready.selfScrubChunks !== undefined) console.log(selfScrubNote(ready.selfScrubChunks, dataDir));
+      if (ready.metrics) console.log(`metrics on ${ready.metrics}`);
       if (joined) {
         const { client } = await openSwarmClient(home);
         try {
@@ -100,14 +105,16 @@ export function registerCell(program: Command): void {
         localPushes: process.env.CELLSYNC_LOCAL !== '0',
         // A daemon tells its parent (which waits as long as it hears); in the foreground, stderr.
         onProgress: process.send ? (progress) => tellParent({ progress }) : progressPrinter('cell starting'),
+        metrics,
       },
     );
-    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs };
+    const ready: ReadyMessage = { ready: true, id: c.id, addr: c.address, pid: process.pid, repairs: c.repairs, ...(c.metricsUrl ? { metrics: c.metricsUrl } : {}) };
     if (c.isSelfScrubbing) ready.selfScrubChunks = c.store.stats().chunks;
     await record(home, dataDir, ready);
     // The cell's log: what it serves, then every event it records (deaths, repairs, corruptions, roles), stamped.
     const log = daemonLog(path.join(dataDir, LOG_FILE));
     log(`cell ${c.id} serving on ${c.address} (pid ${process.pid}, data ${dataDir})`);
+    if (c.metricsUrl) log(`metrics on ${c.metricsUrl}`);
     const logEvent = (e: SwarmEvent) => log(`${e.type} ${(e.cellId ?? '').slice(0, 8)} ${e.detail ?? ''}`);
     c.events.recent().forEach(logEvent);
     c.events.onRecord = logEvent;

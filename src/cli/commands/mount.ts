@@ -7,9 +7,10 @@ import { checkMountPoint, defaultFsOptions, runMount, unmountPath, type MountRea
 import { daemonLog, spawnDaemon } from '../daemon.js';
 import { loadKey, openSwarmClient } from '../home.js';
 import { describeHolders, mountHolders } from '../mount-holders.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { chunkSizeOption, homeOption, parseBytes, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
-interface MountOptions {
+interface MountOptions extends MetricsOptions {
   home: string;
   daemon?: boolean;
   replicas: number;
@@ -46,16 +47,20 @@ export function registerMount(program: Command): void {
         .argParser(parseDuration)
         .default(GC_EVERY_DEFAULT_MS, '1h'),
     )
+    .addOption(metricsOption("the mount's"))
+    .addOption(metricsAllowRemoteOption())
     .action(async (dir: string, opts: MountOptions) => {
       const home = resolveHome(opts);
+      const metrics = metricsAddrFrom(opts);
       const mountPoint = path.resolve(dir);
       await checkMountPoint(mountPoint);
       await loadKey(home); // a home without a key fails here, with a clear message, before anything is spawned
       if (opts.daemon) {
         await mkdir(path.join(home, 'mounts'), { recursive: true });
-        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--chunk-size', String(opts.chunkSize), '--gc-every', `${opts.gcEvery}ms`];
+        const args = ['mount', mountPoint, '--home', home, '--replicas', String(opts.replicas), '--write-quorum', String(opts.writeQuorum), '--cache-size', String(opts.cacheSize), '--chunk-size', String(opts.chunkSize), '--gc-every', `${opts.gcEvery}ms`, ...metricsArgs(opts)];
         const ready = await spawnDaemon<MountReady>(args, mountLogPath(home, mountPoint), `mount of ${mountPoint}`);
         console.log(`mounted ${home} on ${mountPoint} (pid ${ready.pid}); cellsync umount ${mountPoint} to detach`);
+        if (ready.metrics) console.log(`metrics on ${ready.metrics}`);
         return;
       }
       const { client } = await openSwarmClient(home, mountPoint);
@@ -66,6 +71,7 @@ export function registerMount(program: Command): void {
           mountPoint,
           fs: { ...defaultFsOptions({ ...d, replicas: opts.replicas, writeQuorum: opts.writeQuorum, chunkBytes: opts.chunkSize }), cacheBytesMax: opts.cacheSize },
           gcEveryMs: opts.gcEvery,
+          metrics,
         },
       );
     });

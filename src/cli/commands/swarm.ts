@@ -6,9 +6,10 @@ import { connectSwarm } from '../../connect/index.js';
 import { CellError, parseAddr, type Addr } from '../../core/index.js';
 import { progressPrinter, spawnCellDaemon, stopCellDaemon } from '../daemon.js';
 import { cellAddr, initHome, isInitialized, loadKey, readSwarm, recordCell, type CellEntry, openSwarmClient } from '../home.js';
+import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
 import { addCellConfigOptions, cellConfigArgs, cellConfigFrom, givenCellConfigArgs, homeOption, parseHost, parseIntArg, resolveHome, type CellConfigOptions } from '../options.js';
 
-interface UpOptions extends CellConfigOptions {
+interface UpOptions extends CellConfigOptions, MetricsOptions {
   home: string;
   cells?: number;
   basePort: number;
@@ -27,10 +28,13 @@ export function registerSwarm(program: Command): void {
       .addOption(new Option('--cells <n>', 'number of cells (default: those recorded in swarm.json, or 5 for a new swarm)').argParser(parseIntArg(1, 256)))
       .addOption(new Option('--base-port <port>', 'first UDP port; cell i gets base+i (0 = any free ports)').argParser(parseIntArg(0, 65535)).default(7400))
       .addOption(new Option('--host <ip>', 'address the cells bind and advertise (one peers can reach: not 0.0.0.0)').argParser(parseHost).default('127.0.0.1'))
-      .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem'])),
+      .addOption(new Option('--role <role>', 'pin the role of every cell (default: stem cells that differentiate)').choices(['storage', 'guard', 'stem']))
+      .addOption(metricsOption("each cell's (cell i on PORT+i)"))
+      .addOption(metricsAllowRemoteOption()),
   ).action(async (opts: UpOptions, cmd: Command) => {
     const home = resolveHome(opts);
     cellConfigFrom(opts); // validate before starting anything
+    metricsAddrFrom(opts);
     if (!(await isInitialized(home))) {
       await initHome(home);
       console.log(`initialized ${home}`);
@@ -57,11 +61,11 @@ export function registerSwarm(program: Command): void {
         live.push(cellAddr(e));
       }
     }
-    for (const e of entries) {
+    for (const [i, e] of entries.entries()) {
       if ((await cellPid(e.data)) !== null) continue;
       // A cell started before keeps its settings; options given now are added to them (the last one wins).
       const config = e.args ? [...e.args, ...givenCellConfigArgs(cmd)] : cellConfigArgs(opts);
-      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...config];
+      const args = ['--home', home, '--data', e.data, '--port', String(e.port), '--host', e.host, ...(opts.role ? ['--role', opts.role] : []), '--join', live.join(','), ...config, ...metricsArgs(opts, i)];
       const ready = await spawnCellDaemon(e.data, args, progressPrinter(e.name)).catch((err: Error) => {
         const hint = /EADDRINUSE/.test(err.message) ? ` (port ${e.port} is taken: choose another --base-port)` : '';
         throw new CellError('BAD_CONFIG', `${e.name} did not start: ${err.message}${hint}`);
@@ -69,7 +73,7 @@ export function registerSwarm(program: Command): void {
       const { host, port } = parseAddr(ready.addr);
       await recordCell(home, { ...e, host, port, args: config });
       live.push(ready.addr);
-      console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}${ready.selfScrubChunks !== undefined ? `  (was quarantined: scrubbing its ${ready.selfScrubChunks} chunks in the background)` : ''}`);
+      console.log(`${e.name}  ${ready.id}  ${ready.addr}  pid ${ready.pid}${ready.metrics ? `  metrics ${ready.metrics}` : ''}${ready.selfScrubChunks !== undefined ? `  (was quarantined: scrubbing its ${ready.selfScrubChunks} chunks in the background)` : ''}`);
     }
     await awaitMembership(home, live);
     if (!opts.role) await awaitDifferentiation(home, live, cellConfigFrom(opts).placement.replicas);

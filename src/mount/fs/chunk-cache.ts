@@ -30,6 +30,10 @@ export class ChunkCache {
    * stored, like read ones.
    */
   readonly dirtyBuffers = new BufferPool(CHUNK_BYTES_MAX, DIRTY_BUFFERS_IDLE_MAX, 'plain');
+  /** Lookups answered from memory (for the mount's metrics: plain counts, nothing per lookup but an addition). */
+  hits = 0;
+  /** Chunks fetched whole from the swarm because memory did not have them (read-ahead included). */
+  misses = 0;
   private readonly cache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
   /** Cached chunks whose upload may still be sending them: not reused before it settles. */
@@ -55,7 +59,9 @@ export class ChunkCache {
   }
 
   get(key: ChunkKey): Buffer | undefined {
-    return this.cache.get(key);
+    const data = this.cache.get(key);
+    if (data) this.hits++;
+    return data;
   }
 
   has(key: ChunkKey): boolean {
@@ -84,9 +90,13 @@ export class ChunkCache {
   /** The chunk, from the cache or the swarm (verified there), joining a fetch of it under way. */
   async fetch(key: ChunkKey): Promise<Buffer> {
     const cached = this.cache.get(key);
-    if (cached) return cached;
+    if (cached) {
+      this.hits++;
+      return cached;
+    }
     let p = this.fetching.get(key);
     if (!p) {
+      this.misses++;
       p = this.components.swarm.getChunk(key, this.readBuffers).then(
         (data) => {
           this.cache.set(key, data);
@@ -101,6 +111,11 @@ export class ChunkCache {
       this.fetching.set(key, p);
     }
     return p;
+  }
+
+  /** Bytes of chunks held now. */
+  get bytes(): number {
+    return this.cache.calculatedSize;
   }
 
   clear(): void {

@@ -225,6 +225,11 @@ export class SwarmFs {
    * come from the cells' disks: for measuring cold reads without a remount,
    * whose fresh process would be measured too.
    */
+  /** The chunk cache's counts, for the mount's metrics: lookups answered from memory, chunks fetched, bytes held. */
+  cacheStats(): { hits: number; misses: number; bytes: number } {
+    return { hits: this.cache.hits, misses: this.cache.misses, bytes: this.cache.bytes };
+  }
+
   dropCaches(): void {
     this.cache.clear();
     this.resolver.dropCaches();
