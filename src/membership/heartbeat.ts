@@ -35,9 +35,11 @@ export class HeartbeatMembership implements Membership {
     this.self = { ...init.self };
     this.log = logger('membership', init.logPrefix);
     const now = components.clock.now();
-    for (const info of init.left ?? []) {
-      if (info.id === this.self.id || this.table.size >= MEMBERS_MAX) continue;
-      this.table.set(info.id, { ...info, state: 'left', lastHeardAtMs: now, stateSinceMs: now });
+    for (const [infos, state] of [[init.left, 'left'], [init.known, 'alive']] as const) {
+      for (const info of infos ?? []) {
+        if (info.id === this.self.id || this.table.size >= MEMBERS_MAX) continue;
+        this.table.set(info.id, { ...info, state, lastHeardAtMs: now, stateSinceMs: now });
+      }
     }
   }
 

@@ -91,7 +91,8 @@ export class SwimMembership implements Membership {
       urgent: () => this.gossipSoon(),
       emit: (type, member) => this.emit(type, member),
       log: this.log,
-    });
+    }, components.memberIds);
+    for (const info of init.known ?? []) if (info.id !== this.self.id) this.table.seed(info);
   }
 
   private get endpoint(): Endpoint {
@@ -171,7 +172,7 @@ export class SwimMembership implements Membership {
     this.probeTimer?.clear();
     this.current = null;
     this.queue.push(this.self.id, true);
-    const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
+    const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((i) => this.table.addrOf(i));
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
     // Not one of the detector's timers: a stop() meanwhile must not leave the caller waiting.
     await new Promise<void>((resolve) => this.components.clock.setTimeout(resolve, Math.min(1_000, 2 * this.cfg.gossipIntervalMs)));
@@ -179,12 +180,14 @@ export class SwimMembership implements Membership {
 
   members(): Member[] {
     const out = [this.selfMember()];
-    for (const e of this.table.members()) out.push(e.member);
+    for (const i of this.table.indices()) out.push(this.table.member(i));
     return out;
   }
 
   get(id: CellId): Member | undefined {
-    return id === this.self.id ? this.selfMember() : this.table.get(id)?.member;
+    if (id === this.self.id) return this.selfMember();
+    const i = this.table.indexOf(id);
+    return i < 0 ? undefined : this.table.member(i);
   }
 
   private selfMember(): Member {
@@ -221,8 +224,8 @@ export class SwimMembership implements Membership {
     // Lateral inhibition needs every neighbour to hear an intent within a few hundred ms: a small swarm is told
     // directly (as the mesh did), a large one through gossip.
     const all = this.table.peers.size <= this.cfg.announceToAllMax;
-    const to = all ? this.table.peers.all : this.table.peers.pick(this.cfg.gossipNodes);
-    const addrs = to.map((id) => this.table.get(id)!.member.addr);
+    const to = all ? [...this.table.peers.all] : this.table.peers.pick(this.cfg.gossipNodes);
+    const addrs = to.map((i) => this.table.addrOf(i));
     this.endpoint.notice(addrs, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
   }
 
@@ -246,7 +249,7 @@ export class SwimMembership implements Membership {
     const e = this.table.forget(id);
     if (!e) return false;
     this.queue.remove(id);
-    this.log('forgot %k at %s', id, e.member.addr);
+    this.log('forgot %k at %s', id, e.addr);
     return true;
   }
 
@@ -276,9 +279,8 @@ export class SwimMembership implements Membership {
     const ms = this.cfg.pushPullIntervalMs * scale * (0.5 + this.components.rng.next());
     this.after(ms, () => {
       this.pushPullToGone = !this.pushPullToGone && this.table.gone.size > 0;
-      const id = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
-      const e = id === undefined ? undefined : this.table.get(id);
-      if (e) void this.pushPull(e.member.addr);
+      const i = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
+      if (i !== undefined) void this.pushPull(this.table.addrOf(i));
       this.schedulePushPull();
     });
   }
@@ -306,7 +308,7 @@ export class SwimMembership implements Membership {
 
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const id of this.table.ids()) out.push(this.table.updateOf(id, false)!);
+    for (const i of this.table.indices()) out.push(this.table.updateOf(i, false));
     return out;
   }
 
@@ -315,21 +317,20 @@ export class SwimMembership implements Membership {
   private probeTick(): void {
     this.finishProbe();
     const target = this.table.peers.next();
-    if (target !== null) this.startProbe(target);
+    if (target >= 0) this.startProbe(this.table.idOf(target), this.table.addrOf(target));
     this.probeTimer = this.after(this.awareness.scale(this.cfg.probeIntervalMs), () => this.probeTick());
   }
 
-  private startProbe(target: CellId): void {
-    const e = this.table.get(target)!;
+  private startProbe(target: CellId, addr: Addr): void {
     const seq = this.nextSeq++;
     const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
     this.pending.set(seq, probe);
     this.current = { seq, probe };
     // Watched: a dead process's port answers with ICMP, and the endpoint reports it (onUnreachable).
-    this.endpoint.notice(e.member.addr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
+    this.endpoint.notice(addr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
     this.after(this.awareness.scale(this.cfg.probeTimeoutMs), () => {
       if (this.current?.seq !== seq || probe.acked) return;
-      probe.relays = this.askRelays(seq, e.member);
+      probe.relays = this.askRelays(seq, target, addr);
     });
   }
 
@@ -346,15 +347,16 @@ export class SwimMembership implements Membership {
     }
     // Lifeguard: relays that did not even nack point at our own links or event loop, not at the target.
     this.awareness.apply(probe.relays > 0 ? probe.relays - probe.nacks : 1);
-    const e = this.table.get(probe.target);
-    if (e) this.table.suspect(e, [this.self.id]);
+    const i = this.table.indexOf(probe.target);
+    if (i >= 0) this.table.suspect(i, [this.self.id]);
   }
 
   /** Asks up to k members to probe `target` for us, acking with `seq`; returns how many were asked. */
-  private askRelays(seq: number, target: Member): number {
-    const relays = this.table.peers.pick(this.cfg.indirectChecks, new Set([target.id]));
-    const body = this.piggyback<ProbeRequestBody>({ seq, inc: this.self.incarnation, target: target.id, targetAddr: target.addr });
-    this.endpoint.notice(relays.map((id) => this.table.get(id)!.member.addr), Messages.PROBE_REQ, body);
+  private askRelays(seq: number, target: CellId, targetAddr: Addr): number {
+    const except = new Set([this.table.indexOf(target)]);
+    const relays = this.table.peers.pick(this.cfg.indirectChecks, except);
+    const body = this.piggyback<ProbeRequestBody>({ seq, inc: this.self.incarnation, target, targetAddr });
+    this.endpoint.notice(relays.map((i) => this.table.addrOf(i)), Messages.PROBE_REQ, body);
     return relays.length;
   }
 
@@ -401,18 +403,18 @@ export class SwimMembership implements Membership {
   private onUnreachable(addr: Addr): void {
     if (this.leaving) return;
     for (const [seq, r] of this.relays) if (r.targetAddr === addr) this.nack(seq);
-    const e = this.table.at(addr);
-    if (!e || (e.member.state !== 'alive' && e.member.state !== 'suspect') || this.confirming.has(e.member.id)) return;
+    const i = this.table.at(addr);
+    if (i < 0 || this.confirming.has(this.table.idOf(i))) return;
     this.counters.evidence++;
-    this.table.suspect(e, [this.self.id]);
+    this.table.suspect(i, [this.self.id]);
     const seq = this.nextSeq++;
-    const target = e.member.id;
+    const target = this.table.idOf(i);
     const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
     const settle = () => {
       if (!this.pending.delete(seq)) return;
       this.confirming.delete(target);
       timer.clear();
-      if (!probe.acked && e.member.state === 'suspect' && this.table.get(target) === e) this.table.die(e, 'dead');
+      if (!probe.acked && this.table.indexOf(target) === i && this.table.stateOf(i) === 'suspect') this.table.die(i, 'dead');
     };
     // Every relay nacking (they got the same evidence, or no answer) settles it early; a live target's ack
     // comes back well within two probe timeouts (a relay nacks after one).
@@ -420,7 +422,7 @@ export class SwimMembership implements Membership {
     probe.allNacked = settle;
     this.pending.set(seq, probe);
     this.confirming.add(target);
-    probe.relays = this.askRelays(seq, e.member);
+    probe.relays = this.askRelays(seq, target, addr);
     if (probe.relays === 0) settle(); // nobody to ask: the evidence stands alone
   }
 
@@ -446,19 +448,20 @@ export class SwimMembership implements Membership {
    * members then agree on its new incarnation, not only those it talks to).
    */
   private heardFrom(id: CellId, inc: number): void {
-    const e = this.table.get(id);
-    if (!e) return;
-    const m = e.member;
+    const i = this.table.indexOf(id);
+    if (i < 0) return;
     const now = this.components.clock.now();
-    m.lastHeardAtMs = now;
-    if (m.state === 'alive' || m.state === 'quarantined' || inc < m.incarnation) return;
-    if (inc > m.incarnation) {
-      m.incarnation = inc;
-      return this.table.revive(e);
+    this.table.heard(i, now);
+    const state = this.table.stateOf(i);
+    const known = this.table.infoOf(i).incarnation;
+    if (state === 'alive' || state === 'quarantined' || inc < known) return;
+    if (inc > known) {
+      this.table.setIncarnation(i, inc);
+      return this.table.revive(i);
     }
-    if (now - e.toldAtMs < this.cfg.probeIntervalMs) return;
-    e.toldAtMs = now;
-    this.endpoint.notice(m.addr, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.updateOf(id)!] });
+    if (now - this.table.toldAtMs(i) < this.cfg.probeIntervalMs) return;
+    this.table.setToldAtMs(i, now);
+    this.endpoint.notice(this.table.addrOf(i), Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.table.updateOf(i)] });
   }
 
   /** News about a member (a message, a push-pull, a JOIN answer); first-hand if the member itself said it. */
@@ -511,10 +514,10 @@ export class SwimMembership implements Membership {
   /** Queued news to gossipNodes random members. */
   private gossip(): void {
     if (this.queue.size === 0) return;
-    for (const id of this.table.peers.pick(this.cfg.gossipNodes)) {
+    for (const i of this.table.peers.pick(this.cfg.gossipNodes)) {
       const body = this.piggyback({ inc: this.self.incarnation });
       if (body.updates.length === 0) return;
-      this.endpoint.notice(this.table.get(id)!.member.addr, Messages.GOSSIP, body);
+      this.endpoint.notice(this.table.addrOf(i), Messages.GOSSIP, body);
     }
   }
 
@@ -555,7 +558,9 @@ export class SwimMembership implements Membership {
   }
 
   private updateOf(id: CellId): MemberUpdate | null {
-    return id === this.self.id ? this.selfUpdate() : this.table.updateOf(id);
+    if (id === this.self.id) return this.selfUpdate();
+    const i = this.table.indexOf(id);
+    return i < 0 ? null : this.table.updateOf(i);
   }
 
   // ---- plumbing ----
@@ -573,8 +578,11 @@ export class SwimMembership implements Membership {
     this.timers.add(this.components.clock.setInterval(fn, ms));
   }
 
-  private emit(type: MembershipEventType, member: Member): void {
-    this.log('%s %k at %s', type, member.id, member.addr);
-    for (const l of this.listeners) l({ type, member: { ...member } });
+  /** `member` makes the member as it is now (only if someone listens: a simulator's 10⁸ entries are not objects). */
+  private emit(type: MembershipEventType, member: () => Member): void {
+    if (this.listeners.length === 0) return;
+    const m = member();
+    this.log('%s %k at %s', type, m.id, m.addr);
+    for (const l of this.listeners) l({ type, member: { ...m } });
   }
 }
