@@ -1,8 +1,45 @@
 import type { Addr, CellId } from '../core/index.js';
-import { memberInfoOf, type MemberInfo } from '../wire/index.js';
+import { MEMBER_STATES, memberInfoOf, type MemberInfo, type MemberState } from '../wire/index.js';
 
-/** What a member says of itself at one version of its self-description. Never changed once made: shared. */
-export type Described = Readonly<MemberInfo> & { readonly version: number };
+/** A member's state as a byte (1 to 5; 0 is left for "none"). */
+export const stateCode = (state: MemberState): number => MEMBER_STATES.indexOf(state) + 1;
+
+/**
+ * What a member says of itself at one version of its self-description, and
+ * two 32-bit hashes of its id, incarnation and version (for table digests).
+ * Never changed once made: shared.
+ */
+export type Described = Readonly<MemberInfo> & { readonly version: number; readonly hashes: readonly [number, number] };
+
+/** 32-bit FNV-1a of `text` from `basis`. */
+function fnv1a(text: string, basis: number): number {
+  let h = basis;
+  for (let k = 0; k < text.length; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+  return h >>> 0;
+}
+
+/** Murmur3's finalizer: every input bit moves every output bit. */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Two independent 32-bit hashes of a member's id, incarnation and version. */
+export function describedHashes(id: CellId, incarnation: number, version: number): [number, number] {
+  const text = `${id}/${incarnation}/${version}`;
+  return [fnv1a(text, 0x811c9dc5), fnv1a(text, 0x01234567)];
+}
+
+/**
+ * A member's share of a table digest: its description's hashes mixed with
+ * the state it is held in. Shares are XORed together: a digest changes with
+ * any entry, and two tables holding the same entries have the same one.
+ */
+export function digestShare(hashes: readonly [number, number], stateCode: number): [number, number] {
+  const salt = Math.imul(stateCode, 0x9e3779b1);
+  return [mix(hashes[0] ^ salt), mix(hashes[1] ^ salt)];
+}
 
 /**
  * Member ids as small integers, so that a member table keeps its members in
@@ -71,7 +108,7 @@ export class MemberIds {
   describe(i: number, info: MemberInfo, version: number): Described {
     const known = this.newest[i];
     if (known && known.incarnation === info.incarnation && known.version === version) return known;
-    const made: Described = { ...memberInfoOf(info), version };
+    const made: Described = { ...memberInfoOf(info), version, hashes: describedHashes(info.id, info.incarnation, version) };
     if (!known || info.incarnation > known.incarnation || (info.incarnation === known.incarnation && version > known.version)) this.newest[i] = made;
     if (!this.claimed[i]!.includes(made.addr)) {
       this.claimed[i]!.push(made.addr);

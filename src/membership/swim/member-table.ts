@@ -1,7 +1,7 @@
 import { MEMBERS_MAX, type Addr, type CellId, type Clock, type MembershipConfig, type Rng } from '../../core/index.js';
 import { ACCUSERS_MAX, MEMBER_STATES, memberInfoOf, type MemberInfo, type MemberState, type MemberUpdate } from '../../wire/index.js';
 import type { Member, MembershipEventType } from '../member.js';
-import { MemberIds, type Described } from '../member-ids.js';
+import { MemberIds, digestShare, stateCode, type Described } from '../member-ids.js';
 import { PeerSet } from './peer-set.js';
 import { Suspicion } from './suspicion.js';
 
@@ -30,8 +30,7 @@ export interface MemberTableHooks {
   log(format: string, ...args: unknown[]): void;
 }
 
-/** A member's state as a byte: 0 is "not in the table". */
-const STATE_CODE = new Map<MemberState, number>(MEMBER_STATES.map((s, k) => [s, k + 1]));
+/** The state byte of a member not in the table. */
 const NOT_HELD = 0;
 
 /**
@@ -54,6 +53,8 @@ export class MemberTable {
   private heardMs = new Float64Array(0);
   private sinceMs = new Float64Array(0);
   private count = 0;
+  /** The XOR of every member's digest share (two 32-bit halves): equal tables, equal digests. */
+  private readonly digestXor: [number, number] = [0, 0];
   private readonly suspicions = new Map<number, Suspicion>();
   /** When a member was last told that we hold it suspect, dead or left, so that it refutes. */
   private readonly toldMs = new Map<number, number>();
@@ -82,6 +83,11 @@ export class MemberTable {
 
   get size(): number {
     return this.count;
+  }
+
+  /** A digest of every member's id, incarnation, version and state: two tables that hold the same have the same one. */
+  get digest(): readonly [number, number] {
+    return this.digestXor;
   }
 
   /** The index of `id` if this table holds it, else -1. */
@@ -135,7 +141,7 @@ export class MemberTable {
   /** The member spoke at a higher incarnation than held: what it says of itself is the same, at that incarnation. */
   setIncarnation(i: number, incarnation: number): void {
     const info = this.infos[i]!;
-    this.infos[i] = this.ids.describe(i, { ...info, incarnation }, info.version);
+    this.setEntry(i, this.ids.describe(i, { ...info, incarnation }, info.version), this.states[i]!);
   }
 
   /** The live (alive or suspect) member at `addr`, or -1. */
@@ -214,8 +220,7 @@ export class MemberTable {
     this.gone.delete(i);
     this.news.delete(i);
     this.toldMs.delete(i);
-    this.states[i] = NOT_HELD;
-    this.infos[i] = undefined;
+    this.setEntry(i, undefined, NOT_HELD);
     this.count--;
     this.ids.release(i);
     if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
@@ -303,8 +308,7 @@ export class MemberTable {
     const i = this.ids.hold(id);
     this.ensure(i);
     const now = this.clock.now();
-    this.infos[i] = this.ids.describe(i, info, version);
-    this.states[i] = STATE_CODE.get(state)!;
+    this.setEntry(i, this.ids.describe(i, info, version), stateCode(state));
     this.heardMs[i] = now;
     this.sinceMs[i] = now;
     this.count++;
@@ -353,7 +357,7 @@ export class MemberTable {
   /** What a member says of itself, newer than what we had. */
   private adoptInfo(i: number, u: MemberUpdate): void {
     const roleBefore = this.infos[i]!.role;
-    this.infos[i] = this.ids.describe(i, u, u.version);
+    this.setEntry(i, this.ids.describe(i, u, u.version), this.states[i]!);
     this.hooks.news(u.id);
     if (roleBefore !== u.role) this.hooks.emit('role-changed', () => this.member(i));
   }
@@ -374,8 +378,22 @@ export class MemberTable {
     }
   }
 
+  /** Sets member i's description and state byte, keeping the digest: the old share out, the new one in. */
+  private setEntry(i: number, info: Described | undefined, state: number): void {
+    if (this.states[i] !== NOT_HELD) this.xorShare(this.infos[i]!, this.states[i]!);
+    this.infos[i] = info;
+    this.states[i] = state;
+    if (state !== NOT_HELD) this.xorShare(info!, state);
+  }
+
+  private xorShare(info: Described, state: number): void {
+    const [a, b] = digestShare(info.hashes, state);
+    this.digestXor[0] = (this.digestXor[0] ^ a) >>> 0;
+    this.digestXor[1] = (this.digestXor[1] ^ b) >>> 0;
+  }
+
   private setState(i: number, state: MemberState, event: MembershipEventType): void {
-    this.states[i] = STATE_CODE.get(state)!;
+    this.setEntry(i, this.infos[i], stateCode(state));
     this.sinceMs[i] = this.clock.now();
     if (state !== 'suspect') {
       this.suspicions.get(i)?.cancel();

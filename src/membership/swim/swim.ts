@@ -4,6 +4,7 @@ import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggybac
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
+import { describedHashes, digestShare, stateCode } from '../member-ids.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
 
@@ -122,9 +123,10 @@ export class SwimMembership implements Membership {
         if (this.received(body, msg)) this.relay(body.seq, body.target, body.targetAddr, msg.from);
       }),
       endpoint.onNotice(Messages.GOSSIP, (body, msg) => void this.received(body, msg)),
-      endpoint.serve(Messages.PUSH_PULL, (table, req) => {
-        this.merge(table, req.sender);
-        return this.tableUpdates();
+      endpoint.serve(Messages.PUSH_PULL, (offer, req) => {
+        this.merge(offer.updates, req.sender);
+        const digest = this.digest();
+        return { digest, updates: offer.pull && offer.digest !== digest ? this.tableUpdates() : [] };
       }),
       endpoint.serve(Messages.JOIN, (info, req) => {
         if (info.id !== req.sender) throw new Error('bad join');
@@ -141,7 +143,7 @@ export class SwimMembership implements Membership {
     // A random offset: a swarm started at once does not probe in lockstep.
     this.probeTimer = this.after(this.components.rng.int(this.cfg.probeIntervalMs), () => this.probeTick());
     this.every(this.cfg.gossipIntervalMs, () => this.gossipTick());
-    this.schedulePushPull();
+    this.schedulePushPull(true);
     // Versions, states and quarantines the JOIN answer does not carry: one exchange with the seed that answered.
     // Only this cell's own entry goes: the rest of its table is what that seed just gave it.
     if (seed) void this.pushPull(seed, [this.selfUpdate()]);
@@ -272,11 +274,11 @@ export class SwimMembership implements Membership {
     return answer.seed;
   }
 
-  private schedulePushPull(): void {
+  /** The next push-pull: the first at a random point of the first interval (a swarm started at once spreads its exchanges evenly), then jittered. */
+  private schedulePushPull(first = false): void {
     const n = this.table.size + 1;
     const scale = n <= PUSH_PULL_SCALE_THRESHOLD ? 1 : Math.ceil(Math.log2(n) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1;
-    // Jittered, so that members started together do not exchange in step.
-    const ms = this.cfg.pushPullIntervalMs * scale * (0.5 + this.components.rng.next());
+    const ms = this.cfg.pushPullIntervalMs * scale * (first ? this.components.rng.next() : 0.5 + this.components.rng.next());
     this.after(ms, () => {
       this.pushPullToGone = !this.pushPullToGone && this.table.gone.size > 0;
       const i = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
@@ -285,14 +287,23 @@ export class SwimMembership implements Membership {
     });
   }
 
-  /** Pushes `table` (this cell's whole table unless given) and merges the answer. */
-  private async pushPull(addr: Addr, table?: MemberUpdate[]): Promise<void> {
+  /**
+   * Offers this cell's table digest (and `updates`, a joiner's own entry) and
+   * merges the whole table the other member answers with if their digests
+   * differ; if they still differ then, it lacks what this cell holds: this
+   * cell's whole table follows. Equal tables (a steady swarm) exchange two
+   * short datagrams, not 2 × N entries.
+   */
+  private async pushPull(addr: Addr, updates: MemberUpdate[] = []): Promise<void> {
     if (this.pushPullRunning) return;
     this.pushPullRunning = true;
     try {
-      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, table ?? this.tableUpdates());
+      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: true, updates });
+      if (!this.started || this.leaving) return;
       // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
-      if (this.started && !this.leaving) this.merge(answer, answer[0]?.addr === addr ? answer[0].id : null);
+      const first = answer.updates[0];
+      this.merge(answer.updates, first?.addr === addr ? first.id : null);
+      if (answer.digest !== this.digest()) await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: false, updates: this.tableUpdates() });
     } catch {
       // A dead or cut-off member: the next exchange picks another one.
     } finally {
@@ -304,6 +315,13 @@ export class SwimMembership implements Membership {
   private merge(table: MemberUpdate[], sender: CellId | null): void {
     if (this.leaving) return;
     for (const u of table) this.apply(u, u.id === sender);
+  }
+
+  /** 16 hex digits of a digest of the whole table as other members see it: the others' entries and this cell's own. */
+  private digest(): string {
+    const [a, b] = this.table.digest;
+    const [sa, sb] = digestShare(describedHashes(this.self.id, this.self.incarnation, this.selfVersion), stateCode(this.leaving ? 'left' : 'alive'));
+    return ((a ^ sa) >>> 0).toString(16).padStart(8, '0') + ((b ^ sb) >>> 0).toString(16).padStart(8, '0');
   }
 
   private tableUpdates(): MemberUpdate[] {

@@ -6,7 +6,10 @@
  * PROBE        one-way: JSON {seq, inc, updates}                     answered by PROBE_ACK with the same seq
  * PROBE_ACK    one-way: JSON {seq, inc, nack?: true, updates}        nack: a relay reached no answer (it is alive itself)
  * PROBE_REQ    one-way: JSON {seq, inc, target, targetAddr, updates} probe target for me; ack (or nack) with my seq
- * PUSH_PULL    request: JSON [MemberUpdate]  response: JSON [MemberUpdate]   whole tables, both ways (fragmented if large)
+ * PUSH_PULL    request: JSON {digest, pull, updates}  response: JSON {digest, updates}
+ *              digest: 16 hex digits of the sender's whole table (itself included); updates: its table, or
+ *              none when the digests already match (or, in a request, when only the digest is offered); pull:
+ *              answer with the whole table if the digests differ (fragmented if large)
  * GOSSIP       one-way: JSON {inc, updates}                          news only (periodic fan-out, a leave)
  */
 import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
@@ -131,9 +134,32 @@ export const GOSSIP: NoticeSpec<Piggyback> = {
   body: piggybackCodec<Piggyback>([], [], () => ({})),
 };
 
-const tableCodec = {
-  ...jsonCodec<MemberUpdate[], unknown>(MESSAGE_BYTES_MAX, (v) => arrayOf(v, MEMBERS_MAX + 1, parseUpdate)),
-  encode: (list: MemberUpdate[]) => Buffer.from(encodedList(list)),
-};
+/** A push-pull's half: a digest of the sender's whole table, and that table or none of it. */
+export interface TableExchange {
+  digest: string;
+  updates: MemberUpdate[];
+}
 
-export const PUSH_PULL: RequestSpec<MemberUpdate[], MemberUpdate[]> = { type: MessageType.PUSH_PULL, request: tableCodec, response: tableCodec };
+export interface TableOffer extends TableExchange {
+  /** Answer with the whole table if the digests differ. */
+  pull: boolean;
+}
+
+const isDigest = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
+
+function tableCodec<T extends TableExchange>(optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof TableExchange> | null) {
+  const { decode } = jsonCodec<T, unknown>(MESSAGE_BYTES_MAX, (v) => {
+    if (!hasShape(v, ['digest', 'updates'], optional) || !isDigest(v.digest)) return null;
+    const updates = arrayOf(v.updates, MEMBERS_MAX + 1, parseUpdate);
+    const fields = rest(v);
+    return updates && fields ? ({ ...fields, digest: v.digest, updates } as T) : null;
+  });
+  const encode = ({ updates, ...fields }: T) => Buffer.from(`${JSON.stringify(fields).slice(0, -1)},"updates":${encodedList(updates)}}`);
+  return { decode, encode };
+}
+
+export const PUSH_PULL: RequestSpec<TableOffer, TableExchange> = {
+  type: MessageType.PUSH_PULL,
+  request: tableCodec<TableOffer>(['pull'], (o) => (o.pull === undefined || typeof o.pull === 'boolean' ? { pull: o.pull === true } : null)),
+  response: tableCodec<TableExchange>([], () => ({})),
+};
