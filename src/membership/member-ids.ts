@@ -1,15 +1,15 @@
 import type { Addr, CellId } from '../core/index.js';
-import { MEMBER_STATES, memberInfoOf, type MemberInfo, type MemberState } from '../wire/index.js';
+import { MEMBER_STATES, type MemberInfo, type MemberState } from '../wire/index.js';
 
 /** A member's state as a byte (1 to 5; 0 is left for "none"). */
 export const stateCode = (state: MemberState): number => MEMBER_STATES.indexOf(state) + 1;
 
 /**
  * What a member says of itself at one version of its self-description, and
- * two 32-bit hashes of its id, incarnation and version (for table digests).
- * Never changed once made: shared.
+ * its share of a table digest in each state (see digestShares). Never
+ * changed once made: shared.
  */
-export type Described = Readonly<MemberInfo> & { readonly version: number; readonly hashes: readonly [number, number] };
+export type Described = Readonly<MemberInfo> & { readonly version: number; readonly shares: Uint32Array };
 
 /** 32-bit FNV-1a of `text` from `basis`. */
 function fnv1a(text: string, basis: number): number {
@@ -25,20 +25,24 @@ function mix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Two independent 32-bit hashes of a member's id, incarnation and version. */
-export function describedHashes(id: CellId, incarnation: number, version: number): [number, number] {
-  const text = `${id}/${incarnation}/${version}`;
-  return [fnv1a(text, 0x811c9dc5), fnv1a(text, 0x01234567)];
-}
-
 /**
- * A member's share of a table digest: its description's hashes mixed with
- * the state it is held in. Shares are XORed together: a digest changes with
- * any entry, and two tables holding the same entries have the same one.
+ * A member's shares of a table digest, two 32-bit halves for each state
+ * (at 2 × code and 2 × code + 1): two hashes of its id, incarnation and
+ * version mixed with the state it is held in. Shares are XORed together: a
+ * digest changes with any entry, and two tables holding the same entries
+ * have the same one.
  */
-export function digestShare(hashes: readonly [number, number], stateCode: number): [number, number] {
-  const salt = Math.imul(stateCode, 0x9e3779b1);
-  return [mix(hashes[0] ^ salt), mix(hashes[1] ^ salt)];
+export function digestShares(id: CellId, incarnation: number, version: number): Uint32Array {
+  const text = `${id}/${incarnation}/${version}`;
+  const h0 = fnv1a(text, 0x811c9dc5);
+  const h1 = fnv1a(text, 0x01234567);
+  const shares = new Uint32Array(2 * (MEMBER_STATES.length + 1));
+  for (let code = 1; code <= MEMBER_STATES.length; code++) {
+    const salt = Math.imul(code, 0x9e3779b1);
+    shares[2 * code] = mix(h0 ^ salt);
+    shares[2 * code + 1] = mix(h1 ^ salt);
+  }
+  return shares;
 }
 
 /**
@@ -108,7 +112,10 @@ export class MemberIds {
   describe(i: number, info: MemberInfo, version: number): Described {
     const known = this.newest[i];
     if (known && known.incarnation === info.incarnation && known.version === version) return known;
-    const made: Described = { ...memberInfoOf(info), version, hashes: describedHashes(info.id, info.incarnation, version) };
+    // Written out, not spread: objects made by spreading get shapes of their own, and every read of them is slow.
+    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = info;
+    const shares = digestShares(id, incarnation, version);
+    const made: Described = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, version, shares };
     if (!known || info.incarnation > known.incarnation || (info.incarnation === known.incarnation && version > known.version)) this.newest[i] = made;
     if (!this.claimed[i]!.includes(made.addr)) {
       this.claimed[i]!.push(made.addr);

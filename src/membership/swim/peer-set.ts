@@ -26,6 +26,12 @@ export class PeerSet {
     return this.order.subarray(0, this.count);
   }
 
+  /** Room for `count` members of indices below `indices` without growing (a table filled at once). */
+  reserve(count: number, indices: number): void {
+    if (indices > this.pos.length) this.pos = grown(this.pos, indices, 1);
+    if (count > this.order.length) this.order = grown(this.order, count, 1);
+  }
+
   has(i: number): boolean {
     return i < this.pos.length && this.pos[i] !== 0;
   }
@@ -93,9 +99,9 @@ export class PeerSet {
 
 const NONE: ReadonlySet<number> = new Set();
 
-/** A copy of `a` with room for at least `min` items (a quarter more than asked: growth one by one stays O(1) amortized). */
-function grown(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(Math.max(min, Math.ceil(a.length * 1.25), 16));
+/** A copy of `a` with room for at least `min` items (by default a quarter more than it had: growth one by one stays O(1) amortized). */
+function grown(a: Int32Array, min: number, factor = 1.25): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(Math.max(min, Math.ceil(a.length * factor), 16));
   b.set(a);
   return b;
 }

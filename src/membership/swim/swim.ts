@@ -4,7 +4,7 @@ import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggybac
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
-import { describedHashes, digestShare, stateCode } from '../member-ids.js';
+import { digestShares, stateCode } from '../member-ids.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
 
@@ -93,7 +93,7 @@ export class SwimMembership implements Membership {
       emit: (type, member) => this.emit(type, member),
       log: this.log,
     }, components.memberIds);
-    for (const info of init.known ?? []) if (info.id !== this.self.id) this.table.seed(info);
+    if (init.known) this.table.seed(init.known, this.self.id);
   }
 
   private get endpoint(): Endpoint {
@@ -320,8 +320,10 @@ export class SwimMembership implements Membership {
   /** 16 hex digits of a digest of the whole table as other members see it: the others' entries and this cell's own. */
   private digest(): string {
     const [a, b] = this.table.digest;
-    const [sa, sb] = digestShare(describedHashes(this.self.id, this.self.incarnation, this.selfVersion), stateCode(this.leaving ? 'left' : 'alive'));
-    return ((a ^ sa) >>> 0).toString(16).padStart(8, '0') + ((b ^ sb) >>> 0).toString(16).padStart(8, '0');
+    const own = digestShares(this.self.id, this.self.incarnation, this.selfVersion);
+    const code = stateCode(this.leaving ? 'left' : 'alive');
+    const half = (x: number, share: number) => ((x ^ share) >>> 0).toString(16).padStart(8, '0');
+    return half(a, own[2 * code]!) + half(b, own[2 * code + 1]!);
   }
 
   private tableUpdates(): MemberUpdate[] {

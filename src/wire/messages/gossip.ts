@@ -16,7 +16,7 @@ import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from
 import { MessageType } from '../types.js';
 import type { NoticeSpec, RequestSpec } from './codec.js';
 import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } from './json.js';
-import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, memberInfoOf, type MemberInfo, type MemberState } from './members.js';
+import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, type MemberInfo, type MemberState } from './members.js';
 
 /** Accusers named in one suspect update: enough for Lifeguard's confirmations (suspicionMult - 2) and a few more. */
 export const ACCUSERS_MAX = 8;
@@ -41,11 +41,19 @@ function parseUpdate(v: unknown): MemberUpdate | null {
   if (!info || !(MEMBER_STATES as readonly unknown[]).includes(v.state) || !isCount(v.version)) return null;
   const accusers = v.accusers === undefined ? undefined : arrayOf(v.accusers, ACCUSERS_MAX, (a) => (isCellId(a) ? a : null));
   if (accusers === null) return null;
-  return { ...info, state: v.state as MemberState, version: v.version, ...(accusers ? { accusers } : {}) };
+  return updateOf(info, v.state as MemberState, v.version, accusers);
+}
+
+/** Written out, not spread: objects made by spreading get shapes of their own, and every read of them is slow. */
+function updateOf(info: MemberInfo, state: MemberState, version: number, accusers: CellId[] | undefined): MemberUpdate {
+  const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = info;
+  const u: MemberUpdate = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, state, version };
+  if (accusers) u.accusers = accusers;
+  return u;
 }
 
 export function memberUpdateOf(u: MemberUpdate): MemberUpdate {
-  return { ...memberInfoOf(u), state: u.state, version: u.version, ...(u.accusers ? { accusers: u.accusers } : {}) };
+  return updateOf(u, u.state, u.version, u.accusers);
 }
 
 const encodedUpdates = new WeakMap<MemberUpdate, string>();
