@@ -33,8 +33,8 @@ keys placement moves when one cell joins or leaves (about R/N).`;
 const MESH_CELLS_MAX = 100;
 /** Steady-state traffic is measured over this much simulated time. */
 const TRAFFIC_WINDOW_MS = 10_000;
-/** Deaths measured per kind (silent, with evidence) and per size: fewer in large swarms, where each costs minutes of real time. */
-const deathTrials = (cells: number) => Math.min(cells >= 1_000 ? 5 : 10, Math.floor(cells / 5));
+/** Deaths measured per kind (silent, with evidence) and per size: fewer in large swarms, where a silent one costs a minute of real time. */
+const deathTrials = (cells: number) => Math.min(cells >= 10_000 ? 3 : cells >= 1_000 ? 5 : 10, Math.floor(cells / 5));
 /** Simulated time allowed for a death or a join to reach everyone. */
 const SPREAD_MS_MAX = 60_000;
 /** Rendezvous hashes spent per size measuring placement moves (keys × cells × 3 runs). */

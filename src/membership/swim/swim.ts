@@ -548,9 +548,12 @@ export class SwimMembership implements Membership {
 
   /** A message body with as much queued news as fits the piggyback budget (never more than one datagram). */
   private piggyback<B extends Piggyback>(base: Omit<B, 'updates'>): B {
+    const body = base as B;
+    body.updates = [];
+    if (this.queue.size === 0 && !this.leaving) return body; // a steady swarm's probes and acks: nothing to measure
     const budget = Math.min(this.cfg.piggybackBytesMax, this.endpoint.singleBodyBytesMax);
-    let free = budget - JSON.stringify({ ...base, updates: [] }).length;
-    const updates: MemberUpdate[] = [];
+    let free = budget - JSON.stringify(body).length;
+    const { updates } = body;
     // While leaving, the news that it left goes first in everything it sends.
     if (this.leaving) {
       const u = this.selfUpdate();
@@ -566,7 +569,7 @@ export class SwimMembership implements Membership {
       updates.push(u);
       return true;
     });
-    return { ...base, updates } as B;
+    return body;
   }
 
   private selfUpdate(): MemberUpdate {

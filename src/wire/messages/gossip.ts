@@ -105,11 +105,15 @@ export interface ProbeRequestBody extends Piggyback {
 const parseUpdates = (v: unknown) => arrayOf(v, UPDATES_PER_MESSAGE_MAX, parseUpdate);
 
 function piggybackCodec<T extends Piggyback>(required: readonly string[], optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof Piggyback> | null) {
+  const fieldsRequired = ['inc', 'updates', ...required];
   const { decode } = jsonCodec<T>(SMALL_JSON_BYTES_MAX, (v) => {
-    if (!hasShape(v, ['inc', 'updates', ...required], optional) || !isCount(v.inc)) return null;
+    if (!hasShape(v, fieldsRequired, optional) || !isCount(v.inc)) return null;
     const updates = parseUpdates(v.updates);
-    const fields = rest(v);
-    return updates && fields ? ({ ...fields, inc: v.inc, updates } as T) : null;
+    const body = rest(v) as T | null;
+    if (!updates || !body) return null;
+    body.inc = v.inc;
+    body.updates = updates;
+    return body;
   });
   return { decode, encode: (b: T) => encodePiggyback(b as T & Record<string, unknown>) };
 }
