@@ -1,4 +1,4 @@
-import { logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
+import { Listeners, logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
 import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
@@ -60,7 +60,7 @@ export class SwimMembership implements Membership {
   /** Members whose evidence of death is being confirmed by indirect probes. */
   private readonly confirming = new Set<CellId>();
   private readonly relays = new Map<number, Relay>();
-  private readonly listeners: ((e: MembershipEvent) => void)[] = [];
+  private readonly listeners = new Listeners<MembershipEvent>();
   private readonly timers = new Set<TimerHandle>();
   private readonly subscriptions: Unsubscribe[] = [];
   private self: MemberInfo;
@@ -232,11 +232,7 @@ export class SwimMembership implements Membership {
   }
 
   onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   quarantine(id: CellId, incarnation: number): void {
@@ -603,9 +599,9 @@ export class SwimMembership implements Membership {
 
   /** `member` makes the member as it is now (only if someone listens: a simulator's 10⁸ entries are not objects). */
   private emit(type: MembershipEventType, member: () => Member): void {
-    if (this.listeners.length === 0) return;
+    if (this.listeners.size === 0) return;
     const m = member();
     this.log('%s %k at %s', type, m.id, m.addr);
-    for (const l of this.listeners) l({ type, member: { ...m } });
+    this.listeners.emit({ type, member: m });
   }
 }
