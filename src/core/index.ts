@@ -14,3 +14,4 @@ export * from './token-bucket.js';
 export * from './direct-io.js';
 export * from './transport.js';
 export * from './atomic-file.js';
+export * from './listeners.js';

@@ -1,4 +1,4 @@
-import { MEMBERS_MAX, logger, type Addr, type CellId, type TimerHandle, type Unsubscribe } from '../core/index.js';
+import { Listeners, MEMBERS_MAX, logger, type Addr, type CellId, type TimerHandle, type Unsubscribe } from '../core/index.js';
 import { HEARTBEAT_KNOWN_MAX, Messages, type HeartbeatBody } from '../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipInit } from './member.js';
 
@@ -21,7 +21,7 @@ export class HeartbeatMembership implements Membership {
   private readonly quarantines = new Map<CellId, number>();
   /** Members retired by their operator (bounded like the table): second-hand news of them is ignored. */
   private readonly forgotten = new Set<CellId>();
-  private readonly listeners: ((e: MembershipEvent) => void)[] = [];
+  private readonly listeners = new Listeners<MembershipEvent>();
   private readonly timers: TimerHandle[] = [];
   /** The endpoint's handlers for membership messages, removed by stop(). */
   private readonly subscriptions: Unsubscribe[] = [];
@@ -35,9 +35,11 @@ export class HeartbeatMembership implements Membership {
     this.self = { ...init.self };
     this.log = logger('membership', init.logPrefix);
     const now = components.clock.now();
-    for (const info of init.left ?? []) {
-      if (info.id === this.self.id || this.table.size >= MEMBERS_MAX) continue;
-      this.table.set(info.id, { ...info, state: 'left', lastHeardAtMs: now, stateSinceMs: now });
+    for (const [infos, state] of [[init.left, 'left'], [init.known, 'alive']] as const) {
+      for (const info of infos ?? []) {
+        if (info.id === this.self.id || this.table.size >= MEMBERS_MAX) continue;
+        this.table.set(info.id, { ...info, state, lastHeardAtMs: now, stateSinceMs: now });
+      }
     }
   }
 
@@ -124,11 +126,7 @@ export class HeartbeatMembership implements Membership {
   }
 
   onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   quarantine(id: CellId, incarnation: number): void {
@@ -290,6 +288,6 @@ export class HeartbeatMembership implements Membership {
 
   private emit(type: MembershipEvent['type'], member: Member): void {
     this.log('%s %k at %s', type, member.id, member.addr);
-    for (const l of this.listeners) l({ type, member: { ...member } });
+    this.listeners.emit({ type, member: { ...member } });
   }
 }

@@ -1,6 +1,7 @@
 import type { Addr, CellId, Clock, MembershipConfig, Rng, Unsubscribe } from '../core/index.js';
 import type { Endpoint } from '../rpc/index.js';
 import type { MemberInfo, MemberState } from '../wire/index.js';
+import type { MemberIds } from './member-ids.js';
 
 /** What members say of themselves, and how that is validated, is the wire's (wire/messages/members.ts). */
 export { ROLES, parseMemberInfo, type MemberInfo, type MemberState, type Role } from '../wire/index.js';
@@ -70,6 +71,8 @@ export interface MembershipComponents {
   clock: Clock;
   rng: Rng;
   endpoint: Endpoint;
+  /** Member ids shared by the detectors of one process (a simulator's 10,000); each detector has its own if not given. */
+  memberIds?: MemberIds;
 }
 
 export interface MembershipInit {
@@ -83,5 +86,10 @@ export interface MembershipInit {
    * take their absence for deaths.
    */
   left?: MemberInfo[];
+  /**
+   * Members held alive from the start, without a JOIN and without news or events: a swarm whose
+   * members are all known at once, as the membership simulator boots 10,000 cells in steady state.
+   */
+  known?: MemberInfo[];
   logPrefix?: string;
 }

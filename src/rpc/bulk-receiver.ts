@@ -27,8 +27,17 @@ export class BulkReceiver {
   private readonly reassemblies = new Map<string, Reassembly>();
   private reassemblyBytes = 0;
   private readonly ackTimers = new Map<string, TimerHandle>();
-  /** Transfers completed recently: key -> fragment count. */
-  private readonly completed = new LRUCache<string, number>({ max: COMPLETED_MAX, ttl: COMPLETED_TTL_MS, ttlAutopurge: false });
+  /**
+   * Transfers completed recently: key -> fragment count. Made at the first
+   * one: the cache allocates its whole table (~100 KB), and many endpoints
+   * (clients, a simulator's 10,000 cells) never receive a large message.
+   */
+  private completedCache: LRUCache<string, number> | null = null;
+
+  private get completed(): LRUCache<string, number> {
+    this.completedCache ??= new LRUCache<string, number>({ max: COMPLETED_MAX, ttl: COMPLETED_TTL_MS, ttlAutopurge: false });
+    return this.completedCache;
+  }
 
   constructor(private readonly init: BulkReceiverInit) {}
 
@@ -39,7 +48,7 @@ export class BulkReceiver {
    * complete: acked again), or why the fragment is dropped.
    */
   add(key: string, frag: Fragment, from: Addr, requestId: number, flags: number): Reassembly | DropReason | null {
-    const doneCount = this.completed.get(key);
+    const doneCount = this.completedCache?.get(key);
     if (doneCount !== undefined) {
       this.init.sendAck(from, requestId, flags, doneCount, null);
       return null;

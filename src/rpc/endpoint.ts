@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import {
   CellError,
+  Listeners,
   UDP_PAYLOAD_BYTES_MAX,
   logger,
   type Addr,
@@ -123,7 +124,7 @@ export class Endpoint {
   private readonly stamps = new TimestampSource();
   private readonly handlers = new Map<MessageType, RequestHandler>();
   private readonly notifyHandlers = new Map<MessageType, NotifyHandler>();
-  private readonly unreachableHandlers: ((addr: Addr) => void)[] = [];
+  private readonly unreachableListeners = new Listeners<Addr>();
   private readonly pending = new Map<number, Pending>();
   private readonly peers: Peers;
   /** Outgoing bulk responses, by "peer|requestId". */
@@ -157,7 +158,7 @@ export class Endpoint {
     });
     components.transport.onDatagram((data, from) => this.onDatagram(data, from));
     components.transport.onUnreachable((addr) => {
-      for (const h of [...this.unreachableHandlers]) h(addr);
+      this.unreachableListeners.emit(addr);
     });
     this.housekeeping = components.clock.setInterval(() => this.sweep(), HOUSEKEEPING_MS);
   }
@@ -232,11 +233,7 @@ export class Endpoint {
 
   /** Hears of addresses a watched notice found no process at (see NoticeOptions.watch); the returned function removes the handler. */
   onUnreachable(handler: (addr: Addr) => void): Unsubscribe {
-    this.unreachableHandlers.push(handler);
-    return () => {
-      const i = this.unreachableHandlers.indexOf(handler);
-      if (i >= 0) this.unreachableHandlers.splice(i, 1);
-    };
+    return this.unreachableListeners.add(handler);
   }
 
   /** Receives a typed one-way message; a malformed one is dropped and counted. */

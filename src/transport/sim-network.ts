@@ -66,7 +66,7 @@ export class SimNetwork {
   }
 
   private isCut(from: Addr, to: Addr): boolean {
-    return this.isolated.has(from) || this.isolated.has(to) || this.cut.has(`${from}|${to}`);
+    return this.isolated.has(from) || this.isolated.has(to) || (this.cut.size > 0 && this.cut.has(`${from}|${to}`));
   }
 
   /** @internal data becomes the network's: the sender keeps no reference to it. */

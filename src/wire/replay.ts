@@ -7,16 +7,23 @@ interface SenderWindow {
   ring: number[];
   next: number;
   seen: Set<number>;
+  /** The newest timestamp accepted (ms of the sender's clock). */
+  newestMs: number;
 }
+
+/** Windows past their time looked at per check: forgetting costs O(1) a frame. */
+const EXPIRED_CHECKED_PER_FRAME = 2;
 
 /**
  * Replay protection. A frame is accepted once: its timestamp must be within
  * the window of our wall clock, and not among the timestamps recently
  * accepted from that sender. Timestamps increase strictly per sender, so a
  * frame older than everything remembered for its sender is a replay too.
- * Memory grows with the senders actually heard (a Map in order of last
- * frame, the least recently heard forgotten past `sendersMax`), not with
- * the bound: an endpoint that hears 20 peers holds 20 windows.
+ * Memory grows with the senders heard within the window, not with the
+ * swarm: a sender's window is forgotten once its newest frame is older than
+ * the window, when every frame it ever sent is refused as stale anyway (a
+ * cell probed by 10,000 members a few at a time holds a few hundred
+ * windows). Past `sendersMax` the least recently heard is forgotten early.
  */
 export class ReplayGuard {
   private readonly senders = new Map<CellId, SenderWindow>();
@@ -34,12 +41,13 @@ export class ReplayGuard {
   check(sender: CellId, timestamp: number, wallNowMs: number): 'ok' | 'stale' | 'replayed' {
     const ms = timestamp / TIMESTAMP_TICKS_PER_MS;
     if (Math.abs(ms - wallNowMs) > this.windowMs) return 'stale';
+    this.forgetExpired(wallNowMs);
     let w = this.senders.get(sender);
     if (w) {
       // Most recently heard last: the Map's first entry is the one to forget.
       this.senders.delete(sender);
     } else {
-      w = { ring: [], next: 0, seen: new Set() };
+      w = { ring: [], next: 0, seen: new Set(), newestMs: ms };
       if (this.senders.size >= this.sendersMax) this.senders.delete(this.senders.keys().next().value!);
     }
     this.senders.set(sender, w);
@@ -54,7 +62,17 @@ export class ReplayGuard {
     }
     w.next = (w.next + 1) % REPLAY_FRAMES_PER_SENDER;
     w.seen.add(timestamp);
+    if (ms > w.newestMs) w.newestMs = ms;
     return 'ok';
+  }
+
+  /** Forgets the least recently heard windows whose frames would all be stale now. */
+  private forgetExpired(wallNowMs: number): void {
+    for (let i = 0; i < EXPIRED_CHECKED_PER_FRAME; i++) {
+      const first = this.senders.entries().next();
+      if (first.done || wallNowMs - first.value[1].newestMs <= this.windowMs) return;
+      this.senders.delete(first.value[0]);
+    }
   }
 }
 

@@ -1,26 +1,15 @@
 import { MEMBERS_MAX, type Addr, type CellId, type Clock, type MembershipConfig, type Rng } from '../../core/index.js';
-import { ACCUSERS_MAX, memberInfoOf, type MemberUpdate } from '../../wire/index.js';
+import { ACCUSERS_MAX, MEMBER_STATES, type MemberInfo, type MemberState, type MemberUpdate } from '../../wire/index.js';
 import type { Member, MembershipEventType } from '../member.js';
+import { MemberIds, stateCode, type Described } from '../member-ids.js';
 import { PeerSet } from './peer-set.js';
 import { Suspicion } from './suspicion.js';
-
-export interface Entry {
-  member: Member;
-  /** Version of the member's self-description at its incarnation. */
-  version: number;
-  suspicion: Suspicion | null;
-  /** When it was last told that we hold it suspect, dead or left, so that it refutes. */
-  toldAtMs: number;
-  /** The news last made of it while queued, kept while it still says the same (its encoding is cached with it), or null. */
-  news: CachedUpdate | null;
-}
 
 /** An update and what it was made from: a change of any of these makes a new one. */
 interface CachedUpdate {
   update: MemberUpdate;
-  incarnation: number;
-  version: number;
-  state: Member['state'];
+  info: Described;
+  state: MemberState;
   accusers: number;
 }
 
@@ -37,23 +26,40 @@ export interface MemberTableHooks {
   news(id: CellId, urgent?: boolean): void;
   /** A suspicion, death or leave: worth spreading at once. */
   urgent(): void;
-  emit(type: MembershipEventType, member: Member): void;
+  emit(type: MembershipEventType, member: () => Member): void;
   log(format: string, ...args: unknown[]): void;
 }
+
+/** The state byte of a member not in the table. */
+const NOT_HELD = 0;
 
 /**
  * The other members and their states, changed by SWIM's precedence rules:
  * news is ordered by incarnation; at the same incarnation suspect beats
  * alive and dead or left beat both; a higher version of a member's
  * self-description replaces the older. Also the sets the protocol draws
- * from (alive and suspect peers, dead and left ones), the address index
- * (one address, one cell), quarantines and forgotten members. All bounded
- * by MEMBERS_MAX.
+ * from (alive and suspect peers, dead and left ones), who is at each
+ * address (one address, one cell), quarantines and forgotten members. All
+ * bounded by MEMBERS_MAX.
+ *
+ * Members are indices of MemberIds, their fields typed arrays (a state
+ * byte, two times) and a shared description: about 30 bytes a member, so
+ * that a simulator holds 10,000 tables of 10,000. Suspicions, news and
+ * "told" times are rare and kept in maps.
  */
 export class MemberTable {
-  private readonly entries = new Map<CellId, Entry>();
-  /** The live member at each address: a new id there means the old one is gone. */
-  private readonly byAddr = new Map<Addr, CellId>();
+  private infos: (Described | undefined)[] = [];
+  private states = new Uint8Array(0);
+  private heardMs = new Float64Array(0);
+  private sinceMs = new Float64Array(0);
+  private count = 0;
+  /** The XOR of every member's digest share (two 32-bit halves): equal tables, equal digests. */
+  private readonly digestXor: [number, number] = [0, 0];
+  private readonly suspicions = new Map<number, Suspicion>();
+  /** When a member was last told that we hold it suspect, dead or left, so that it refutes. */
+  private readonly toldMs = new Map<number, number>();
+  /** The news last made of a member while queued, kept while it still says the same (its encoding is cached with it). */
+  private readonly news = new Map<number, CachedUpdate>();
   /** Alive and suspect members: probed, asked to relay, gossiped to. */
   readonly peers: PeerSet;
   /** Dead and left members: one push-pull in two goes to one of them, so a healed partition is found again. */
@@ -69,31 +75,106 @@ export class MemberTable {
     private readonly config: MembershipConfig,
     private readonly counters: NewsCounters,
     private readonly hooks: MemberTableHooks,
+    readonly ids: MemberIds = new MemberIds(),
   ) {
     this.peers = new PeerSet(rng);
     this.gone = new PeerSet(rng);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
-  get(id: CellId): Entry | undefined {
-    return this.entries.get(id);
+  /** A digest of every member's id, incarnation, version and state: two tables that hold the same have the same one. */
+  get digest(): readonly [number, number] {
+    return this.digestXor;
   }
 
-  /** The live member at `addr`, if any. */
-  at(addr: Addr): Entry | undefined {
-    const id = this.byAddr.get(addr);
-    return id === undefined ? undefined : this.entries.get(id);
+  /** The index of `id` if this table holds it, else -1. */
+  indexOf(id: CellId): number {
+    const i = this.ids.find(id);
+    return i !== undefined && this.holds(i) ? i : -1;
   }
 
-  ids(): IterableIterator<CellId> {
-    return this.entries.keys();
+  holds(i: number): boolean {
+    return i < this.states.length && this.states[i] !== NOT_HELD;
   }
 
-  members(): IterableIterator<Entry> {
-    return this.entries.values();
+  stateOf(i: number): MemberState {
+    return MEMBER_STATES[this.states[i]! - 1]!;
+  }
+
+  infoOf(i: number): Described {
+    return this.infos[i]!;
+  }
+
+  addrOf(i: number): Addr {
+    return this.infos[i]!.addr;
+  }
+
+  idOf(i: number): CellId {
+    return this.infos[i]!.id;
+  }
+
+  /** The member as the rest of the cell sees it (a new object). */
+  member(i: number): Member {
+    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = this.infos[i]!;
+    const state = this.stateOf(i);
+    return { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, state, lastHeardAtMs: this.heardMs[i]!, stateSinceMs: this.sinceMs[i]! };
+  }
+
+  /** Every member held, in index order. */
+  *indices(): IterableIterator<number> {
+    for (let i = 0; i < this.states.length; i++) if (this.states[i] !== NOT_HELD) yield i;
+  }
+
+  heard(i: number, nowMs: number): void {
+    this.heardMs[i] = nowMs;
+  }
+
+  toldAtMs(i: number): number {
+    return this.toldMs.get(i) ?? -Infinity;
+  }
+
+  setToldAtMs(i: number, ms: number): void {
+    this.toldMs.set(i, ms);
+  }
+
+  /** The member spoke at a higher incarnation than held: what it says of itself is the same, at that incarnation. */
+  setIncarnation(i: number, incarnation: number): void {
+    const info = this.infos[i]!;
+    this.setEntry(i, this.ids.describe(i, { ...info, incarnation }, info.version), this.states[i]!);
+  }
+
+  /** The live (alive or suspect) member at `addr`, or -1. */
+  at(addr: Addr): number {
+    for (const i of this.ids.claimants(addr)) if (this.holds(i) && this.isLive(i) && this.infos[i]!.addr === addr) return i;
+    return -1;
+  }
+
+  /**
+   * Members held alive from the start, without news or events (a swarm whose
+   * members are all known, as a simulator boots one): one pass, nothing
+   * allocated per member, as 10,000 tables of 10,000 are filled at once.
+   */
+  seed(infos: readonly MemberInfo[], except: CellId): void {
+    const alive = stateCode('alive');
+    const now = this.clock.now();
+    this.peers.reserve(this.peers.size + infos.length, this.ids.size + infos.length);
+    for (const info of infos) {
+      if (info.id === except || this.count >= MEMBERS_MAX) continue;
+      const i = this.ids.hold(info.id);
+      if (this.holds(i)) {
+        this.ids.release(i);
+        continue;
+      }
+      this.ensure(i);
+      this.setEntry(i, this.ids.describe(i, info, 0), alive);
+      this.heardMs[i] = now;
+      this.sinceMs[i] = now;
+      this.count++;
+      this.peers.add(i);
+    }
   }
 
   /** News about another member (a message, a push-pull, a JOIN answer); first-hand if the member itself said it. */
@@ -102,171 +183,204 @@ export class MemberTable {
       if (!firstHand) return;
       this.forgotten.delete(u.id); // it speaks again: not retired after all
     }
-    const e = this.entries.get(u.id);
-    if (!e) return this.add(u, firstHand);
-    const m = e.member;
-    if (u.incarnation < m.incarnation) {
+    const i = this.indexOf(u.id);
+    if (i < 0) return this.add(u, firstHand);
+    const known = this.infos[i]!;
+    if (u.incarnation < known.incarnation) {
       this.counters.stale++;
       return;
     }
-    const higher = u.incarnation > m.incarnation;
-    if (higher || u.version > e.version) this.adoptInfo(e, u);
+    const higher = u.incarnation > known.incarnation;
+    if (higher || u.version > known.version) this.adoptInfo(i, u);
     if (u.state === 'quarantined') return this.quarantine(u.id, u.incarnation);
-    if (m.state === 'quarantined') {
+    let state = this.stateOf(i);
+    if (state === 'quarantined') {
       const q = this.quarantines.get(u.id);
       if (q !== undefined && u.incarnation <= q) return; // still quarantined: heard, but not trusted
       // Back with a higher incarnation: it scrubbed itself clean on restart.
       this.quarantines.delete(u.id);
-      this.setState(e, 'alive', 'quarantine-lifted');
+      this.setState(i, 'alive', 'quarantine-lifted');
       if (u.state === 'alive') return;
+      state = 'alive';
     }
     switch (u.state) {
       case 'alive':
-        if (higher && m.state !== 'alive') this.revive(e);
+        if (higher && state !== 'alive') this.revive(i);
         return;
       case 'suspect':
         // Back from the dead at a higher incarnation, and suspected there.
-        if (higher && (m.state === 'dead' || m.state === 'left')) this.revive(e);
-        return this.suspect(e, u.accusers ?? []);
+        if (higher && (state === 'dead' || state === 'left')) this.revive(i);
+        return this.suspect(i, u.accusers ?? []);
       case 'dead':
       case 'left':
-        if (m.state === 'alive' || m.state === 'suspect' || (higher && m.state !== u.state)) this.die(e, u.state);
+        if (state === 'alive' || state === 'suspect' || (higher && state !== u.state)) this.die(i, u.state);
     }
   }
 
   quarantine(id: CellId, incarnation: number): void {
-    const e = this.entries.get(id);
-    if (e && e.member.incarnation > incarnation) return; // already back with a higher incarnation: stale news
+    const i = this.indexOf(id);
+    if (i >= 0 && this.infos[i]!.incarnation > incarnation) return; // already back with a higher incarnation: stale news
     const known = this.quarantines.get(id);
     if (known !== undefined && known >= incarnation) return;
     this.quarantines.set(id, incarnation);
-    if (e) this.setState(e, 'quarantined', 'member-quarantined');
+    if (i >= 0) this.setState(i, 'quarantined', 'member-quarantined');
   }
 
   isQuarantined(id: CellId): boolean {
     return this.quarantines.has(id);
   }
 
-  /** Drops a dead or left member for good; false for any other. */
-  forget(id: CellId): Entry | null {
-    const e = this.entries.get(id);
-    if (!e || (e.member.state !== 'dead' && e.member.state !== 'left')) return null;
-    this.entries.delete(id);
-    this.gone.delete(id);
-    if (this.byAddr.get(e.member.addr) === id) this.byAddr.delete(e.member.addr);
+  /** Drops a dead or left member for good; returns it, or null for any other. */
+  forget(id: CellId): Member | null {
+    const i = this.indexOf(id);
+    if (i < 0) return null;
+    const state = this.stateOf(i);
+    if (state !== 'dead' && state !== 'left') return null;
+    const m = this.member(i);
+    this.gone.delete(i);
+    this.news.delete(i);
+    this.toldMs.delete(i);
+    this.setEntry(i, undefined, NOT_HELD);
+    this.count--;
+    this.ids.release(i);
     if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
     this.forgotten.add(id);
-    return e;
+    return m;
   }
 
   /** Suspects an alive member, or adds accusers to a suspect one; nothing for the dead, left or quarantined. */
-  suspect(e: Entry, accusers: CellId[]): void {
-    const m = e.member;
-    if (m.state === 'suspect') {
+  suspect(i: number, accusers: readonly CellId[]): void {
+    const state = this.stateOf(i);
+    if (state === 'suspect') {
+      const s = this.suspicions.get(i);
       let news = false;
-      for (const a of accusers) if (e.suspicion?.confirm(a)) news = true;
-      if (news) this.hooks.news(m.id);
+      for (const a of accusers) if (s?.confirm(a)) news = true;
+      if (news) this.hooks.news(this.idOf(i));
       return;
     }
-    if (m.state !== 'alive') return;
+    if (state !== 'alive') return;
     // Lifeguard: k independent accusers bring the timeout from max down to min (k = 0: too few members to confirm).
     const n = this.peers.size + 1;
     const expected = this.config.suspicionMult - 2;
     const k = n - 2 < expected ? 0 : expected;
     const minMs = this.config.suspicionMult * Math.max(1, Math.log10(n)) * this.config.probeIntervalMs;
     const maxMs = this.config.suspicionMaxTimeoutMult * minMs;
-    e.suspicion?.cancel();
-    e.suspicion = new Suspicion(this.clock, k, minMs, maxMs, accusers, () => {
-      if (this.entries.get(m.id) === e && m.state === 'suspect') this.die(e, 'dead');
+    this.suspicions.get(i)?.cancel();
+    const id = this.idOf(i);
+    const s = new Suspicion(this.clock, k, minMs, maxMs, accusers, () => {
+      if (this.suspicions.get(i) === s && this.indexOf(id) === i && this.stateOf(i) === 'suspect') this.die(i, 'dead');
     });
-    this.setState(e, 'suspect', 'member-suspected');
+    this.suspicions.set(i, s);
+    this.setState(i, 'suspect', 'member-suspected');
   }
 
-  die(e: Entry, state: 'dead' | 'left'): void {
-    const m = e.member;
-    this.peers.delete(m.id);
-    this.gone.add(m.id);
-    if (this.byAddr.get(m.addr) === m.id) this.byAddr.delete(m.addr);
-    this.setState(e, state, state === 'dead' ? 'member-died' : 'member-left');
+  die(i: number, state: 'dead' | 'left'): void {
+    this.peers.delete(i);
+    this.gone.add(i);
+    this.setState(i, state, state === 'dead' ? 'member-died' : 'member-left');
   }
 
-  revive(e: Entry): void {
-    this.peers.add(e.member.id);
-    this.gone.delete(e.member.id);
-    if (!this.byAddr.has(e.member.addr)) this.byAddr.set(e.member.addr, e.member.id);
-    this.setState(e, 'alive', 'member-recovered');
+  revive(i: number): void {
+    this.peers.add(i);
+    this.gone.delete(i);
+    this.setState(i, 'alive', 'member-recovered');
   }
 
   /**
-   * The news to send about a member: its current entry. The same object
-   * while the entry says the same (incarnation, version, state, accusers),
-   * so that its encoding is made once however often it is sent. Kept only
-   * if `keep` (news queued for gossip, until dropNews): a push-pull's whole
-   * table is not kept, or every cell would hold a second copy of it.
+   * The news to send about member `i`: its current entry. The same object
+   * while the entry says the same (description, state, accusers), so that
+   * its encoding is made once however often it is sent. Kept only if `keep`
+   * (news queued for gossip, until dropNews): a push-pull's whole table is
+   * not kept, or every cell would hold a second copy of it.
    */
-  updateOf(id: CellId, keep = true): MemberUpdate | null {
-    const e = this.entries.get(id);
-    if (!e) return null;
-    const m = e.member;
-    const accusers = m.state === 'suspect' && e.suspicion ? e.suspicion.accusersCount : 0;
-    const c = e.news;
-    if (c && c.incarnation === m.incarnation && c.version === e.version && c.state === m.state && c.accusers === accusers) return c.update;
-    const update: MemberUpdate = { ...memberInfoOf(m), state: m.state, version: e.version };
-    if (m.state === 'suspect' && e.suspicion) update.accusers = e.suspicion.accusersList.slice(0, ACCUSERS_MAX);
-    if (keep) e.news = { update, incarnation: m.incarnation, version: e.version, state: m.state, accusers };
+  updateOf(i: number, keep = true): MemberUpdate {
+    const info = this.infos[i]!;
+    const state = this.stateOf(i);
+    const suspicion = state === 'suspect' ? this.suspicions.get(i) : undefined;
+    const accusers = suspicion ? suspicion.accusersCount : 0;
+    const c = this.news.get(i);
+    if (c && c.info === info && c.state === state && c.accusers === accusers) return c.update;
+    const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, version } = info;
+    const update: MemberUpdate = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, state, version };
+    if (suspicion) update.accusers = suspicion.accusersList.slice(0, ACCUSERS_MAX);
+    if (keep) this.news.set(i, { update, info, state, accusers });
     return update;
   }
 
   /** The news about `id` is no longer queued: its update and encoding go. */
   dropNews(id: CellId): void {
-    const e = this.entries.get(id);
-    if (e) e.news = null;
+    const i = this.ids.find(id);
+    if (i !== undefined) this.news.delete(i);
   }
 
   /** Stops every suspicion timer (the detector stops). */
   cancelSuspicions(): void {
-    for (const e of this.entries.values()) {
-      e.suspicion?.cancel();
-      e.suspicion = null;
-    }
+    for (const s of this.suspicions.values()) s.cancel();
+    this.suspicions.clear();
+  }
+
+  private isLive(i: number): boolean {
+    const state = this.stateOf(i);
+    return state === 'alive' || state === 'suspect';
+  }
+
+  /** Takes member `id` into the table (its index held) in `state`. */
+  private hold(id: CellId, info: MemberInfo, version: number, state: MemberState): number {
+    const i = this.ids.hold(id);
+    this.ensure(i);
+    const now = this.clock.now();
+    this.setEntry(i, this.ids.describe(i, info, version), stateCode(state));
+    this.heardMs[i] = now;
+    this.sinceMs[i] = now;
+    this.count++;
+    return i;
+  }
+
+  /** Room for index i in every per-member array (sized to every index handed out: a shared MemberIds grows once). */
+  private ensure(i: number): void {
+    if (i < this.states.length) return;
+    const size = Math.max(i + 1, this.ids.size, Math.ceil(this.states.length * 1.25));
+    const states = new Uint8Array(size);
+    states.set(this.states);
+    this.states = states;
+    const heard = new Float64Array(size);
+    heard.set(this.heardMs);
+    this.heardMs = heard;
+    const since = new Float64Array(size);
+    since.set(this.sinceMs);
+    this.sinceMs = since;
+    while (this.infos.length < size) this.infos.push(undefined);
   }
 
   /** A member not known yet. */
   private add(u: MemberUpdate, firstHand: boolean): void {
-    if (this.entries.size >= MEMBERS_MAX) {
+    if (this.count >= MEMBERS_MAX) {
       this.counters.tableFull++;
       return;
     }
-    const now = this.clock.now();
     const q = this.quarantines.get(u.id);
     const quarantined = u.state === 'quarantined' || (q !== undefined && u.incarnation <= q);
     const state = quarantined ? 'quarantined' : u.state === 'dead' || u.state === 'left' ? u.state : 'alive';
-    const e: Entry = { member: { ...memberInfoOf(u), state, lastHeardAtMs: now, stateSinceMs: now }, version: u.version, suspicion: null, toldAtMs: -Infinity, news: null };
-    this.entries.set(u.id, e);
+    const i = this.hold(u.id, u, u.version, state);
     this.hooks.news(u.id);
     if (u.state === 'quarantined') this.quarantine(u.id, u.incarnation);
     if (state !== 'alive') {
       // Known gone (a JOIN answer, gossip): no event, nothing to wait out again.
-      if (state !== 'quarantined') this.gone.add(u.id);
+      if (state !== 'quarantined') this.gone.add(i);
       return;
     }
-    this.peers.add(u.id);
-    this.hooks.emit('member-joined', e.member);
-    if (firstHand) this.replacedAt(e);
-    else if (!this.byAddr.has(u.addr)) this.byAddr.set(u.addr, u.id);
-    if (u.state === 'suspect') this.suspect(e, u.accusers ?? []);
+    this.peers.add(i);
+    this.hooks.emit('member-joined', () => this.member(i));
+    if (firstHand) this.replacedAt(i);
+    if (u.state === 'suspect') this.suspect(i, u.accusers ?? []);
   }
 
   /** What a member says of itself, newer than what we had. */
-  private adoptInfo(e: Entry, u: MemberUpdate): void {
-    const m = e.member;
-    const roleBefore = m.role;
-    if (m.addr !== u.addr && this.byAddr.get(m.addr) === m.id) this.byAddr.delete(m.addr);
-    Object.assign(m, memberInfoOf(u));
-    e.version = u.version;
-    if (m.state !== 'dead' && m.state !== 'left') this.byAddr.set(m.addr, m.id);
-    this.hooks.news(m.id);
-    if (roleBefore !== m.role) this.hooks.emit('role-changed', m);
+  private adoptInfo(i: number, u: MemberUpdate): void {
+    const roleBefore = this.infos[i]!.role;
+    this.setEntry(i, this.ids.describe(i, u, u.version), this.states[i]!);
+    this.hooks.news(u.id);
+    if (roleBefore !== u.role) this.hooks.emit('role-changed', () => this.member(i));
   }
 
   /**
@@ -276,33 +390,44 @@ export class MemberTable {
    * cell that is not their home. Only first-hand: late second-hand news of
    * the old cell must not kill the new one.
    */
-  private replacedAt(newcomer: Entry): void {
-    const { addr, id } = newcomer.member;
-    const before = this.byAddr.get(addr);
-    this.byAddr.set(addr, id);
-    const old = before === undefined || before === id ? undefined : this.entries.get(before);
-    if (!old || old.member.state === 'dead' || old.member.state === 'quarantined' || old.member.state === 'left') return;
-    this.hooks.log('%k replaced at %s by %k', old.member.id, addr, id);
-    this.die(old, 'dead');
+  private replacedAt(newcomer: number): void {
+    const addr = this.addrOf(newcomer);
+    for (const old of [...this.ids.claimants(addr)]) {
+      if (old === newcomer || !this.holds(old) || !this.isLive(old) || this.addrOf(old) !== addr) continue;
+      this.hooks.log('%k replaced at %s by %k', this.idOf(old), addr, this.idOf(newcomer));
+      this.die(old, 'dead');
+    }
   }
 
-  private setState(e: Entry, state: Member['state'], event: MembershipEventType): void {
-    const m = e.member;
-    m.state = state;
-    m.stateSinceMs = this.clock.now();
+  /** Sets member i's description and state byte, keeping the digest: the old share out, the new one in. */
+  private setEntry(i: number, info: Described | undefined, state: number): void {
+    if (this.states[i] !== NOT_HELD) this.xorShare(this.infos[i]!, this.states[i]!);
+    this.infos[i] = info;
+    this.states[i] = state;
+    if (state !== NOT_HELD) this.xorShare(info!, state);
+  }
+
+  private xorShare(info: Described, state: number): void {
+    this.digestXor[0] = (this.digestXor[0] ^ info.shares[2 * state]!) >>> 0;
+    this.digestXor[1] = (this.digestXor[1] ^ info.shares[2 * state + 1]!) >>> 0;
+  }
+
+  private setState(i: number, state: MemberState, event: MembershipEventType): void {
+    this.setEntry(i, this.infos[i], stateCode(state));
+    this.sinceMs[i] = this.clock.now();
     if (state !== 'suspect') {
-      e.suspicion?.cancel();
-      e.suspicion = null;
+      this.suspicions.get(i)?.cancel();
+      this.suspicions.delete(i);
     }
     if (state === 'quarantined') {
-      this.peers.delete(m.id);
-      this.gone.delete(m.id);
+      this.peers.delete(i);
+      this.gone.delete(i);
     }
     // A suspicion, a death or a leave is spread at once (not at the next gossip tick) and before other news: each
     // hop then costs a round trip, not a gossip interval, and a death is known everywhere in milliseconds.
     const urgent = state === 'suspect' || state === 'dead' || state === 'left';
-    this.hooks.news(m.id, urgent);
+    this.hooks.news(this.idOf(i), urgent);
     if (urgent) this.hooks.urgent();
-    this.hooks.emit(event, m);
+    this.hooks.emit(event, () => this.member(i));
   }
 }

@@ -1,9 +1,10 @@
-import { logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
+import { Listeners, logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
 import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
+import { digestShares, stateCode } from '../member-ids.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
 
@@ -59,7 +60,7 @@ export class SwimMembership implements Membership {
   /** Members whose evidence of death is being confirmed by indirect probes. */
   private readonly confirming = new Set<CellId>();
   private readonly relays = new Map<number, Relay>();
-  private readonly listeners: ((e: MembershipEvent) => void)[] = [];
+  private readonly listeners = new Listeners<MembershipEvent>();
   private readonly timers = new Set<TimerHandle>();
   private readonly subscriptions: Unsubscribe[] = [];
   private self: MemberInfo;
@@ -91,7 +92,8 @@ export class SwimMembership implements Membership {
       urgent: () => this.gossipSoon(),
       emit: (type, member) => this.emit(type, member),
       log: this.log,
-    });
+    }, components.memberIds);
+    if (init.known) this.table.seed(init.known, this.self.id);
   }
 
   private get endpoint(): Endpoint {
@@ -121,9 +123,10 @@ export class SwimMembership implements Membership {
         if (this.received(body, msg)) this.relay(body.seq, body.target, body.targetAddr, msg.from);
       }),
       endpoint.onNotice(Messages.GOSSIP, (body, msg) => void this.received(body, msg)),
-      endpoint.serve(Messages.PUSH_PULL, (table, req) => {
-        this.merge(table, req.sender);
-        return this.tableUpdates();
+      endpoint.serve(Messages.PUSH_PULL, (offer, req) => {
+        this.merge(offer.updates, req.sender);
+        const digest = this.digest();
+        return { digest, updates: offer.pull && offer.digest !== digest ? this.tableUpdates() : [] };
       }),
       endpoint.serve(Messages.JOIN, (info, req) => {
         if (info.id !== req.sender) throw new Error('bad join');
@@ -140,7 +143,7 @@ export class SwimMembership implements Membership {
     // A random offset: a swarm started at once does not probe in lockstep.
     this.probeTimer = this.after(this.components.rng.int(this.cfg.probeIntervalMs), () => this.probeTick());
     this.every(this.cfg.gossipIntervalMs, () => this.gossipTick());
-    this.schedulePushPull();
+    this.schedulePushPull(true);
     // Versions, states and quarantines the JOIN answer does not carry: one exchange with the seed that answered.
     // Only this cell's own entry goes: the rest of its table is what that seed just gave it.
     if (seed) void this.pushPull(seed, [this.selfUpdate()]);
@@ -171,7 +174,7 @@ export class SwimMembership implements Membership {
     this.probeTimer?.clear();
     this.current = null;
     this.queue.push(this.self.id, true);
-    const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((id) => this.table.get(id)!.member.addr);
+    const to = this.table.peers.pick(2 * this.cfg.gossipNodes).map((i) => this.table.addrOf(i));
     this.endpoint.notice(to, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
     // Not one of the detector's timers: a stop() meanwhile must not leave the caller waiting.
     await new Promise<void>((resolve) => this.components.clock.setTimeout(resolve, Math.min(1_000, 2 * this.cfg.gossipIntervalMs)));
@@ -179,12 +182,14 @@ export class SwimMembership implements Membership {
 
   members(): Member[] {
     const out = [this.selfMember()];
-    for (const e of this.table.members()) out.push(e.member);
+    for (const i of this.table.indices()) out.push(this.table.member(i));
     return out;
   }
 
   get(id: CellId): Member | undefined {
-    return id === this.self.id ? this.selfMember() : this.table.get(id)?.member;
+    if (id === this.self.id) return this.selfMember();
+    const i = this.table.indexOf(id);
+    return i < 0 ? undefined : this.table.member(i);
   }
 
   private selfMember(): Member {
@@ -221,17 +226,13 @@ export class SwimMembership implements Membership {
     // Lateral inhibition needs every neighbour to hear an intent within a few hundred ms: a small swarm is told
     // directly (as the mesh did), a large one through gossip.
     const all = this.table.peers.size <= this.cfg.announceToAllMax;
-    const to = all ? this.table.peers.all : this.table.peers.pick(this.cfg.gossipNodes);
-    const addrs = to.map((id) => this.table.get(id)!.member.addr);
+    const to = all ? [...this.table.peers.all] : this.table.peers.pick(this.cfg.gossipNodes);
+    const addrs = to.map((i) => this.table.addrOf(i));
     this.endpoint.notice(addrs, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.selfUpdate()] });
   }
 
   onEvent(listener: (e: MembershipEvent) => void): Unsubscribe {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.listeners.add(listener);
   }
 
   quarantine(id: CellId, incarnation: number): void {
@@ -246,7 +247,7 @@ export class SwimMembership implements Membership {
     const e = this.table.forget(id);
     if (!e) return false;
     this.queue.remove(id);
-    this.log('forgot %k at %s', id, e.member.addr);
+    this.log('forgot %k at %s', id, e.addr);
     return true;
   }
 
@@ -269,28 +270,36 @@ export class SwimMembership implements Membership {
     return answer.seed;
   }
 
-  private schedulePushPull(): void {
+  /** The next push-pull: the first at a random point of the first interval (a swarm started at once spreads its exchanges evenly), then jittered. */
+  private schedulePushPull(first = false): void {
     const n = this.table.size + 1;
     const scale = n <= PUSH_PULL_SCALE_THRESHOLD ? 1 : Math.ceil(Math.log2(n) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1;
-    // Jittered, so that members started together do not exchange in step.
-    const ms = this.cfg.pushPullIntervalMs * scale * (0.5 + this.components.rng.next());
+    const ms = this.cfg.pushPullIntervalMs * scale * (first ? this.components.rng.next() : 0.5 + this.components.rng.next());
     this.after(ms, () => {
       this.pushPullToGone = !this.pushPullToGone && this.table.gone.size > 0;
-      const id = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
-      const e = id === undefined ? undefined : this.table.get(id);
-      if (e) void this.pushPull(e.member.addr);
+      const i = (this.pushPullToGone ? this.table.gone : this.table.peers).pick(1)[0];
+      if (i !== undefined) void this.pushPull(this.table.addrOf(i));
       this.schedulePushPull();
     });
   }
 
-  /** Pushes `table` (this cell's whole table unless given) and merges the answer. */
-  private async pushPull(addr: Addr, table?: MemberUpdate[]): Promise<void> {
+  /**
+   * Offers this cell's table digest (and `updates`, a joiner's own entry) and
+   * merges the whole table the other member answers with if their digests
+   * differ; if they still differ then, it lacks what this cell holds: this
+   * cell's whole table follows. Equal tables (a steady swarm) exchange two
+   * short datagrams, not 2 × N entries.
+   */
+  private async pushPull(addr: Addr, updates: MemberUpdate[] = []): Promise<void> {
     if (this.pushPullRunning) return;
     this.pushPullRunning = true;
     try {
-      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, table ?? this.tableUpdates());
+      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: true, updates });
+      if (!this.started || this.leaving) return;
       // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
-      if (this.started && !this.leaving) this.merge(answer, answer[0]?.addr === addr ? answer[0].id : null);
+      const first = answer.updates[0];
+      this.merge(answer.updates, first?.addr === addr ? first.id : null);
+      if (answer.digest !== this.digest()) await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: false, updates: this.tableUpdates() });
     } catch {
       // A dead or cut-off member: the next exchange picks another one.
     } finally {
@@ -304,9 +313,18 @@ export class SwimMembership implements Membership {
     for (const u of table) this.apply(u, u.id === sender);
   }
 
+  /** 16 hex digits of a digest of the whole table as other members see it: the others' entries and this cell's own. */
+  private digest(): string {
+    const [a, b] = this.table.digest;
+    const own = digestShares(this.self.id, this.self.incarnation, this.selfVersion);
+    const code = stateCode(this.leaving ? 'left' : 'alive');
+    const half = (x: number, share: number) => ((x ^ share) >>> 0).toString(16).padStart(8, '0');
+    return half(a, own[2 * code]!) + half(b, own[2 * code + 1]!);
+  }
+
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const id of this.table.ids()) out.push(this.table.updateOf(id, false)!);
+    for (const i of this.table.indices()) out.push(this.table.updateOf(i, false));
     return out;
   }
 
@@ -315,21 +333,20 @@ export class SwimMembership implements Membership {
   private probeTick(): void {
     this.finishProbe();
     const target = this.table.peers.next();
-    if (target !== null) this.startProbe(target);
+    if (target >= 0) this.startProbe(this.table.idOf(target), this.table.addrOf(target));
     this.probeTimer = this.after(this.awareness.scale(this.cfg.probeIntervalMs), () => this.probeTick());
   }
 
-  private startProbe(target: CellId): void {
-    const e = this.table.get(target)!;
+  private startProbe(target: CellId, addr: Addr): void {
     const seq = this.nextSeq++;
     const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
     this.pending.set(seq, probe);
     this.current = { seq, probe };
     // Watched: a dead process's port answers with ICMP, and the endpoint reports it (onUnreachable).
-    this.endpoint.notice(e.member.addr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
+    this.endpoint.notice(addr, Messages.PROBE, this.piggyback({ seq, inc: this.self.incarnation }), { watch: true });
     this.after(this.awareness.scale(this.cfg.probeTimeoutMs), () => {
       if (this.current?.seq !== seq || probe.acked) return;
-      probe.relays = this.askRelays(seq, e.member);
+      probe.relays = this.askRelays(seq, target, addr);
     });
   }
 
@@ -346,15 +363,16 @@ export class SwimMembership implements Membership {
     }
     // Lifeguard: relays that did not even nack point at our own links or event loop, not at the target.
     this.awareness.apply(probe.relays > 0 ? probe.relays - probe.nacks : 1);
-    const e = this.table.get(probe.target);
-    if (e) this.table.suspect(e, [this.self.id]);
+    const i = this.table.indexOf(probe.target);
+    if (i >= 0) this.table.suspect(i, [this.self.id]);
   }
 
   /** Asks up to k members to probe `target` for us, acking with `seq`; returns how many were asked. */
-  private askRelays(seq: number, target: Member): number {
-    const relays = this.table.peers.pick(this.cfg.indirectChecks, new Set([target.id]));
-    const body = this.piggyback<ProbeRequestBody>({ seq, inc: this.self.incarnation, target: target.id, targetAddr: target.addr });
-    this.endpoint.notice(relays.map((id) => this.table.get(id)!.member.addr), Messages.PROBE_REQ, body);
+  private askRelays(seq: number, target: CellId, targetAddr: Addr): number {
+    const except = new Set([this.table.indexOf(target)]);
+    const relays = this.table.peers.pick(this.cfg.indirectChecks, except);
+    const body = this.piggyback<ProbeRequestBody>({ seq, inc: this.self.incarnation, target, targetAddr });
+    this.endpoint.notice(relays.map((i) => this.table.addrOf(i)), Messages.PROBE_REQ, body);
     return relays.length;
   }
 
@@ -401,18 +419,18 @@ export class SwimMembership implements Membership {
   private onUnreachable(addr: Addr): void {
     if (this.leaving) return;
     for (const [seq, r] of this.relays) if (r.targetAddr === addr) this.nack(seq);
-    const e = this.table.at(addr);
-    if (!e || (e.member.state !== 'alive' && e.member.state !== 'suspect') || this.confirming.has(e.member.id)) return;
+    const i = this.table.at(addr);
+    if (i < 0 || this.confirming.has(this.table.idOf(i))) return;
     this.counters.evidence++;
-    this.table.suspect(e, [this.self.id]);
+    this.table.suspect(i, [this.self.id]);
     const seq = this.nextSeq++;
-    const target = e.member.id;
+    const target = this.table.idOf(i);
     const probe: PendingProbe = { target, acked: false, nacks: 0, relays: 0 };
     const settle = () => {
       if (!this.pending.delete(seq)) return;
       this.confirming.delete(target);
       timer.clear();
-      if (!probe.acked && e.member.state === 'suspect' && this.table.get(target) === e) this.table.die(e, 'dead');
+      if (!probe.acked && this.table.indexOf(target) === i && this.table.stateOf(i) === 'suspect') this.table.die(i, 'dead');
     };
     // Every relay nacking (they got the same evidence, or no answer) settles it early; a live target's ack
     // comes back well within two probe timeouts (a relay nacks after one).
@@ -420,7 +438,7 @@ export class SwimMembership implements Membership {
     probe.allNacked = settle;
     this.pending.set(seq, probe);
     this.confirming.add(target);
-    probe.relays = this.askRelays(seq, e.member);
+    probe.relays = this.askRelays(seq, target, addr);
     if (probe.relays === 0) settle(); // nobody to ask: the evidence stands alone
   }
 
@@ -446,19 +464,20 @@ export class SwimMembership implements Membership {
    * members then agree on its new incarnation, not only those it talks to).
    */
   private heardFrom(id: CellId, inc: number): void {
-    const e = this.table.get(id);
-    if (!e) return;
-    const m = e.member;
+    const i = this.table.indexOf(id);
+    if (i < 0) return;
     const now = this.components.clock.now();
-    m.lastHeardAtMs = now;
-    if (m.state === 'alive' || m.state === 'quarantined' || inc < m.incarnation) return;
-    if (inc > m.incarnation) {
-      m.incarnation = inc;
-      return this.table.revive(e);
+    this.table.heard(i, now);
+    const state = this.table.stateOf(i);
+    const known = this.table.infoOf(i).incarnation;
+    if (state === 'alive' || state === 'quarantined' || inc < known) return;
+    if (inc > known) {
+      this.table.setIncarnation(i, inc);
+      return this.table.revive(i);
     }
-    if (now - e.toldAtMs < this.cfg.probeIntervalMs) return;
-    e.toldAtMs = now;
-    this.endpoint.notice(m.addr, Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.updateOf(id)!] });
+    if (now - this.table.toldAtMs(i) < this.cfg.probeIntervalMs) return;
+    this.table.setToldAtMs(i, now);
+    this.endpoint.notice(this.table.addrOf(i), Messages.GOSSIP, { inc: this.self.incarnation, updates: [this.table.updateOf(i)] });
   }
 
   /** News about a member (a message, a push-pull, a JOIN answer); first-hand if the member itself said it. */
@@ -511,10 +530,10 @@ export class SwimMembership implements Membership {
   /** Queued news to gossipNodes random members. */
   private gossip(): void {
     if (this.queue.size === 0) return;
-    for (const id of this.table.peers.pick(this.cfg.gossipNodes)) {
+    for (const i of this.table.peers.pick(this.cfg.gossipNodes)) {
       const body = this.piggyback({ inc: this.self.incarnation });
       if (body.updates.length === 0) return;
-      this.endpoint.notice(this.table.get(id)!.member.addr, Messages.GOSSIP, body);
+      this.endpoint.notice(this.table.addrOf(i), Messages.GOSSIP, body);
     }
   }
 
@@ -525,9 +544,12 @@ export class SwimMembership implements Membership {
 
   /** A message body with as much queued news as fits the piggyback budget (never more than one datagram). */
   private piggyback<B extends Piggyback>(base: Omit<B, 'updates'>): B {
+    const body = base as B;
+    body.updates = [];
+    if (this.queue.size === 0 && !this.leaving) return body; // a steady swarm's probes and acks: nothing to measure
     const budget = Math.min(this.cfg.piggybackBytesMax, this.endpoint.singleBodyBytesMax);
-    let free = budget - JSON.stringify({ ...base, updates: [] }).length;
-    const updates: MemberUpdate[] = [];
+    let free = budget - JSON.stringify(body).length;
+    const { updates } = body;
     // While leaving, the news that it left goes first in everything it sends.
     if (this.leaving) {
       const u = this.selfUpdate();
@@ -543,7 +565,7 @@ export class SwimMembership implements Membership {
       updates.push(u);
       return true;
     });
-    return { ...base, updates } as B;
+    return body;
   }
 
   private selfUpdate(): MemberUpdate {
@@ -555,7 +577,9 @@ export class SwimMembership implements Membership {
   }
 
   private updateOf(id: CellId): MemberUpdate | null {
-    return id === this.self.id ? this.selfUpdate() : this.table.updateOf(id);
+    if (id === this.self.id) return this.selfUpdate();
+    const i = this.table.indexOf(id);
+    return i < 0 ? null : this.table.updateOf(i);
   }
 
   // ---- plumbing ----
@@ -573,8 +597,11 @@ export class SwimMembership implements Membership {
     this.timers.add(this.components.clock.setInterval(fn, ms));
   }
 
-  private emit(type: MembershipEventType, member: Member): void {
-    this.log('%s %k at %s', type, member.id, member.addr);
-    for (const l of this.listeners) l({ type, member: { ...member } });
+  /** `member` makes the member as it is now (only if someone listens: a simulator's 10⁸ entries are not objects). */
+  private emit(type: MembershipEventType, member: () => Member): void {
+    if (this.listeners.size === 0) return;
+    const m = member();
+    this.log('%s %k at %s', type, m.id, m.addr);
+    this.listeners.emit({ type, member: m });
   }
 }

@@ -6,14 +6,17 @@
  * PROBE        one-way: JSON {seq, inc, updates}                     answered by PROBE_ACK with the same seq
  * PROBE_ACK    one-way: JSON {seq, inc, nack?: true, updates}        nack: a relay reached no answer (it is alive itself)
  * PROBE_REQ    one-way: JSON {seq, inc, target, targetAddr, updates} probe target for me; ack (or nack) with my seq
- * PUSH_PULL    request: JSON [MemberUpdate]  response: JSON [MemberUpdate]   whole tables, both ways (fragmented if large)
+ * PUSH_PULL    request: JSON {digest, pull, updates}  response: JSON {digest, updates}
+ *              digest: 16 hex digits of the sender's whole table (itself included); updates: its table, or
+ *              none when the digests already match (or, in a request, when only the digest is offered); pull:
+ *              answer with the whole table if the digests differ (fragmented if large)
  * GOSSIP       one-way: JSON {inc, updates}                          news only (periodic fan-out, a leave)
  */
 import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
 import { MessageType } from '../types.js';
 import type { NoticeSpec, RequestSpec } from './codec.js';
 import { SMALL_JSON_BYTES_MAX, arrayOf, hasShape, isAddr, isCount, jsonCodec } from './json.js';
-import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, memberInfoOf, type MemberInfo, type MemberState } from './members.js';
+import { INFO_FIELDS, INFO_OPTIONAL, MEMBER_STATES, infoFrom, type MemberInfo, type MemberState } from './members.js';
 
 /** Accusers named in one suspect update: enough for Lifeguard's confirmations (suspicionMult - 2) and a few more. */
 export const ACCUSERS_MAX = 8;
@@ -38,11 +41,19 @@ function parseUpdate(v: unknown): MemberUpdate | null {
   if (!info || !(MEMBER_STATES as readonly unknown[]).includes(v.state) || !isCount(v.version)) return null;
   const accusers = v.accusers === undefined ? undefined : arrayOf(v.accusers, ACCUSERS_MAX, (a) => (isCellId(a) ? a : null));
   if (accusers === null) return null;
-  return { ...info, state: v.state as MemberState, version: v.version, ...(accusers ? { accusers } : {}) };
+  return updateOf(info, v.state as MemberState, v.version, accusers);
+}
+
+/** Written out, not spread: objects made by spreading get shapes of their own, and every read of them is slow. */
+function updateOf(info: MemberInfo, state: MemberState, version: number, accusers: CellId[] | undefined): MemberUpdate {
+  const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = info;
+  const u: MemberUpdate = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, state, version };
+  if (accusers) u.accusers = accusers;
+  return u;
 }
 
 export function memberUpdateOf(u: MemberUpdate): MemberUpdate {
-  return { ...memberInfoOf(u), state: u.state, version: u.version, ...(u.accusers ? { accusers: u.accusers } : {}) };
+  return updateOf(u, u.state, u.version, u.accusers);
 }
 
 const encodedUpdates = new WeakMap<MemberUpdate, string>();
@@ -94,11 +105,15 @@ export interface ProbeRequestBody extends Piggyback {
 const parseUpdates = (v: unknown) => arrayOf(v, UPDATES_PER_MESSAGE_MAX, parseUpdate);
 
 function piggybackCodec<T extends Piggyback>(required: readonly string[], optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof Piggyback> | null) {
+  const fieldsRequired = ['inc', 'updates', ...required];
   const { decode } = jsonCodec<T>(SMALL_JSON_BYTES_MAX, (v) => {
-    if (!hasShape(v, ['inc', 'updates', ...required], optional) || !isCount(v.inc)) return null;
+    if (!hasShape(v, fieldsRequired, optional) || !isCount(v.inc)) return null;
     const updates = parseUpdates(v.updates);
-    const fields = rest(v);
-    return updates && fields ? ({ ...fields, inc: v.inc, updates } as T) : null;
+    const body = rest(v) as T | null;
+    if (!updates || !body) return null;
+    body.inc = v.inc;
+    body.updates = updates;
+    return body;
   });
   return { decode, encode: (b: T) => encodePiggyback(b as T & Record<string, unknown>) };
 }
@@ -131,9 +146,32 @@ export const GOSSIP: NoticeSpec<Piggyback> = {
   body: piggybackCodec<Piggyback>([], [], () => ({})),
 };
 
-const tableCodec = {
-  ...jsonCodec<MemberUpdate[], unknown>(MESSAGE_BYTES_MAX, (v) => arrayOf(v, MEMBERS_MAX + 1, parseUpdate)),
-  encode: (list: MemberUpdate[]) => Buffer.from(encodedList(list)),
-};
+/** A push-pull's half: a digest of the sender's whole table, and that table or none of it. */
+export interface TableExchange {
+  digest: string;
+  updates: MemberUpdate[];
+}
 
-export const PUSH_PULL: RequestSpec<MemberUpdate[], MemberUpdate[]> = { type: MessageType.PUSH_PULL, request: tableCodec, response: tableCodec };
+export interface TableOffer extends TableExchange {
+  /** Answer with the whole table if the digests differ. */
+  pull: boolean;
+}
+
+const isDigest = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
+
+function tableCodec<T extends TableExchange>(optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof TableExchange> | null) {
+  const { decode } = jsonCodec<T, unknown>(MESSAGE_BYTES_MAX, (v) => {
+    if (!hasShape(v, ['digest', 'updates'], optional) || !isDigest(v.digest)) return null;
+    const updates = arrayOf(v.updates, MEMBERS_MAX + 1, parseUpdate);
+    const fields = rest(v);
+    return updates && fields ? ({ ...fields, digest: v.digest, updates } as T) : null;
+  });
+  const encode = ({ updates, ...fields }: T) => Buffer.from(`${JSON.stringify(fields).slice(0, -1)},"updates":${encodedList(updates)}}`);
+  return { decode, encode };
+}
+
+export const PUSH_PULL: RequestSpec<TableOffer, TableExchange> = {
+  type: MessageType.PUSH_PULL,
+  request: tableCodec<TableOffer>(['pull'], (o) => (o.pull === undefined || typeof o.pull === 'boolean' ? { pull: o.pull === true } : null)),
+  response: tableCodec<TableExchange>([], () => ({})),
+};

@@ -161,3 +161,16 @@ test('the replay guard holds windows only for senders heard, and forgets the lea
   t.is(g.check('aa', ts, now), 'replayed', 'a recently heard sender keeps its window');
   t.is(g.check('bb', ts, now), 'ok', 'the least recently heard was forgotten');
 });
+
+test('the replay guard forgets a sender once all its frames are stale, and still refuses them', (t) => {
+  const g = new ReplayGuard(30_000);
+  const now = 1_700_000_000_000;
+  const old = now * TIMESTAMP_TICKS_PER_MS;
+  t.is(g.check('aa', old, now), 'ok');
+  t.is(g.check('bb', (now + 20_000) * TIMESTAMP_TICKS_PER_MS, now + 20_000), 'ok');
+  t.is(g.sendersHeard, 2);
+  t.is(g.check('cc', (now + 30_001) * TIMESTAMP_TICKS_PER_MS, now + 30_001), 'ok');
+  t.is(g.sendersHeard, 2, 'aa, heard last 30.001 s ago, is forgotten');
+  t.is(g.check('aa', old, now + 30_001), 'stale', 'its frames are refused by their age');
+  t.is(g.check('bb', (now + 20_000) * TIMESTAMP_TICKS_PER_MS, now + 30_001), 'replayed', 'bb, heard 10 s ago, keeps its window');
+});

@@ -1,0 +1,58 @@
+import test from 'ava';
+import { SimClock, defaultConfig, seededRng } from '../../../src/core/index.js';
+import { MemberIds } from '../../../src/membership/member-ids.js';
+import { MemberTable } from '../../../src/membership/swim/member-table.js';
+import type { MemberUpdate } from '../../../src/wire/index.js';
+
+const update = (n: number, patch: Partial<MemberUpdate> = {}): MemberUpdate => ({
+  id: n.toString(16).padStart(16, '0'),
+  addr: `127.0.0.1:${7000 + n}`,
+  incarnation: 1,
+  role: 'storage',
+  pid: n,
+  chunks: 0,
+  bytes: 0,
+  capacityBytes: 1,
+  state: 'alive',
+  version: 0,
+  ...patch,
+});
+
+const table = (ids?: MemberIds) =>
+  new MemberTable(new SimClock(), seededRng(1), defaultConfig().membership, { stale: 0, tableFull: 0 }, { news: () => {}, urgent: () => {}, emit: () => {}, log: () => {} }, ids);
+
+test('tables holding the same members in the same states have the same digest, whatever the order news came in', (t) => {
+  const a = table();
+  const b = table(new MemberIds());
+  const news = [update(1), update(2), update(3, { version: 2 }), update(2, { state: 'suspect' }), update(1, { incarnation: 2 })];
+  for (const u of news) a.apply(u, false);
+  for (const u of [...news].reverse()) b.apply(u, false);
+  t.deepEqual(a.digest, b.digest);
+  const before = [...a.digest];
+  a.apply(update(3, { state: 'dead' }), false);
+  t.notDeepEqual([...a.digest], before, 'a death changes the digest');
+  b.apply(update(3, { state: 'dead' }), false);
+  t.deepEqual(a.digest, b.digest);
+  t.true(a.forget(update(3).id) !== null);
+  t.notDeepEqual(a.digest, b.digest, 'a forgotten member is missing from the digest');
+  const empty = table();
+  for (const u of [update(1, { incarnation: 2 }), update(2, { state: 'suspect' })]) empty.apply(u, false);
+  t.deepEqual(a.digest, empty.digest, 'the digest is of what is held, not of the history');
+});
+
+test('tables sharing member ids share descriptions, and the address index finds only live members', (t) => {
+  const ids = new MemberIds();
+  const a = table(ids);
+  const b = table(ids);
+  a.apply(update(1), false);
+  b.apply(update(1), false);
+  t.is(a.infoOf(a.indexOf(update(1).id)), b.infoOf(b.indexOf(update(1).id)), 'one object for the same news');
+  t.is(a.at('127.0.0.1:7001'), a.indexOf(update(1).id));
+  a.apply(update(1, { state: 'dead' }), false);
+  t.is(a.at('127.0.0.1:7001'), -1, 'a dead member is no longer at its address');
+  t.is(b.at('127.0.0.1:7001'), b.indexOf(update(1).id), 'another table still holds it there');
+  a.apply(update(9, { addr: '127.0.0.1:7002' }), false);
+  b.apply(update(2), false);
+  b.apply(update(9, { addr: '127.0.0.1:7002' }), true);
+  t.is(b.stateOf(b.indexOf(update(2).id)), 'dead', 'a new cell speaking first-hand from a member\'s address means that member is gone');
+});
