@@ -33,8 +33,12 @@ keys placement moves when one cell joins or leaves (about R/N).`;
 const MESH_CELLS_MAX = 100;
 /** Steady-state traffic is measured over this much simulated time. */
 const TRAFFIC_WINDOW_MS = 10_000;
-/** Deaths measured per kind (silent, with evidence) and per size: fewer in large swarms, where a silent one costs a minute of real time. */
-const deathTrials = (cells: number) => Math.min(cells >= 10_000 ? 3 : cells >= 1_000 ? 5 : 10, Math.floor(cells / 5));
+/**
+ * Deaths measured per kind and size: fewer in large swarms. A silent death at 10,000 cells
+ * is 8 simulated seconds of suspicion re-gossiped at each confirmation: minutes of real time.
+ */
+const deathTrials = (cells: number, kind: 'silent' | 'closed') =>
+  Math.min(cells >= 10_000 ? (kind === 'silent' ? 1 : 3) : cells >= 1_000 ? 5 : 10, Math.floor(cells / 5));
 /** Simulated time allowed for a death or a join to reach everyone. */
 const SPREAD_MS_MAX = 60_000;
 /** Rendezvous hashes spent per size measuring placement moves (keys × cells × 3 runs). */
@@ -90,15 +94,15 @@ async function measureSwarm(detector: MembershipDetector, cells: number, lossRat
   await sim.run(TRAFFIC_WINDOW_MS);
   const after = sim.sent();
   const perCellPerS = (n: number) => (n * 1000) / running / TRAFFIC_WINDOW_MS;
-  const trials = deathTrials(cells);
+
   const victims = () => {
     const live = sim.running();
     return live[sim.rng.int(live.length)]!;
   };
   const silent: Death[] = [];
   const evidence: Death[] = [];
-  for (let i = 0; i < trials; i++) silent.push(await sim.timeUntilKnownDead(victims(), 'silent', SPREAD_MS_MAX));
-  for (let i = 0; i < trials; i++) evidence.push(await sim.timeUntilKnownDead(victims(), 'closed', SPREAD_MS_MAX));
+  for (let i = 0; i < deathTrials(cells, 'silent'); i++) silent.push(await sim.timeUntilKnownDead(victims(), 'silent', SPREAD_MS_MAX));
+  for (let i = 0; i < deathTrials(cells, 'closed'); i++) evidence.push(await sim.timeUntilKnownDead(victims(), 'closed', SPREAD_MS_MAX));
   const join = await sim.timeUntilJoinKnown(SPREAD_MS_MAX);
   await sim.stop();
   return {
