@@ -640,6 +640,8 @@ export class ChunkStore {
    * forgave it (see selfScrub).
    */
   private async quarantineFile(key: ChunkKey, digestSeen: string): Promise<boolean> {
+    // Reads that ran at once found it together: the first sets it aside and counts it, the others only say so.
+    if (!this.index.has(key)) return !this.isForgiven(key);
     const movedTo = path.join(this.layout.corruptDir, `${key}.${Date.now()}`);
     if (this.isForgiven(key)) {
       this.forget(key);

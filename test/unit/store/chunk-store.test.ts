@@ -176,6 +176,22 @@ test('a chunk corrupted on disk is detected on get, moved aside and reported', a
   t.true(Buffer.compare(await store.get(bad.key), bad.data) === 0);
 });
 
+test('reads racing on one corrupt chunk count it once and report it once', async (t) => {
+  const dir = await tmpDir(t);
+  const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
+  const reports: CorruptionReport[] = [];
+  store.onCorruption((r) => reports.push(r));
+  const { key, data } = chunk(64 * 1024);
+  await store.put(key, data);
+  const damaged = Buffer.from(data);
+  damaged[1000]! ^= 0xff;
+  await writeFile(chunkPath(dir, key), damaged);
+  const results = await Promise.allSettled([store.get(key), store.get(key), store.get(key)]);
+  t.true(results.every((r) => r.status === 'rejected' && (r.reason as CellError).code === 'CHUNK_CORRUPT'));
+  t.is(store.stats().corruptFound, 1);
+  t.is(reports.length, 1);
+});
+
 test('a truncated chunk file is detected as corrupt too', async (t) => {
   const dir = await tmpDir(t);
   const store = await ChunkStore.open({ dir, capacityBytes: 64 * MiB });
