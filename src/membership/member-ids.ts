@@ -1,15 +1,16 @@
 import type { Addr, CellId } from '../core/index.js';
 import { MEMBER_STATES, type MemberInfo, type MemberState } from '../wire/index.js';
+import { bucketOf } from './swim/table-digest.js';
 
 /** A member's state as a byte (1 to 5; 0 is left for "none"). */
 export const stateCode = (state: MemberState): number => MEMBER_STATES.indexOf(state) + 1;
 
 /**
- * What a member says of itself at one version of its self-description, and
- * its share of a table digest in each state (see digestShares). Never
- * changed once made: shared.
+ * What a member says of itself at one version of its self-description, its
+ * share of a table digest in each state (see digestShares) and its digest
+ * bucket. Never changed once made: shared.
  */
-export type Described = Readonly<MemberInfo> & { readonly version: number; readonly shares: Uint32Array };
+export type Described = Readonly<MemberInfo> & { readonly version: number; readonly shares: Uint32Array; readonly bucket: number };
 
 /** 32-bit FNV-1a of `text` from `basis`. */
 function fnv1a(text: string, basis: number): number {
@@ -115,7 +116,7 @@ export class MemberIds {
     // Written out, not spread: objects made by spreading get shapes of their own, and every read of them is slow.
     const { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs } = info;
     const shares = digestShares(id, incarnation, version);
-    const made: Described = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, version, shares };
+    const made: Described = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, version, shares, bucket: bucketOf(id) };
     if (!known || info.incarnation > known.incarnation || (info.incarnation === known.incarnation && version > known.version)) this.newest[i] = made;
     if (!this.claimed[i]!.includes(made.addr)) {
       this.claimed[i]!.push(made.addr);

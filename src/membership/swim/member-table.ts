@@ -3,6 +3,7 @@ import { ACCUSERS_MAX, MEMBER_STATES, type MemberInfo, type MemberState, type Me
 import type { Member, MembershipEventType } from '../member.js';
 import { MemberIds, stateCode, type Described } from '../member-ids.js';
 import { PeerSet } from './peer-set.js';
+import { TableDigest } from './table-digest.js';
 import { Suspicion } from './suspicion.js';
 
 /** An update and what it was made from: a change of any of these makes a new one. */
@@ -53,8 +54,8 @@ export class MemberTable {
   private heardMs = new Float64Array(0);
   private sinceMs = new Float64Array(0);
   private count = 0;
-  /** The XOR of every member's digest share (two 32-bit halves): equal tables, equal digests. */
-  private readonly digestXor: [number, number] = [0, 0];
+  /** A digest of every member's id, incarnation, version and state: two tables that hold the same have the same one. */
+  readonly digest = new TableDigest();
   private readonly suspicions = new Map<number, Suspicion>();
   /** When a member was last told that we hold it suspect, dead or left, so that it refutes. */
   private readonly toldMs = new Map<number, number>();
@@ -85,9 +86,9 @@ export class MemberTable {
     return this.count;
   }
 
-  /** A digest of every member's id, incarnation, version and state: two tables that hold the same have the same one. */
-  get digest(): readonly [number, number] {
-    return this.digestXor;
+  /** Members held whose digest bucket, folded to `count` buckets, is in `buckets`. */
+  *indicesIn(buckets: ReadonlySet<number>, count: number): IterableIterator<number> {
+    for (const i of this.indices()) if (buckets.has(this.infos[i]!.bucket % count)) yield i;
   }
 
   /** The index of `id` if this table holds it, else -1. */
@@ -408,8 +409,7 @@ export class MemberTable {
   }
 
   private xorShare(info: Described, state: number): void {
-    this.digestXor[0] = (this.digestXor[0] ^ info.shares[2 * state]!) >>> 0;
-    this.digestXor[1] = (this.digestXor[1] ^ info.shares[2 * state + 1]!) >>> 0;
+    this.digest.toggle(info.bucket, info.shares, state);
   }
 
   private setState(i: number, state: MemberState, event: MembershipEventType): void {

@@ -5,6 +5,7 @@ import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEv
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
 import { digestShares, stateCode } from '../member-ids.js';
+import { BUCKET_HEX, bucketOf, bucketsFor, differingBuckets, type DigestEntry } from './table-digest.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
 
 
@@ -126,7 +127,12 @@ export class SwimMembership implements Membership {
       endpoint.serve(Messages.PUSH_PULL, (offer, req) => {
         this.merge(offer.updates, req.sender);
         const digest = this.digest();
-        return { digest, updates: offer.pull && offer.digest !== digest ? this.tableUpdates() : [] };
+        if (!offer.pull || offer.digest === digest) return { digest, buckets: '', updates: [] };
+        // The members of the buckets that differ (all of them if the asker gave no buckets), and this side's buckets.
+        const count = offer.buckets.length / BUCKET_HEX;
+        if (count === 0) return { digest, buckets: '', updates: this.tableUpdates() };
+        const mine = this.bucketDigests(count);
+        return { digest, buckets: mine.join(''), updates: this.updatesIn(differingBuckets(mine, offer.buckets), count) };
       }),
       endpoint.serve(Messages.JOIN, (info, req) => {
         if (info.id !== req.sender) throw new Error('bad join');
@@ -284,22 +290,29 @@ export class SwimMembership implements Membership {
   }
 
   /**
-   * Offers this cell's table digest (and `updates`, a joiner's own entry) and
-   * merges the whole table the other member answers with if their digests
-   * differ; if they still differ then, it lacks what this cell holds: this
-   * cell's whole table follows. Equal tables (a steady swarm) exchange two
-   * short datagrams, not 2 × N entries.
+   * Offers this cell's table digest, whole and in buckets (and `updates`, a
+   * joiner's own entry); the other member answers with the members of the
+   * buckets that differ, and its own buckets. If the digests still differ
+   * once that is merged, the other lacks what this cell holds: the members of
+   * the buckets that still differ follow. Equal tables (a steady swarm)
+   * exchange two short datagrams; tables that differ in a few members send
+   * a few buckets' members, not 2 × N entries.
    */
   private async pushPull(addr: Addr, updates: MemberUpdate[] = []): Promise<void> {
     if (this.pushPullRunning) return;
     this.pushPullRunning = true;
     try {
-      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: true, updates });
+      const count = bucketsFor(this.table.size + 1);
+      const offer = { digest: this.digest(), buckets: this.bucketDigests(count).join(''), pull: true, updates };
+      const answer = await this.endpoint.call(addr, Messages.PUSH_PULL, offer);
       if (!this.started || this.leaving) return;
       // An answer starts with the answerer's own entry: first-hand if it is the member at the address asked.
       const first = answer.updates[0];
       this.merge(answer.updates, first?.addr === addr ? first.id : null);
-      if (answer.digest !== this.digest()) await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), pull: false, updates: this.tableUpdates() });
+      if (answer.digest === this.digest()) return;
+      const theirs = answer.buckets.length === count * BUCKET_HEX ? answer.buckets : null;
+      const push = theirs ? this.updatesIn(differingBuckets(this.bucketDigests(count), theirs), count) : this.tableUpdates();
+      await this.endpoint.call(addr, Messages.PUSH_PULL, { digest: this.digest(), buckets: '', pull: false, updates: push });
     } catch {
       // A dead or cut-off member: the next exchange picks another one.
     } finally {
@@ -313,13 +326,27 @@ export class SwimMembership implements Membership {
     for (const u of table) this.apply(u, u.id === sender);
   }
 
+  /** This cell's own entry as other members' digests hold it. */
+  private ownDigestEntry(): DigestEntry {
+    const shares = digestShares(this.self.id, this.self.incarnation, this.selfVersion);
+    return { bucket: bucketOf(this.self.id), shares, state: stateCode(this.leaving ? 'left' : 'alive') };
+  }
+
   /** 16 hex digits of a digest of the whole table as other members see it: the others' entries and this cell's own. */
   private digest(): string {
-    const [a, b] = this.table.digest;
-    const own = digestShares(this.self.id, this.self.incarnation, this.selfVersion);
-    const code = stateCode(this.leaving ? 'left' : 'alive');
-    const half = (x: number, share: number) => ((x ^ share) >>> 0).toString(16).padStart(8, '0');
-    return half(a, own[2 * code]!) + half(b, own[2 * code + 1]!);
+    return this.table.digest.whole(this.ownDigestEntry());
+  }
+
+  /** The digests of `count` buckets of that table. */
+  private bucketDigests(count: number): string[] {
+    return this.table.digest.buckets(count, this.ownDigestEntry());
+  }
+
+  /** The entries (this cell's own included) of the buckets given, folded to `count`. */
+  private updatesIn(buckets: ReadonlySet<number>, count: number): MemberUpdate[] {
+    const out = buckets.has(bucketOf(this.self.id) % count) ? [this.selfUpdate()] : [];
+    for (const i of this.table.indicesIn(buckets, count)) out.push(this.table.updateOf(i, false));
+    return out;
   }
 
   private tableUpdates(): MemberUpdate[] {

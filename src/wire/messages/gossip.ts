@@ -6,10 +6,11 @@
  * PROBE        one-way: JSON {seq, inc, updates}                     answered by PROBE_ACK with the same seq
  * PROBE_ACK    one-way: JSON {seq, inc, nack?: true, updates}        nack: a relay reached no answer (it is alive itself)
  * PROBE_REQ    one-way: JSON {seq, inc, target, targetAddr, updates} probe target for me; ack (or nack) with my seq
- * PUSH_PULL    request: JSON {digest, pull, updates}  response: JSON {digest, updates}
- *              digest: 16 hex digits of the sender's whole table (itself included); updates: its table, or
- *              none when the digests already match (or, in a request, when only the digest is offered); pull:
- *              answer with the whole table if the digests differ (fragmented if large)
+ * PUSH_PULL    request: JSON {digest, buckets, pull, updates}  response: JSON {digest, buckets, updates}
+ *              digest: 16 hex digits of the sender's whole table (itself included); buckets: 16 hex digits
+ *              for each of a power of two (at most 256) buckets of it, or none; updates: the members of the
+ *              buckets that differ (all of them without buckets to compare), or none; pull: answer with
+ *              the members whose buckets differ (fragmented if large)
  * GOSSIP       one-way: JSON {inc, updates}                          news only (periodic fan-out, a leave)
  */
 import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type CellId } from '../../core/index.js';
@@ -146,9 +147,11 @@ export const GOSSIP: NoticeSpec<Piggyback> = {
   body: piggybackCodec<Piggyback>([], [], () => ({})),
 };
 
-/** A push-pull's half: a digest of the sender's whole table, and that table or none of it. */
+/** A push-pull's half: digests of the sender's whole table and of its buckets, and members of it. */
 export interface TableExchange {
   digest: string;
+  /** 16 hex digits a bucket, for a power of two of them (at most 256); empty: none given. */
+  buckets: string;
   updates: MemberUpdate[];
 }
 
@@ -158,13 +161,20 @@ export interface TableOffer extends TableExchange {
 }
 
 const isDigest = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
+/** Bucket digests: none, or 16 hex digits for each of a power of two of buckets, at most 256. */
+const isBuckets = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 256 * 16 && /^[0-9a-f]*$/.test(v) && (v.length === 0 || (v.length % 16 === 0 && Number.isInteger(Math.log2(v.length / 16))));
 
 function tableCodec<T extends TableExchange>(optional: readonly string[], rest: (o: Record<string, unknown>) => Omit<T, keyof TableExchange> | null) {
   const { decode } = jsonCodec<T, unknown>(MESSAGE_BYTES_MAX, (v) => {
-    if (!hasShape(v, ['digest', 'updates'], optional) || !isDigest(v.digest)) return null;
+    if (!hasShape(v, ['digest', 'buckets', 'updates'], optional) || !isDigest(v.digest) || !isBuckets(v.buckets)) return null;
     const updates = arrayOf(v.updates, MEMBERS_MAX + 1, parseUpdate);
-    const fields = rest(v);
-    return updates && fields ? ({ ...fields, digest: v.digest, updates } as T) : null;
+    const body = rest(v) as T | null;
+    if (!updates || !body) return null;
+    body.digest = v.digest;
+    body.buckets = v.buckets;
+    body.updates = updates;
+    return body;
   });
   const encode = ({ updates, ...fields }: T) => Buffer.from(`${JSON.stringify(fields).slice(0, -1)},"updates":${encodedList(updates)}}`);
   return { decode, encode };
