@@ -7,6 +7,7 @@ import {
   CHUNK_BYTES_MAX,
   CellError,
   LEAF_BYTES,
+  Listeners,
   assert,
   chunkKeyOf,
   defaultConfig,
@@ -127,7 +128,7 @@ export class ChunkStore {
   private selfScrubAfter: ChunkKey | null = null;
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
-  private readonly corruptionListeners: ((r: CorruptionReport) => void)[] = [];
+  private readonly corruptionListeners = new Listeners<CorruptionReport>();
   private readonly log;
 
   private constructor(private readonly init: ChunkStoreInit, private capacityBytes: number) {
@@ -199,14 +200,9 @@ export class ChunkStore {
     return chunkFileOf(this.chunkDir, key);
   }
 
-  /** Called for each corrupt chunk found; the immune system listens here. */
-  /** The returned function removes this listener. */
+  /** Called for each corrupt chunk found (the immune system listens here); the returned function removes this listener. */
   onCorruption(listener: (r: CorruptionReport) => void): Unsubscribe {
-    this.corruptionListeners.push(listener);
-    return () => {
-      const i = this.corruptionListeners.indexOf(listener);
-      if (i >= 0) this.corruptionListeners.splice(i, 1);
-    };
+    return this.corruptionListeners.add(listener);
   }
 
   has(key: ChunkKey): boolean {
@@ -657,7 +653,7 @@ export class ChunkStore {
     await rename(this.pathOf(key), movedTo).catch(() => {});
     this.corruptFound++;
     this.log('corrupt chunk %k moved aside (digest %k)', key, digestSeen);
-    for (const l of this.corruptionListeners) l({ key, digestSeen, movedTo });
+    this.corruptionListeners.emit({ key, digestSeen, movedTo });
     return true;
   }
 }

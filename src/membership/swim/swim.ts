@@ -1,12 +1,12 @@
 import { Listeners, logger, type Addr, type CellId, type MembershipConfig, type TimerHandle, type Unsubscribe } from '../../core/index.js';
 import type { Endpoint, Incoming } from '../../rpc/index.js';
 import { Messages, encodedUpdate, memberInfoOf, type MemberUpdate, type Piggyback, type ProbeRequestBody } from '../../wire/index.js';
+import { digestShares, stateCode } from '../member-ids.js';
 import type { Member, MemberInfo, Membership, MembershipComponents, MembershipEvent, MembershipEventType, MembershipInit } from '../member.js';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcasts.js';
-import { digestShares, stateCode } from '../member-ids.js';
-import { BUCKET_HEX, bucketOf, bucketsFor, differingBuckets, type DigestEntry } from './table-digest.js';
 import { MemberTable, type NewsCounters } from './member-table.js';
+import { BUCKET_HEX, bucketOf, bucketsFor, differingBuckets, type DigestEntry } from './table-digest.js';
 
 
 /** A relay nacks after this share of the probe timeout (memberlist: 80%). */
@@ -250,10 +250,10 @@ export class SwimMembership implements Membership {
   }
 
   forget(id: CellId): boolean {
-    const e = this.table.forget(id);
-    if (!e) return false;
+    const forgotten = this.table.forget(id);
+    if (!forgotten) return false;
     this.queue.remove(id);
-    this.log('forgot %k at %s', id, e.addr);
+    this.log('forgot %k at %s', id, forgotten.addr);
     return true;
   }
 
