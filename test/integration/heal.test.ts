@@ -170,8 +170,10 @@ test.serial('get while a replica holder is SIGKILLed succeeds with identical byt
   t.true(written < 3 * chunk, `the get had written ${written} bytes: it had not yet asked for the last chunk`);
   const r = await getting;
   t.is(r.code, 0, r.stderr);
-  // It asks the dead holder for the last chunk, or for one before it and then asks it last (it failed to answer).
-  t.regex(r.stderr, new RegExp(`get [0-9a-f]{8} from ${victim.host}:${victim.port} failed`), 'the get asked the dead holder and went on to another copy');
+  // Either it asked the dead holder and went on to another copy, or its member view (pushed news, SWIM sees a
+  // SIGKILL in well under a second) already held the holder dead and it never asked: both read every chunk.
+  const askedDead = new RegExp(`get [0-9a-f]{8} from ${victim.host}:${victim.port} failed`).test(r.stderr);
+  t.log(askedDead ? 'the get asked the dead holder and went on to another copy' : 'the get knew the holder dead before it asked it');
   t.is(await sha(out), await sha(file));
 });
 
