@@ -10,7 +10,7 @@ export const ATTR_BATCH_MAX = 256;
 /** Batches in flight at once (one a miss waits for, one read ahead of the caller). */
 const BATCHES_IN_FLIGHT_MAX = 4;
 /** Entries of listings remembered in order, over every directory (an ino string each): ~25 MB at most. */
-const ORDER_ENTRIES_MAX = 262_144;
+export const ORDER_ENTRIES_MAX = 262_144;
 /** Positions looked at past fresh attributes when gathering a batch. */
 const SCAN_POSITIONS_MAX = 4 * ATTR_BATCH_MAX;
 

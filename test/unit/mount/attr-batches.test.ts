@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ATTR_BATCH_MAX, AttrBatches } from '../../../src/mount/fs/attr-batches.js';
+import { ATTR_BATCH_MAX, AttrBatches, ORDER_ENTRIES_MAX } from '../../../src/mount/fs/attr-batches.js';
 
 /** AttrBatches over a fake fetch that records each batch and holds its inodes as fresh once it resolves. */
 function fakeBatches() {
@@ -89,4 +89,16 @@ test('a failed batch fails its waiters, and the entries it had are asked again l
   await t.throwsAsync(b.load('dir', inos[0]!)!, { message: 'no cell answered' });
   await t.throwsAsync(b.load('dir', inos[1]!)!, { message: 'no cell answered' });
   t.is(calls, 2);
+});
+
+test('listings are remembered up to ORDER_ENTRIES_MAX inos in all: a larger one is not kept, older ones make room', (t) => {
+  const { b } = fakeBatches();
+  b.noteListing('huge', inosOf(ORDER_ENTRIES_MAX + 1));
+  t.is(b.load('huge', 'ino00000'), null, 'a listing over the bound: each inode is read alone');
+  const half = Math.floor(ORDER_ENTRIES_MAX / 2);
+  b.noteListing('first', inosOf(half));
+  b.noteListing('second', inosOf(half));
+  b.noteListing('third', inosOf(half));
+  t.is(b.load('first', 'ino00000'), null, 'the least recently noted listing made room');
+  t.truthy(b.load('third', 'ino00000'));
 });
