@@ -212,7 +212,14 @@ export class Resolver {
   async lookup(parent: string, name: string): Promise<Dirent | null> {
     const known = this.entryNow(parent, name);
     if (known !== undefined) return known;
-    if (this.listings.has(parent)) return (await this.list(parent)).get(name) ?? null;
+    const aged = this.listings.get(parent);
+    if (aged) {
+      // The inodes of the names it had are read meanwhile (a batch from this name on): a name seldom changes
+      // its inode, and one that did is read alone after. `find | xargs stat` waits one round trip a directory, not two.
+      const was = aged.names.get(name);
+      if (was && !this.attrs.has(was.ino)) void this.batches.load(parent, was.ino)?.catch(() => undefined);
+      return (await this.list(parent)).get(name) ?? null;
+    }
     return this.lookupFresh(parent, name);
   }
 
