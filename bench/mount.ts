@@ -17,6 +17,18 @@
  * (creates went from ~300 to ~450 a second). BENCH_WARMUP=0 measures cold
  * processes instead.
  *
+ * Directories: cold `ls -l` of the small files (caches dropped), `rm -rf` of
+ * them, and a tree of BENCH_TREE_DIRS x BENCH_TREE_FILES small files (200 x
+ * 100) walked cold by `find` + `stat` and by `du -s`. Writes in place:
+ * buffered random 4 KiB writes with one fsync, and fio-style random 4 KiB
+ * writes, QD1, O_DIRECT, into a BENCH_DIRECT_MIB file (256 MiB). Rates and
+ * times both print as ratios where > 1 is CellSync faster. At the end, each
+ * FUSE process's peak RSS (VmHWM).
+ *
+ * A quick run (a few minutes): BENCH_SEQ_MIB=64 BENCH_FILES=500
+ * BENCH_RANDOM_OPS=500 BENCH_TREE_DIRS=20 BENCH_TREE_FILES=50
+ * BENCH_DIRECT_MIB=64 BENCH_ROUNDS=1 BENCH_WARMUP=0.
+ *
  * Before reads, the kernel's caches are dropped and CellSync's mount empties
  * its own (SIGUSR2: chunks, attributes, leaf hashes), as a running mount;
  * until session 10 it was remounted, and the reads measured a fresh process
@@ -35,7 +47,12 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const WARMUP = process.env.BENCH_WARMUP !== '0';
 /** More options for CellSync's mount, e.g. BENCH_MOUNT_ARGS='--metrics 127.0.0.1:0' to measure it with its FUSE op metrics on. */
 const MOUNT_ARGS = (process.env.BENCH_MOUNT_ARGS ?? '').split(' ').filter(Boolean);
+const TREE_DIRS = Number(process.env.BENCH_TREE_DIRS ?? 200);
+const TREE_FILES = Number(process.env.BENCH_TREE_FILES ?? 100);
+const DIRECT_MIB = Number(process.env.BENCH_DIRECT_MIB ?? 256);
 const WARMUP_SEQ_MIB = 64;
+/** The warm-up's tree and O_DIRECT file: enough to compile the paths, small enough to cost seconds. */
+const WARMUP_SIZES = { tree_dirs: 10, tree_files: 20, direct_mib: 64 };
 
 interface Figures {
   seqWriteMBs: number;
@@ -43,13 +60,40 @@ interface Figures {
   createFilesPerSec: number;
   randReadIops: number;
   randWriteIops: number;
+  lsLongSec: number;
+  rmRfSec: number;
+  directWriteIops: number;
+  findStatSec: number;
+  duSec: number;
+}
+
+/** A row of the table: a figure where more is better (a rate) or less is (seconds). */
+interface Row {
+  key: keyof Figures;
+  label: string;
+  /** The issue's target for CellSync/passthrough (> 1 is CellSync faster), or null for none. */
+  target: number | null;
+  isSeconds: boolean;
 }
 
 
 /** Runs fsbench.py on a directory; `dropCmd` empties the file system's own caches where the kernel's are dropped. */
-async function workload(dir: string, seqMiB: number, dropCmd?: string): Promise<Figures> {
+async function workload(dir: string, seqMiB: number, dropCmd: string | undefined, sizes = { tree_dirs: TREE_DIRS, tree_files: TREE_FILES, direct_mib: DIRECT_MIB }): Promise<Figures> {
   const args = [path.join(ROOT, 'bench', 'fsbench.py'), dir, String(seqMiB), String(FILES), String(RANDOM_OPS)];
-  return JSON.parse(await run('python3', args, dropCmd ? { FSBENCH_DROP_CMD: dropCmd } : {})) as Figures;
+  const env: Record<string, string> = {
+    FSBENCH_TREE_DIRS: String(sizes.tree_dirs),
+    FSBENCH_TREE_FILES: String(sizes.tree_files),
+    FSBENCH_DIRECT_MIB: String(sizes.direct_mib),
+  };
+  if (dropCmd) env.FSBENCH_DROP_CMD = dropCmd;
+  return JSON.parse(await run('python3', args, env)) as Figures;
+}
+
+/** Peak resident set of a process in MB (VmHWM), or null when it is gone. */
+async function peakRssMB(pid: number | string): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb ? Number(kb) / 1024 : null;
 }
 
 async function main(): Promise<void> {
@@ -82,7 +126,7 @@ async function main(): Promise<void> {
       for (const [name, target, dropCmd] of targets) {
         process.stderr.write(`bench:mount: warming up: ${name}...\n`);
         await mkdir(path.join(target, 'warmup'));
-        await workload(path.join(target, 'warmup'), WARMUP_SEQ_MIB, dropCmd);
+        await workload(path.join(target, 'warmup'), WARMUP_SEQ_MIB, dropCmd, WARMUP_SIZES);
       }
     }
     const rounds: Figures[][] = targets.map(() => []);
@@ -103,21 +147,38 @@ async function main(): Promise<void> {
     };
     const results: [string, Figures][] = targets.map(([name], i) => [name, mean(rounds[i]!)]);
     const base = results[1]![1];
-    const rows: [keyof Figures, string, number | null][] = [
-      ['seqWriteMBs', 'sequential write MB/s', 0.5],
-      ['seqReadMBs', 'sequential read MB/s', 0.8],
-      ['createFilesPerSec', `${FILES} files created+listed, files/s`, 0.55],
-      ['randReadIops', 'random 4 KiB read IOPS', 0.8],
-      ['randWriteIops', 'random 4 KiB write IOPS', null],
+    const treeFiles = TREE_DIRS * TREE_FILES;
+    const rows: Row[] = [
+      { key: 'seqWriteMBs', label: 'sequential write MB/s', target: 0.5, isSeconds: false },
+      { key: 'seqReadMBs', label: 'sequential read MB/s', target: 0.8, isSeconds: false },
+      { key: 'createFilesPerSec', label: `${FILES} files created+listed, files/s`, target: 0.55, isSeconds: false },
+      { key: 'randReadIops', label: 'random 4 KiB read IOPS', target: 0.8, isSeconds: false },
+      { key: 'randWriteIops', label: 'random 4 KiB writes + fsync, IOPS', target: 0.5, isSeconds: false },
+      { key: 'directWriteIops', label: `O_DIRECT 4 KiB writes QD1 (${DIRECT_MIB} MiB), IOPS`, target: 0.75, isSeconds: false },
+      { key: 'lsLongSec', label: `ls -l of ${FILES} files, cold, s`, target: 0.9, isSeconds: true },
+      { key: 'rmRfSec', label: `rm -rf of ${FILES} files, s`, target: 1.0, isSeconds: true },
+      { key: 'findStatSec', label: `find + stat of ${treeFiles} files, cold, s`, target: 0.8, isSeconds: true },
+      { key: 'duSec', label: `du -s of ${treeFiles} files, cold, s`, target: null, isSeconds: true },
     ];
-    console.log(`bench:mount  ${SEQ_MIB} MiB sequential, ${FILES} small files, ${RANDOM_OPS} random 4 KiB ops; means of ${ROUNDS} alternating round(s)${WARMUP ? ', after a warm-up' : ', cold processes'}`);
-    console.log(`${'workload'.padEnd(40)}${results.map(([n]) => n.padStart(26)).join('')}   CellSync/passthrough (target)`);
-    for (const [key, label, target] of rows) {
-      const vals = results.map(([, f]) => f[key].toFixed(1).padStart(26)).join('');
-      const ratio = results[2]![1][key] / base[key];
-      const byRound = ROUNDS > 1 ? `   rounds: ${rounds[2]!.map((f, r) => (f[key] / rounds[1]![r]![key]).toFixed(2)).join(', ')}` : '';
-      console.log(`${label.padEnd(40)}${vals}   ${ratio.toFixed(2)}${target === null ? '' : ` (>= ${target})`}${byRound}`);
+    // A ratio > 1 is CellSync faster, for rates and for times alike.
+    const ratioOf = (row: Row, cellsync: Figures, passthrough: Figures): number =>
+      row.isSeconds ? passthrough[row.key] / cellsync[row.key] : cellsync[row.key] / passthrough[row.key];
+    console.log(
+      `bench:mount  ${SEQ_MIB} MiB sequential, ${FILES} small files, ${RANDOM_OPS} random 4 KiB ops, a tree of ${TREE_DIRS} x ${TREE_FILES} files; ` +
+        `means of ${ROUNDS} alternating round(s)${WARMUP ? ', after a warm-up' : ', cold processes'}`,
+    );
+    console.log(`${'workload'.padEnd(44)}${results.map(([n]) => n.padStart(26)).join('')}   CellSync/passthrough (target)`);
+    for (const row of rows) {
+      const vals = results.map(([, f]) => f[row.key].toFixed(row.isSeconds ? 2 : 1).padStart(26)).join('');
+      const ratio = ratioOf(row, results[2]![1], base);
+      const byRound = ROUNDS > 1 ? `   rounds: ${rounds[2]!.map((f, r) => ratioOf(row, f, rounds[1]![r]!).toFixed(2)).join(', ')}` : '';
+      console.log(`${row.label.padEnd(44)}${vals}   ${ratio.toFixed(2)}${row.target === null ? '' : ` (>= ${row.target})`}${byRound}`);
     }
+    const rss = async (p: number | string | undefined): Promise<string> => {
+      const mb = p === undefined ? null : await peakRssMB(p);
+      return mb === null ? '?' : `${mb.toFixed(0)} MB`;
+    };
+    console.log(`peak RSS (VmHWM): CellSync mount ${await rss(pid)}, passthrough ${await rss(passthrough.pid)}`);
   } finally {
     await run(CLI, ['umount', cmnt]).catch(() => run(CLI, ['umount', '--lazy', cmnt]).catch(() => undefined));
     await run(CLI, ['swarm', 'down', '--home', home]).catch(() => undefined);

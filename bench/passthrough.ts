@@ -29,7 +29,9 @@ const ops = {
   getattr: (x: string, cb: Cb) => fs.lstat(p(x), (err, st) => (err ? cb(errno(err)) : cb(0, st))),
   fgetattr: (_x: string, fd: number, cb: Cb) => fs.fstat(fd, (err, st) => (err ? cb(errno(err)) : cb(0, st))),
   readdir: (x: string, cb: Cb) => fs.readdir(p(x), (err, names) => (err ? cb(errno(err)) : cb(0, names))),
-  open: (x: string, flags: number, cb: Cb) => fs.open(p(x), flags, (err, fd) => (err ? cb(errno(err)) : cb(0, fd))),
+  // O_DIRECT is the kernel's to honour (no page cache for this file on the mount); passed on to the backing
+  // file it would fail every write (EINVAL), since FUSE hands the data over in a buffer that is not aligned.
+  open: (x: string, flags: number, cb: Cb) => fs.open(p(x), flags & ~fs.constants.O_DIRECT, (err, fd) => (err ? cb(errno(err)) : cb(0, fd))),
   create: (x: string, mode: number, cb: Cb) => fs.open(p(x), 'w', mode, (err, fd) => (err ? cb(errno(err)) : cb(0, fd))),
   read: (_x: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => fs.read(fd, buf, 0, len, pos, (err, n) => cb(err ? errno(err) : n)),
   write: (_x: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => fs.write(fd, buf, 0, len, pos, (err, n) => cb(err ? errno(err) : n)),

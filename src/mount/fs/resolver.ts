@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { RecordsClient } from '../../client/index.js';
 import { fsError } from '../../core/index.js';
 import { HybridClock, NAME_BYTES_MAX, ROOT_INO, direntKey, direntPrefix, inodeKey, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
+import { AttrBatches } from './attr-batches.js';
 import type { FsContext } from './context.js';
 import { linksOf } from './inodes.js';
 
@@ -9,6 +10,15 @@ import { linksOf } from './inodes.js';
 const LISTING_ENTRIES_MAX = 4_096;
 /** Attributes and entries kept (each a small record). */
 const ATTRS_MAX = 65_536;
+/**
+ * The share of the attribute TTL that attributes read in a batch, before
+ * anyone asked for them, are trusted: the kernel keeps what a lookup
+ * answers for its own 1 s on top, so an attribute primed long before its
+ * lookup would stay stale for up to twice the TTL. A reader going through a
+ * listing uses a batch within tens of ms of its arrival (the next one is
+ * asked for halfway through this one), so half the TTL loses it no hits.
+ */
+const PRIMED_TTL_SHARE = 0.5;
 /** Directories whose link count was counted from a listing, kept (a number each). */
 const COUNTED_DIRS_MAX = 4_096;
 
@@ -62,6 +72,12 @@ export class Resolver {
   private readonly countedDirs: LRUCache<string, number>;
   /** Bumped by every local change of an entry: a listing read across a change is not kept. */
   private entriesGen = 0;
+  /** Listed directories' inodes, fetched in batches as they are asked for (ls -l, du, find | xargs stat). */
+  private readonly batches: AttrBatches;
+  /** Bumped by every change of the attributes held other than a batch's: a batch read across a change does not undo it. */
+  private attrsGen = 0;
+  /** The attrsGen of each inode's last such change (the newest ATTRS_MAX of them). */
+  private readonly attrsChangedAt: LRUCache<string, number>;
 
   constructor(private readonly ctx: FsContext) {
     this.hlc = new HybridClock(ctx.clock, ctx.swarm.endpoint.id);
@@ -72,6 +88,37 @@ export class Resolver {
     this.entries = new LRUCache({ max: ATTRS_MAX, ttl: ctx.opts.attrTtlMs, ttlResolution: 0, perf });
     this.listings = new LRUCache({ max: 1_024, maxSize: 262_144, sizeCalculation: (l) => l.names.size + 1 });
     this.countedDirs = new LRUCache({ max: COUNTED_DIRS_MAX });
+    this.attrsChangedAt = new LRUCache({ max: ATTRS_MAX });
+    this.batches = new AttrBatches({ fetch: (inos) => this.fetchInodes(inos), isFresh: (ino) => this.attrs.has(ino) });
+  }
+
+  /** Holds (or forgets, null) an inode's attributes, noting the change for batches under way. */
+  private keepAttrs(ino: string, inode: Inode | null): void {
+    this.attrsChangedAt.set(ino, ++this.attrsGen);
+    if (inode) this.attrs.set(ino, inode);
+    else this.attrs.delete(ino);
+  }
+
+  /**
+   * A batch of inodes read from the swarm (AttrBatches): each kept as its
+   * attributes (for PRIMED_TTL_SHARE of the TTL) unless this mount changed or read it since the batch began
+   * (what it holds then is as new or newer). Absent inodes and directories
+   * without a link count are left to be read alone (resolve, withLinkCount).
+   */
+  private async fetchInodes(inos: string[]): Promise<void> {
+    const startGen = this.attrsGen;
+    const recs = await this.records.getMany(inos.map(inodeKey));
+    // More changes than attrsChangedAt remembers: which inodes they touched is not known.
+    if (this.attrsGen - startGen >= ATTRS_MAX) return;
+    recs.forEach((rec, i) => {
+      if (!rec) return;
+      this.hlc.observe(rec.v);
+      const inode = rec.d as Inode | null;
+      const ino = inos[i]!;
+      if (!inode || (inode.type === 'dir' && inode.nlink === undefined)) return;
+      if ((this.attrsChangedAt.get(ino) ?? 0) > startGen) return;
+      this.attrs.set(ino, inode, { ttl: this.ctx.opts.attrTtlMs * PRIMED_TTL_SHARE });
+    });
   }
 
   envelope(k: string, d: unknown): RecordEnvelope {
@@ -88,27 +135,41 @@ export class Resolver {
     try {
       await this.records.put(records);
     } catch (err) {
-      for (const r of records) if (r.k.startsWith('i/')) this.attrs.delete(r.k.slice(2));
+      for (const r of records) if (r.k.startsWith('i/')) this.keepAttrs(r.k.slice(2), null);
       throw err;
     }
   }
 
   async putInode(ino: string, inode: Inode | null): Promise<void> {
     await this.write([this.envelope(inodeKey(ino), inode)]);
-    if (inode) this.attrs.set(ino, inode);
-    else this.attrs.delete(ino);
+    this.keepAttrs(ino, inode);
   }
 
-  async loadInode(ino: string, fresh = false): Promise<Inode | null> {
+  /**
+   * An inode's attributes: held (younger than the TTL), or read from the
+   * swarm; `fresh` reads it in any case. `dir`, the directory the caller
+   * found it in: a listed directory's entries come in batches (AttrBatches).
+   */
+  async loadInode(ino: string, fresh = false, dir?: string): Promise<Inode | null> {
     if (!fresh) {
       const cached = this.attrs.get(ino);
-      if (cached) return cached;
+      if (cached) {
+        if (dir !== undefined) this.batches.ahead(dir, ino);
+        return cached;
+      }
+      const batch = dir === undefined ? null : this.batches.load(dir, ino);
+      if (batch) {
+        // A batch that failed or did not keep this inode (gone, a directory without its count): read alone below.
+        await batch.catch(() => undefined);
+        const fetched = this.attrs.get(ino);
+        if (fetched) return fetched;
+      }
     }
     const rec = await this.records.get(inodeKey(ino));
     if (rec) this.hlc.observe(rec.v);
     const stored = (rec?.d as Inode | null) ?? null;
     const inode = stored && (await this.withLinkCount(ino, stored));
-    if (inode) this.attrs.set(ino, inode);
+    this.keepAttrs(ino, inode);
     return inode;
   }
 
@@ -135,11 +196,11 @@ export class Resolver {
 
   /** Keeps an inode this mount wrote (or is about to write) as its attributes. */
   noteInode(ino: string, inode: Inode): void {
-    this.attrs.set(ino, inode);
+    this.keepAttrs(ino, inode);
   }
 
   forgetInode(ino: string): void {
-    this.attrs.delete(ino);
+    this.keepAttrs(ino, null);
   }
 
   /**
@@ -151,7 +212,14 @@ export class Resolver {
   async lookup(parent: string, name: string): Promise<Dirent | null> {
     const known = this.entryNow(parent, name);
     if (known !== undefined) return known;
-    if (this.listings.has(parent)) return (await this.list(parent)).get(name) ?? null;
+    const aged = this.listings.get(parent);
+    if (aged) {
+      // The inodes of the names it had are read meanwhile (a batch from this name on): a name seldom changes
+      // its inode, and one that did is read alone after. `find | xargs stat` waits one round trip a directory, not two.
+      const was = aged.names.get(name);
+      if (was && !this.attrs.has(was.ino)) void this.batches.load(parent, was.ino)?.catch(() => undefined);
+      return (await this.list(parent)).get(name) ?? null;
+    }
     return this.lookupFresh(parent, name);
   }
 
@@ -179,9 +247,10 @@ export class Resolver {
     }
     if (gen === this.entriesGen && names.size <= LISTING_ENTRIES_MAX) this.listings.set(dir, { atMs, names });
     else this.listings.delete(dir);
+    this.batches.noteListing(dir, Array.from(names.values(), (d) => d.ino));
     // A count that two mounts changed at once lost one change (last writer wins): the listing says what it is.
     const inode = this.attrs.get(dir);
-    if (gen === this.entriesGen && inode?.nlink !== undefined && inode.nlink !== linksInListing(names)) this.attrs.set(dir, { ...inode, nlink: linksInListing(names) });
+    if (gen === this.entriesGen && inode?.nlink !== undefined && inode.nlink !== linksInListing(names)) this.keepAttrs(dir, { ...inode, nlink: linksInListing(names) });
     return names;
   }
 
@@ -236,7 +305,7 @@ export class Resolver {
       name = part;
       ino = d.ino;
       const open = this.ctx.files.get(ino);
-      inode = open ? open.inode : await this.loadInode(ino, fresh && i === parts.length - 1);
+      inode = open ? open.inode : await this.loadInode(ino, fresh && i === parts.length - 1, parent);
       if (!inode) {
         // A cached entry naming an inode that is gone: the name was replaced meanwhile (a rename over it,
         // here or in another mount). Ask for the entry itself, once, as an NFS client does on ESTALE.
@@ -272,6 +341,8 @@ export class Resolver {
       inode = this.ctx.files.get(ino)?.inode ?? this.attrs.get(ino);
       if (!inode) return undefined;
     }
+    // The reader of a listed directory finds the next batch of its entries on its way.
+    if (ino !== ROOT_INO) this.batches.ahead(parent, ino);
     return { ino, inode, parent, name };
   }
 
@@ -313,13 +384,14 @@ export class Resolver {
     this.entriesGen++;
     const at = Math.max(atMs, dir.mtimeMs);
     const touched = { ...dir, mtimeMs: at, ctimeMs: Math.max(atMs, dir.ctimeMs), nlink: Math.max(2, linksOf(dir) + subdirs) };
-    this.attrs.set(ino, touched);
+    this.keepAttrs(ino, touched);
     return [this.envelope(inodeKey(ino), touched)];
   }
 
   /** Forgets attributes, entries and listings (open files' state and uncommitted entries stay). */
   dropCaches(): void {
     this.attrs.clear();
+    this.batches.clear();
     this.countedDirs.clear();
     this.entries.clear();
     this.listings.clear();
