@@ -188,6 +188,16 @@ export class LocalCells {
     return grant.recordsPath ? this.disk.mergeRecords(grant.recordsPath, records) : null;
   }
 
+  /** Records read from a granted cell's record database, as its REC_GET answers; null if it named none or it cannot be read. */
+  readRecords(grant: LocalGrant, keys: string[]): (RecordEnvelope | null)[] | null {
+    return grant.recordsPath ? this.disk.readRecords(grant.recordsPath, keys) : null;
+  }
+
+  /** Every record under a prefix in a granted cell's record database (as REC_SCAN); null as readRecords. */
+  scanRecords(grant: LocalGrant, prefix: string): RecordEnvelope[] | null {
+    return grant.recordsPath ? this.disk.scanRecords(grant.recordsPath, prefix) : null;
+  }
+
   /** Undoes mergeRecords in a granted cell's record database: false if it cannot be done. */
   restoreRecords(grant: LocalGrant, undos: ReplacedRecord[]): boolean {
     return !!grant.recordsPath && this.disk.restoreRecords(grant.recordsPath, undos);

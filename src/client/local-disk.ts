@@ -50,6 +50,10 @@ export interface LocalDisk {
   leafHashLists(metaPath: string, wanted: LeafListWanted[], found: (chunk: LeafListWanted, hashes: Buffer) => void): Promise<void>;
   /** Merges records into a cell's record database as the cell would: what it replaced once committed there, null if it cannot be done. */
   mergeRecords(recordsPath: string, records: RecordEnvelope[]): ReplacedRecord[] | null;
+  /** Records of a cell's record database, read as the cell answers REC_GET (null for a key it lacks): null if the database cannot be read. */
+  readRecords(recordsPath: string, keys: string[]): (RecordEnvelope | null)[] | null;
+  /** Every record under a prefix in a cell's record database, tombstones included (as REC_SCAN): null if it cannot be read. */
+  scanRecords(recordsPath: string, prefix: string): RecordEnvelope[] | null;
   /** Undoes merges in a cell's record database (keys still at the version written go back to what they replaced): false if it cannot be done. */
   restoreRecords(recordsPath: string, undos: ReplacedRecord[]): boolean;
   /** Leaves a chunk as a file of its own in a cell's incoming directory, for the cell to adopt: its name there. Throws if it cannot. */

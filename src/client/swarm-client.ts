@@ -473,6 +473,18 @@ export class SwarmClient implements ReplicaHealth {
     return grant ? this.local!.mergeRecords(grant, records) : null;
   }
 
+  /** Records read straight from the database of a cell on this machine (LocalCells.readRecords), or null if it is not here or that failed. */
+  readRecordsHere(cell: MemberView, keys: string[]): (RecordEnvelope | null)[] | null {
+    const grant = this.local?.grantOf(cell);
+    return grant ? this.local!.readRecords(grant, keys) : null;
+  }
+
+  /** Every record under a prefix in the database of a cell on this machine (LocalCells.scanRecords), or null as readRecordsHere. */
+  scanRecordsHere(cell: MemberView, prefix: string): RecordEnvelope[] | null {
+    const grant = this.local?.grantOf(cell);
+    return grant ? this.local!.scanRecords(grant, prefix) : null;
+  }
+
   /** Undoes mergeRecordsHere (LocalCells.restoreRecords): false if it cannot be done. */
   restoreRecordsHere(cell: MemberView, undos: ReplacedRecord[]): boolean {
     const grant = this.local?.grantOf(cell);

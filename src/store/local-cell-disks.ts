@@ -243,6 +243,34 @@ export class LocalCellDisks {
     }
   }
 
+  /**
+   * Records of a cell's record database read here, as the cell answers a
+   * REC_GET (each read starts a new snapshot, so it sees every commit made
+   * before it, the cell's and other mounts'): a quorum read then waits on
+   * no process (docs/decisions/0042-local-record-reads.md). null if there
+   * is no database there or it cannot be read (then the network asks).
+   */
+  readRecords(recordsPath: string, keys: string[]): (VersionedRecord | null)[] | null {
+    const db = this.recordDb(recordsPath);
+    try {
+      return db ? keys.map((k) => db.get(k)) : null;
+    } catch (err) {
+      this.unwritable(recordsPath, err);
+      return null;
+    }
+  }
+
+  /** Every record under a prefix in a cell's record database, tombstones included, as REC_SCAN pages give them; null as readRecords. */
+  scanRecords(recordsPath: string, prefix: string): VersionedRecord[] | null {
+    const db = this.recordDb(recordsPath);
+    try {
+      return db ? db.scan(prefix, null, Number.MAX_SAFE_INTEGER) : null;
+    } catch (err) {
+      this.unwritable(recordsPath, err);
+      return null;
+    }
+  }
+
   /** A cell's record database open here, or null if there is none or it cannot be written. */
   private recordDb(recordsPath: string): RecordStore | null {
     if (this.unwritableDbs.has(recordsPath)) return null;

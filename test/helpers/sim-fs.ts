@@ -80,16 +80,20 @@ function drivenBy<T extends object>(swarm: SimSwarm, target: T): T {
 
 /**
  * The running cells' record databases as a mount on their machine reaches
- * them (records merged straight in, as LocalCellDisks does), and nothing
- * else on this machine: chunks cross the simulated network. A stopped
- * cell's database is not written, nor one `writable` refuses; `beforeMerge`
- * sees each cell about to be written.
+ * them (records merged straight in and read, as LocalCellDisks does), and
+ * nothing else on this machine: chunks cross the simulated network. A
+ * stopped cell's database is not written or read, nor one `writable`
+ * refuses; `beforeMerge` sees each cell about to be written.
  */
 export function localRecordsDisk(swarm: SimSwarm, hooks: { beforeMerge?: (cell: Cell) => void; writable?: (cell: Cell) => boolean } = {}): LocalDisk {
   const cellOf = (recordsPath: string) => swarm.cells.find((c) => path.resolve(c.records.file) === recordsPath);
   const recordsOf = (recordsPath: string) => {
     const cell = cellOf(recordsPath);
     if (cell) hooks.beforeMerge?.(cell);
+    return cell && (hooks.writable?.(cell) ?? true) ? cell.records : null;
+  };
+  const readableOf = (recordsPath: string) => {
+    const cell = cellOf(recordsPath);
     return cell && (hooks.writable?.(cell) ?? true) ? cell.records : null;
   };
   return {
@@ -100,6 +104,11 @@ export function localRecordsDisk(swarm: SimSwarm, hooks: { beforeMerge?: (cell: 
     openAhead: async () => undefined,
     leafHashLists: async () => undefined,
     mergeRecords: (recordsPath, records) => recordsOf(recordsPath)?.merge(records) ?? null,
+    readRecords: (recordsPath, keys) => {
+      const db = readableOf(recordsPath);
+      return db ? keys.map((k) => db.get(k)) : null;
+    },
+    scanRecords: (recordsPath, prefix) => readableOf(recordsPath)?.scan(prefix, null, Number.MAX_SAFE_INTEGER) ?? null,
     restoreRecords: (recordsPath, undos) => {
       const db = recordsOf(recordsPath);
       db?.restore(undos);

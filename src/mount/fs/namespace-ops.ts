@@ -1,4 +1,4 @@
-import { fsError } from '../../core/index.js';
+import { fsError, logger } from '../../core/index.js';
 import { ROOT_INO, dirInoOf, direntKey, direntPrefix, inodeKey, newIno, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
@@ -6,6 +6,10 @@ import { LINKS_MAX, inheritGroup, linksOf, mknodTypeOf, newInode, type Caller } 
 import { withLock } from './open-file.js';
 import { refuseLossy, type Resolver } from './resolver.js';
 
+const log = logger('mount:fs:namespace');
+
+/** Inodes read at once when looking for entries whose inode is gone (rmdir); a record message carries at most 512. */
+const DANGLING_BATCH = 256;
 /** Hops up the tree at most when checking that a directory is not moved below itself. */
 const DEPTH_MAX = 4096;
 /**
@@ -62,14 +66,42 @@ export class NamespaceOps {
     const r = await resolver.resolve(path);
     if (r.inode.type !== 'dir') throw fsError('NOT_A_DIRECTORY', path);
     if (r.ino === ROOT_INO) throw fsError('NOT_PERMITTED', path);
-    if ((await this.readdir(path)).length > 2) throw fsError('DIRECTORY_NOT_EMPTY', path);
+    const inside = (await this.entries(path)).slice(2);
+    const dangling = inside.length > 0 ? await this.danglingIn(r.ino, inside) : [];
+    if (dangling.length < inside.length) throw fsError('DIRECTORY_NOT_EMPTY', path);
     await resolver.write([
+      ...dangling.map((name) => resolver.envelope(direntKey(r.ino, name), null)),
       resolver.envelope(direntKey(r.parent, r.name), null),
       resolver.envelope(inodeKey(r.ino), null),
       ...(await resolver.touchedDir(r.parent, undefined, -1)),
     ]);
     resolver.noteEntry(r.parent, r.name, null);
     resolver.forgetInode(r.ino);
+  }
+
+  /**
+   * The names in a directory whose inode is a tombstone (every name, or
+   * fewer: the first live one ends the search). A removal is one write per
+   * placement group, and an entry and its inode may be in two (always for a
+   * directory, whose inode has a group of its own): a mount or cell dying
+   * between the two, or an undo that did not reach a cell, can leave an
+   * entry whose inode is gone. Lookups answer ENOENT for it, so `rm -rf`
+   * cannot unlink it; rmdir removes such entries with the directory instead
+   * of answering ENOTEMPTY for ever. An inode absent (not tombstoned) counts
+   * as live: it may not have reached its homes yet.
+   */
+  private async danglingIn(dir: string, inside: [string, Dirent][]): Promise<string[]> {
+    const dangling: string[] = [];
+    for (let i = 0; i < inside.length; i += DANGLING_BATCH) {
+      const batch = inside.slice(i, i + DANGLING_BATCH);
+      const inodes = await this.parts.resolver.records.getMany(batch.map(([, d]) => inodeKey(d.ino)));
+      for (const [j, rec] of inodes.entries()) {
+        if (!rec || rec.d !== null || this.ctx.files.has(batch[j]![1].ino)) return dangling;
+        dangling.push(batch[j]![0]);
+      }
+    }
+    if (dangling.length > 0) log('%d entries of %s name removed inodes: removed with it', dangling.length, dir);
+    return dangling;
   }
 
   /** Removes one name of a file; the inode goes with its last name (an open file stays usable through its handles). */

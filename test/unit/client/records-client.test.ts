@@ -14,6 +14,8 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
   const asked: Addr[] = [];
   const puts: Addr[] = [];
   const undos: Addr[] = [];
+  /** Cells whose database was read on this machine, in order. */
+  const readsHere: Addr[] = [];
   /** Every write, in the order it happened: "net <addr>" or "here <addr>". */
   const writes: string[] = [];
   const cells = held.map((records, i) => ({ addr: `127.0.0.1:${7001 + i}` as Addr, records }));
@@ -55,6 +57,19 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
       cells[i]!.records.push(...recs);
       return recs.map((r) => ({ k: r.k, v: r.v, prev: null }));
     },
+    // Read here as the cell answers REC_GET and REC_SCAN; "here" but down: the database cannot be read.
+    readRecordsHere: (m: MemberView, keys: string[]) => {
+      const i = cells.findIndex((c) => c.addr === m.addr);
+      if (!here[i] || down[i]) return null;
+      readsHere.push(m.addr);
+      return keys.map((k) => cells[i]!.records.find((r) => r.k === k) ?? null);
+    },
+    scanRecordsHere: (m: MemberView, prefix: string) => {
+      const i = cells.findIndex((c) => c.addr === m.addr);
+      if (!here[i] || down[i]) return null;
+      readsHere.push(m.addr);
+      return cells[i]!.records.filter((r) => r.k.startsWith(prefix));
+    },
     restoreRecordsHere: (m: MemberView, undone: { k: string; v: string }[]) => {
       const c = cells.find((x) => x.addr === m.addr)!;
       c.records = c.records.filter((r) => !undone.some((u) => u.k === r.k && u.v === r.v));
@@ -70,7 +85,7 @@ function fakeSwarm(held: RecordEnvelope[][], changedRecently: boolean, shunning 
       },
     },
   };
-  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked, puts, undos, writes, cells };
+  return { client: new RecordsClient(swarm as unknown as SwarmClient, 3), asked, puts, undos, writes, cells, readsHere };
 }
 
 const DIR = 'abcdef0012345678abcdef00';
@@ -178,4 +193,36 @@ test('a database on this machine written before the write fell short is restored
 test('a read whose one live home answers after the other two failed returns that answer (it hung before)', async (t) => {
   const { client } = fakeSwarm([[], [], [entry]], false, false, [], [true, true, false]);
   t.deepEqual(await client.get(entry.k), entry);
+});
+
+test('a read with a majority of homes on this machine reads their databases and sends nothing (get and scan)', async (t) => {
+  const older = { ...entry, v: '0000000000a0.000000.0c', d: { ino: 'abcdef00cccccccccccccccc', type: 'file' } };
+  const { client, asked, readsHere } = fakeSwarm([[older], [entry], []], false, false, [true, true, true]);
+  t.deepEqual(await client.get(entry.k), entry, 'the newest of the two');
+  t.deepEqual(await client.scan(direntKey(DIR, '')), [entry]);
+  t.deepEqual(asked, [], 'not a message sent');
+  t.deepEqual(readsHere, ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7001', '127.0.0.1:7002'], 'the first two homes, not the third');
+});
+
+test('a read with one home here asks the rest of the majority over the network, and the newest answer wins', async (t) => {
+  const older = { ...entry, v: '0000000000a0.000000.0c', d: { ino: 'abcdef00cccccccccccccccc', type: 'file' } };
+  const { client, asked } = fakeSwarm([[older], [entry], []], false, false, [true, false, false]);
+  t.deepEqual(await client.get(entry.k), entry, 'the network home has the newer version');
+  t.deepEqual(asked, ['127.0.0.1:7002']);
+});
+
+test('a home here whose database cannot be read is asked over the network in its place', async (t) => {
+  // The first home's database is not readable here and the cell does not answer either: the other two make the majority.
+  const { client, asked, readsHere } = fakeSwarm([[], [entry], [entry]], false, false, [true, true, false], [true, false, false]);
+  t.deepEqual(await client.get(entry.k), entry);
+  t.deepEqual(readsHere, ['127.0.0.1:7002']);
+  t.false(asked.includes('127.0.0.1:7002'), 'the home read here is not asked again');
+  t.true(asked.includes('127.0.0.1:7003'));
+});
+
+test('right after the storage cells changed, a record absent from the homes read here is still looked for beyond them', async (t) => {
+  const { client, asked } = fakeSwarm([[], [], [entry]], true, false, [true, true, false]);
+  t.deepEqual(await client.get(entry.k), entry);
+  t.deepEqual(await client.scan(direntKey(DIR, '')), [entry]);
+  t.true(asked.includes('127.0.0.1:7003'));
 });
