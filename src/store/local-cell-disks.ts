@@ -48,11 +48,12 @@ const WARM_LISTS_PER_REQUEST = 16;
 /** Cells' record databases kept open: more than a machine runs cells. */
 const RECORD_DBS_MAX = 64;
 /**
- * A record database unused this long is closed (ms): its pages, mapped while
- * records were merged, leave this process's resident memory (a tree of
- * 100,000 files made through a mount had 250 MB of them mapped).
+ * A record database is closed this long after it was opened (ms), used or
+ * not, and opened again at its next use (a few ms): the pages it mapped while
+ * records were read and merged leave this process's resident memory (a tree
+ * of 100,000 files made through a mount had 250 MB of them mapped).
  */
-const RECORD_DB_IDLE_MS = 10_000;
+const RECORD_DB_OPEN_MS = 10_000;
 /** A record database that could not be written is not tried again for this long (ms): the network carries records meanwhile. */
 const UNWRITABLE_RECORDS_TTL_MS = 30_000;
 /** Aligned buffers for direct I/O: as many as reads ahead and uploads usually run at once. */
@@ -86,8 +87,7 @@ export class LocalCellDisks {
   /** Cells' record databases open here for mergeRecords, by path (closed when dropped); false for one that could not be written. */
   private readonly recordDbs = new LRUCache<string, RecordStore>({
     max: RECORD_DBS_MAX,
-    ttl: RECORD_DB_IDLE_MS,
-    updateAgeOnGet: true,
+    ttl: RECORD_DB_OPEN_MS,
     ttlAutopurge: true,
     dispose: (db) => db.close(),
   });
