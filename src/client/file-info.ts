@@ -67,6 +67,8 @@ export interface DirInfo {
   chunks: number;
   chunksAtRisk: number;
   chunksLost: number;
+  /** Chunks with more copies than R (heal frees the extra ones once the homes hold theirs). */
+  chunksOverReplicated: number;
   filesAtRisk: number;
   health: Health;
   summary: string;
@@ -105,7 +107,10 @@ function healthOf(chunks: ChunkInfo[], replicas: number, inline: boolean): { hea
   if (inline) return { health: 'healthy', summary: 'healthy: a small file, its bytes kept in its inode record (copied as the namespace is)' };
   const worst = chunks.reduce<ChunkInfo | null>((w, c) => (w === null || c.copies < w.copies ? c : w), null);
   const name = (c: ChunkInfo) => (c.index === null ? 'its chunk map' : `chunk ${c.index}`);
-  if (!worst || worst.copies >= replicas) return { health: 'healthy', summary: `healthy: ${worst?.copies ?? replicas} of ${replicas} copies of every chunk` };
+  if (!worst || worst.copies >= replicas) {
+    const extra = chunks.filter((c) => c.copies > replicas).length;
+    return { health: 'healthy', summary: `healthy: ${replicas} of ${replicas} copies of every chunk${extra > 0 ? ` (${extra} with extra copies: heal frees them)` : ''}` };
+  }
   const short = chunks.filter((c) => c.copies < replicas).length;
   const others = short > 1 ? ` (${short} chunks short of copies)` : '';
   if (worst.copies === 0) return { health: 'lost', summary: `lost: ${name(worst)} has no copy on a live cell${others}` };
@@ -142,6 +147,7 @@ function dirInfo(snapshot: NamespaceSnapshot, ino: string, inode: Inode, path: s
     chunks: report.chunks,
     chunksAtRisk,
     chunksLost: report.missing,
+    chunksOverReplicated: report.overReplicated,
     filesAtRisk: report.atRiskFiles,
     health,
     summary,

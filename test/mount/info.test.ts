@@ -161,3 +161,26 @@ test.serial('wrong use exits 2 and says what to do; a missing path reads as ENOE
   t.is(unknownPut.code, 1);
   t.regex(unknownPut.stderr, /no file with id/);
 });
+
+test.serial("a path under a mount finds the mount's swarm without --home; a put id takes info and setr", async (t) => {
+  const home = await swarmUp(t, 3, FAST);
+  const { mnt } = await mountSwarm(t, home);
+  t.is((await sh(`echo small > "${mnt}/note"`)).code, 0);
+  const elsewhere = { ...process.env, CELLSYNC_HOME: path.join(await tmpDir(t), 'no-such-home') };
+  const viaMount = await cli(['info', '--json', `${mnt}/note`], { env: elsewhere });
+  t.is(viaMount.code, 0, viaMount.stderr);
+  t.like(JSON.parse(viaMount.stdout), { kind: 'file', path: '/note', inline: true, health: 'healthy', chunks: [] });
+  t.regex((await cli(['info', `${mnt}/note`], { env: elsewhere })).stdout, /healthy: a small file, its bytes kept in its inode record/);
+
+  const src = path.join(await tmpDir(t), 'big');
+  t.is((await sh(`head -c ${5 * MiB} /dev/urandom > "${src}"`)).code, 0);
+  const put = await cli(['put', '--home', home, src]);
+  t.is(put.code, 0, put.stderr);
+  const id = put.stdout.trim();
+  const stored = await fileInfo(home, id);
+  t.like(stored, { put: id, size: 5 * MiB, replicas: 3, replicasFrom: 'chunks', health: 'healthy' });
+  t.is(stored.chunks.length, 3, 'its manifest and two 4 MiB chunks');
+  t.is((await cli(['setr', '1', id, '--home', home])).code, 0);
+  const lowered = await copiesReached(home, id, 1, HEAL_WAIT_MS, 'heal to free all but one copy of the put');
+  t.like(lowered, { replicas: 1, health: 'healthy', summary: 'healthy: 1 of 1 copies of every chunk' });
+});

@@ -95,13 +95,15 @@ function printInfo(arg: string, info: FileInfo | DirInfo, nowMs: number): void {
 function printDir(arg: string, d: DirInfo): void {
   const r = d.replicas === null ? 'R not set (what is made here gets the R of the mount that writes it)' : `R=${d.replicas} (given to what is made in it)`;
   console.log(`${arg}: directory ${d.path}, ${r}`);
-  console.log(`  ${d.files} files, ${d.dirs} directories, ${formatBytes(d.bytes)}; ${d.chunks} chunks, ${d.chunksAtRisk} at risk (${d.chunksLost} with no copy)`);
+  const extra = d.chunksOverReplicated > 0 ? `, ${d.chunksOverReplicated} with extra copies (heal frees them)` : '';
+  console.log(`  ${d.files} files, ${d.dirs} directories, ${formatBytes(d.bytes)}; ${d.chunks} chunks, ${d.chunksAtRisk} at risk (${d.chunksLost} with no copy)${extra}`);
   console.log(`  ${d.summary}`);
 }
 
 function printFile(arg: string, f: FileInfo, nowMs: number): void {
   const name = f.put ? `put ${f.put}` : `file ${f.path}`;
-  console.log(`${arg}: ${name}, ${formatBytes(f.size)}, R=${f.replicas} (${f.replicasFrom === 'file' ? 'its own' : 'recorded with its chunks'})`);
+  const r = f.inline ? (f.replicasFrom === 'file' ? `R=${f.replicas} (its own, for when it grows into chunks)` : 'no chunks') : `R=${f.replicas} (${f.replicasFrom === 'file' ? 'its own' : 'recorded with its chunks'})`;
+  console.log(`${arg}: ${name}, ${formatBytes(f.size)}, ${r}`);
   console.log(`  ${f.summary}`);
   for (const c of f.chunks.slice(0, CHUNKS_PRINTED_MAX)) console.log(`  ${chunkLine(c, f.replicas, nowMs)}`);
   if (f.chunks.length > CHUNKS_PRINTED_MAX) console.log(`  ... and ${f.chunks.length - CHUNKS_PRINTED_MAX} more chunks (--json lists them all)`);
