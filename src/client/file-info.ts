@@ -171,9 +171,10 @@ async function chunksInfo(client: SwarmClient, manifestKey: ChunkKey | null, unr
   const cells = (await client.members(true)).filter((m) => m.state === 'alive' || m.state === 'suspect');
   const keys = [...new Set(chunks.map((c) => c.key))];
   const copies = await askCopies(client, cells, keys, unreachable);
+  const storage = new Set(cells.filter(isLiveStorage).map((m) => m.id));
   for (const c of chunks) {
     c.holders = copies.get(c.key) ?? [];
-    c.copies = c.holders.filter((h) => isLiveStorage({ ...h, id: h.cell, capacityBytes: 0 })).length;
+    c.copies = c.holders.filter((h) => storage.has(h.cell)).length;
   }
   return { manifest, chunks };
 }
