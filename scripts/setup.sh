@@ -14,6 +14,8 @@ for tool in rsync git tmux python3; do command -v "$tool" >/dev/null 2>&1 || nee
 # A test puts a mount on another "machine": a network namespace (ip, nsenter).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need_apt+=(util-linux)
+# Cells run as systemd services: the suite checks the unit (systemd-analyze) and the readiness message (systemd-notify).
+command -v systemd-analyze >/dev/null 2>&1 && command -v systemd-notify >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -46,6 +46,9 @@ export function digestShares(id: CellId, incarnation: number, version: number): 
   return shares;
 }
 
+/** Addresses remembered per member: one that moved often keeps only its latest (a member is at one address at a time). */
+const CLAIMS_PER_MEMBER_MAX = 4;
+
 /**
  * Member ids as small integers, so that a member table keeps its members in
  * typed arrays indexed by them, and what members say of themselves as
@@ -118,11 +121,13 @@ export class MemberIds {
     const shares = digestShares(id, incarnation, version);
     const made: Described = { id, addr, incarnation, role, pid, chunks, bytes, capacityBytes, intent, intentAtMs, version, shares, bucket: bucketOf(id) };
     if (!known || info.incarnation > known.incarnation || (info.incarnation === known.incarnation && version > known.version)) this.newest[i] = made;
-    if (!this.claimed[i]!.includes(made.addr)) {
-      this.claimed[i]!.push(made.addr);
+    const claimed = this.claimed[i]!;
+    if (!claimed.includes(made.addr)) {
+      claimed.push(made.addr);
       const list = this.claims.get(made.addr);
       if (list) list.push(i);
       else this.claims.set(made.addr, [i]);
+      if (claimed.length > CLAIMS_PER_MEMBER_MAX) this.unclaim(claimed.shift()!, i);
     }
     return made;
   }

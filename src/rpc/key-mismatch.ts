@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Addr, Clock } from '../core/index.js';
+import { TokenBucket, type Addr, type Clock } from '../core/index.js';
 import { FLAG_RESPONSE } from '../wire/index.js';
 
 /** Sources remembered, for each side: what is kept is bounded whatever arrives. */
@@ -25,10 +25,11 @@ export const UNVERIFIED_RECENT_MS = 30_000;
 export class KeyMismatch {
   private readonly answeredAt = new LRUCache<Addr, number>({ max: SOURCES_MAX });
   private readonly unverifiedAt = new LRUCache<Addr, number>({ max: SOURCES_MAX });
-  private windowStartMs = 0;
-  private answersInWindow = 0;
+  private readonly answers: TokenBucket;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.answers = new TokenBucket(clock, ANSWERS_PER_SEC_MAX);
+  }
 
   /** Notes a datagram from `from` that failed the tag check; true if it should be answered with KEY_MISMATCH. */
   unverified(datagram: Buffer, from: Addr): boolean {
@@ -39,12 +40,7 @@ export class KeyMismatch {
     if (requestId === 0 || isResponse) return false;
     const last = this.answeredAt.get(from);
     if (last !== undefined && now - last < ANSWER_EVERY_MS) return false;
-    if (now - this.windowStartMs >= 1_000) {
-      this.windowStartMs = now;
-      this.answersInWindow = 0;
-    }
-    if (this.answersInWindow >= ANSWERS_PER_SEC_MAX) return false;
-    this.answersInWindow++;
+    if (!this.answers.tryTake()) return false;
     this.answeredAt.set(from, now);
     return true;
   }

@@ -47,6 +47,12 @@ const WARM_FILES_MAX = RANGE_FILES_MAX / 2;
 const WARM_LISTS_PER_REQUEST = 16;
 /** Cells' record databases kept open: more than a machine runs cells. */
 const RECORD_DBS_MAX = 64;
+/**
+ * A record database unused this long is closed (ms): its pages, mapped while
+ * records were merged, leave this process's resident memory (a tree of
+ * 100,000 files made through a mount had 250 MB of them mapped).
+ */
+const RECORD_DB_IDLE_MS = 10_000;
 /** A record database that could not be written is not tried again for this long (ms): the network carries records meanwhile. */
 const UNWRITABLE_RECORDS_TTL_MS = 30_000;
 /** Aligned buffers for direct I/O: as many as reads ahead and uploads usually run at once. */
@@ -78,7 +84,15 @@ export class LocalCellDisks {
   /** Cells' metadata databases, for leaf hashes. */
   private readonly meta = new ChunkMetaReader();
   /** Cells' record databases open here for mergeRecords, by path (closed when dropped); false for one that could not be written. */
-  private readonly recordDbs = new LRUCache<string, RecordStore | false>({ max: RECORD_DBS_MAX, dispose: (db) => void (db && db.close()) });
+  private readonly recordDbs = new LRUCache<string, RecordStore>({
+    max: RECORD_DBS_MAX,
+    ttl: RECORD_DB_IDLE_MS,
+    updateAgeOnGet: true,
+    ttlAutopurge: true,
+    dispose: (db) => db.close(),
+  });
+  /** Record databases found not writable here, retried after UNWRITABLE_RECORDS_TTL_MS. */
+  private readonly unwritableDbs = new LRUCache<string, true>({ max: RECORD_DBS_MAX, ttl: UNWRITABLE_RECORDS_TTL_MS });
   /** Chunk files are read and written through these, past the page cache (core/direct-io.ts). */
   private readonly direct = new AlignedBuffers(alignUp(ONE_READ_BYTES + 1), DIRECT_BUFFERS);
 
@@ -231,8 +245,8 @@ export class LocalCellDisks {
 
   /** A cell's record database open here, or null if there is none or it cannot be written. */
   private recordDb(recordsPath: string): RecordStore | null {
+    if (this.unwritableDbs.has(recordsPath)) return null;
     let db = this.recordDbs.get(recordsPath);
-    if (db === false) return null;
     if (db) return db;
     // lmdb-js makes a database that does not exist: never for another process's.
     if (!existsSync(recordsPath)) return null;
@@ -248,7 +262,8 @@ export class LocalCellDisks {
   /** Not ours to write (another user's cell), or broken: the network from now on. */
   private unwritable(recordsPath: string, err: unknown): void {
     log('cannot write records into %s (%s): they go over the network', recordsPath, (err as Error).message);
-    this.recordDbs.set(recordsPath, false, { ttl: UNWRITABLE_RECORDS_TTL_MS });
+    this.recordDbs.delete(recordsPath);
+    this.unwritableDbs.set(recordsPath, true);
   }
 
   /** Stages a chunk in a cell's incoming directory for it to adopt (see stageChunk): the file's name there. */
@@ -296,6 +311,7 @@ export class LocalCellDisks {
     this.rangeFiles.clear();
     this.meta.close();
     this.recordDbs.clear();
+    this.unwritableDbs.clear();
     await this.hasher.close();
   }
 }

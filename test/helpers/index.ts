@@ -314,6 +314,8 @@ export async function mountSwarm(t: ExecutionContext, home: string, env?: NodeJS
   await mkdir(mnt);
   let pid = 0;
   t.teardown(async () => {
+    // A failed test shows why the mount answered as it did: its log says why each EIO was given.
+    if (!t.passed) console.error(`--- the mount's log (last lines) ---\n${(await mountLogs(home)).split('\n').slice(-60).join('\n')}`);
     if (isMountedNow(mnt)) {
       const r = await cli(['umount', mnt]);
       if (r.code !== 0) await cli(['umount', '--lazy', mnt]);

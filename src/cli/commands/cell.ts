@@ -4,6 +4,7 @@ import { stat, unlink, writeFile } from 'node:fs/promises';
 import { Cell, QUARANTINE_MARKER, ROLES, cellPid, loadRole, type Role } from '../../cell/index.js';
 import { forgetMember } from '../../client/index.js';
 import { CellError, parseAddr, systemClock, systemRng, type Addr, type SwarmEvent } from '../../core/index.js';
+import { cellUnit, notifySystemd } from '../systemd.js';
 import { LOG_FILE, daemonLog, progressPrinter, spawnCellDaemon, stopCellDaemon, tellParent, type ReadyMessage } from '../daemon.js';
 import { usage } from '../errors.js';
 import { metricsAddrFrom, metricsAllowRemoteOption, metricsOption, metricsArgs, type MetricsOptions } from '../metrics-options.js';
@@ -124,8 +125,22 @@ export function registerCell(program: Command): void {
     } else if (joined) {
       void warnIfAlone(home, joined, async () => c.membership.members().length - 1);
     }
+    void notifySystemd({ READY: '1', STATUS: `serving on ${c.address}` }).then((failed) => failed && log(failed));
     await untilSignal(c, log);
   });
+
+  cell
+    .command('unit')
+    .description(
+      'print a systemd template unit for the cells of this machine: cellsync-cell@NAME runs the cell whose data directory is ' +
+        'DATA_ROOT/NAME, ready once it serves, stopped in order; install it as /etc/systemd/system/cellsync-cell@.service',
+    )
+    .addOption(homeOption())
+    .requiredOption('--data-root <dir>', 'the directory holding one data directory per cell (e.g. /var/lib/cellsync/cells)')
+    .option('--user <name>', 'run the cells as this user (it must own the home and the data directories)')
+    .action(async (opts: { home: string; dataRoot: string; user?: string }) => {
+      process.stdout.write(cellUnit({ home: resolveHome(opts), dataRoot: path.resolve(opts.dataRoot), user: opts.user }));
+    });
 
   cell
     .command('rehab')
@@ -270,6 +285,7 @@ function untilSignal(c: Cell, log: (line: string) => void): Promise<void> {
       if (stopping) process.exit(1);
       stopping = true;
       log(`${sig}: stopping cell ${c.id}`);
+      void notifySystemd({ STOPPING: '1' });
       c.stop().then(
         () => {
           log(`cell ${c.id} stopped`);

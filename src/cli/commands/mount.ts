@@ -41,7 +41,7 @@ export function registerMount(program: Command): void {
     .addOption(new Option('--replicas <n>', 'copies of each chunk and record written through this mount (R)').argParser(parseIntArg(1, 16)).default(d.replicas))
     .addOption(new Option('--write-quorum <n>', 'chunk copies acknowledged before a write returns (W)').argParser(parseIntArg(1, 16)).default(d.writeQuorum))
     .addOption(chunkSizeOption('chunk size of files created through this mount, 4K..4M (smaller: less to rewrite per small random write, slower sequential writes)'))
-    .addOption(new Option('--cache-size <bytes>', 'verified chunks kept in memory for reads').argParser(parseBytes).default(defaultFsOptions(d).cacheBytesMax, '256M'))
+    .addOption(new Option('--cache-size <bytes>', 'verified chunks kept in memory for reads').argParser(parseBytes).default(defaultFsOptions(d).cacheBytesMax, '64M'))
     .addOption(
       new Option('--gc-every <duration>', 'run cellsync gc (1 h grace) this often, so that deleted files free their space; 0 = never (then run it from cron)')
         .argParser(parseDuration)

@@ -69,6 +69,13 @@ export class MemberTable {
   private readonly quarantines = new Map<CellId, number>();
   /** Members retired by their operator (bounded like the table): second-hand news of them is ignored. */
   private readonly forgotten = new Set<CellId>();
+  /**
+   * Members held left only because this cell remembered them at its last
+   * orderly stop (recall), not heard of since: an assumption, not news. Never
+   * sent, not in the digest (a stale "left" would override the member alive
+   * elsewhere), and replaced by the first news of them from anyone.
+   */
+  private readonly assumed = new Set<number>();
 
   constructor(
     private readonly clock: Clock,
@@ -86,9 +93,14 @@ export class MemberTable {
     return this.count;
   }
 
-  /** Members held whose digest bucket, folded to `count` buckets, is in `buckets`. */
+  /** Members held whose digest bucket, folded to `count` buckets, is in `buckets` (those only assumed left are not the table's to tell). */
   *indicesIn(buckets: ReadonlySet<number>, count: number): IterableIterator<number> {
-    for (const i of this.indices()) if (buckets.has(this.infos[i]!.bucket % count)) yield i;
+    for (const i of this.indices()) if (!this.assumed.has(i) && buckets.has(this.infos[i]!.bucket % count)) yield i;
+  }
+
+  /** True for a member held left only because this cell remembered it (see recall). */
+  isAssumed(i: number): boolean {
+    return this.assumed.has(i);
   }
 
   /** The index of `id` if this table holds it, else -1. */
@@ -178,6 +190,31 @@ export class MemberTable {
     }
   }
 
+  /**
+   * Members this cell knew when it last stopped in order: held left (away,
+   * expected back: neither dead nor alive) until anyone says otherwise,
+   * without news or events.
+   */
+  recall(infos: readonly MemberInfo[], except: CellId): void {
+    const left = stateCode('left');
+    const now = this.clock.now();
+    for (const info of infos) {
+      if (info.id === except || this.count >= MEMBERS_MAX) continue;
+      const i = this.ids.hold(info.id);
+      if (this.holds(i)) {
+        this.ids.release(i);
+        continue;
+      }
+      this.ensure(i);
+      this.assumed.add(i);
+      this.setEntry(i, this.ids.describe(i, info, 0), left);
+      this.heardMs[i] = now;
+      this.sinceMs[i] = now;
+      this.count++;
+      this.gone.add(i);
+    }
+  }
+
   /** News about another member (a message, a push-pull, a JOIN answer); first-hand if the member itself said it. */
   apply(u: MemberUpdate, firstHand: boolean): void {
     if (this.forgotten.has(u.id)) {
@@ -191,6 +228,7 @@ export class MemberTable {
       this.counters.stale++;
       return;
     }
+    if (this.assumed.has(i)) return this.heardOf(i, u);
     const higher = u.incarnation > known.incarnation;
     if (higher || u.version > known.version) this.adoptInfo(i, u);
     if (u.state === 'quarantined') return this.quarantine(u.id, u.incarnation);
@@ -242,6 +280,7 @@ export class MemberTable {
     this.news.delete(i);
     this.toldMs.delete(i);
     this.setEntry(i, undefined, NOT_HELD);
+    this.assumed.delete(i);
     this.count--;
     this.ids.release(i);
     if (this.forgotten.size >= MEMBERS_MAX) this.forgotten.delete(this.forgotten.values().next().value!);
@@ -376,6 +415,24 @@ export class MemberTable {
     if (u.state === 'suspect') this.suspect(i, u.accusers ?? []);
   }
 
+  /** The first news of a member only assumed left: taken as it comes, whatever its state. */
+  private heardOf(i: number, u: MemberUpdate): void {
+    this.assumed.delete(i);
+    this.xorShare(this.infos[i]!, this.states[i]!); // in the digest from now on
+    this.adoptInfo(i, u);
+    switch (u.state) {
+      case 'quarantined':
+        return this.quarantine(u.id, u.incarnation);
+      case 'dead':
+        return this.setState(i, 'dead', 'member-died');
+      case 'left':
+        return;
+      default:
+        this.revive(i);
+        if (u.state === 'suspect') this.suspect(i, u.accusers ?? []);
+    }
+  }
+
   /** What a member says of itself, newer than what we had. */
   private adoptInfo(i: number, u: MemberUpdate): void {
     const roleBefore = this.infos[i]!.role;
@@ -400,12 +457,13 @@ export class MemberTable {
     }
   }
 
-  /** Sets member i's description and state byte, keeping the digest: the old share out, the new one in. */
+  /** Sets member i's description and state byte, keeping the digest (of all but assumed members): the old share out, the new one in. */
   private setEntry(i: number, info: Described | undefined, state: number): void {
-    if (this.states[i] !== NOT_HELD) this.xorShare(this.infos[i]!, this.states[i]!);
+    const inDigest = !this.assumed.has(i);
+    if (inDigest && this.states[i] !== NOT_HELD) this.xorShare(this.infos[i]!, this.states[i]!);
     this.infos[i] = info;
     this.states[i] = state;
-    if (state !== NOT_HELD) this.xorShare(info!, state);
+    if (inDigest && state !== NOT_HELD) this.xorShare(info!, state);
   }
 
   private xorShare(info: Described, state: number): void {

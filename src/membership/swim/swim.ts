@@ -110,8 +110,9 @@ export class SwimMembership implements Membership {
     this.started = true;
     this.leaving = false;
     const { endpoint } = this;
-    // Those known when this cell last stopped in order: away, not dead, until they speak (a whole swarm restarted).
-    for (const info of this.init.left ?? []) this.apply({ ...memberInfoOf(info), state: 'left', version: 0 }, false);
+    // Those known when this cell last stopped in order: away, not dead, until anyone says otherwise (the JOIN
+    // answer, in a running swarm; the members themselves, in a whole swarm restarted).
+    this.table.recall(this.init.left ?? [], this.self.id);
     this.subscriptions.push(
       endpoint.onNotice(Messages.PROBE, (body, msg) => {
         if (!this.received(body, msg)) return;
@@ -138,7 +139,10 @@ export class SwimMembership implements Membership {
         if (info.id !== req.sender) throw new Error('bad join');
         this.apply({ ...memberInfoOf(info), state: 'alive', version: 0 }, true);
         // Dead and left members are listed as such: a joiner must neither wait them out again nor take them for alive.
-        return this.members().map((m) => ({ ...m, dead: m.state === 'dead', left: m.state === 'left' }));
+        // Those only assumed left are not listed: this cell has not heard of them.
+        const listed = [this.selfMember()];
+        for (const i of this.table.indices()) if (!this.table.isAssumed(i)) listed.push(this.table.member(i));
+        return listed.map((m) => ({ ...m, dead: m.state === 'dead', left: m.state === 'left' }));
       }),
       endpoint.serve(Messages.FORGET, (q) => ({ forgotten: this.forget(q.id) })),
       // Evidence of death: a watched probe found nothing listening at a member's address.
@@ -351,7 +355,7 @@ export class SwimMembership implements Membership {
 
   private tableUpdates(): MemberUpdate[] {
     const out = [this.selfUpdate()];
-    for (const i of this.table.indices()) out.push(this.table.updateOf(i, false));
+    for (const i of this.table.indices()) if (!this.table.isAssumed(i)) out.push(this.table.updateOf(i, false));
     return out;
   }
 

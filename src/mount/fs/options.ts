@@ -24,7 +24,8 @@ export function defaultFsOptions(placement: { replicas: number; writeQuorum: num
     ...placement,
     inlineBytesMax: 4 * 1024,
     writebackBytesMax: 64 * 1024 * 1024,
-    cacheBytesMax: 256 * 1024 * 1024,
+    // Twice the read-ahead (8 chunks of 4 MiB); more costs memory the kernel's page cache already spends on the same bytes.
+    cacheBytesMax: 64 * 1024 * 1024,
     attrTtlMs: 1_000,
     handlesMax: 4_096,
     uid: process.getuid?.() ?? 0,

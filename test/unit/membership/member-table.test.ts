@@ -75,3 +75,13 @@ test('tables that differ in one member differ in its bucket only, at every foldi
   }
   t.true([...b.indicesIn(new Set([bucketOf(changed.id)]), 256)].length < 20, 'a bucket of 256 holds a few of 600 members');
 });
+
+test('a member that moved often is found at its latest addresses only: what is kept of it stays bounded', (t) => {
+  const ids = new MemberIds();
+  const a = table(ids);
+  for (let n = 0; n < 10; n++) a.apply(update(1, { addr: `127.0.0.1:${8000 + n}`, incarnation: 1 + n }), false);
+  const i = a.indexOf(update(1).id);
+  t.is(a.at('127.0.0.1:8009'), i);
+  t.deepEqual(ids.claimants('127.0.0.1:8000'), [], 'the first address is no longer remembered');
+  t.deepEqual(ids.claimants('127.0.0.1:8006'), [i]);
+});

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { SimClock, defaultConfig, newCellId, seededRng, type MembershipConfig } from '../../../src/core/index.js';
-import { SwimMembership, type MembershipEvent } from '../../../src/membership/index.js';
+import { SwimMembership, type MemberInfo, type MembershipEvent } from '../../../src/membership/index.js';
 import { Endpoint } from '../../../src/rpc/index.js';
 import { SimNetwork } from '../../../src/transport/index.js';
 import { KeyRing, Messages, MessageType } from '../../../src/wire/index.js';
@@ -19,7 +19,7 @@ function cluster(n: number, seed: number, tune: (c: ReturnType<typeof defaultCon
   const config = defaultConfig();
   tune(config);
   const events: Observed[] = [];
-  const make = (addr: string, observer: number, seeds: string[], incarnation = 1, endpoint?: Endpoint) => {
+  const make = (addr: string, observer: number, seeds: string[], incarnation = 1, endpoint?: Endpoint, left?: MemberInfo[]) => {
     endpoint ??= new Endpoint({ clock, rng, transport: net.transport(addr) }, { id: newCellId(), keys, wire: config.wire });
     const m = new SwimMembership(
       { clock, rng, endpoint },
@@ -27,6 +27,7 @@ function cluster(n: number, seed: number, tune: (c: ReturnType<typeof defaultCon
         self: { id: endpoint.id, addr, incarnation, role: 'storage', pid: observer + 1, chunks: 0, bytes: 0, capacityBytes: 1 },
         seeds,
         config: config.membership,
+        left,
       },
     );
     m.onEvent((e) => events.push({ ...e, at: clock.now(), observer }));
@@ -249,6 +250,49 @@ test('leave: peers hold the cell left (not dead) and take it back when it speaks
   await c.until(() => c.others(x).every(({ i }) => c.stateOf(i, x.addr) === 'alive'), 5_000);
   t.true(c.others(x).every(({ i }) => c.stateOf(i, x.addr) === 'alive'), 'alive again everywhere');
   t.true(c.events.some((e) => e.type === 'member-recovered' && e.member.addr === x.addr));
+});
+
+test('a cell restarted in a running swarm holds what it remembered as left only until it hears otherwise, and tells nobody so', async (t) => {
+  for (const seed of SEEDS) {
+    const c = cluster(6, seed);
+    await c.startAll();
+    await c.run(3_000);
+    const x = c.nodes[2]!;
+    // As a cell stops in order: it leaves, and remembers the others (cell/remembered-members.ts).
+    const remembered: MemberInfo[] = x.m.members().filter((m) => m.addr !== x.addr);
+    const leaving = x.m.leave();
+    await c.run(1_000);
+    await leaving;
+    await x.m.stop();
+    const restartedAt = c.clock.now();
+    const back = c.make(x.addr, 2, [c.nodes[0]!.addr], 2, x.endpoint, remembered);
+    await c.start(back.m);
+    t.true(back.m.members().every((m) => m.state === 'alive'), `seed ${seed}: the JOIN answer brings every remembered member back at once`);
+    await c.run(20_000);
+    const falseNews = c.events.filter((e) => e.at >= restartedAt && e.member.addr !== x.addr && e.type !== 'member-joined' && e.type !== 'member-recovered');
+    t.deepEqual(falseNews.map((e) => `${e.observer} saw ${e.member.addr} ${e.type}`), [], `seed ${seed}: no live member taken for left or dead`);
+    t.true(c.nodes.every(({ m }) => m.members().every((m) => m.state === 'alive')), `seed ${seed}: everyone alive everywhere`);
+  }
+});
+
+test('a cell restarted alone holds the members it remembered as left, expected back, and takes each back when it speaks', async (t) => {
+  const c = cluster(3, SEEDS[0]!);
+  await c.startAll();
+  await c.run(3_000);
+  const remembered: MemberInfo[] = c.nodes[0]!.m.members().filter((m) => m.addr !== c.nodes[0]!.addr);
+  for (const { m } of c.nodes) await m.stop();
+  const first = c.make(c.nodes[0]!.addr, 0, [], 2, c.nodes[0]!.endpoint, remembered);
+  await c.start(first.m);
+  t.deepEqual(first.m.members().filter((m) => m.addr !== first.addr).map((m) => m.state), ['left', 'left'], 'away, not dead, not alive');
+  await c.run(30_000);
+  t.true(first.m.members().filter((m) => m.addr !== first.addr).every((m) => m.state === 'left'), 'never timed out as dead');
+  const second = c.make(c.nodes[1]!.addr, 1, [first.addr], 2, c.nodes[1]!.endpoint);
+  await c.start(second.m);
+  await c.until(() => first.m.get(c.nodes[1]!.endpoint.id)?.state === 'alive', 5_000);
+  t.is(first.m.get(c.nodes[1]!.endpoint.id)?.state, 'alive', 'back when it speaks');
+  await c.run(20_000);
+  t.is(first.m.get(c.nodes[2]!.endpoint.id)?.state, 'left', 'the one still away is still held left');
+  t.is(second.m.get(c.nodes[2]!.endpoint.id), undefined, 'and only by the cell that remembered it: an assumption is not news');
 });
 
 test('a quarantine spreads to every member and lasts until a higher incarnation', async (t) => {

@@ -2,6 +2,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { SimClock, defaultConfig, newCellId, seededRng } from '../../../src/core/index.js';
 import { Endpoint } from '../../../src/rpc/index.js';
+import { KeyMismatch } from '../../../src/rpc/key-mismatch.js';
 import { SimNetwork } from '../../../src/transport/index.js';
 import { KeyRing, MessageType } from '../../../src/wire/index.js';
 
@@ -42,4 +43,24 @@ test('with the same key nothing is unverifiable', async (t) => {
   await clock.runWhile(client.request(cell.address, MessageType.PING, Buffer.alloc(0)), 5_000);
   t.deepEqual(client.unverifiedFrom([cell.address]), []);
   t.is(cell.counters.dropped.tag, undefined);
+});
+
+test('answers are limited per source and in all: spoofed sources cannot make a cell send many', (t) => {
+  const clock = new SimClock();
+  const mismatch = new KeyMismatch(clock);
+  const request = Buffer.alloc(24);
+  request.writeUInt32BE(9, 16); // a request id: a request, which may be answered
+  const answered = (from: string) => mismatch.unverified(request, from);
+  t.true(answered('10.3.0.2:7400'));
+  t.false(answered('10.3.0.2:7400'), 'a second frame from one source within a second is not answered');
+  let inAll = 1;
+  for (let i = 0; i < 200; i++) if (answered(`10.3.1.${i}:7400`)) inAll++;
+  t.is(inAll, 50, 'at most 50 answers a second in all');
+  clock.advance(1_000);
+  t.true(answered('10.3.0.2:7400'), 'a second later the first source is answered again');
+  let next = 0;
+  for (let i = 0; i < 200; i++) if (answered(`10.3.2.${i}:7400`)) next++;
+  t.is(next, 49, 'and the rest of a second worth of answers');
+  const notice = Buffer.alloc(24); // request id 0: a one-way notice is never answered
+  t.false(mismatch.unverified(notice, '10.3.9.9:7400'));
 });
