@@ -247,6 +247,7 @@ export class Cell {
         capacityBytes: init.config.store.capacityBytes,
         defaultReplicas: init.config.placement.replicas,
         logPrefix: prefix,
+        clock,
       });
       transport ??= await UdpTransport.bind({ host: init.host, port: init.port, socketBufferBytes: init.config.wire.socketBufferBytes });
       const faulty = new FaultyTransport(transport, { clock, rng }, init.config.faults);
@@ -383,6 +384,14 @@ export class Cell {
     endpoint.serve(Messages.CHUNK_CLAIM, (keys) => store.claim(keys));
     endpoint.serve(Messages.CHUNK_COLLECT, (q) => store.collect(q.keys, q.minAgeMs, q.dryRun));
     endpoint.serve(Messages.CHUNK_LIST, (q) => store.list(q.after, q.limit));
+    endpoint.serve(Messages.CHUNK_INFO, (keys) =>
+      keys.map((k) => {
+        const isHeld = store.has(k);
+        const meta = isHeld ? store.meta(k) : { replicas: 0, isManifest: false };
+        return { isHeld, isManifest: meta.isManifest, replicas: meta.replicas, verifiedAtMs: store.verifiedAtMs(k) };
+      }),
+    );
+    endpoint.serve(Messages.CHUNK_SET_R, (q) => q.keys.map((k) => store.setReplicas(k, q.replicas)));
     endpoint.serve(Messages.REC_PUT, (list) => void this.records.merge(list));
     endpoint.serve(Messages.REC_WRITE, (list) => this.undoLog.keep(this.records.merge(list)));
     endpoint.serve(Messages.REC_UNDO, (versions) => this.records.restore(this.undoLog.take(versions)));

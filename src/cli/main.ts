@@ -5,6 +5,7 @@ import { registerCell } from './commands/cell.js';
 import { registerFiles } from './commands/files.js';
 import { registerMount } from './commands/mount.js';
 import { registerDemo, registerFaces } from './commands/faces.js';
+import { registerInfo } from './commands/info.js';
 import { registerInit } from './commands/init.js';
 import { registerStats } from './commands/stats.js';
 import { registerSwarm } from './commands/swarm.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerCell(program);
   registerSwarm(program);
   registerFiles(program);
+  registerInfo(program);
   registerMount(program);
   registerFaces(program);
   registerStats(program);

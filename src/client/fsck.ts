@@ -75,6 +75,11 @@ interface Root {
  * list, are garbage for gc, not missing.
  */
 export async function fsck(client: SwarmClient, opts: { path?: string } = {}): Promise<FsckReport> {
+  return (await fsckWithSnapshot(client, opts)).report;
+}
+
+/** fsck, and the namespace it read (`cellsync info` of a directory reads its R and sizes there). */
+export async function fsckWithSnapshot(client: SwarmClient, opts: { path?: string } = {}): Promise<{ report: FsckReport; snapshot: NamespaceSnapshot }> {
   const view = await client.members(true);
   const members = view.filter(isLiveStorage);
   const away = view.filter((m) => m.role === 'storage' && m.state === 'left').map((m) => m.addr);
@@ -153,7 +158,7 @@ export async function fsck(client: SwarmClient, opts: { path?: string } = {}): P
   atRisk.sort((a, b) => lost(a) - lost(b));
   report.atRiskFiles = atRisk.length;
   report.atRisk = atRisk.slice(0, AT_RISK_LISTED_MAX);
-  return report;
+  return { report, snapshot };
 }
 
 /**

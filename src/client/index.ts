@@ -1,5 +1,9 @@
 export { SwarmClient, type SwarmClientComponents, type SwarmClientInit, type MemberView } from './swarm-client.js';
 export { putFile, getFile, readManifest, type PutFileOptions, type PutFileResult } from './files.js';
+export { pathInfo, type ChunkInfo, type CopyInfo, type DirInfo, type FileInfo, type Health } from './file-info.js';
+/** The most copies a chunk can be given (R is one byte on the wire; the config allows as many). */
+export { REPLICAS_MAX } from '../wire/index.js';
+export { setChunksReplicas, setReplicas, type SetReplicasReport } from './set-replicas.js';
 export { AT_RISK_LISTED_MAX, fsck, type FileAtRisk, type FsckReport } from './fsck.js';
 export { GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, countedInodes, type GcOptions, type GcReport } from './gc.js';
 export { ChunkList, type StoredChunk } from './chunk-list.js';

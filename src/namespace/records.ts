@@ -58,6 +58,12 @@ export interface Inode {
   rdev?: number;
   /** Extended attributes, base64 values. */
   xattrs?: Record<string, string>;
+  /**
+   * Copies kept of a file's chunks (R), set by `cellsync setr` (or the
+   * user.cellsync.replicas xattr); a directory's is given to what is made in
+   * it. Absent: the R of the mount that writes the file.
+   */
+  replicas?: number;
 }
 
 export interface Dirent {

@@ -16,7 +16,9 @@ import {
   leafHashesOf,
   logger,
   alignUp,
+  systemClock,
   type ChunkKey,
+  type Clock,
   type ChunkMeta,
   type Unsubscribe,
 } from '../core/index.js';
@@ -42,6 +44,8 @@ export interface ChunkStoreInit {
   onRepair?: (line: string) => void;
   /** Told what the open is doing, now and then (a large store takes a while: its database checked, its files counted). */
   onProgress?: (what: string) => void;
+  /** Wall time of the checks remembered for `cellsync info` (default: the system's). */
+  clock?: Pick<Clock, 'wallNow'>;
 }
 
 /** Bytes of leaf hashes kept in memory (256 chunks of 4 MiB). */
@@ -56,6 +60,12 @@ const DIRECT_BUFFERS = 8;
 
 /** Corrupt keys remembered as evidence; the oldest is forgotten first. */
 const CORRUPT_MARKS_MAX = 4096;
+/**
+ * Chunks whose last whole check (a put's, a read's, a scrub's) is
+ * remembered, for `cellsync info` (about 100 bytes each, so ~6 MiB): the
+ * least recently checked are forgotten first and show as not known.
+ */
+const VERIFIED_MARKS_MAX = 65_536;
 
 /**
  * What reading one chunk costs the self-scrub's pace at least (bytes): a
@@ -126,6 +136,8 @@ export class ChunkStore {
    * and answers CHUNK_NOT_FOUND, and no one is told (see selfScrub).
    */
   private selfScrubAfter: ChunkKey | null = null;
+  /** When each chunk was last hashed whole and found right (wall ms), kept in memory only: see VERIFIED_MARKS_MAX. */
+  private readonly verifiedAt = new LRUCache<ChunkKey, number>({ max: VERIFIED_MARKS_MAX });
   /** Keys found corrupt here and not yet replaced: asked for again, they answer CHUNK_CORRUPT (the evidence stays checkable). */
   private readonly corrupt = new Map<ChunkKey, string>();
   private readonly corruptionListeners = new Listeners<CorruptionReport>();
@@ -224,6 +236,27 @@ export class ChunkStore {
     return fs ? fs.bavail * fs.bsize : Infinity;
   }
 
+  /** When this cell last hashed the whole chunk and found it right (wall ms), or null if not known. */
+  verifiedAtMs(key: ChunkKey): number | null {
+    return this.index.has(key) ? (this.verifiedAt.get(key) ?? null) : null;
+  }
+
+  /**
+   * Sets the R recorded for a held chunk, lower or higher (`cellsync setr`):
+   * heal then copies up to it or frees copies beyond it. Whether it is held.
+   */
+  setReplicas(key: ChunkKey, replicas: number): boolean {
+    assert(Number.isInteger(replicas) && replicas >= 1, 'R is a positive integer');
+    if (!this.index.has(key)) return false;
+    const cur = this.meta(key);
+    if (cur.replicas !== replicas) this.metaDb.put(key, { ...cur, replicas }, this.metaDb.get(key)?.[2]);
+    return true;
+  }
+
+  private markVerified(key: ChunkKey): void {
+    this.verifiedAt.set(key, (this.init.clock ?? systemClock).wallNow());
+  }
+
   /** The same bytes stored for two purposes keep the stronger metadata: the higher R, manifest if either is. */
   private mergeMeta(key: ChunkKey, meta: ChunkMeta): void {
     const cur = this.meta(key);
@@ -272,7 +305,7 @@ export class ChunkStore {
   async put(key: ChunkKey, data: Uint8Array, meta?: ChunkMeta, leafHashes?: Buffer | null): Promise<'stored' | 'exists'> {
     if (!isChunkKey(key)) throw CellError.BAD_REQUEST('chunk key must be 64 hex digits');
     if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
-    return this.store(key, data.length, meta, leafHashes, async (final) => {
+    const stored = await this.store(key, data.length, meta, leafHashes, async (final) => {
       const aligned = this.direct.take();
       try {
         await writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned });
@@ -280,6 +313,9 @@ export class ChunkStore {
         if (aligned) this.direct.put(aligned);
       }
     });
+    // Only a new file was written from these bytes: a copy held already was not read.
+    if (stored === 'stored') this.markVerified(key);
+    return stored;
   }
 
   private get tmpDir(): string {
@@ -380,11 +416,14 @@ export class ChunkStore {
         throw CellError.BAD_REQUEST(`no file ${name} to adopt (${(err as NodeJS.ErrnoException).code})`);
       }
       if (chunkKeyOf(data) !== key) throw CellError.HASH_MISMATCH(key);
+      let stored: 'stored' | 'exists';
       if (last) {
         taking = true;
-        return await this.takeStaged(file, key, data.length, meta, leafHashes);
-      }
-      return await this.store(key, data.length, meta, leafHashes, (final) => writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned }));
+        stored = await this.takeStaged(file, key, data.length, meta, leafHashes);
+      } else stored = await this.store(key, data.length, meta, leafHashes, (final) => writeFileAtomic(final, data, { tmpDir: this.tmpDir, aligned }));
+      // Read and hashed here (a trusted take, above, is not: its first read or scrub checks it).
+      if (stored === 'stored') this.markVerified(key);
+      return stored;
     } finally {
       // A file to take that was refused goes (takeStaged removes one it did not take).
       if (last && !taking) await unlink(file).catch(() => {});
@@ -436,6 +475,7 @@ export class ChunkStore {
     if (digest !== key) {
       throw (await this.quarantineFile(key, digest)) ? CellError.CHUNK_CORRUPT(key) : CellError.CHUNK_NOT_FOUND(key);
     }
+    this.markVerified(key);
     return data;
   }
 
@@ -571,6 +611,7 @@ export class ChunkStore {
     if (size === undefined) return;
     this.index.delete(key);
     this.leafHashes.delete(key);
+    this.verifiedAt.delete(key);
     try {
       this.metaDb.remove(key);
     } catch (err) {

@@ -42,6 +42,10 @@ export enum MessageType {
   VIEW_NEWS = 37,
   /** One-way, empty: "your frame did not verify with my key" (rpc/key-mismatch.ts). */
   KEY_MISMATCH = 38,
+  /** A held chunk's copy as the cell sees it: R recorded, when last verified (client/file-info.ts). */
+  CHUNK_INFO = 45,
+  /** Sets the R recorded for held chunks, lower or higher: heal then makes or frees copies (client/set-replicas.ts). */
+  CHUNK_SET_R = 46,
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType).filter((v) => typeof v === 'number') as number[]);

@@ -1,14 +1,15 @@
 import { Option, type Command } from 'commander';
-import { access, constants, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { AT_RISK_LISTED_MAX, GC_GRACE_DEFAULT_MS, GC_GRACE_MIN_MS, collectGarbage, fsck, getFile, isLiveStorage, putFile, SwarmClient, type FsckReport } from '../../client/index.js';
 import { CellError, defaultConfig, isChunkKey } from '../../core/index.js';
 import { usage } from '../errors.js';
 import { openSwarmClient } from '../home.js';
+import { swarmPathOf } from '../swarm-path.js';
 import { chunkSizeOption, homeOption, parseDuration, parseIntArg, resolveHome } from '../options.js';
 
-async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(home: string, fn: (c: SwarmClient) => Promise<T>): Promise<T> {
   const { client } = await openSwarmClient(home);
   try {
     return await fn(client);
@@ -143,23 +144,6 @@ function printFsck(report: FsckReport): void {
   }
   const more = report.atRiskFiles - Math.min(report.atRisk.length, AT_RISK_PRINTED_MAX);
   if (more > 0) console.log(`  ... and ${more} more (fsck --json lists up to ${AT_RISK_LISTED_MAX})`);
-}
-
-/**
- * The path in the swarm that `target` names: under a CellSync mount (source
- * "cellsync:<pid>" in /proc/mounts), the part below its mount point;
- * otherwise target itself, taken from the swarm's root.
- */
-async function swarmPathOf(target: string): Promise<string> {
-  const abs = path.resolve(target);
-  const mounts = (await readFile('/proc/mounts', 'utf8').catch(() => ''))
-    .split('\n')
-    .map((l) => l.split(' '))
-    .filter((f) => f[0]?.startsWith('cellsync:'))
-    .map((f) => f[1]!.replace(/\\040/g, ' '));
-  const at = mounts.filter((m) => abs === m || abs.startsWith(m + '/')).sort((a, b) => b.length - a.length)[0];
-  if (at !== undefined) return '/' + path.relative(at, abs);
-  return path.posix.normalize('/' + target);
 }
 
 /** -o's directory must exist and be writable: said as wrong use (exit 2), before anything is fetched. */

@@ -1,5 +1,5 @@
-import { isLiveStorage } from '../../client/index.js';
-import { fsError } from '../../core/index.js';
+import { isLiveStorage, setChunksReplicas } from '../../client/index.js';
+import { fsError, logger } from '../../core/index.js';
 import { NAME_BYTES_MAX, type Inode } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
@@ -7,7 +7,10 @@ import { S_IFMT, statLinksOf } from './inodes.js';
 import { storedBytesOf, withLock } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
 import type { FsStat, FsStatfs } from './options.js';
+import { REPLICAS_XATTR, parseReplicasXattr, replicasXattrOf } from './replicas-xattr.js';
 import { refuseLossy, type Resolved, type Resolver } from './resolver.js';
+
+const log = logger('mount:fs:attributes');
 
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -98,6 +101,7 @@ export class Attributes {
    * back to chmod instead of storing an ACL that nothing applies.
    */
   async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    if (name === REPLICAS_XATTR) return this.setReplicas(path, parseReplicasXattr(value, path), flags);
     if (!/^(user|trusted|security)\../.test(name)) throw fsError('NOT_SUPPORTED', `${path}: ${name}`);
     refuseLossy(name, path);
     await this.updateInode(path, (i) => {
@@ -106,6 +110,27 @@ export class Attributes {
       if (flags & XATTR_REPLACE && !exists) throw fsError('NO_ATTRIBUTE', `${path}: ${name}`);
       i.xattrs = { ...i.xattrs, [name]: value.toString('base64') };
     });
+  }
+
+  /**
+   * An inode's R (REPLICAS_XATTR): a directory's is given to what is made in
+   * it from now on; a file's chunks get it recorded on their cells, whose
+   * heal then makes or frees copies. Files and directories only (EPERM, as
+   * ext4 refuses user.* attributes on symlinks and special files).
+   */
+  private async setReplicas(path: string, replicas: number, flags: number): Promise<void> {
+    let manifest: string | undefined;
+    await this.updateInode(path, (i) => {
+      if (i.type !== 'file' && i.type !== 'dir') throw fsError('NOT_PERMITTED', `${path}: ${REPLICAS_XATTR}`);
+      if (flags & XATTR_CREATE && i.replicas !== undefined) throw fsError('ENTRY_EXISTS', `${path}: ${REPLICAS_XATTR}`);
+      if (flags & XATTR_REPLACE && i.replicas === undefined) throw fsError('NO_ATTRIBUTE', `${path}: ${REPLICAS_XATTR}`);
+      i.replicas = replicas;
+      manifest = i.manifest;
+    });
+    if (manifest === undefined) return;
+    // The record is written: a cell that misses this keeps the old R until setr runs again (info shows each copy's R).
+    const set = await setChunksReplicas(this.ctx.swarm, [manifest], replicas);
+    if (set.unreachableCells.length > 0) log('%s: R %d not recorded on %s', path, replicas, set.unreachableCells.join(', '));
   }
 
   async getxattr(path: string, name: string): Promise<Buffer> {
@@ -125,6 +150,12 @@ export class Attributes {
   async removexattr(path: string, name: string): Promise<void> {
     let found = false;
     await this.updateInode(path, (i) => {
+      // Without an R of its own, what is made here takes the mount's; chunks stored keep the R they have.
+      if (name === REPLICAS_XATTR) {
+        found = i.replicas !== undefined;
+        delete i.replicas;
+        return;
+      }
       found = i.xattrs?.[name] !== undefined;
       if (found) {
         const { [name]: _gone, ...rest } = i.xattrs!;
@@ -171,6 +202,11 @@ export class Attributes {
 }
 
 function xattrOf(r: Resolved, name: string, path: string): Buffer {
+  if (name === REPLICAS_XATTR) {
+    const value = replicasXattrOf(r.inode);
+    if (value === null) throw fsError('NO_ATTRIBUTE', path);
+    return value;
+  }
   const v = r.inode.xattrs?.[name];
   if (v === undefined) throw fsError('NO_ATTRIBUTE', path);
   return Buffer.from(v, 'base64');

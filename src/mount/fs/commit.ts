@@ -4,6 +4,7 @@ import { direntKey, inodeKey, type Dirent, type Inode } from '../../namespace/in
 import type { ChunkCache } from './chunk-cache.js';
 import type { FsContext } from './context.js';
 import type { DirtyChunks } from './dirty-chunks.js';
+import { replicasOf } from './inodes.js';
 import { storedBytesOf, withLock, type OpenFile } from './open-file.js';
 import type { Patches } from './patches.js';
 import type { Resolver } from './resolver.js';
@@ -106,7 +107,8 @@ export class Commits {
       const map = encodeManifest({ size: f.size, chunkBytes: f.chunkBytes, chunks: f.chunks, inode: f.ino }, f.chunks.storedCount <= LEAF_ROOTS_CHUNKS_MAX);
       // One chunk names every stored chunk of a file: more than that holds is more than a file can have written.
       if (map.length > CHUNK_BYTES_MAX) throw fsError('FILE_TOO_BIG', `inode ${f.ino}: ${f.chunks.storedCount} stored chunks are more than one chunk map can name`);
-      const put = await swarm.putChunk(map, { replicas: opts.replicas, isManifest: true }, opts.writeQuorum);
+      const replicas = replicasOf(inode, opts.replicas);
+      const put = await swarm.putChunk(map, { replicas, isManifest: true }, Math.min(opts.writeQuorum, replicas));
       await put.quorum;
       cache.set(put.key, map);
       inode.manifest = put.key;

@@ -68,6 +68,16 @@ export function inheritGroup(inode: Inode, dir: Inode): void {
   if (inode.type === 'dir') inode.mode |= S_ISGID;
 }
 
+/** What is made in a directory with an R of its own (`cellsync setr`) gets that R, as it gets a set-group-ID directory's group. */
+export function inheritReplicas(inode: Inode, dir: Inode): void {
+  if (dir.replicas !== undefined) inode.replicas = dir.replicas;
+}
+
+/** The R a file's chunks are written with: its own, else the mount's. */
+export function replicasOf(inode: Inode, mountReplicas: number): number {
+  return inode.replicas ?? mountReplicas;
+}
+
 /**
  * st_ino of an inode, as its two 32-bit halves (what fuse-native carries):
  * the last 16 hex digits of its ino, random bits (hash bits for a

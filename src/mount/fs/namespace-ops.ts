@@ -2,7 +2,7 @@ import { fsError, logger } from '../../core/index.js';
 import { ROOT_INO, dirInoOf, direntKey, direntPrefix, inodeKey, newIno, type Dirent, type Inode, type RecordEnvelope } from '../../namespace/index.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
-import { LINKS_MAX, inheritGroup, linksOf, mknodTypeOf, newInode, type Caller } from './inodes.js';
+import { LINKS_MAX, inheritGroup, inheritReplicas, linksOf, mknodTypeOf, newInode, type Caller } from './inodes.js';
 import { withLock } from './open-file.js';
 import { refuseLossy, type Resolver } from './resolver.js';
 
@@ -212,6 +212,7 @@ export class NamespaceOps {
     const { parent, name, dir } = await resolver.resolveParent(path);
     if (await resolver.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
     inheritGroup(inode, dir);
+    inheritReplicas(inode, dir);
     let ino: string;
     if (inode.type === 'dir') {
       // The entry as the swarm has it (a quorum read): its tombstone's version names the new directory.

@@ -5,7 +5,7 @@ import type { ChunkCache } from './chunk-cache.js';
 import type { Commits } from './commit.js';
 import type { FsContext } from './context.js';
 import type { DirtyChunks } from './dirty-chunks.js';
-import { inheritGroup, newInode, type Caller } from './inodes.js';
+import { inheritGroup, inheritReplicas, newInode, type Caller } from './inodes.js';
 import { isClean, newOpenFile, withLock, type OpenFile } from './open-file.js';
 import type { Patches } from './patches.js';
 import type { Resolver } from './resolver.js';
@@ -67,6 +67,7 @@ export class OpenFiles {
     if (await resolver.lookup(parent, name)) throw fsError('ENTRY_EXISTS', path);
     const inode = newInode('file', mode, caller, this.ctx.clock.wallNow());
     inheritGroup(inode, dir);
+    inheritReplicas(inode, dir);
     const ino = newIno('file', parent);
     const f = await this.openInode(ino, inode);
     const fd = this.addHandle(ino, true);

@@ -2,6 +2,7 @@ import type { SwarmClient } from '../../client/index.js';
 import type { ChunkKey } from '../../core/index.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { DirtyChunks } from './dirty-chunks.js';
+import { replicasOf } from './inodes.js';
 import { chunkLength, type OpenFile } from './open-file.js';
 
 /** Chunk uploads running at once per file while it is written (pipelining). */
@@ -25,7 +26,7 @@ export class Uploads {
     // A buffer shorter than the chunk is stored short: the rest reads as zeros.
     const data = d.buf.subarray(0, Math.min(chunkLength(f, index), d.buf.length));
     const upload = (async () => {
-      const { key, root, settled } = await this.storeChunk(data);
+      const { key, root, settled } = await this.storeChunk(data, replicasOf(f.inode, this.init.replicas));
       if (key) f.storedSinceCommit.add(key);
       if (f.dirty.get(index) === d) {
         if (d.version !== version) return;
@@ -51,13 +52,13 @@ export class Uploads {
     for (const index of [...f.dirty.keys()]) await this.start(f, index);
   }
 
-  /** Stores bytes as a chunk (or a hole, if all zeros); resolves with its key and leaf root once W copies are acknowledged. */
-  private async storeChunk(data: Buffer): Promise<{ key: ChunkKey | null; root: string | null; settled: Promise<unknown> }> {
+  /** Stores bytes as a chunk (or a hole, if all zeros) with R `replicas`; resolves with its key and leaf root once W copies (at most R) are acknowledged. */
+  private async storeChunk(data: Buffer, replicas: number): Promise<{ key: ChunkKey | null; root: string | null; settled: Promise<unknown> }> {
     const zeros = this.components.dirty.zeros;
     if (data.length <= zeros.length && zeros.compare(data, 0, data.length, 0, data.length) === 0) {
       return { key: null, root: null, settled: Promise.resolve() };
     }
-    const put = await this.components.swarm.putChunk(data, { replicas: this.init.replicas, isManifest: false }, this.init.writeQuorum);
+    const put = await this.components.swarm.putChunk(data, { replicas, isManifest: false }, Math.min(this.init.writeQuorum, replicas));
     await put.quorum;
     return { key: put.key, root: put.root, settled: put.settled };
   }

@@ -10,6 +10,7 @@ import { CHUNK_ADOPT } from './chunk-adopt.js';
 import { CHUNK_COLLECT } from './chunk-collect.js';
 import { CHUNK_DELETE, CHUNK_GET, CHUNK_PROBE } from './chunk-get.js';
 import { CHUNK_CLAIM, CHUNK_HAS } from './chunk-has.js';
+import { CHUNK_INFO, CHUNK_SET_R } from './chunk-info.js';
 import { CHUNK_LIST } from './chunk-list.js';
 import { CHUNK_PUT } from './chunk-put.js';
 import { CHUNK_RANGE } from './chunk-range.js';
@@ -62,6 +63,8 @@ export const Messages = {
   VIEW_WATCH,
   VIEW_RENEW,
   VIEW_NEWS,
+  CHUNK_INFO,
+  CHUNK_SET_R,
 } as const satisfies Record<Exclude<keyof typeof MessageType, 'FRAGMENT' | 'FRAGMENT_ACK' | 'KEY_MISMATCH'>, { readonly type: MessageType }>;
 
 export * from './codec.js';
@@ -71,6 +74,7 @@ export * from './chunk-adopt.js';
 export * from './chunk-collect.js';
 export * from './chunk-get.js';
 export * from './chunk-has.js';
+export * from './chunk-info.js';
 export * from './chunk-key.js';
 export * from './chunk-list.js';
 export * from './chunk-put.js';

@@ -584,3 +584,29 @@ test('self-scrub: aborted, it stops at its next chunk and says it is not complet
   t.false(result.complete);
   t.is(result.checked, 1);
 });
+
+test('setReplicas sets the recorded R either way (a put keeps the higher); verifiedAtMs is when a put or read last hashed the copy, not a trusted take', async (t) => {
+  let wallMs = 1_000;
+  const store = await ChunkStore.open({ dir: await tmpDir(t), capacityBytes: 64 * MiB, clock: { wallNow: () => wallMs } });
+  t.teardown(() => store.close());
+  const c = chunk(4096);
+  await store.put(c.key, c.data, { replicas: 3, isManifest: true });
+  t.is(store.verifiedAtMs(c.key), 1_000, 'hashed when put');
+  t.true(store.setReplicas(c.key, 2));
+  t.deepEqual(store.meta(c.key), { replicas: 2, isManifest: true }, 'lowered, the manifest flag kept');
+  await store.put(c.key, c.data, { replicas: 1, isManifest: false });
+  t.is(store.meta(c.key).replicas, 2, 'a put of a lower R keeps the higher');
+  t.true(store.setReplicas(c.key, 4));
+  t.is(store.meta(c.key).replicas, 4);
+  t.false(store.setReplicas(chunk(10).key, 2), 'a chunk not held');
+
+  wallMs = 5_000;
+  await store.get(c.key);
+  t.is(store.verifiedAtMs(c.key), 5_000, 'a whole read hashes it again');
+  const taken = chunk(2048);
+  await writeFile(path.join(store.incomingDir, 'x'), taken.data);
+  t.is(await store.adopt('x', taken.key, { replicas: 3, isManifest: false }, null, true), 'stored');
+  t.is(store.verifiedAtMs(taken.key), null, 'taken unread: not known until read');
+  await store.delete(c.key);
+  t.is(store.verifiedAtMs(c.key), null);
+});

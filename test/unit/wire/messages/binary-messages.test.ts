@@ -33,6 +33,7 @@ const withByte = (codec: Codec<any, any>, value: unknown, at: number, byte: numb
 };
 
 const put = { key: chunkKeyOf(data), meta, data, leafHashes: leafHashesOf(data) };
+const info1 = { isHeld: true, isManifest: false, replicas: 3, verifiedAtMs: null };
 const adopt = { key: K1, meta: { replicas: 2, isManifest: true }, leafHashes: leafHashesOf(data), name: `${K1}.0a1b`, take: true };
 
 const rows: Row[] = [
@@ -127,6 +128,33 @@ const rows: Row[] = [
       ['no name', encodeWhole(Messages.CHUNK_ADOPT.request, { ...adopt, name: '' })],
     ],
   },
+  {
+    name: 'CHUNK_INFO answer',
+    codec: Messages.CHUNK_INFO.response,
+    context: [K1, K2],
+    valid: [
+      { isHeld: true, isManifest: true, replicas: 2, verifiedAtMs: 1_765_000_000_123 },
+      { isHeld: false, isManifest: false, replicas: 0, verifiedAtMs: null },
+    ],
+    exactLength: true,
+    bad: [
+      ['unknown flags', withByte(Messages.CHUNK_INFO.response, [info1, info1], 0, 0x81)],
+      ['held with no R', withByte(Messages.CHUNK_INFO.response, [info1, info1], 1, 0)],
+      ['R over its bound', withByte(Messages.CHUNK_INFO.response, [info1, info1], 1, REPLICAS_MAX + 1)],
+      ['an R for a chunk not held', withByte(Messages.CHUNK_INFO.response, [info1, info1], 0, 0)],
+    ],
+  },
+  {
+    name: 'CHUNK_SET_R request',
+    codec: Messages.CHUNK_SET_R.request,
+    valid: { replicas: 2, keys: [K1, K2] },
+    exactLength: true,
+    bad: [
+      ['R 0', withByte(Messages.CHUNK_SET_R.request, { replicas: 2, keys: [K1] }, 0, 0)],
+      ['R over its bound', withByte(Messages.CHUNK_SET_R.request, { replicas: 2, keys: [K1] }, 0, REPLICAS_MAX + 1)],
+    ],
+  },
+  { name: 'CHUNK_SET_R answer', codec: Messages.CHUNK_SET_R.response, context: { replicas: 1, keys: [K1, K2] }, valid: [true, false], exactLength: true, bad: [] },
   { name: 'an empty answer (CHUNK_PUT)', codec: Messages.CHUNK_PUT.response, context: put, valid: undefined, exactLength: true, bad: [] },
 ];
 
