@@ -464,6 +464,7 @@ export class Cell {
       immune: { ...this.immune.stats },
       wire: { ...this.endpoint.counters, dropped: { ...this.endpoint.counters.dropped } },
       events: this.events.recent(STATUS_EVENTS_MAX),
+      clients: this.viewWatchers.clientAddrs(),
     };
   }
 

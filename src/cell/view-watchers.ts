@@ -69,6 +69,12 @@ export class ViewWatchers {
     return this.watchers.size;
   }
 
+  /** The addresses of the clients whose lease is current (mounts, top, a put...): at most watchersMax. */
+  clientAddrs(): Addr[] {
+    this.expire();
+    return [...this.watchers.values()].map((w) => w.addr);
+  }
+
   start(): void {
     if (this.usageTimer) return;
     const { clock, endpoint, membership } = this.components;

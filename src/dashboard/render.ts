@@ -142,6 +142,18 @@ function atRiskLines(s: SwarmSnapshot): string[] {
   return lines;
 }
 
+/** Client addresses shown on the clients line; the rest are counted. */
+const CLIENTS_SHOWN_MAX = 8;
+
+/** The clients the cells see watching their member views (mounts, top itself, other tools), each once. */
+function clientsLine(s: SwarmSnapshot): string | null {
+  const clients = new Set<string>();
+  for (const r of s.reports.values()) for (const a of r.clients ?? []) clients.add(a);
+  if (clients.size === 0) return null;
+  const shown = [...clients].sort();
+  return `clients ${clients.size}: ${shown.slice(0, CLIENTS_SHOWN_MAX).join('  ')}${shown.length > CLIENTS_SHOWN_MAX ? '  …' : ''}`;
+}
+
 /** One full screen of the dashboard, fitted to width x height. */
 export function renderScreen(st: ScreenState, events: SwarmEvent[], width: number, height: number, title: string): string {
   const lines: string[] = [];
@@ -160,6 +172,8 @@ export function renderScreen(st: ScreenState, events: SwarmEvent[], width: numbe
         : 'health: measuring...',
     );
     for (const w of swarmWarnings(s.members, st.replicas)) lines.push(`${COLORS.red}warning: ${w}${COLORS.reset}`);
+    const clients = clientsLine(s);
+    if (clients) lines.push(clients);
     const backlog = backlogLine(s);
     if (backlog) lines.push(backlog);
     lines.push(...atRiskLines(s));

@@ -6,7 +6,7 @@
  * and the tests read it. Each part lists its fields once, below; the encoder
  * picks exactly those from the cell's richer objects.
  */
-import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type SwarmEvent } from '../../core/index.js';
+import { MEMBERS_MAX, MESSAGE_BYTES_MAX, isCellId, type Addr, type SwarmEvent } from '../../core/index.js';
 import { DROP_REASONS, type DropReason } from '../frame.js';
 import { MessageType } from '../types.js';
 import { emptyCodec, type RequestSpec } from './codec.js';
@@ -15,6 +15,8 @@ import { listedMemberOf, parseListedMember, type ListedMember } from './members.
 
 /** Events a STATUS answer carries, the latest. */
 export const STATUS_EVENTS_MAX = 100;
+/** Client addresses a STATUS answer carries: as many as a cell lets watch its view by default (views.watchersMax). */
+export const STATUS_CLIENTS_MAX = 256;
 
 const STORE_FIELDS = ['chunks', 'bytes', 'capacityBytes', 'corruptFound', 'records'] as const;
 const HEAL_FIELDS = ['passes', 'pushed', 'pushedBytes', 'removed', 'lastPassRepairs', 'lastPassMs', 'recordsPushed', 'recordsDropped', 'heldForLeft'] as const;
@@ -69,6 +71,8 @@ export interface CellStatus {
   immune: StatusImmune;
   wire: WireCounters;
   events: SwarmEvent[];
+  /** Clients watching this cell's member view (their addresses; absent from older cells). */
+  clients?: Addr[];
 }
 
 const store = amounts(STORE_FIELDS);
@@ -117,13 +121,14 @@ const eventOf = ({ atMs, type, cellId, detail }: SwarmEvent): SwarmEvent => ({ a
 const STATUS_FIELDS = ['id', 'addr', 'pid', 'incarnation', 'startedAtMs', 'members', 'store', 'heal', 'immune', 'wire', 'events'] as const;
 
 export function parseStatus(v: unknown): CellStatus | null {
-  if (!hasShape(v, STATUS_FIELDS)) return null;
+  if (!hasShape(v, STATUS_FIELDS, ['clients'])) return null;
   if (!isCellId(v.id) || !isAddr(v.addr) || !isCount(v.pid) || !isCount(v.incarnation) || !isAmount(v.startedAtMs)) return null;
   const members = arrayOf(v.members, MEMBERS_MAX, parseListedMember);
   const events = arrayOf(v.events, STATUS_EVENTS_MAX, parseEvent);
   const [st, he, im, wi] = [store.validate(v.store), parseHeal(v.heal), immune.validate(v.immune), parseWire(v.wire)];
-  if (!members || !events || !st || !he || !im || !wi) return null;
-  return { id: v.id, addr: v.addr, pid: v.pid, incarnation: v.incarnation, startedAtMs: v.startedAtMs, members, store: st, heal: he, immune: im, wire: wi, events };
+  const clients = v.clients === undefined ? [] : arrayOf(v.clients, STATUS_CLIENTS_MAX, (a) => (isAddr(a) ? a : null));
+  if (!members || !events || !st || !he || !im || !wi || !clients) return null;
+  return { id: v.id, addr: v.addr, pid: v.pid, incarnation: v.incarnation, startedAtMs: v.startedAtMs, members, store: st, heal: he, immune: im, wire: wi, events, clients };
 }
 
 /** Exactly the STATUS fields, from a cell's own objects (which may hold more). */
@@ -140,6 +145,7 @@ function statusOf(s: CellStatus): CellStatus {
     immune: immune.pick(s.immune),
     wire: { ...wireTotals.pick(s.wire), dropped: { ...s.wire.dropped } },
     events: s.events.slice(-STATUS_EVENTS_MAX).map(eventOf),
+    clients: (s.clients ?? []).slice(0, STATUS_CLIENTS_MAX),
   };
 }
 

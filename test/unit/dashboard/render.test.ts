@@ -1,5 +1,5 @@
 import test from 'ava';
-import { RepairBacklog, renderScreen, swarmWarnings, type ScreenState, type SwarmSnapshot } from '../../../src/dashboard/index.js';
+import { RepairBacklog, renderScreen, swarmWarnings, type CellReport, type ScreenState, type SwarmSnapshot } from '../../../src/dashboard/index.js';
 import type { FsckReport } from '../../../src/client/index.js';
 import type { ListedMember } from '../../../src/wire/index.js';
 
@@ -95,4 +95,16 @@ test('the no-answer line names a few addresses, and says so when the cells hold 
   t.regex(screen({ snapshot: null, nowMs: 3_000, silentSinceMs: 0, seeds }), /Asking 127\.0\.0\.1:7100, 127\.0\.0\.1:7101, 127\.0\.0\.1:7102 and 2 more$/m);
   const wrong = screen({ snapshot: null, nowMs: 3_000, silentSinceMs: 0, seeds, wrongKeyAt: ['127.0.0.1:7100'] });
   t.regex(wrong, /no cell answered for 3 s: cells at 127\.0\.0\.1:7100 answer but not with this swarm's key \(check --home\)/);
+});
+
+test('the clients the cells see watching their views are listed once each, the many counted', (t) => {
+  const s = snapshot([member('a', 'storage', 'alive')], 1_000_000);
+  t.notRegex(screen({ snapshot: s }), /clients/, 'none: no line');
+  // Only what the screen reads of a report (rows are keyed by member ids, none of these).
+  const report = (id: string, clients: string[]) => ({ id, clients, heal: { activity: '' } }) as unknown as CellReport;
+  s.reports.set('a', report('a', ['127.0.0.1:40001', '127.0.0.1:40002']));
+  s.reports.set('b', report('b', ['127.0.0.1:40002']));
+  t.regex(screen({ snapshot: s }), /^clients 2: 127\.0\.0\.1:40001 {2}127\.0\.0\.1:40002$/m);
+  s.reports.set('c', report('c', Array.from({ length: 10 }, (_, i) => `127.0.0.1:5000${i}`)));
+  t.regex(screen({ snapshot: s }), /^clients 12: (\S+ {2}){8}…$/m);
 });

@@ -6,6 +6,7 @@ import {
   Messages,
   RECORDS_PER_MESSAGE_MAX,
   SMALL_JSON_BYTES_MAX,
+  STATUS_CLIENTS_MAX,
   STATUS_EVENTS_MAX,
   type CellStatus,
   type Codec,
@@ -58,6 +59,7 @@ const status: CellStatus = {
     { atMs: 1_700_000_000_001, type: 'member-joined', cellId: B, detail: '127.0.0.1:7002 (seen by 01234567)' },
     { atMs: 1_700_000_000_002, type: 'repair-started' },
   ],
+  clients: ['127.0.0.1:40001'],
 };
 
 interface Row {
@@ -348,6 +350,8 @@ const rows: Row[] = [
     bad: [
       ['no events', changed(status, (c) => delete c.events)],
       ['events over their bound', { ...status, events: Array(STATUS_EVENTS_MAX + 1).fill(status.events[1]) }],
+      ['a client address malformed', { ...status, clients: ['nowhere'] }],
+      ['clients over their bound', { ...status, clients: Array(STATUS_CLIENTS_MAX + 1).fill('127.0.0.1:1') }],
       ['an unknown drop reason', changed(status, (c) => (c.wire.dropped.bogus = 1))],
       ['a heal counter wrong-typed', changed(status, (c) => (c.heal.pushed = '2'))],
       ['heal activity wrong-typed', changed(status, (c) => (c.heal.activity = 3))],
@@ -391,6 +395,8 @@ test('encoders write exactly the message: a richer object loses what is not on t
   t.deepEqual(Messages.STATUS.response.decode(Messages.STATUS.response.encode(richer) as Buffer, undefined), status);
   const many = { ...status, events: Array(STATUS_EVENTS_MAX + 5).fill(status.events[1]) };
   t.is(Messages.STATUS.response.decode(Messages.STATUS.response.encode(many) as Buffer, undefined)?.events.length, STATUS_EVENTS_MAX, 'the latest events only');
+  const { clients: _, ...older } = status;
+  t.deepEqual(Messages.STATUS.response.decode(json(older), undefined)?.clients, [], 'an older cell lists no clients');
 });
 
 test('a member with no intent reads as one with none, at 0', (t) => {
