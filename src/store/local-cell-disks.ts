@@ -53,7 +53,7 @@ const RECORD_DBS_MAX = 64;
  * records were read and merged leave this process's resident memory (a tree
  * of 100,000 files made through a mount had 250 MB of them mapped).
  */
-const RECORD_DB_OPEN_MS = 10_000;
+const RECORD_DB_OPEN_MS = 2_000;
 /** A record database that could not be written is not tried again for this long (ms): the network carries records meanwhile. */
 const UNWRITABLE_RECORDS_TTL_MS = 30_000;
 /** Aligned buffers for direct I/O: as many as reads ahead and uploads usually run at once. */
