@@ -51,7 +51,8 @@ export class NamespaceSnapshot {
       addrs.map(async (addr) => {
         try {
           const [inodes, entries] = await Promise.all([scanRecords(client, addr, 'i/'), scanRecords(client, addr, 'd/')]);
-          records.push(...inodes, ...entries);
+          // One at a time: spreading a cell's 100,000 records into push() overflows the stack.
+          for (const list of [inodes, entries]) for (const r of list) records.push(r);
         } catch {
           unreachable.push(addr);
         }
