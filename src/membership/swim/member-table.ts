@@ -171,23 +171,8 @@ export class MemberTable {
    * allocated per member, as 10,000 tables of 10,000 are filled at once.
    */
   seed(infos: readonly MemberInfo[], except: CellId): void {
-    const alive = stateCode('alive');
-    const now = this.clock.now();
     this.peers.reserve(this.peers.size + infos.length, this.ids.size + infos.length);
-    for (const info of infos) {
-      if (info.id === except || this.count >= MEMBERS_MAX) continue;
-      const i = this.ids.hold(info.id);
-      if (this.holds(i)) {
-        this.ids.release(i);
-        continue;
-      }
-      this.ensure(i);
-      this.setEntry(i, this.ids.describe(i, info, 0), alive);
-      this.heardMs[i] = now;
-      this.sinceMs[i] = now;
-      this.count++;
-      this.peers.add(i);
-    }
+    this.holdQuietly(infos, except, 'alive', this.peers);
   }
 
   /**
@@ -196,7 +181,12 @@ export class MemberTable {
    * without news or events.
    */
   recall(infos: readonly MemberInfo[], except: CellId): void {
-    const left = stateCode('left');
+    this.holdQuietly(infos, except, 'left', this.gone);
+  }
+
+  /** Takes in members not held yet, in `state` and into `set`, without news or events; those recalled left are assumed. */
+  private holdQuietly(infos: readonly MemberInfo[], except: CellId, state: 'alive' | 'left', set: PeerSet): void {
+    const code = stateCode(state);
     const now = this.clock.now();
     for (const info of infos) {
       if (info.id === except || this.count >= MEMBERS_MAX) continue;
@@ -206,12 +196,12 @@ export class MemberTable {
         continue;
       }
       this.ensure(i);
-      this.assumed.add(i);
-      this.setEntry(i, this.ids.describe(i, info, 0), left);
+      if (state === 'left') this.assumed.add(i); // before setEntry: an assumed member is outside the digest
+      this.setEntry(i, this.ids.describe(i, info, 0), code);
       this.heardMs[i] = now;
       this.sinceMs[i] = now;
       this.count++;
-      this.gone.add(i);
+      set.add(i);
     }
   }
 
